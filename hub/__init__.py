@@ -1,0 +1,1 @@
+"""The hub: ingest, storage, analytics, alerts and provisioning."""

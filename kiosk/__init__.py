@@ -1,0 +1,1 @@
+"""The kiosk app that runs on the Raspberry Pi."""

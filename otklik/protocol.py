@@ -1,0 +1,443 @@
+"""Wire protocol v1: the one source of truth for topics and payloads.
+
+Everything that speaks MQTT in Otklik (the kiosk, the button-pad firmware, the
+hub, the camera counter) builds and checks its messages with this module, and
+the README's protocol section is written from it.
+
+Topics are ``otklik/v1/<branch>/<kiosk>/<kind>``.  Payloads are UTF-8 JSON
+objects.  A receiver keeps fields it does not know and ignores them, so a newer
+kiosk can talk to an older hub; a missing or invalid known field is a reject
+with a reason that names the field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+VERSION = 1
+PREFIX = "otklik/v1"
+
+RATING = "rating"
+HEARTBEAT = "heartbeat"
+STATUS = "status"
+CONFIG = "config"
+REACTION = "reaction"
+KINDS = (RATING, HEARTBEAT, STATUS, CONFIG, REACTION)
+
+# QoS per kind: ratings and reactions must arrive; a heartbeat is worthless
+# once the next one is due; status and config are retained state.
+QOS = {RATING: 1, REACTION: 1, HEARTBEAT: 0, STATUS: 1, CONFIG: 1}
+RETAINED = {STATUS, CONFIG}
+
+# Large enough for any honest message (a rating is ~250 bytes), small enough
+# that a broken or hostile sender cannot fill the hub's disk with one publish.
+MAX_PAYLOAD_BYTES = 4096
+
+SCORES = (1, 2, 3, 4)
+SCORE_NAMES = {1: "very unhappy", 2: "unhappy", 3: "happy", 4: "very happy"}
+# The satisfaction index puts the four buttons at equal steps on 0..100.
+SCORE_WEIGHTS = {1: 0.0, 2: 100 / 3, 3: 200 / 3, 4: 100.0}
+
+CLOCK_SYNCED = "synced"
+CLOCK_UNSYNCED = "unsynced"
+KIOSK_FLAGS = ("cooldown",)
+
+# Branch and kiosk ids are topic levels: no '/', '+', '#', no spaces, no case
+# games (two kiosks "Till-1" and "till-1" would be one kiosk to a person).
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+EMPLOYEE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+EVENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+FLAG_RE = re.compile(r"^[a-z_]{1,32}$")
+
+
+class ProtocolError(ValueError):
+    """A message that does not follow protocol v1; the text says what and why."""
+
+
+# --- topics -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Topic:
+    branch: str
+    kiosk: str
+    kind: str
+
+    def __str__(self) -> str:
+        return topic(self.branch, self.kiosk, self.kind)
+
+
+def topic(branch: str, kiosk: str, kind: str) -> str:
+    check_id("branch", branch)
+    check_id("kiosk", kiosk)
+    if kind not in KINDS:
+        raise ProtocolError(f"unknown message kind {kind!r}; expected one of {', '.join(KINDS)}")
+    return f"{PREFIX}/{branch}/{kiosk}/{kind}"
+
+
+def subscription(kind: str = "+", branch: str = "+", kiosk: str = "+") -> str:
+    """A subscription filter, e.g. ``otklik/v1/+/+/rating``."""
+    return f"{PREFIX}/{branch}/{kiosk}/{kind}"
+
+
+def parse_topic(name: str) -> Topic:
+    parts = name.split("/")
+    if len(parts) != 5 or "/".join(parts[:2]) != PREFIX:
+        raise ProtocolError(f"topic {name!r} is not of the form {PREFIX}/<branch>/<kiosk>/<kind>")
+    _, _, branch, kiosk, kind = parts
+    check_id("topic branch", branch)
+    check_id("topic kiosk", kiosk)
+    if kind not in KINDS:
+        raise ProtocolError(f"topic {name!r} has unknown kind {kind!r}")
+    return Topic(branch, kiosk, kind)
+
+
+def check_id(what: str, value: Any) -> str:
+    if not isinstance(value, str) or not ID_RE.match(value):
+        raise ProtocolError(
+            f"{what} {value!r} is not a valid id: use 1-32 lowercase letters, digits, '-' or '_', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+# --- time -------------------------------------------------------------------
+
+
+def format_ts(moment: datetime) -> str:
+    """RFC 3339, UTC, milliseconds: ``2026-11-22T11:24:46.123Z``."""
+    if moment.tzinfo is None:
+        raise ValueError("format_ts needs an aware datetime")
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def now_ts() -> str:
+    return format_ts(datetime.now(UTC))
+
+
+def parse_ts(what: str, value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ProtocolError(f"{what} must be an RFC 3339 timestamp string, got {_type(value)}")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ProtocolError(f"{what} {value!r} is not an RFC 3339 timestamp") from None
+    if moment.tzinfo is None:
+        raise ProtocolError(f"{what} {value!r} has no UTC offset; send UTC with a trailing 'Z'")
+    return moment.astimezone(UTC)
+
+
+# --- messages ---------------------------------------------------------------
+
+
+@dataclass
+class Rating:
+    branch: str
+    kiosk: str
+    id: str
+    seq: int
+    ts: datetime
+    score: int
+    employee: str | None = None
+    clock: str = CLOCK_SYNCED
+    age_ms: int | None = None
+    flags: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Heartbeat:
+    branch: str
+    kiosk: str
+    ts: datetime
+    uptime_s: float
+    version: str
+    outbox_depth: int
+    last_seq_sent: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Status:
+    branch: str
+    kiosk: str
+    state: str
+    ts: datetime | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Reaction:
+    branch: str
+    kiosk: str
+    id: str
+    window_start: datetime
+    window_s: float
+    visitors: int
+    smiling: int
+    frames: int
+    fps: float
+    detector: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Config:
+    branch: str
+    kiosk: str
+    version: int
+    settings: dict[str, Any]
+
+
+Message = Rating | Heartbeat | Status | Reaction | Config
+
+_RATING_FIELDS = ("v", "branch", "kiosk", "id", "seq", "ts", "score", "employee", "clock", "age_ms", "flags")
+_HEARTBEAT_FIELDS = ("v", "branch", "kiosk", "ts", "uptime_s", "version", "outbox_depth", "last_seq_sent")
+_STATUS_FIELDS = ("v", "branch", "kiosk", "state", "ts")
+_REACTION_FIELDS = (
+    "v", "branch", "kiosk", "id", "window_start", "window_s",
+    "visitors", "smiling", "frames", "fps", "detector",
+)  # fmt: skip
+
+
+def rating_payload(
+    *,
+    branch: str,
+    kiosk: str,
+    id: str,
+    seq: int,
+    ts: str,
+    score: int,
+    employee: str | None = None,
+    clock: str = CLOCK_SYNCED,
+    age_ms: int | None = None,
+    flags: list[str] | None = None,
+) -> dict[str, Any]:
+    """Build a rating as it goes on the wire (optional fields left out when unset)."""
+    body: dict[str, Any] = {
+        "v": VERSION, "branch": branch, "kiosk": kiosk, "id": id, "seq": seq, "ts": ts, "score": score,
+    }  # fmt: skip
+    if employee:
+        body["employee"] = employee
+    if clock != CLOCK_SYNCED:
+        body["clock"] = clock
+    if age_ms is not None:
+        body["age_ms"] = age_ms
+    if flags:
+        body["flags"] = list(flags)
+    return body
+
+
+def heartbeat_payload(
+    *,
+    branch: str,
+    kiosk: str,
+    uptime_s: float,
+    version: str,
+    outbox_depth: int,
+    last_seq_sent: int,
+    **extra: Any,
+) -> dict[str, Any]:
+    body = {
+        "v": VERSION, "branch": branch, "kiosk": kiosk, "ts": now_ts(), "uptime_s": round(uptime_s, 1),
+        "version": version, "outbox_depth": outbox_depth, "last_seq_sent": last_seq_sent,
+    }  # fmt: skip
+    body.update(extra)
+    return body
+
+
+def status_payload(branch: str, kiosk: str, state: str, *, with_ts: bool = True) -> dict[str, Any]:
+    # The last will is fixed at connect time, so a timestamp in it would be stale.
+    body: dict[str, Any] = {"v": VERSION, "branch": branch, "kiosk": kiosk, "state": state}
+    if with_ts:
+        body["ts"] = now_ts()
+    return body
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise ProtocolError(f"payload is {len(data)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    return data
+
+
+def decode(topic_name: str, payload: bytes) -> Message:
+    """Check one received message against protocol v1 and return it typed.
+
+    Raises ProtocolError with a reason a person can act on.
+    """
+    where = parse_topic(topic_name)
+    body = _load(payload)
+    if where.kind == CONFIG:
+        return _config(where, body)
+    _version(body)
+    for name in ("branch", "kiosk"):
+        value = _required(body, name)
+        if value != getattr(where, name):
+            raise ProtocolError(f"payload {name} {value!r} does not match the topic's {name} {getattr(where, name)!r}")
+    if where.kind == RATING:
+        return _rating(where, body)
+    if where.kind == HEARTBEAT:
+        return _heartbeat(where, body)
+    if where.kind == STATUS:
+        return _status(where, body)
+    return _reaction(where, body)
+
+
+def _rating(where: Topic, body: dict[str, Any]) -> Rating:
+    event_id = _required(body, "id")
+    if not isinstance(event_id, str) or not EVENT_ID_RE.match(event_id):
+        raise ProtocolError(f"id {event_id!r} must be 8-64 characters of letters, digits, '-' or '_'")
+    employee = body.get("employee")
+    if employee is not None and (not isinstance(employee, str) or not EMPLOYEE_RE.match(employee)):
+        raise ProtocolError(f"employee {employee!r} must be 1-64 letters, digits, '.', '-' or '_'")
+    clock = body.get("clock", CLOCK_SYNCED)
+    if clock not in (CLOCK_SYNCED, CLOCK_UNSYNCED):
+        raise ProtocolError(f"clock {clock!r} must be {CLOCK_SYNCED!r} or {CLOCK_UNSYNCED!r}")
+    age = body.get("age_ms")
+    if age is not None:
+        age = _int(body, "age_ms", low=0)
+    flags = body.get("flags", [])
+    if not isinstance(flags, list) or not all(isinstance(f, str) and FLAG_RE.match(f) for f in flags):
+        raise ProtocolError(f"flags {flags!r} must be a list of short lowercase words")
+    return Rating(
+        branch=where.branch,
+        kiosk=where.kiosk,
+        id=event_id,
+        seq=_int(body, "seq", low=1),
+        ts=parse_ts("ts", _required(body, "ts")),
+        score=_int(body, "score", low=1, high=4),
+        employee=employee,
+        clock=clock,
+        age_ms=age,
+        flags=sorted(set(flags)),
+        extra=_extra(body, _RATING_FIELDS),
+    )
+
+
+def _heartbeat(where: Topic, body: dict[str, Any]) -> Heartbeat:
+    version = _required(body, "version")
+    if not isinstance(version, str) or not 0 < len(version) <= 64:
+        raise ProtocolError(f"version {version!r} must be a short string")
+    return Heartbeat(
+        branch=where.branch,
+        kiosk=where.kiosk,
+        ts=parse_ts("ts", _required(body, "ts")),
+        uptime_s=_number(body, "uptime_s", low=0),
+        version=version,
+        outbox_depth=_int(body, "outbox_depth", low=0),
+        last_seq_sent=_int(body, "last_seq_sent", low=0),
+        extra=_extra(body, _HEARTBEAT_FIELDS),
+    )
+
+
+def _status(where: Topic, body: dict[str, Any]) -> Status:
+    state = _required(body, "state")
+    if state not in ("online", "offline"):
+        raise ProtocolError(f"state {state!r} must be 'online' or 'offline'")
+    ts = parse_ts("ts", body["ts"]) if "ts" in body else None
+    return Status(where.branch, where.kiosk, state, ts, _extra(body, _STATUS_FIELDS))
+
+
+def _reaction(where: Topic, body: dict[str, Any]) -> Reaction:
+    event_id = _required(body, "id")
+    if not isinstance(event_id, str) or not EVENT_ID_RE.match(event_id):
+        raise ProtocolError(f"id {event_id!r} must be 8-64 characters of letters, digits, '-' or '_'")
+    detector = _required(body, "detector")
+    if not isinstance(detector, str) or not 0 < len(detector) <= 64:
+        raise ProtocolError(f"detector {detector!r} must be a short string")
+    visitors = _int(body, "visitors", low=0)
+    smiling = _int(body, "smiling", low=0)
+    if smiling > visitors:
+        raise ProtocolError(f"smiling ({smiling}) cannot exceed visitors ({visitors})")
+    return Reaction(
+        branch=where.branch,
+        kiosk=where.kiosk,
+        id=event_id,
+        window_start=parse_ts("window_start", _required(body, "window_start")),
+        window_s=_number(body, "window_s", low=0, low_open=True),
+        visitors=visitors,
+        smiling=smiling,
+        frames=_int(body, "frames", low=0),
+        fps=_number(body, "fps", low=0),
+        detector=detector,
+        extra=_extra(body, _REACTION_FIELDS),
+    )
+
+
+def _config(where: Topic, body: dict[str, Any]) -> Config:
+    _version(body)
+    settings = {k: v for k, v in body.items() if k not in ("v", "version")}
+    return Config(where.branch, where.kiosk, _int(body, "version", low=1), settings)
+
+
+# --- field checks -----------------------------------------------------------
+
+
+def _load(payload: bytes) -> dict[str, Any]:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ProtocolError(f"payload is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    try:
+        body = json.loads(payload.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ProtocolError("payload is not UTF-8 text") from None
+    except json.JSONDecodeError as err:
+        raise ProtocolError(f"payload is not valid JSON: {err.msg} at character {err.pos}") from None
+    if not isinstance(body, dict):
+        raise ProtocolError(f"payload must be a JSON object, got {_type(body)}")
+    return body
+
+
+def _version(body: dict[str, Any]) -> None:
+    v = _required(body, "v")
+    if v != VERSION or isinstance(v, bool):
+        raise ProtocolError(f"v {v!r} is not a protocol version this receiver speaks (expected {VERSION})")
+
+
+def _required(body: dict[str, Any], name: str) -> Any:
+    if name not in body:
+        raise ProtocolError(f"missing field {name!r}")
+    return body[name]
+
+
+def _int(body: dict[str, Any], name: str, low: int | None = None, high: int | None = None) -> int:
+    value = _required(body, name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ProtocolError(f"{name} must be an integer, got {_type(value)} {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"{low if low is not None else '-inf'}..{high if high is not None else 'inf'}"
+        raise ProtocolError(f"{name} {value} is out of range {bounds}")
+    return value
+
+
+def _number(body: dict[str, Any], name: str, low: float, low_open: bool = False) -> float:
+    value = _required(body, name)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise ProtocolError(f"{name} must be a number, got {_type(value)} {value!r}")
+    if value < low or (low_open and value == low):
+        raise ProtocolError(f"{name} {value} must be {'above' if low_open else 'at least'} {low}")
+    return float(value)
+
+
+def _extra(body: dict[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in known}
+
+
+def _type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def satisfaction_index(counts: dict[int, int]) -> float | None:
+    """0-100 from button counts; None when there are no responses."""
+    total = sum(counts.get(s, 0) for s in SCORES)
+    if not total:
+        return None
+    return sum(SCORE_WEIGHTS[s] * counts.get(s, 0) for s in SCORES) / total
