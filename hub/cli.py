@@ -1,3 +1,100 @@
+"""``otklik hub`` and ``otklik report``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from hub.db import open_db
+from hub.report import format_table, kiosk_report
+from otklik.mqtt import BrokerURLError, parse_broker_url
+from otklik.runtime import wait_for_stop_signal
+
+
+def read_password(password_file: Path | None) -> str | None:
+    """The broker password from a file (first line) or OTKLIK_MQTT_PASSWORD; never from the command line."""
+    if password_file:
+        try:
+            return password_file.read_text().splitlines()[0].strip()
+        except (OSError, IndexError) as err:
+            raise click.ClickException(f"--password-file {password_file}: cannot read a password ({err})") from None
+    return os.environ.get("OTKLIK_MQTT_PASSWORD")
+
+
+@click.command()
+@click.option("--broker", "broker_url", required=True, help="mqtt://HOST:PORT or mqtts://HOST:PORT (TLS).")
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="SQLite file.")
+@click.option("--username", help="Broker user name (the hub's own credentials).")
+@click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File holding the broker password (or set OTKLIK_MQTT_PASSWORD).",
+)
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), help="CA certificate for mqtts://.")
+@click.option("--mqtt-version", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True)
+@click.option("--client-id", default="otklik-hub", show_default=True, help="Fixed id: the broker keeps our session.")
+def hub(
+    broker_url: str,
+    db_path: Path,
+    username: str | None,
+    password_file: Path | None,
+    ca_file: str | None,
+    mqtt_version: str,
+    client_id: str,
+) -> None:
+    """Run the ingest service: subscribe to every kiosk and store its events.
+
+    Ratings are acknowledged to the broker only after they are committed, and
+    the session is persistent, so nothing published while the hub is down or
+    restarting is lost; a redelivered event is stored once.
+
+    \b
+    Example:
+        otklik hub --broker mqtt://127.0.0.1:1883 --db /var/lib/otklik/hub.db
+    """
+    from hub.service import HubService
+
+    try:
+        broker = parse_broker_url(
+            broker_url,
+            username=username,
+            password=read_password(password_file),
+            ca_file=ca_file,
+            mqtt_version=mqtt_version,
+        )
+    except BrokerURLError as err:
+        raise click.BadParameter(str(err), param_hint="--broker") from None
+    service = HubService(broker, db_path, client_id=client_id).start()
+    click.echo(f"hub: storing events from {broker} in {db_path} (Ctrl-C to stop)")
+    try:
+        wait_for_stop_signal()
+    finally:
+        service.stop()
+
+
+@click.command()
+@click.option(
+    "--db", "db_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Hub DB."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def report(db_path: Path, as_json: bool) -> None:
+    """Print button counts and the satisfaction index per branch and kiosk.
+
+    The index runs from 0 (every press very unhappy) to 100 (every press very
+    happy); the four buttons count 0, 33.3, 66.7 and 100. Flagged presses
+    (cooldown, doubtful clock) are left out and counted apart.
+
+    \b
+    Example:
+        otklik report --db data/hub.db
+        otklik report --db data/hub.db --json
+    """
+    db = open_db(db_path)
+    rows = kiosk_report(db)
+    click.echo(json.dumps(rows, indent=2) if as_json else format_table(rows))
+
+
+COMMANDS: list[click.Command] = [hub, report]

@@ -1,0 +1,86 @@
+"""The spine's tables: events, dead letters, the kiosk registry and camera reactions."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("otklik-hub")
+
+
+@migrations()
+def m001_spine(db: Database) -> None:
+    # Written as SQL rather than table.create() for the CHECK constraints and
+    # the NOT NULLs: the hub validates first, the schema is the last line.
+    db.execute(
+        """
+        CREATE TABLE events (
+            id TEXT PRIMARY KEY,
+            branch TEXT NOT NULL,
+            kiosk TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            ts TEXT NOT NULL,
+            kiosk_ts TEXT NOT NULL,
+            ts_source TEXT NOT NULL CHECK (ts_source IN ('kiosk', 'hub')),
+            score INTEGER NOT NULL CHECK (score BETWEEN 1 AND 4),
+            employee TEXT,
+            flags TEXT NOT NULL DEFAULT '',
+            received_at TEXT NOT NULL,
+            extra TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX events_branch_kiosk_ts ON events (branch, kiosk, ts)")
+    db.execute("CREATE INDEX events_ts ON events (ts)")
+    db.execute(
+        """
+        CREATE TABLE dead_letters (
+            id INTEGER PRIMARY KEY,
+            topic TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            payload_size INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE kiosks (
+            branch TEXT NOT NULL,
+            kiosk TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'unknown',
+            state_at TEXT,
+            version TEXT,
+            uptime_s REAL,
+            outbox_depth INTEGER,
+            last_seq_sent INTEGER,
+            heartbeat_at TEXT,
+            seq_max INTEGER NOT NULL DEFAULT 0,
+            seq_count INTEGER NOT NULL DEFAULT 0,
+            heartbeat_extra TEXT,
+            PRIMARY KEY (branch, kiosk)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE reactions (
+            id TEXT PRIMARY KEY,
+            branch TEXT NOT NULL,
+            kiosk TEXT NOT NULL,
+            window_start TEXT NOT NULL,
+            window_s REAL NOT NULL,
+            visitors INTEGER NOT NULL,
+            smiling INTEGER NOT NULL,
+            frames INTEGER NOT NULL,
+            fps REAL NOT NULL,
+            detector TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            extra TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX reactions_branch_kiosk_window ON reactions (branch, kiosk, window_start)")

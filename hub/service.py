@@ -1,0 +1,166 @@
+"""The hub's MQTT side: a persistent QoS 1 subscription feeding batched, acknowledged-after-commit ingest.
+
+paho's network thread only queues what arrives; a writer thread owns the
+SQLite connection, stores messages in batches (one transaction each) and only
+then acknowledges them to the broker (paho's manual_ack). A hub killed between
+receive and commit has acknowledged nothing, so the broker delivers again and
+the id de-duplication stores each event once.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from sqlite_utils import Database
+
+from hub import ingest
+from hub.db import open_db
+from otklik import protocol
+from otklik.mqtt import Broker, connect_async, make_client
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBED_KINDS = (protocol.RATING, protocol.HEARTBEAT, protocol.STATUS, protocol.REACTION)
+
+
+@dataclass
+class _Received:
+    topic: str
+    payload: bytes
+    received_at: datetime
+    mid: int
+    qos: int
+    generation: int
+
+
+class HubService:
+    def __init__(
+        self,
+        broker: Broker,
+        db_path: str | Path,
+        *,
+        client_id: str = "otklik-hub",
+        batch_max: int = 500,
+        receive_maximum: int = 1000,
+    ) -> None:
+        self.broker = broker
+        self.db_path = Path(db_path)
+        self.client_id = client_id
+        self.batch_max = batch_max
+        self.receive_maximum = receive_maximum
+        self.counts = {ingest.STORED: 0, ingest.DUPLICATE: 0, ingest.REJECTED: 0, ingest.UPDATED: 0, "ignored": 0}
+        self.connected = threading.Event()
+        self._queue: queue.Queue[_Received] = queue.Queue()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        # Bumped on every connect and disconnect: a message received on an
+        # earlier connection is stored but not acknowledged, because after a
+        # reconnect its packet id may already name a different message.
+        self._generation = 0
+        self._writer = threading.Thread(target=self._write_loop, name="hub-writer", daemon=True)
+        self.client = make_client(broker, client_id, logger=log, persistent=True, manual_ack=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    # --- lifecycle ---------------------------------------------------------
+
+    def start(self) -> HubService:
+        self._writer.start()
+        self._ready.wait()
+        if self._startup_error:
+            raise self._startup_error
+        connect_async(self.client, self.broker, persistent=True, receive_maximum=self.receive_maximum)
+        log.info("hub connecting to %s as %s, storing in %s", self.broker, self.client_id, self.db_path)
+        return self
+
+    def stop(self) -> None:
+        """Disconnect, then store what was already received (unacknowledged: the broker keeps it too)."""
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._stop.set()
+        self._writer.join(timeout=30)
+        log.info("hub stopped: %s", self._summary())
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        return self.client.publish(topic, payload, qos=qos, retain=retain)
+
+    # --- paho callbacks (network thread) ------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: object, _flags: object, reason: object, _p: object) -> None:
+        self._generation += 1
+        if getattr(reason, "is_failure", False):
+            log.error("broker refused the hub's connection: %s", reason)
+            return
+        # Subscribing here means a reconnect subscribes again.
+        client.subscribe([(protocol.subscription(kind), 1) for kind in SUBSCRIBED_KINDS])
+        self.connected.set()
+        log.info("hub connected to %s", self.broker)
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: object, _flags: object, reason: object, _p: object) -> None:
+        self._generation += 1
+        self.connected.clear()
+        if not self._stop.is_set():
+            log.warning("hub lost the broker (%s); reconnecting", reason)
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        self._queue.put(_Received(msg.topic, msg.payload, datetime.now(UTC), msg.mid, msg.qos, self._generation))
+
+    # --- writer thread -----------------------------------------------------
+
+    def _write_loop(self) -> None:
+        try:
+            db = open_db(self.db_path)
+        except BaseException as err:
+            self._startup_error = err
+            self._ready.set()
+            return
+        self._ready.set()
+        last_report = time.monotonic()
+        try:
+            while True:
+                batch = self._next_batch()
+                if batch:
+                    self._store(db, batch)
+                elif self._stop.is_set():
+                    return
+                if time.monotonic() - last_report > 60:
+                    log.info("hub ingest: %s", self._summary())
+                    last_report = time.monotonic()
+        finally:
+            db.close()
+
+    def _next_batch(self) -> list[_Received]:
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        while len(batch) < self.batch_max:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _store(self, db: Database, batch: list[_Received]) -> None:
+        outcomes = ingest.handle_batch(db, [(m.topic, m.payload, m.received_at) for m in batch])
+        for outcome in outcomes:
+            self.counts[outcome.result] = self.counts.get(outcome.result, 0) + 1
+        generation = self._generation
+        # Acknowledge in arrival order, as MQTT requires, and only now that the
+        # batch is committed.
+        for m in batch:
+            if m.qos > 0 and m.generation == generation:
+                self.client.ack(m.mid, m.qos)
+
+    def _summary(self) -> str:
+        return ", ".join(f"{k} {v}" for k, v in self.counts.items())
