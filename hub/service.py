@@ -56,6 +56,7 @@ class HubService:
         self.batch_max = batch_max
         self.receive_maximum = receive_maximum
         self.counts = {ingest.STORED: 0, ingest.DUPLICATE: 0, ingest.REJECTED: 0, ingest.UPDATED: 0, "ignored": 0}
+        # Set once connected and subscribed: from then on nothing published is missed.
         self.connected = threading.Event()
         self._queue: queue.Queue[_Received] = queue.Queue()
         self._stop = threading.Event()
@@ -70,6 +71,7 @@ class HubService:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -102,8 +104,15 @@ class HubService:
             return
         # Subscribing here means a reconnect subscribes again.
         client.subscribe([(protocol.subscription(kind), 1) for kind in SUBSCRIBED_KINDS])
-        self.connected.set()
         log.info("hub connected to %s", self.broker)
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: object, _mid: int, reasons: list, _p: object) -> None:
+        failed = [r for r in reasons if getattr(r, "is_failure", False)]
+        if failed:
+            # Usually the broker's ACL: the hub would run and store nothing.
+            log.error("broker refused the hub's subscriptions: %s", ", ".join(str(r) for r in failed))
+            return
+        self.connected.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _flags: object, reason: object, _p: object) -> None:
         self._generation += 1
