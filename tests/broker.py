@@ -2,100 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from otklik.mosquitto import MosquittoProcess, free_port, mosquitto_binary
 from otklik.mqtt import Broker
 
-BASE_CONF = """\
-listener {port} 127.0.0.1
-allow_anonymous true
-persistence true
-persistence_location {dir}/
-autosave_interval 1
-# The default of 1000 silently drops QoS 1 messages queued for a slow subscriber.
-max_queued_messages 1000000
-max_inflight_messages 1000
-user root
-log_dest file {dir}/mosquitto.log
-log_type error
-log_type warning
-log_type notice
-"""
+__all__ = ["Collector", "Mosquitto", "free_port", "mosquitto_binary", "wait_until"]
 
 
-def mosquitto_binary() -> str:
-    found = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
-    if not found:
-        # Never a skip: a missing broker must turn CI red, not quietly shrink the suite.
-        raise RuntimeError("Mosquitto is not installed; `./dev test` installs it (apt-get install mosquitto)")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Mosquitto:
-    def __init__(self, workdir: Path, *, port: int | None = None, extra_conf: str = "") -> None:
-        self.dir = workdir
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = port or free_port()
-        self.host = "127.0.0.1"
-        self.conf = self.dir / "mosquitto.conf"
-        self.conf.write_text(BASE_CONF.format(port=self.port, dir=self.dir) + extra_conf)
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
+class Mosquitto(MosquittoProcess):
+    """The tests' broker. Missing Mosquitto is an error, never a skip: CI must turn red."""
 
     def broker(self, **kwargs: object) -> Broker:
         return Broker(host=self.host, port=self.port, **kwargs)  # type: ignore[arg-type]
-
-    def start(self) -> Mosquitto:
-        self.proc = subprocess.Popen([mosquitto_binary(), "-c", str(self.conf)], stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                log = (self.dir / "mosquitto.log").read_text() if (self.dir / "mosquitto.log").exists() else ""
-                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {err}{log}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"mosquitto did not listen on port {self.port} within 10 s")
-
-    def stop(self) -> None:
-        """A clean stop (SIGTERM): Mosquitto saves its persistent sessions first."""
-        self._end(signal.SIGTERM)
-
-    def kill(self) -> None:
-        self._end(signal.SIGKILL)
-
-    def _end(self, sig: int) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-    def reload(self) -> None:
-        """SIGHUP: Mosquitto rereads its password and ACL files without dropping clients."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGHUP)
 
 
 class Collector:

@@ -1,0 +1,114 @@
+"""Running a Mosquitto broker as a child process: for `otklik demo` and for the tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+BASE_CONF = """\
+listener {port} {host}
+allow_anonymous true
+persistence true
+persistence_location {dir}/
+autosave_interval 1
+# The default of 1000 silently drops QoS 1 messages queued for a slow subscriber.
+max_queued_messages 1000000
+max_inflight_messages 1000
+{user}log_dest file {dir}/mosquitto.log
+log_type error
+log_type warning
+log_type notice
+"""
+
+
+def mosquitto_binary() -> str | None:
+    for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+class MosquittoProcess:
+    """A local, anonymous Mosquitto for development and tests (never for production: see deploy/)."""
+
+    def __init__(
+        self, workdir: Path, *, port: int | None = None, host: str = "127.0.0.1", extra_conf: str = ""
+    ) -> None:
+        binary = mosquitto_binary()
+        if not binary:
+            raise RuntimeError("Mosquitto is not installed (Debian: apt-get install mosquitto)")
+        self.binary = binary
+        self.dir = Path(workdir).resolve()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.host = host
+        self.port = port or free_port(host)
+        self.conf = self.dir / "mosquitto.conf"
+        # Started as root, Mosquitto drops to its own user, which cannot write
+        # into a root-owned temporary folder; staying root is fine for a
+        # loopback-only development broker.
+        user = "user root\n" if os.geteuid() == 0 else ""
+        self.conf.write_text(BASE_CONF.format(port=self.port, host=host, dir=self.dir, user=user) + extra_conf)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.dir / "mosquitto.log"
+
+    def start(self, timeout: float = 10) -> MosquittoProcess:
+        self.proc = subprocess.Popen(
+            [self.binary, "-c", str(self.conf)], stderr=subprocess.PIPE, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                log = self.log_file.read_text() if self.log_file.exists() else ""
+                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {err}{log}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not listen on port {self.port} within {timeout} s")
+
+    def stop(self) -> None:
+        """A clean stop (SIGTERM): Mosquitto saves its persistent sessions first."""
+        self._end(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._end(signal.SIGKILL)
+
+    def _end(self, sig: int) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto rereads its password and ACL files without dropping clients."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
