@@ -112,12 +112,9 @@ def m001_analytics(db: Database) -> None:
         );
         """
     )
-    # Burst detection and re-attribution read events of one kiosk over a short time range.
-    if db["events"].exists():
-        db.execute("CREATE INDEX IF NOT EXISTS events_kiosk_ts ON events (branch, kiosk, ts)")
-    if db["reactions"].exists():
-        db.execute("CREATE INDEX IF NOT EXISTS reactions_kiosk_window ON reactions (branch, kiosk, window_start)")
+    # Burst detection and re-attribution read events of one kiosk over a short time range through
+    # the spine's index events (branch, kiosk, ts); no index of our own on events.
 
 
-def apply(db: Database) -> None:
-    MIGRATIONS.apply(db)
+# hub.db.open_db applies each listed module's ``migrations``.
+migrations = MIGRATIONS

@@ -11,6 +11,7 @@ from sqlite_utils import Database
 # module (a module-level ``migrations``); they are applied in this order.
 MIGRATION_MODULES = [
     "hub.schema",
+    "hub.analytics_schema",
 ]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from hub import aggregates
 from otklik import protocol
 from otklik.protocol import Heartbeat, ProtocolError, Rating, Reaction, Status
 
@@ -174,7 +175,11 @@ def store_event(db: Database, row: dict[str, Any]) -> bool:
         """,
         row,
     )
-    return cursor.rowcount == 1
+    if cursor.rowcount != 1:
+        return False
+    # Misuse flags, attribution and aggregates, in this same transaction.
+    aggregates.on_event(db, row)
+    return True
 
 
 def _heartbeat(db: Database, batch: _Batch, hb: Heartbeat, received: str) -> Outcome:
@@ -238,7 +243,10 @@ def _reaction(db: Database, batch: _Batch, reaction: Reaction, received: str) ->
             json.dumps(reaction.extra, sort_keys=True) if reaction.extra else None,
         ],
     )
-    return Outcome(STORED if cursor.rowcount == 1 else DUPLICATE)
+    if cursor.rowcount != 1:
+        return Outcome(DUPLICATE)
+    aggregates.on_reaction(db, {**reaction.__dict__, "window_start": protocol.format_ts(reaction.window_start)})
+    return Outcome(STORED)
 
 
 def _ensure_kiosk(db: Database, branch: str, kiosk: str, at: str) -> None:

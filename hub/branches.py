@@ -1,0 +1,228 @@
+"""Per-branch settings: time zone, misuse rules and alert rules.
+
+A branch without a row gets the defaults, which are chosen to flag nothing an honest busy
+store produces: no opening hours means always open, and the burst rule needs more than 10
+presses on one kiosk within 10 seconds (a press every 2 s stays well clear of it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlite_utils import Database
+
+from otklik.protocol import now_ts
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class SettingsError(ValueError):
+    """A branch setting that cannot be used; the text names the field and the reason."""
+
+
+@dataclass
+class BranchSettings:
+    branch: str
+    timezone: str = "UTC"
+    # Misuse rules.
+    burst_max: int = 10  # more than this many presses ...
+    burst_window_s: float = 10.0  # ... on one kiosk within this many seconds is a burst
+    hours: str = ""  # opening hours, e.g. "mon-fri 08:00-21:00; sat 10:00-18:00"; empty = always open
+    hours_grace_min: int = 15  # presses this close to opening/closing time are still "open"
+    # Alert rules.
+    unhappy_share_pct: float = 50.0  # buttons 1+2 at or above this share ...
+    unhappy_window_min: int = 15  # ... within this many minutes ...
+    unhappy_min_responses: int = 4  # ... with at least this many responses
+    day_index_below: float | None = 40.0  # today's index below this (None = rule off) ...
+    day_min_responses: int = 20  # ... once today has this many responses
+    offline_after_min: float = 10.0  # kiosk silent or offline longer than this
+    backlog_above: int = 100  # kiosk outbox deeper than this
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return zone(self.timezone)
+
+    def opening_hours(self) -> dict[int, list[tuple[int, int]]] | None:
+        return parse_hours(self.hours)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_TUNABLE = {f.name: f for f in fields(BranchSettings) if f.name not in ("branch", "timezone", "extra")}
+
+
+@lru_cache(maxsize=256)
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"timezone {name!r} is not a known IANA zone (e.g. 'Europe/Moscow')") from None
+
+
+_HOURS_PART = re.compile(r"^\s*([a-z]{3})(?:\s*-\s*([a-z]{3}))?((?:\s*,\s*[a-z]{3})*)\s+(.+?)\s*$")
+_SPAN = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
+
+
+@lru_cache(maxsize=256)
+def parse_hours(spec: str) -> dict[int, list[tuple[int, int]]] | None:
+    """Parse opening hours into {weekday (0=Mon): [(open_minute, close_minute), ...]}.
+
+    ``"mon-fri 08:00-21:00; sat,sun 10:00-18:00"``; ``"sun closed"``; a span may pass midnight
+    (``"fri 18:00-02:00"`` keeps Friday open until 24:00 and Saturday from 00:00 to 02:00).
+    Empty means always open (None).  Days a non-empty spec does not name are closed.
+    """
+    spec = (spec or "").strip().lower()
+    if not spec:
+        return None
+    table: dict[int, list[tuple[int, int]]] = {d: [] for d in range(7)}
+    for part in filter(None, (p.strip() for p in spec.split(";"))):
+        m = _HOURS_PART.match(part)
+        if not m:
+            raise SettingsError(f"hours: {part!r} is not like 'mon-fri 08:00-21:00'")
+        first, last, more, spans = m.groups()
+        days = _day_range(first, last) + [_day(d.strip()) for d in more.split(",") if d.strip()]
+        if spans.strip() == "closed":
+            continue
+        for span in spans.split(","):
+            sm = _SPAN.match(span.strip())
+            if not sm:
+                raise SettingsError(f"hours: {span.strip()!r} is not a time span like 08:00-21:00")
+            h1, m1, h2, m2 = map(int, sm.groups())
+            if h1 > 24 or h2 > 24 or m1 > 59 or m2 > 59:
+                raise SettingsError(f"hours: {span.strip()!r} has an impossible time")
+            start, end = h1 * 60 + m1, h2 * 60 + m2
+            for d in days:
+                if end > start:
+                    table[d].append((start, end))
+                else:  # past midnight
+                    table[d].append((start, 24 * 60))
+                    table[(d + 1) % 7].append((0, end))
+    return table
+
+
+def _day(name: str) -> int:
+    if name not in DAYS:
+        raise SettingsError(f"hours: {name!r} is not a weekday; use {', '.join(DAYS)}")
+    return DAYS.index(name)
+
+
+def _day_range(first: str, last: str | None) -> list[int]:
+    a = _day(first)
+    if last is None:
+        return [a]
+    b = _day(last)
+    return [(a + i) % 7 for i in range(((b - a) % 7) + 1)]
+
+
+def is_open(settings: BranchSettings, local: datetime) -> bool:
+    """Whether a local wall-clock moment falls in opening hours, with the grace margin."""
+    table = settings.opening_hours()
+    if table is None:
+        return True
+    minute = local.hour * 60 + local.minute + local.second / 60
+    grace = settings.hours_grace_min
+    day = local.weekday()
+    for d, offset in ((day, 0), ((day - 1) % 7, 24 * 60), ((day + 1) % 7, -24 * 60)):
+        for start, end in table[d]:
+            if start - grace <= minute + offset <= end + grace:
+                return True
+    return False
+
+
+def get(db: Database, branch: str) -> BranchSettings:
+    row = None
+    if db["branch_settings"].exists():
+        row = db.execute("SELECT timezone, settings FROM branch_settings WHERE branch = ?", [branch]).fetchone()
+    if row is None:
+        return BranchSettings(branch)
+    stored = json.loads(row[1] or "{}")
+    known = {k: v for k, v in stored.items() if k in _TUNABLE}
+    extra = {k: v for k, v in stored.items() if k not in _TUNABLE}
+    return BranchSettings(branch, timezone=row[0], **known, extra=extra)
+
+
+def update(db: Database, branch: str, **changes: Any) -> BranchSettings:
+    """Change some settings of a branch (validated) and return the result.
+
+    A changed time zone moves every local period of the branch, so the caller must rebuild
+    the branch's aggregates (``hub.aggregates.rebuild(db, branch)``); the CLI does.
+    """
+    current = get(db, branch)
+    for name, value in changes.items():
+        if name == "timezone":
+            zone(value)
+            current.timezone = value
+        elif name in _TUNABLE:
+            setattr(current, name, _coerce(name, value))
+        else:
+            raise SettingsError(f"{name!r} is not a branch setting; known: timezone, {', '.join(_TUNABLE)}")
+    parse_hours(current.hours)
+    stored = {k: getattr(current, k) for k in _TUNABLE}
+    stored.update(current.extra)
+    db.execute(
+        "INSERT INTO branch_settings (branch, timezone, settings, updated_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(branch) DO UPDATE SET timezone = excluded.timezone, settings = excluded.settings, "
+        "updated_at = excluded.updated_at",
+        [branch, current.timezone, json.dumps(stored, sort_keys=True), now_ts()],
+    )
+    db.conn.commit()
+    return current
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name == "hours":
+        return str(value or "")
+    if value is None or (isinstance(value, str) and value.lower() in ("", "off", "none")):
+        if name == "day_index_below":
+            return None
+        raise SettingsError(f"{name} needs a value")
+    kind = int if _TUNABLE[name].type in ("int", int) else float
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name} must be a {'whole ' if kind is int else ''}number, got {value!r}") from None
+    if number < 0:
+        raise SettingsError(f"{name} must not be negative, got {value!r}")
+    return number
+
+
+def known_branches(db: Database) -> list[str]:
+    """Branches with settings or with any aggregated press."""
+    names: set[str] = set()
+    for table in ("branch_settings", "agg_month"):
+        if db[table].exists():
+            names.update(r[0] for r in db.execute(f"SELECT DISTINCT branch FROM {table}"))
+    return sorted(names)
+
+
+class SettingsCache:
+    """Branch settings read once per connection and re-read when another connection commits.
+
+    ``PRAGMA data_version`` changes only when *another* connection commits, so the ingest
+    path pays one cheap pragma per event and sees a CLI change at its next event.
+    """
+
+    def __init__(self) -> None:
+        self._version: int | None = None
+        self._cache: dict[str, BranchSettings] = {}
+
+    def get(self, db: Database, branch: str) -> BranchSettings:
+        version = db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._version:
+            self._cache.clear()
+            self._version = version
+        found = self._cache.get(branch)
+        if found is None:
+            found = self._cache[branch] = get(db, branch)
+        return found
+
+    def clear(self) -> None:
+        self._cache.clear()
