@@ -12,6 +12,7 @@ from sqlite_utils import Database
 MIGRATION_MODULES = [
     "hub.schema",
     "hub.analytics_schema",
+    "hub.provisioning.registry",
 ]
 
 

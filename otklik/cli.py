@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "hub.cli",
     "kiosk.cli",
     "otklik.demo",
+    "hub.provisioning.cli",
 ]
 
 

@@ -19,6 +19,7 @@ from hub.provisioning.passwords import hash_password, new_password
 from otklik import protocol
 
 MIGRATIONS = Migrations("otklik-provisioning")
+migrations = MIGRATIONS  # the name hub.db.open_db looks for
 
 ROLE_KIOSK = "kiosk"
 ROLE_PAD = "pad"  # a firmware button pad: a kiosk to the broker, with its own kind of bundle
@@ -53,6 +54,25 @@ def m001_credentials(db: sqlite_utils.Database) -> None:
     db.execute(
         "CREATE UNIQUE INDEX idx_credentials_device ON credentials(branch, kiosk) "
         "WHERE branch IS NOT NULL AND revoked_at IS NULL"
+    )
+
+
+@MIGRATIONS()
+def m002_kiosk_settings(db: sqlite_utils.Database) -> None:
+    # The settings the hub pushes to each kiosk (hub/config_push.py). version only
+    # goes up; published_version says what the broker holds retained.
+    db["kiosk_settings"].create(
+        {
+            "branch": str,
+            "kiosk": str,
+            "version": int,
+            "settings": str,
+            "updated_at": str,
+            "published_version": int,
+            "published_at": str,
+        },
+        pk=("branch", "kiosk"),
+        not_null={"version", "settings", "updated_at"},
     )
 
 

@@ -1,0 +1,162 @@
+"""Config push, hub side: each kiosk's settings, versioned in the hub DB, published retained.
+
+A kiosk subscribes to ``otklik/v1/<b>/<k>/config``; because the message is
+retained, a kiosk that was off when the change was made gets it on its next
+connect. The version only goes up, so a kiosk can tell a new push from the
+retained copy of the one it already runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import sqlite_utils
+
+from hub.provisioning import ProvisionError
+from hub.provisioning.registry import now
+from kiosk.remote_config import SETTING_NAMES, ConfigPushError, parse_settings
+from otklik import protocol
+from otklik.mqtt import Broker, connect_async, make_client
+
+log = logging.getLogger(__name__)
+
+
+def get_settings(db: sqlite_utils.Database, branch: str, kiosk: str) -> tuple[int, dict[str, Any]]:
+    rows = list(db["kiosk_settings"].rows_where("branch = ? AND kiosk = ?", [branch, kiosk]))
+    if not rows:
+        return 0, {}
+    return rows[0]["version"], json.loads(rows[0]["settings"])
+
+
+def set_settings(db: sqlite_utils.Database, branch: str, kiosk: str, changes: Mapping[str, Any]) -> int:
+    """Merge ``changes`` (None clears a setting) into the kiosk's settings; returns the new version.
+
+    Checked with the kiosk's own rules first, so the hub never publishes a push
+    the kiosk would refuse.
+    """
+    for name in changes:
+        if name not in SETTING_NAMES:
+            raise ProvisionError(f"unknown setting {name!r}; settings are {', '.join(SETTING_NAMES)}")
+    with db.conn:
+        version, settings = get_settings(db, branch, kiosk)
+        merged = dict(settings)
+        for name, value in changes.items():
+            if value is None and name != "employee":
+                merged.pop(name, None)  # back to the kiosk's own config file value
+            else:
+                merged[name] = value  # employee None is kept: it unbinds the kiosk's employee
+        try:
+            parse_settings(version + 1, merged)
+        except ConfigPushError as err:
+            raise ProvisionError(str(err)) from None
+        if merged == settings and version:
+            return version  # nothing changed: no new version, no needless push
+        db["kiosk_settings"].upsert(
+            {
+                "branch": branch,
+                "kiosk": kiosk,
+                "version": version + 1,
+                "settings": json.dumps(merged, sort_keys=True),
+                "updated_at": now(),
+            },
+            pk=("branch", "kiosk"),
+        )
+    return version + 1
+
+
+def payload(version: int, settings: Mapping[str, Any]) -> bytes:
+    # A setting left out means "keep the kiosk's own config file value"; an
+    # explicit employee null means "unbind".
+    return protocol.encode({"v": protocol.VERSION, "version": version, **settings})
+
+
+def targets(db: sqlite_utils.Database, *, pending_only: bool) -> list[tuple[str, str]]:
+    where = "published_version IS NULL OR published_version < version" if pending_only else None
+    return [(r["branch"], r["kiosk"]) for r in db["kiosk_settings"].rows_where(where, order_by="branch, kiosk")]
+
+
+def publish_with(client: mqtt.Client, db: sqlite_utils.Database, branch: str, kiosk: str) -> mqtt.MQTTMessageInfo:
+    """Publish one kiosk's settings retained on an already connected client (e.g. the hub's own)."""
+    version, settings = get_settings(db, branch, kiosk)
+    if not version:
+        raise ProvisionError(f"branch {branch!r} kiosk {kiosk!r} has no settings to push")
+    topic = protocol.topic(branch, kiosk, protocol.CONFIG)
+    return client.publish(topic, payload(version, settings), qos=1, retain=True)
+
+
+def mark_published(db: sqlite_utils.Database, branch: str, kiosk: str, version: int) -> None:
+    db["kiosk_settings"].update((branch, kiosk), {"published_version": version, "published_at": now()})
+
+
+class _Acks:
+    """PUBACKs by message id, with MQTT 5 reason codes: a refused push must not pass as delivered."""
+
+    def __init__(self) -> None:
+        self.codes: dict[int, Any] = {}
+        self.cond = threading.Condition()
+
+    def on_publish(self, _c: mqtt.Client, _u: object, mid: int, reason_code: Any, _p: object) -> None:
+        with self.cond:
+            self.codes[mid] = reason_code
+            self.cond.notify_all()
+
+
+def push(
+    broker: Broker,
+    db: sqlite_utils.Database,
+    kiosks: Iterable[tuple[str, str]],
+    *,
+    client_id: str = "otklik-config-push",
+    timeout: float = 15,
+) -> list[tuple[str, str, int]]:
+    """Connect, publish each kiosk's settings retained, wait for every PUBACK; returns what was published."""
+    kiosks = list(kiosks)
+    if not kiosks:
+        return []
+    acks = _Acks()
+    connected = threading.Event()
+    refused: list[str] = []
+    client = make_client(broker, client_id, logger=log)
+
+    def on_connect(_c: mqtt.Client, _u: object, _f: object, reason_code: Any, _p: object) -> None:
+        if reason_code.is_failure:
+            refused.append(str(reason_code))
+        connected.set()
+
+    client.on_connect = on_connect
+    client.on_publish = acks.on_publish
+    connect_async(client, broker, persistent=False)
+    try:
+        if not connected.wait(timeout) or refused:
+            why = refused[0] if refused else f"no answer within {timeout:g} s"
+            raise ProvisionError(
+                f"cannot connect to {broker} to push config: {why}",
+                hint="the settings are saved; `otklik config push` publishes them later",
+            )
+        sent = []
+        for branch, kiosk in kiosks:
+            version, _ = get_settings(db, branch, kiosk)
+            info = publish_with(client, db, branch, kiosk)
+            sent.append((branch, kiosk, version, info.mid))
+        done = []
+        with acks.cond:
+            if not acks.cond.wait_for(lambda: all(m in acks.codes for *_, m in sent), timeout):
+                raise ProvisionError(f"the broker did not acknowledge the config push within {timeout:g} s")
+        for branch, kiosk, version, mid in sent:
+            code = acks.codes[mid]
+            if getattr(code, "is_failure", False):
+                raise ProvisionError(
+                    f"the broker refused the config for {branch}/{kiosk}: {code}",
+                    hint=f"the user {broker.username!r} needs write access to {protocol.subscription(protocol.CONFIG)}",
+                )
+            mark_published(db, branch, kiosk, version)
+            done.append((branch, kiosk, version))
+        return done
+    finally:
+        client.disconnect()
+        client.loop_stop()

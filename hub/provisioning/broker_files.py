@@ -1,0 +1,211 @@
+"""The broker's side: mosquitto.conf, the password file and the ACL file, and telling Mosquitto to reload.
+
+The password and ACL files are rendered whole from the registry and swapped in
+atomically, so Mosquitto never reads a half-written file on SIGHUP.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import shlex
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub.provisioning import ProvisionError
+from hub.provisioning.registry import (
+    ROLE_ADMIN,
+    ROLE_DASHBOARD,
+    ROLE_HUB,
+    Credential,
+)
+from otklik import protocol
+
+PASSWD = "passwd"
+ACL = "acl"
+CERTS = "certs"
+DEFAULT_BROKER_DIR = "/etc/mosquitto/otklik"
+
+# What a kiosk may publish, each under its own otklik/v1/<branch>/<kiosk>/. Not
+# "#": a kiosk that could write its own retained config could lock itself out of
+# config pushes.
+DEVICE_WRITE_KINDS = (protocol.RATING, protocol.HEARTBEAT, protocol.STATUS, protocol.REACTION)
+
+
+def render_acl(credentials: list[Credential]) -> str:
+    """Explicit ``user`` blocks for every active user; a user with no block may do nothing."""
+    lines = [
+        "# Written by `otklik provision` from the hub database; edits here are overwritten.",
+        "# No %c patterns: a client picks its own client id, so only the username can be trusted.",
+        "",
+    ]
+    for cred in credentials:
+        if not cred.active:
+            continue
+        lines.append(f"user {cred.username}")
+        if cred.role in (ROLE_HUB, ROLE_DASHBOARD):
+            # The hub subscribes to otklik/v1/#; without read here the SUBSCRIBE is
+            # accepted and nothing is ever delivered.
+            lines.append(f"topic read {protocol.PREFIX}/#")
+            lines.append(f"topic write {protocol.subscription(protocol.CONFIG)}")
+        elif cred.role == ROLE_ADMIN:
+            lines.append("topic readwrite otklik/#")
+            lines.append("topic read $SYS/#")
+        else:
+            assert cred.branch and cred.kiosk
+            for kind in DEVICE_WRITE_KINDS:
+                lines.append(f"topic write {protocol.topic(cred.branch, cred.kiosk, kind)}")
+            lines.append(f"topic read {protocol.topic(cred.branch, cred.kiosk, protocol.CONFIG)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def render_passwd(credentials: list[Credential]) -> str:
+    return "".join(f"{c.username}:{c.pw_hash}\n" for c in credentials if c.active)
+
+
+@dataclass
+class ConfOptions:
+    """Where things live; the defaults are the Debian package's layout."""
+
+    broker_dir: str = DEFAULT_BROKER_DIR
+    tls_port: int = 8883
+    tls_bind: str | None = None  # None: every interface
+    local_port: int | None = 1883  # loopback-only plain listener for services on this host
+    persistence_dir: str = "/var/lib/mosquitto/"
+    log_dest: str = "syslog"
+    run_as: str = "mosquitto"
+
+
+def render_mosquitto_conf(opts: ConfOptions | None = None) -> str:
+    o = opts or ConfOptions()
+    d = o.broker_dir.rstrip("/")
+    tls_listener = f"listener {o.tls_port}" + (f" {o.tls_bind}" if o.tls_bind else "")
+    local = (
+        "# Plain MQTT only on loopback, for the hub and dashboard on this host; still password-checked.\n"
+        f"listener {o.local_port} 127.0.0.1\n"
+        if o.local_port
+        else ""
+    )
+    return f"""\
+# Otklik production broker, Mosquitto 2.0.
+# Written by `otklik provision broker-config`; per-device users live in the
+# password and ACL files next to it, which `otklik provision` rewrites.
+user {o.run_as}
+per_listener_settings false
+
+# --- who may connect, and what they may do ---
+allow_anonymous false
+password_file {d}/{PASSWD}
+acl_file {d}/{ACL}
+
+# --- listeners ---
+# TLS for every connection that leaves this machine.
+{tls_listener}
+cafile {d}/{CERTS}/ca.crt
+certfile {d}/{CERTS}/server.crt
+keyfile {d}/{CERTS}/server.key
+tls_version tlsv1.2
+
+{local}
+# --- durability ---
+# Queued QoS 1 messages for the hub's persistent session survive a broker restart.
+persistence true
+persistence_location {o.persistence_dir}
+autosave_interval 30
+
+# --- limits ---
+# The protocol's limit is 4096 bytes; leave headroom so an oversized message
+# still reaches the hub and lands in dead_letters, where someone can see it.
+message_size_limit 16384
+max_packet_size 32768
+max_inflight_messages 100
+# The default of 1000 silently drops QoS 1 messages queued for a slow hub
+# (measured: 1k-5k lost in a 20k run). Never 0: buggy in some 2.0.x.
+max_queued_messages 1000000
+max_keepalive 300
+
+# --- logging ---
+log_dest {o.log_dest}
+log_type error
+log_type warning
+log_type notice
+connection_messages true
+"""
+
+
+def write_atomic(path: Path, text: str, *, mode: int = 0o640) -> None:
+    """Replace a file in one rename, readable by the broker's group and nobody else."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        _give_to_broker_group(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _give_to_broker_group(path: Path) -> None:
+    # Mosquitto drops to the `mosquitto` user after start and rereads these files
+    # on SIGHUP as that user, so they must be group-readable by it.
+    if os.geteuid() != 0:
+        return
+    try:
+        gid = grp.getgrnam("mosquitto").gr_gid
+    except KeyError:
+        return
+    os.chown(path, 0, gid)
+
+
+def write_auth_files(broker_dir: str | Path, credentials: list[Credential], *, mode: int = 0o640) -> None:
+    d = Path(broker_dir)
+    write_atomic(d / PASSWD, render_passwd(credentials), mode=mode)
+    write_atomic(d / ACL, render_acl(credentials), mode=mode)
+
+
+def reload_broker(how: str) -> str:
+    """Make Mosquitto reread its password and ACL files; returns what was done.
+
+    ``how``: ``systemctl`` (``systemctl reload mosquitto``), ``pidfile:PATH``
+    (SIGHUP to the pid in PATH), ``command:CMD`` or ``none``.
+    """
+    if how == "none":
+        return "not reloaded (--reload none): send SIGHUP to mosquitto yourself"
+    if how == "systemctl":
+        return _run(["systemctl", "reload", "mosquitto"])
+    if how.startswith("command:"):
+        return _run(shlex.split(how.removeprefix("command:")))
+    if how.startswith("pidfile:"):
+        pidfile = Path(how.removeprefix("pidfile:"))
+        try:
+            pid = int(pidfile.read_text().strip())
+        except (OSError, ValueError) as err:
+            raise ProvisionError(
+                f"cannot read the broker's pid from {pidfile}: {err}", hint="is Mosquitto running?"
+            ) from None
+        try:
+            os.kill(pid, signal.SIGHUP)
+        except ProcessLookupError:
+            raise ProvisionError(f"no process {pid} (from {pidfile})", hint="is Mosquitto running?") from None
+        return f"sent SIGHUP to mosquitto (pid {pid})"
+    raise ProvisionError(f"--reload {how!r} must be systemctl, pidfile:PATH, command:CMD or none")
+
+
+def _run(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except FileNotFoundError:
+        raise ProvisionError(f"cannot run {argv[0]!r}", hint="choose another --reload method") from None
+    if done.returncode:
+        raise ProvisionError(
+            f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}",
+            hint="the files are written; reload the broker by hand",
+        )
+    return f"ran {' '.join(argv)}"

@@ -1,0 +1,549 @@
+"""``otklik provision ...`` (credentials, broker files, kiosk bundles) and ``otklik config ...`` (config push)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hub.provisioning import ProvisionError, broker_files, bundle, certs, registry
+from hub.provisioning.pad import pad_config
+from otklik.mqtt import BrokerURLError, parse_broker_url
+
+DEFAULT_PUBLIC_URL = "mqtts://hub.local:8883"
+
+
+def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Typed provisioning errors become click errors with their hint."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ProvisionError as err:
+            raise click.ClickException(f"{err}" + (f"\nHint: {err.hint}" if err.hint else "")) from None
+
+    return wrapper
+
+
+def db_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--db",
+        "db_path",
+        required=True,
+        envvar="OTKLIK_HUB_DB",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The hub's SQLite database (or OTKLIK_HUB_DB).",
+    )(fn)
+
+
+def broker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option(
+        "--reload",
+        "reload_how",
+        envvar="OTKLIK_BROKER_RELOAD",
+        default="systemctl",
+        show_default=True,
+        help="How to make Mosquitto reread its files: systemctl, pidfile:PATH, command:CMD or none "
+        "(or OTKLIK_BROKER_RELOAD).",
+    )(fn)
+    return click.option(
+        "--broker-dir",
+        envvar="OTKLIK_BROKER_DIR",
+        default=broker_files.DEFAULT_BROKER_DIR,
+        show_default=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Where the broker's passwd, acl and certs/ live (or OTKLIK_BROKER_DIR).",
+    )(fn)
+
+
+def _sync(db: Any, broker_dir: Path, reload_how: str) -> None:
+    broker_files.write_auth_files(broker_dir, registry.all_credentials(db))
+    click.echo(
+        f"broker: wrote {broker_dir / broker_files.PASSWD} and {broker_dir / broker_files.ACL}; "
+        + broker_files.reload_broker(reload_how)
+    )
+
+
+def _ca_pem(broker_dir: Path) -> str | None:
+    ca = broker_dir / broker_files.CERTS / "ca.crt"
+    return ca.read_text() if ca.exists() else None
+
+
+@click.group()
+def provision() -> None:
+    """Credentials for kiosks, pads and services; the broker's password and ACL files.
+
+    Every MQTT user has a random password; the hub database keeps only its hash.
+    The broker's passwd and acl files are rewritten from the database on every
+    change and the broker is told to reload them: no kiosk restarts.
+
+    \b
+    Example:
+        export OTKLIK_HUB_DB=/var/lib/otklik/hub.db
+        otklik provision ca --host hub.local --host 192.168.1.10
+        otklik provision service hub --out /etc/otklik
+        otklik provision kiosk --branch b1 --kiosk k1 --out ./k1
+    """
+
+
+@provision.command("kiosk")
+@db_option
+@broker_options
+@click.option("--branch", required=True, help="Branch id (lowercase letters, digits, '-', '_').")
+@click.option("--kiosk", "kiosk_id", required=True, help="Kiosk id within the branch.")
+@click.option("--label", "labels", multiple=True, help="Button label, once per button in score order 1..4.")
+@click.option("--buttons", help="BCM pins of the buttons in score order, e.g. 5,6,13,19.")
+@click.option("--employee", help="Bind the kiosk (a desk pad) to this employee id.")
+@click.option("--cooldown", type=float, default=5.0, show_default=True, help="Seconds before a press counts again.")
+@click.option(
+    "--broker-url",
+    envvar="OTKLIK_PUBLIC_BROKER_URL",
+    default=DEFAULT_PUBLIC_URL,
+    show_default=True,
+    help="The URL the kiosk connects to (or OTKLIK_PUBLIC_BROKER_URL).",
+)
+@click.option("--pad", is_flag=True, help="A firmware button pad: write config.json for firmware/ instead.")
+@click.option("--wifi-ssid", help="With --pad: the store's Wi-Fi network.")
+@click.option("--wifi-password-file", type=click.File(), help="With --pad: file holding the Wi-Fi password.")
+@click.option("--qr/--no-qr", default=True, show_default=True, help="Print the bootstrap QR code in the terminal.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@_errors
+def provision_kiosk(
+    db_path: Path,
+    broker_dir: Path,
+    reload_how: str,
+    branch: str,
+    kiosk_id: str,
+    labels: tuple[str, ...],
+    buttons: str | None,
+    employee: str | None,
+    cooldown: float,
+    broker_url: str,
+    pad: bool,
+    wifi_ssid: str | None,
+    wifi_password_file: Any,
+    qr: bool,
+    out: Path,
+) -> None:
+    """Register a kiosk and write its ready-to-copy config, password, CA and bootstrap line.
+
+    The output folder holds the kiosk's password: hand it over, then delete it.
+
+    \b
+    Example:
+        otklik provision kiosk --branch b1 --kiosk k1 --out ./k1 \\
+            --label "Очень плохо" --label "Плохо" --label "Хорошо" --label "Отлично"
+        otklik provision kiosk --branch b1 --kiosk desk-3 --employee e17 --pad \\
+            --wifi-ssid Store --wifi-password-file wifi.txt --out ./desk-3
+    """
+    try:
+        parse_broker_url(broker_url)
+    except BrokerURLError as err:
+        raise click.BadParameter(str(err), param_hint="--broker-url") from None
+    pins = _pins(buttons)
+    if labels and len(labels) != len(pins or (1, 2, 3, 4)):
+        raise click.BadParameter(f"{len(labels)} labels for {len(pins or (1, 2, 3, 4))} buttons", param_hint="--label")
+    db = registry.open_hub_db(db_path)
+    with db.conn:
+        cred, password = registry.add_device(
+            db, branch, kiosk_id, role=registry.ROLE_PAD if pad else registry.ROLE_KIOSK
+        )
+        # The provisioned settings are config version 1, so the fleet page and
+        # later pushes start from what the kiosk was given.
+        from hub import config_push
+
+        initial: dict[str, Any] = {"cooldown_s": cooldown}
+        if labels:
+            initial["labels"] = list(labels)
+        if employee:
+            initial["employee"] = employee
+        config_push.set_settings(db, branch, kiosk_id, initial)
+    ca_pem = _ca_pem(broker_dir)
+    if pad:
+        wifi_password = wifi_password_file.read().strip() if wifi_password_file else None
+        cfg = pad_config(
+            branch=branch, kiosk=kiosk_id, username=cred.username, password=password, broker_url=broker_url,
+            employee=employee, ca_pem=ca_pem, pins=pins, wifi_ssid=wifi_ssid, wifi_password=wifi_password,
+        )  # fmt: skip
+        out.mkdir(parents=True, exist_ok=True)
+        os.chmod(out, 0o700)
+        target = out / "config.json"
+        bundle._write_secret(target, json.dumps(cfg, indent=2, ensure_ascii=False) + "\n")
+        click.echo(f"pad {branch}/{kiosk_id}: user {cred.username}; copy {target} to the pad's filesystem")
+    else:
+        spec = bundle.KioskSpec(
+            branch=branch, kiosk=kiosk_id, username=cred.username, broker_url=broker_url,
+            employee=employee, labels=list(labels) or None, pins=pins, cooldown_s=cooldown,
+        )  # fmt: skip
+        files = bundle.write_kiosk_bundle(out, bundle.kiosk_config(spec, with_ca=bool(ca_pem)), password, ca_pem)
+        names = ", ".join(p.name for p in files.values())
+        click.echo(f"kiosk {branch}/{kiosk_id}: user {cred.username}; wrote {names}")
+        click.echo(f"On the Pi, with deploy/pi/{bundle.SETUP_SCRIPT} copied over, run the line in {files['bootstrap']}")
+        if qr:
+            click.echo(bundle.qr_terminal(files["bootstrap"].read_text().strip()))
+    _sync(db, broker_dir, reload_how)
+
+
+def _pins(buttons: str | None) -> list[int] | None:
+    if not buttons:
+        return None
+    try:
+        return [int(p) for p in buttons.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{buttons!r} must be comma-separated pin numbers", param_hint="--buttons") from None
+
+
+@provision.command("service")
+@db_option
+@broker_options
+@click.argument("role", type=click.Choice(registry.SERVICE_ROLES))
+@click.option("--name", help="Tell users of one role apart, e.g. an admin's own name.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@_errors
+def provision_service(db_path: Path, broker_dir: Path, reload_how: str, role: str, name: str | None, out: Path) -> None:
+    """Credentials for the hub, the dashboard or an admin; writes OUT/<user>.password (0600).
+
+    The hub reads every kiosk's topics and writes config pushes; the dashboard
+    the same; an admin may read and write everything under otklik/.
+
+    \b
+    Example:
+        otklik provision service hub --out /etc/otklik
+        otklik hub --broker mqtt://127.0.0.1:1883 --db /var/lib/otklik/hub.db \\
+            --username otklik-hub --password-file /etc/otklik/otklik-hub.password
+    """
+    db = registry.open_hub_db(db_path)
+    with db.conn:
+        cred, password = registry.add_service(db, role, name=name)
+    path = _write_service_password(out, cred.username, password)
+    click.echo(f"{role}: user {cred.username}; password in {path}")
+    _sync(db, broker_dir, reload_how)
+
+
+def _write_service_password(out: Path, username: str, password: str) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{username}.password"
+    bundle._write_secret(path, password + "\n")
+    return path
+
+
+def _who(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--kiosk", "kiosk_id", help="Kiosk id (with --branch).")(fn)
+    fn = click.option("--branch", help="Branch id (with --kiosk).")(fn)
+    return click.option("--user", "username", help="MQTT user name, e.g. k-b1-k1 or otklik-hub.")(fn)
+
+
+@provision.command("revoke")
+@db_option
+@broker_options
+@_who
+@_errors
+def provision_revoke(
+    db_path: Path, broker_dir: Path, reload_how: str, username: str | None, branch: str | None, kiosk_id: str | None
+) -> None:
+    """Take away an MQTT user's access: its password and ACL entries go, and the broker reloads.
+
+    \b
+    Example:
+        otklik provision revoke --branch b1 --kiosk k1
+        otklik provision revoke --user admin-olga
+    """
+    db = registry.open_hub_db(db_path)
+    with db.conn:
+        cred = registry.revoke(db, registry.resolve(db, username=username, branch=branch, kiosk=kiosk_id))
+    click.echo(f"revoked {cred.username}")
+    _sync(db, broker_dir, reload_how)
+
+
+@provision.command("rotate")
+@db_option
+@broker_options
+@_who
+@click.option("--broker-url", envvar="OTKLIK_PUBLIC_BROKER_URL", default=DEFAULT_PUBLIC_URL, show_default=True,
+              help="For a kiosk: the URL in its new bundle.")  # fmt: skip
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@_errors
+def provision_rotate(
+    db_path: Path,
+    broker_dir: Path,
+    reload_how: str,
+    username: str | None,
+    branch: str | None,
+    kiosk_id: str | None,
+    broker_url: str,
+    out: Path,
+) -> None:
+    """Give an MQTT user a new password; the old one stops working at the broker's reload.
+
+    For a kiosk this writes a new bundle (config, password, bootstrap line) to
+    install on it; until then it cannot connect, and keeps its presses in its outbox.
+
+    \b
+    Example:
+        otklik provision rotate --branch b1 --kiosk k1 --out ./k1-new
+        otklik provision rotate --user otklik-hub --out /etc/otklik
+    """
+    db = registry.open_hub_db(db_path)
+    with db.conn:
+        cred, password = registry.rotate(db, registry.resolve(db, username=username, branch=branch, kiosk=kiosk_id))
+    if cred.role in registry.DEVICE_ROLES:
+        assert cred.branch and cred.kiosk
+        from hub import config_push
+
+        _, settings = config_push.get_settings(db, cred.branch, cred.kiosk)
+        ca_pem = _ca_pem(broker_dir)
+        spec = bundle.KioskSpec(
+            branch=cred.branch, kiosk=cred.kiosk, username=cred.username, broker_url=broker_url,
+            employee=settings.get("employee"), labels=settings.get("labels"),
+            cooldown_s=settings.get("cooldown_s", 5.0),
+        )  # fmt: skip
+        files = bundle.write_kiosk_bundle(out, bundle.kiosk_config(spec, with_ca=bool(ca_pem)), password, ca_pem)
+        click.echo(f"rotated {cred.username}; new bundle in {out} (bootstrap line in {files['bootstrap']})")
+    else:
+        click.echo(f"rotated {cred.username}; password in {_write_service_password(out, cred.username, password)}")
+    _sync(db, broker_dir, reload_how)
+
+
+@provision.command("list")
+@db_option
+@click.option("--all", "show_all", is_flag=True, help="Include revoked users.")
+@_errors
+def provision_list(db_path: Path, show_all: bool) -> None:
+    """List MQTT users (never their passwords).
+
+    \b
+    Example:
+        otklik provision list --all
+    """
+    db = registry.open_hub_db(db_path)
+    for c in registry.all_credentials(db, active_only=not show_all):
+        where = f"{c.branch}/{c.kiosk}" if c.branch else "-"
+        state = f"revoked {c.revoked_at}" if c.revoked_at else f"since {c.rotated_at or c.created_at}"
+        click.echo(f"{c.username:28} {c.role:10} {where:24} {state}")
+
+
+@provision.command("sync")
+@db_option
+@broker_options
+@_errors
+def provision_sync(db_path: Path, broker_dir: Path, reload_how: str) -> None:
+    """Rewrite the broker's passwd and acl from the database and reload (e.g. after restoring a backup).
+
+    \b
+    Example:
+        otklik provision sync --reload pidfile:/run/mosquitto/mosquitto.pid
+    """
+    _sync(registry.open_hub_db(db_path), broker_dir, reload_how)
+
+
+@provision.command("ca")
+@broker_options
+@click.option("--host", "hosts", multiple=True, required=True, help="Name or IP kiosks use for the hub (repeat).")
+@click.option("--force", is_flag=True, help="Replace an existing CA (every kiosk must then be re-provisioned).")
+@click.option("--server-only", is_flag=True, help="Keep the CA; only issue a new server certificate.")
+@_errors
+def provision_ca(broker_dir: Path, reload_how: str, hosts: tuple[str, ...], force: bool, server_only: bool) -> None:
+    """Make a CA and the broker's TLS certificate in BROKER_DIR/certs (uses the openssl command).
+
+    \b
+    Example:
+        otklik provision ca --host hub.local --host 192.168.1.10
+        otklik provision ca --server-only --host hub.local --host hub.store.example
+    """
+    certs_dir = broker_dir / broker_files.CERTS
+    if not server_only:
+        certs.make_ca(certs_dir, force=force)
+    crt = certs.make_server_cert(certs_dir, list(hosts))
+    click.echo(f"CA {certs_dir / 'ca.crt'} (kiosks get a copy), server certificate {crt} for {', '.join(hosts)}")
+    click.echo("Restart Mosquitto to load a new certificate (a reload does not change TLS listeners).")
+
+
+@provision.command("broker-config")
+@click.option("--broker-dir", default=broker_files.DEFAULT_BROKER_DIR, show_default=True, help="Files dir.")
+@click.option("--tls-port", type=int, default=8883, show_default=True)
+@click.option("--local-port", type=int, default=1883, show_default=True, help="Loopback listener; 0 for none.")
+@click.option("--out", type=click.File("w"), default="-", help="Where to write mosquitto.conf (default stdout).")
+def provision_broker_config(broker_dir: str, tls_port: int, local_port: int, out: Any) -> None:
+    """Print the production mosquitto.conf (the same as deploy/mosquitto/otklik.conf for the defaults).
+
+    \b
+    Example:
+        otklik provision broker-config --out /etc/mosquitto/conf.d/otklik.conf
+    """
+    opts = broker_files.ConfOptions(broker_dir=broker_dir, tls_port=tls_port, local_port=local_port or None)
+    out.write(broker_files.render_mosquitto_conf(opts))
+
+
+@provision.command("unpack")
+@click.argument("token")
+@click.option("--etc", "etc_dir", default=bundle.ETC_DIR, show_default=True, type=click.Path(path_type=Path))
+@_errors
+def provision_unpack(token: str, etc_dir: Path) -> None:
+    """On the kiosk: write config, password and CA from a bootstrap token (deploy/pi/setup-kiosk.sh runs this).
+
+    \b
+    Example:
+        otklik provision unpack 'otk1:eNq...' --etc /etc/otklik
+    """
+    path = bundle.unpack_token(token, etc_dir)
+    click.echo(f"wrote {path}")
+
+
+# --- otklik config ------------------------------------------------------------
+
+
+def mqtt_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for opt in reversed(
+        [
+            click.option("--broker", "broker_url", envvar="OTKLIK_BROKER", help="mqtt(s)://HOST:PORT to push to."),
+            click.option("--username", envvar="OTKLIK_MQTT_USERNAME", default="otklik-hub", show_default=True),
+            click.option(
+                "--password-file",
+                envvar="OTKLIK_MQTT_PASSWORD_FILE",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="File holding the broker password (or OTKLIK_MQTT_PASSWORD).",
+            ),
+            click.option("--ca-file", envvar="OTKLIK_MQTT_CA_FILE", type=click.Path(exists=True, dir_okay=False)),
+        ]
+    ):
+        fn = opt(fn)
+    return fn
+
+
+def _push(db: Any, broker_url: str | None, username: str, password_file: Path | None, ca_file: str | None,
+          kiosks: list[tuple[str, str]]) -> None:  # fmt: skip
+    from hub import config_push
+    from hub.cli import read_password
+
+    if not broker_url:
+        click.echo("saved; not pushed (no --broker): run `otklik config push --broker URL` to publish")
+        return
+    try:
+        broker = parse_broker_url(broker_url, username=username, password=read_password(password_file), ca_file=ca_file)
+    except BrokerURLError as err:
+        raise click.BadParameter(str(err), param_hint="--broker") from None
+    for branch, kiosk, version in config_push.push(broker, db, kiosks):
+        click.echo(f"pushed {branch}/{kiosk} config version {version}")
+
+
+@click.group("config")
+def config_group() -> None:
+    """Kiosk settings pushed from the hub: labels, cooldown, opening hours, employee, locale.
+
+    Each change gets a new version, is published retained on the kiosk's config
+    topic, and the kiosk applies it without a restart; its heartbeat reports the
+    version it runs.
+
+    \b
+    Example:
+        otklik config set --branch b1 --kiosk k1 --cooldown 3 --broker mqtt://127.0.0.1:1883
+        otklik config show --branch b1
+    """
+
+
+@config_group.command("set")
+@db_option
+@mqtt_options
+@click.option("--branch", required=True, help="Branch id.")
+@click.option("--kiosk", "kiosk_ids", multiple=True, help="Kiosk id (repeat); default: every kiosk of the branch.")
+@click.option("--label", "labels", multiple=True, help="Button label, once per button in score order.")
+@click.option("--cooldown", type=float, help="Seconds before a press counts again.")
+@click.option("--hours", help="Opening hours: 08:00-20:00 (daily) or 'mon-fri=08:00-20:00;sat=10:00-16:00;sun='.")
+@click.option("--employee", help="Bind to an employee id ('' unbinds).")
+@click.option("--locale", help="Language tag, e.g. ru or en-GB.")
+@click.option("--reset", "resets", multiple=True, help="Drop a setting back to the kiosk's file value (repeat).")
+@_errors
+def config_set(
+    db_path: Path, broker_url: str | None, username: str, password_file: Path | None, ca_file: str | None,
+    branch: str, kiosk_ids: tuple[str, ...], labels: tuple[str, ...], cooldown: float | None, hours: str | None,
+    employee: str | None, locale: str | None, resets: tuple[str, ...],
+) -> None:  # fmt: skip
+    """Change kiosk settings, bump their version and push them (with --broker).
+
+    \b
+    Example:
+        otklik config set --branch b1 --kiosk k1 --cooldown 3 \\
+            --label Bad --label Meh --label Good --label Great \\
+            --broker mqtt://127.0.0.1:1883 --password-file /etc/otklik/otklik-hub.password
+        otklik config set --branch b1 --hours 'mon-fri=08:00-21:00;sat-sun=10:00-18:00'
+    """
+    from hub import config_push
+    from kiosk.remote_config import ConfigPushError, parse_hours_spec
+
+    changes: dict[str, Any] = {name: None for name in resets}
+    if labels:
+        changes["labels"] = list(labels)
+    if cooldown is not None:
+        changes["cooldown_s"] = cooldown
+    if hours is not None:
+        try:
+            changes["opening_hours"] = parse_hours_spec(hours)
+        except ConfigPushError as err:
+            raise click.BadParameter(str(err), param_hint="--hours") from None
+    if employee is not None:
+        changes["employee"] = employee or None
+    if locale is not None:
+        changes["locale"] = locale
+    if not changes:
+        raise click.UsageError("nothing to change: give --label, --cooldown, --hours, --employee, --locale or --reset")
+    db = registry.open_hub_db(db_path)
+    kiosks = list(kiosk_ids) or [c.kiosk for c in registry.all_credentials(db) if c.branch == branch and c.kiosk]
+    if not kiosks:
+        raise click.ClickException(f"branch {branch!r} has no provisioned kiosks; name them with --kiosk")
+    for kiosk in kiosks:
+        version = config_push.set_settings(db, branch, kiosk, changes)
+        click.echo(f"{branch}/{kiosk}: config version {version}")
+    _push(db, broker_url, username, password_file, ca_file, [(branch, k) for k in kiosks])
+
+
+@config_group.command("push")
+@db_option
+@mqtt_options
+@click.option("--all", "push_all", is_flag=True, help="Republish every kiosk's config, not only unpublished ones.")
+@_errors
+def config_push_cmd(
+    db_path: Path, broker_url: str | None, username: str, password_file: Path | None, ca_file: str | None,
+    push_all: bool,
+) -> None:  # fmt: skip
+    """Publish saved settings the broker does not hold yet (or all with --all).
+
+    \b
+    Example:
+        otklik config push --broker mqtt://127.0.0.1:1883 --password-file /etc/otklik/otklik-hub.password
+    """
+    from hub import config_push
+
+    if not broker_url:
+        raise click.UsageError("--broker (or OTKLIK_BROKER) is required")
+    db = registry.open_hub_db(db_path)
+    kiosks = config_push.targets(db, pending_only=not push_all)
+    if not kiosks:
+        click.echo("nothing to push")
+    _push(db, broker_url, username, password_file, ca_file, kiosks)
+
+
+@config_group.command("show")
+@db_option
+@click.option("--branch", help="Only this branch.")
+@_errors
+def config_show(db_path: Path, branch: str | None) -> None:
+    """Show each kiosk's settings, version and whether the broker has it.
+
+    \b
+    Example:
+        otklik config show --branch b1
+    """
+    db = registry.open_hub_db(db_path)
+    where, args = ("branch = ?", [branch]) if branch else (None, [])
+    for row in db["kiosk_settings"].rows_where(where, args, order_by="branch, kiosk"):
+        state = "published" if row["published_version"] == row["version"] else "NOT published"
+        click.echo(f"{row['branch']}/{row['kiosk']} v{row['version']} ({state}): {row['settings']}")
+
+
+COMMANDS: list[click.Command] = [provision, config_group]
