@@ -85,6 +85,14 @@ def subscription(kind: str = "+", branch: str = "+", kiosk: str = "+") -> str:
     return f"{PREFIX}/{branch}/{kiosk}/{kind}"
 
 
+def alert_topic(branch: str) -> str:
+    """Where the hub publishes a branch's alerts (QoS 1, not retained): ``otklik/v1/alerts/<branch>``.
+
+    One level shorter than device topics, so no ``otklik/v1/+/+/<kind>`` filter receives it.
+    """
+    return f"{PREFIX}/alerts/{check_id('branch', branch)}"
+
+
 def parse_topic(name: str) -> Topic:
     parts = name.split("/")
     if len(parts) != 5 or "/".join(parts[:2]) != PREFIX:

@@ -1,0 +1,172 @@
+"""Sending alerts out: the MQTT alert topic, webhooks (HTTP POST of JSON) and e-mail (SMTP).
+
+Channels are rows of ``alert_channels`` (branch or '*' for every branch).  The SMTP server is
+a hub setting (``smtp_host``, ``smtp_port``, ``smtp_from``, ``smtp_starttls``, ``smtp_username``,
+``smtp_password_file``); the password is read from its file when sending and never stored,
+logged or shown.  Delivery runs outside any database transaction and its outcome per
+channel is recorded on the alert.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import smtplib
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from hub import alerts
+from otklik.protocol import alert_topic, encode
+
+log = logging.getLogger(__name__)
+
+SMTP_KEYS = ("smtp_host", "smtp_port", "smtp_from", "smtp_starttls", "smtp_username", "smtp_password_file")
+Publish = Callable[[str, bytes], Any]
+
+
+class ChannelError(ValueError):
+    """A channel or SMTP setting that cannot be used."""
+
+
+def add_channel(db: Database, kind: str, target: str, branch: str = "*") -> dict[str, Any]:
+    if kind == "webhook" and not target.startswith(("http://", "https://")):
+        raise ChannelError(f"webhook {target!r} must be an http:// or https:// URL")
+    if kind == "email" and "@" not in target:
+        raise ChannelError(f"e-mail address {target!r} has no '@'")
+    if kind not in ("webhook", "email"):
+        raise ChannelError(f"channel kind {kind!r} must be webhook or email")
+    with db.atomic():
+        db.execute(
+            "INSERT INTO alert_channels (branch, kind, target) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            [branch, kind, target],
+        )
+    return {"branch": branch, "kind": kind, "target": target}
+
+
+def remove_channel(db: Database, kind: str, target: str, branch: str = "*") -> bool:
+    with db.atomic():
+        cursor = db.execute(
+            "DELETE FROM alert_channels WHERE branch = ? AND kind = ? AND target = ?", [branch, kind, target]
+        )
+    return cursor.rowcount > 0
+
+
+def list_channels(db: Database, branch: str | None = None) -> list[dict[str, Any]]:
+    sql, params = "SELECT branch, kind, target FROM alert_channels", []
+    if branch:
+        sql, params = sql + " WHERE branch IN (?, '*')", [branch]
+    return [
+        {"branch": b, "kind": k, "target": t} for b, k, t in db.execute(sql + " ORDER BY branch, kind, target", params)
+    ]
+
+
+def set_smtp(db: Database, **values: Any) -> dict[str, str]:
+    for key, value in values.items():
+        if key not in SMTP_KEYS:
+            raise ChannelError(f"{key!r} is not an SMTP setting; known: {', '.join(SMTP_KEYS)}")
+        if key == "smtp_port":
+            try:
+                int(value)
+            except (TypeError, ValueError):
+                raise ChannelError(f"smtp_port must be a number, got {value!r}") from None
+    with db.atomic():
+        for key, value in values.items():
+            if value is None:
+                continue
+            db.execute(
+                "INSERT INTO hub_settings (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [key, str(value)],
+            )
+    return smtp_settings(db)
+
+
+def smtp_settings(db: Database) -> dict[str, str]:
+    marks = ", ".join("?" * len(SMTP_KEYS))
+    return dict(db.execute(f"SELECT key, value FROM hub_settings WHERE key IN ({marks})", SMTP_KEYS).fetchall())
+
+
+def payload(alert: dict[str, Any]) -> dict[str, Any]:
+    keep = ("id", "rule", "branch", "kiosk", "state", "message", "value", "details", "opened_at",
+            "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by")  # fmt: skip
+    return {"v": 1, **{k: alert.get(k) for k in keep}}
+
+
+def send_webhook(url: str, body: dict[str, Any], timeout: float = 5.0) -> str:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "User-Agent": "otklik-hub"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return f"ok {response.status}"
+
+
+def send_email(settings: dict[str, str], to: str, alert: dict[str, Any], timeout: float = 10.0) -> str:
+    host = settings.get("smtp_host")
+    if not host:
+        raise ChannelError("no SMTP server set; use `otklik alerts smtp --host ...`")
+    message = EmailMessage()
+    message["From"] = settings.get("smtp_from", "otklik@localhost")
+    message["To"] = to
+    message["Subject"] = (
+        f"[Otklik] {alert['rule']} at {alert['branch']}{'/' + alert['kiosk'] if alert['kiosk'] else ''}"
+    )
+    message.set_content(
+        f"{alert['message']}\n\nAlert {alert['id']} opened {alert['opened_at']}.\n"
+        f"Acknowledge: otklik alerts ack {alert['id']} --by NAME\n\n{json.dumps(alert['details'], indent=2)}\n"
+    )
+    with smtplib.SMTP(host, int(settings.get("smtp_port", "25")), timeout=timeout) as smtp:
+        if settings.get("smtp_starttls", "").lower() in ("1", "true", "yes"):
+            smtp.starttls()
+        if settings.get("smtp_username"):
+            password = Path(settings["smtp_password_file"]).read_text().splitlines()[0].strip()
+            smtp.login(settings["smtp_username"], password)
+        smtp.send_message(message)
+    return "ok"
+
+
+def deliver(
+    db: Database, alert: dict[str, Any], publish: Publish | None = None, timeout: float = 5.0
+) -> dict[str, str]:
+    """Send one alert to MQTT (when ``publish`` is given), its branch's webhooks and e-mails.
+
+    A failing channel does not stop the others; every outcome is recorded on the alert.
+    """
+    body = payload(alert)
+    results: dict[str, str] = {}
+    if publish is not None:
+        try:
+            publish(alert_topic(alert["branch"]), encode(body))
+            results["mqtt"] = "ok"
+        except Exception as err:
+            results["mqtt"] = f"failed: {err}"
+    smtp = None
+    for channel in list_channels(db, alert["branch"]):
+        name = f"{channel['kind']}:{channel['target']}"
+        try:
+            if channel["kind"] == "webhook":
+                results[name] = send_webhook(channel["target"], body, timeout)
+            else:
+                smtp = smtp if smtp is not None else smtp_settings(db)
+                results[name] = send_email(smtp, channel["target"], alert, timeout)
+        except (OSError, urllib.error.URLError, smtplib.SMTPException, ChannelError) as err:
+            results[name] = f"failed: {err}"
+            log.warning("alert %s: %s failed: %s", alert["id"], name, err)
+    alerts.mark_delivered(db, alert["id"], results)
+    return results
+
+
+def check_and_deliver(db: Database, publish: Publish | None = None, now: Any = None) -> list[dict[str, Any]]:
+    """Evaluate every rule once and send what newly opened (what ``otklik alerts watch`` loops on)."""
+    opened = alerts.evaluate(db, now=now)
+    for alert in opened:
+        alert["delivered"] = deliver(db, alert, publish)
+    return opened
