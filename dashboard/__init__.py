@@ -1,0 +1,82 @@
+"""The managers' dashboard: a Flask app over the hub's SQLite database.
+
+``create_app(test_config=None)`` follows Flask's flaskr layout. Configuration:
+
+- ``OTKLIK_DB``: the hub's database (read per request on its own connection;
+  WAL means a reader never blocks ingest).
+- ``OTKLIK_AUTH_DB``: the dashboard's own database (accounts, tokens, log-in
+  attempts); defaults to ``<hub db stem>-dashboard.db`` next to the hub's.
+- ``SECRET_KEY``: signs sessions; if unset, one is generated once and kept in
+  ``<auth db>.secret`` (mode 0600) so restarts and gunicorn workers agree.
+
+Environment variables of the same names fill in what ``test_config`` leaves out,
+which is how ``dashboard.wsgi`` is configured under gunicorn.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from dashboard import auth, i18n, store
+
+
+def default_auth_db(hub_db: str | Path) -> str:
+    hub_db = Path(hub_db)
+    return str(hub_db.with_name(f"{hub_db.stem}-dashboard.db"))
+
+
+def _secret_key(auth_db: str) -> str:
+    path = Path(auth_db + ".secret")
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    # O_EXCL: two gunicorn workers starting together must not write two keys.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as f:
+        f.write(key)
+    return key
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    config: dict[str, Any] = {
+        "OTKLIK_DB": os.environ.get("OTKLIK_DB", "data/hub.db"),
+        "OTKLIK_AUTH_DB": os.environ.get("OTKLIK_AUTH_DB"),
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or os.environ.get("OTKLIK_SECRET_KEY"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": None,
+        # CSRF is checked in auth.before_request so that API-token clients
+        # (no cookie, nothing to forge) are exempt and everyone else is not.
+        "WTF_CSRF_CHECK_DEFAULT": False,
+        "SSE_POLL_S": 0.2,
+        "SSE_MAX_S": 3600.0,
+        "BABEL_DEFAULT_LOCALE": "en",
+        "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),
+    }
+    config.update(test_config or {})
+    if not config["OTKLIK_AUTH_DB"]:
+        config["OTKLIK_AUTH_DB"] = default_auth_db(config["OTKLIK_DB"])
+    if not config["SECRET_KEY"]:
+        config["SECRET_KEY"] = _secret_key(config["OTKLIK_AUTH_DB"])
+    app.config.from_mapping(config)
+
+    store.init_app(app)
+    i18n.init_app(app)
+    auth.init_app(app)
+
+    from dashboard import api, views
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+    return app

@@ -1,0 +1,387 @@
+"""Dashboard accounts: users, roles, branch grants, API tokens and log-in throttling.
+
+These tables live in the dashboard's own SQLite file (see ``dashboard.store``),
+never in the hub's database: log-in bookkeeping must not take the write lock
+the hub's ingest needs, and password hashes should not travel with every copy
+of the events database someone makes for analysis.
+
+Library first, click and Flask on top: every function takes a
+``sqlite_utils.Database`` and raises ``AccountError`` with a message that names
+the field and the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from otklik.protocol import ID_RE
+
+ROLES = ("admin", "manager", "technician")
+LANGUAGES = ("en", "ru", "fa")
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.@-]{1,63}$")
+MIN_PASSWORD = 8
+TOKEN_PREFIX = "otk_"
+
+# Throttling: this many failures for one username, or from one address,
+# within the window, and further attempts are refused until the window passes.
+MAX_FAILURES = 5
+FAILURE_WINDOW = timedelta(minutes=15)
+
+migrations = Migrations("otklik-dashboard")
+
+
+@migrations()
+def m001_accounts(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'manager', 'technician')),
+            language TEXT,
+            created_at TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 1
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE branch_grants (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            branch TEXT NOT NULL,
+            PRIMARY KEY (user_id, branch)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE api_tokens (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            last_used_at TEXT,
+            revoked_at TEXT
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE login_attempts (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL,
+            address TEXT NOT NULL,
+            at TEXT NOT NULL,
+            ok INTEGER NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX login_attempts_username ON login_attempts(username, at)")
+    db.execute("CREATE INDEX login_attempts_address ON login_attempts(address, at)")
+
+
+class AccountError(ValueError):
+    """Bad input to an account operation; the text names the field and the reason."""
+
+
+class Throttled(AccountError):
+    """Too many failed log-ins recently."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    role: str
+    branches: tuple[str, ...] = ()
+    language: str | None = None
+    active: bool = True
+    # Never the hash: a User may end up in a log line or a template.
+    extra: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def can_see_branch(self, branch: str) -> bool:
+        if self.role == "admin":
+            return True
+        return self.role == "manager" and branch in self.branches
+
+    @property
+    def sees_scores(self) -> bool:
+        """Technicians look after the fleet; feedback figures are not theirs to read."""
+        return self.role in ("admin", "manager")
+
+    def visible(self, all_branches: list[str]) -> list[str]:
+        return [b for b in all_branches if self.can_see_branch(b)]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def open_store(path: str) -> sqlite_utils.Database:
+    """The dashboard's own database, created and migrated on first use."""
+    db = sqlite_utils.Database(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA busy_timeout=5000")
+    db.execute("PRAGMA foreign_keys=ON")
+    migrations.apply(db)
+    return db
+
+
+# --- validation ----------------------------------------------------------------
+
+
+def check_username(username: str) -> str:
+    if not isinstance(username, str) or not USERNAME_RE.match(username):
+        raise AccountError(
+            f"username {username!r} is not valid: use 2-64 lowercase letters, digits, '.', '_', '-' or '@', "
+            "starting with a letter or digit"
+        )
+    return username
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise AccountError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    return role
+
+
+def check_password(password: str) -> str:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise AccountError(f"password is too short: use at least {MIN_PASSWORD} characters")
+    if len(password) > 1024:
+        raise AccountError("password is too long: use at most 1024 characters")
+    return password
+
+
+def check_branches(role: str, branches: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    for branch in branches:
+        if not isinstance(branch, str) or not ID_RE.match(branch):
+            raise AccountError(f"branch {branch!r} is not a valid branch id (lowercase letters, digits, '-', '_')")
+    if role == "manager" and not branches:
+        raise AccountError("branch: a manager needs at least one branch (--branch B)")
+    if role != "manager" and branches:
+        raise AccountError(f"branch: only managers are limited to branches; a {role} sees what the role allows")
+    return tuple(sorted(set(branches)))
+
+
+def check_language(language: str | None) -> str | None:
+    if language in (None, ""):
+        return None
+    if language not in LANGUAGES:
+        raise AccountError(f"language {language!r} is not one of {', '.join(LANGUAGES)}")
+    return language
+
+
+# --- users -----------------------------------------------------------------------
+
+
+def _row_to_user(db: sqlite_utils.Database, row: dict) -> User:
+    branches = tuple(
+        r[0] for r in db.execute("SELECT branch FROM branch_grants WHERE user_id = ? ORDER BY branch", [row["id"]])
+    )
+    return User(
+        id=row["id"],
+        username=row["username"],
+        role=row["role"],
+        branches=branches,
+        language=row["language"],
+        active=bool(row["active"]),
+    )
+
+
+def add_user(
+    db: sqlite_utils.Database,
+    username: str,
+    password: str,
+    role: str,
+    branches: list[str] | tuple[str, ...] = (),
+    language: str | None = None,
+) -> User:
+    check_username(username)
+    check_role(role)
+    check_password(password)
+    grants = check_branches(role, branches)
+    language = check_language(language)
+    if get_user(db, username) is not None:
+        raise AccountError(f"username {username!r} already exists; use `otklik users change` to modify it")
+    with db.conn:
+        cursor = db.execute(
+            "INSERT INTO users (username, password_hash, role, language, created_at) VALUES (?, ?, ?, ?, ?)",
+            [username, generate_password_hash(password), role, language, _ts(_now())],
+        )
+        user_id = cursor.lastrowid
+        db.conn.executemany("INSERT INTO branch_grants (user_id, branch) VALUES (?, ?)", [(user_id, b) for b in grants])
+    user = get_user(db, username)
+    assert user is not None
+    return user
+
+
+def get_user(db: sqlite_utils.Database, username: str) -> User | None:
+    rows = list(db.query("SELECT * FROM users WHERE username = ?", [username]))
+    return _row_to_user(db, rows[0]) if rows else None
+
+
+def get_user_by_id(db: sqlite_utils.Database, user_id: int) -> User | None:
+    rows = list(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
+    return _row_to_user(db, rows[0]) if rows else None
+
+
+def list_users(db: sqlite_utils.Database) -> list[User]:
+    return [_row_to_user(db, row) for row in db.query("SELECT * FROM users ORDER BY username")]
+
+
+def change_user(
+    db: sqlite_utils.Database,
+    username: str,
+    *,
+    password: str | None = None,
+    role: str | None = None,
+    branches: list[str] | tuple[str, ...] | None = None,
+    language: str | bool | None = False,
+    active: bool | None = None,
+) -> User:
+    """Change what is given; ``language=False`` means "leave it", ``None`` means "follow the browser"."""
+    user = get_user(db, username)
+    if user is None:
+        raise AccountError(f"username {username!r} does not exist")
+    new_role = check_role(role) if role is not None else user.role
+    new_branches = branches if branches is not None else (user.branches if new_role == "manager" else ())
+    grants = check_branches(new_role, new_branches)
+    updates: dict = {"role": new_role}
+    if password is not None:
+        updates["password_hash"] = generate_password_hash(check_password(password))
+    if language is not False:
+        updates["language"] = check_language(language)  # type: ignore[arg-type]
+    if active is not None:
+        updates["active"] = 1 if active else 0
+    with db.conn:
+        sets = ", ".join(f"{k} = ?" for k in updates)
+        db.execute(f"UPDATE users SET {sets} WHERE id = ?", [*updates.values(), user.id])
+        db.execute("DELETE FROM branch_grants WHERE user_id = ?", [user.id])
+        db.conn.executemany("INSERT INTO branch_grants (user_id, branch) VALUES (?, ?)", [(user.id, b) for b in grants])
+    changed = get_user(db, username)
+    assert changed is not None
+    return changed
+
+
+def remove_user(db: sqlite_utils.Database, username: str) -> None:
+    user = get_user(db, username)
+    if user is None:
+        raise AccountError(f"username {username!r} does not exist")
+    with db.conn:
+        db.execute("DELETE FROM api_tokens WHERE user_id = ?", [user.id])
+        db.execute("DELETE FROM branch_grants WHERE user_id = ?", [user.id])
+        db.execute("DELETE FROM users WHERE id = ?", [user.id])
+
+
+# --- log-in ----------------------------------------------------------------------
+
+
+def recent_failures(db: sqlite_utils.Database, username: str, address: str, now: datetime | None = None) -> int:
+    since = _ts((now or _now()) - FAILURE_WINDOW)
+    by_user = db.execute(
+        "SELECT count(*) FROM login_attempts WHERE username = ? AND at >= ? AND ok = 0", [username, since]
+    ).fetchone()[0]
+    by_address = db.execute(
+        "SELECT count(*) FROM login_attempts WHERE address = ? AND at >= ? AND ok = 0", [address, since]
+    ).fetchone()[0]
+    return max(by_user, by_address)
+
+
+def authenticate(
+    db: sqlite_utils.Database, username: str, password: str, address: str, now: datetime | None = None
+) -> User | None:
+    """The user if the password is right; None if not; Throttled after too many recent failures.
+
+    Every attempt is recorded, so the limit holds across worker processes.
+    """
+    now = now or _now()
+    username = (username or "").strip().lower()[:64]
+    if recent_failures(db, username, address, now) >= MAX_FAILURES:
+        raise Throttled("too many failed log-ins; wait 15 minutes and try again")
+    rows = list(db.query("SELECT * FROM users WHERE username = ? AND active = 1", [username]))
+    ok = bool(rows) and check_password_hash(rows[0]["password_hash"], password or "")
+    if not rows:
+        # Spend the same time as a real check so timing does not reveal which usernames exist.
+        check_password_hash(_DUMMY_HASH, password or "")
+    with db.conn:
+        db.execute(
+            "INSERT INTO login_attempts (username, address, at, ok) VALUES (?, ?, ?, ?)",
+            [username, address, _ts(now), 1 if ok else 0],
+        )
+        # Keep the table small: attempts older than a day tell nothing.
+        db.execute("DELETE FROM login_attempts WHERE at < ?", [_ts(now - timedelta(days=1))])
+    return _row_to_user(db, rows[0]) if ok else None
+
+
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+# --- API tokens ------------------------------------------------------------------
+
+
+def _hash_token(token: str) -> str:
+    # A token is 32 random bytes: a fast hash is enough, and lookups stay O(1).
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(db: sqlite_utils.Database, username: str, name: str = "api") -> str:
+    """A new API token for the user; only its hash is stored, so show it once."""
+    user = get_user(db, username)
+    if user is None:
+        raise AccountError(f"username {username!r} does not exist")
+    if not name or len(name) > 64:
+        raise AccountError("name: give the token a name of 1-64 characters")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with db.conn:
+        db.execute(
+            "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?)",
+            [user.id, name, _hash_token(token), _ts(_now())],
+        )
+    return token
+
+
+def list_tokens(db: sqlite_utils.Database, username: str | None = None) -> list[dict]:
+    sql = (
+        "SELECT t.id, u.username, t.name, t.created_at, t.last_used_at, t.revoked_at "
+        "FROM api_tokens t JOIN users u ON u.id = t.user_id"
+    )
+    params: list = []
+    if username:
+        sql += " WHERE u.username = ?"
+        params.append(username)
+    return list(db.query(sql + " ORDER BY t.id", params))
+
+
+def revoke_token(db: sqlite_utils.Database, token_id: int) -> None:
+    with db.conn:
+        cursor = db.execute(
+            "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [_ts(_now()), token_id]
+        )
+    if cursor.rowcount == 0:
+        raise AccountError(f"token {token_id} does not exist or is already revoked")
+
+
+def user_for_token(db: sqlite_utils.Database, token: str) -> User | None:
+    if not token or not token.startswith(TOKEN_PREFIX):
+        return None
+    rows = list(
+        db.query(
+            "SELECT t.id AS token_id, u.* FROM api_tokens t JOIN users u ON u.id = t.user_id "
+            "WHERE t.token_hash = ? AND t.revoked_at IS NULL AND u.active = 1",
+            [_hash_token(token)],
+        )
+    )
+    if not rows:
+        return None
+    return _row_to_user(db, rows[0])

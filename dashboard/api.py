@@ -1,0 +1,183 @@
+"""JSON API under /api/v1/: everything the pages show, plus the live stream.
+
+Authentication: the session cookie (the pages) or ``Authorization: Bearer <token>``
+(``otklik users token``). Without either, 401 JSON (see auth.load_user).
+The OpenAPI document at /api/v1/openapi.json is written from ROUTES below.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from dashboard import queries
+from dashboard.auth import api_error, check_branch
+from dashboard.store import connect_hub, get_db
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@bp.errorhandler(queries.InputError)
+def _bad_input(exc: queries.InputError) -> Any:
+    return api_error(400, str(exc))
+
+
+def _args() -> dict[str, str]:
+    return request.args.to_dict()
+
+
+@bp.get("/me")
+def me() -> Any:
+    user = g.user
+    return jsonify(
+        {
+            "username": user.username,
+            "role": user.role,
+            "branches": queries.visible_branches(get_db(), user),
+            "language": user.language,
+        }
+    )
+
+
+@bp.get("/overview")
+def overview() -> Any:
+    return jsonify({"branches": queries.overview(get_db(), g.user)})
+
+
+@bp.get("/branches/<branch>")
+def branch(branch: str) -> Any:
+    check_branch(branch)
+    return jsonify(queries.branch_summary(get_db(), g.user, branch))
+
+
+@bp.get("/branches/<branch>/series")
+def series(branch: str) -> Any:
+    check_branch(branch)
+    return jsonify({"rows": queries.series(get_db(), g.user, branch, _args())})
+
+
+@bp.get("/branches/<branch>/heatmap")
+def heatmap(branch: str) -> Any:
+    check_branch(branch)
+    return jsonify({"rows": queries.heatmap(get_db(), g.user, branch, _args())})
+
+
+@bp.get("/branches/<branch>/flagged")
+def flagged(branch: str) -> Any:
+    check_branch(branch)
+    return jsonify({"rows": queries.flagged(get_db(), g.user, branch, _args())})
+
+
+@bp.get("/branches/<branch>/kiosks")
+def branch_kiosks(branch: str) -> Any:
+    check_branch(branch)
+    return jsonify({"rows": queries.fleet(get_db(), g.user, branch=branch)})
+
+
+@bp.get("/employees")
+def employees() -> Any:
+    args = _args()
+    if args.get("branch"):
+        check_branch(args["branch"])
+    return jsonify({"min_responses": queries.min_responses(args), "rows": queries.ranking(get_db(), g.user, args)})
+
+
+@bp.get("/employees/<branch>/<employee>")
+def employee(branch: str, employee: str) -> Any:
+    check_branch(branch)
+    detail = queries.employee(get_db(), g.user, branch, employee, _args())
+    if detail is None:
+        return api_error(404, f"employee {employee!r} not found in branch {branch!r}")
+    return jsonify(detail)
+
+
+@bp.get("/alerts")
+def alerts() -> Any:
+    return jsonify({"rows": queries.alerts(get_db(), g.user, request.args.get("state", "live"))})
+
+
+@bp.post("/alerts/<int:alert_id>/<action>")
+def alert_action(alert_id: int, action: str) -> Any:
+    body = request.get_json(silent=True) or request.form.to_dict()
+    note = body.get("note", "") if isinstance(body, dict) else ""
+    return jsonify(queries.alert_action(get_db(), g.user, alert_id, action, note))
+
+
+@bp.get("/fleet")
+def fleet() -> Any:
+    return jsonify({"rows": queries.fleet(get_db(), g.user)})
+
+
+@bp.get("/roster")
+def roster() -> Any:
+    return jsonify({"rows": queries.roster(get_db(), g.user)})
+
+
+@bp.post("/roster")
+def roster_save() -> Any:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return api_error(400, "body: send a JSON object with id, name, branch")
+    return jsonify(queries.save_employee(get_db(), g.user, body)), 201
+
+
+@bp.get("/export/<view>.csv")
+def export(view: str) -> Any:
+    from dashboard.views import csv_response
+
+    return csv_response(queries.table(get_db(), g.user, view, _args()), f"otklik-{view}.csv")
+
+
+@bp.get("/stream")
+def stream() -> Response:
+    """Server-sent events: the overview again whenever the hub commits something new.
+
+    Polls SQLite's ``data_version`` (cheap: no query runs unless another
+    connection committed) on its own connection, since the request's is gone
+    once streaming starts.
+    """
+    user = g.user
+    path = current_app.config["OTKLIK_DB"]
+    poll = float(current_app.config["SSE_POLL_S"])
+    max_s = float(current_app.config["SSE_MAX_S"])
+
+    def events() -> Iterator[str]:
+        db = connect_hub(path)
+        try:
+            last_version = None
+            last_body = None
+            started = last_sent = time.monotonic()
+            yield "retry: 2000\n\n"
+            while time.monotonic() - started < max_s:
+                version = db.execute("PRAGMA data_version").fetchone()[0]
+                if version != last_version:
+                    last_version = version
+                    body = json.dumps({"branches": queries.overview(db, user)}, separators=(",", ":"))
+                    if body != last_body:
+                        last_body = body
+                        last_sent = time.monotonic()
+                        yield f"event: overview\ndata: {body}\n\n"
+                if time.monotonic() - last_sent > 15:
+                    # A comment keeps proxies from closing an idle stream.
+                    last_sent = time.monotonic()
+                    yield ": keep-alive\n\n"
+                time.sleep(poll)
+        finally:
+            db.conn.close()
+
+    return Response(
+        events(),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    from dashboard.openapi import document
+
+    return jsonify(document())

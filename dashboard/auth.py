@@ -1,0 +1,167 @@
+"""Log-in, sessions, API tokens, CSRF and role checks.
+
+Every request passes ``load_user`` first: a page without a session goes to the
+log-in form, an API call without a session or a valid ``Authorization: Bearer``
+token gets 401 JSON. State-changing requests need a CSRF token unless they came
+with an API token (a bearer token cannot be forged by another site).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from dashboard import accounts
+from dashboard.store import get_store
+
+bp = Blueprint("auth", __name__)
+csrf = CSRFProtect()
+
+PUBLIC_ENDPOINTS = {"auth.login", "static", "views.set_language"}
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
+
+
+def is_api() -> bool:
+    return request.path.startswith("/api/")
+
+
+def api_error(status: int, message: str) -> Any:
+    response = jsonify({"error": message, "status": status})
+    response.status_code = status
+    return response
+
+
+def load_user() -> Any:
+    g.user = None
+    g.via_token = False
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        user = accounts.user_for_token(get_store(), header[len("Bearer ") :].strip())
+        if user is None:
+            return api_error(401, "invalid or revoked API token") if is_api() else abort(401)
+        g.user = user
+        g.via_token = True
+    elif "uid" in session:
+        user = accounts.get_user_by_id(get_store(), session["uid"])
+        if user is None or not user.active or session.get("role") != user.role:
+            session.clear()
+        else:
+            g.user = user
+    if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS:
+        if is_api():
+            return api_error(401, "log in or send an API token (Authorization: Bearer ...)")
+        return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
+    if (
+        request.method not in ("GET", "HEAD", "OPTIONS")
+        and not g.via_token
+        and current_app.config.get("WTF_CSRF_ENABLED", True)
+    ):
+        csrf.protect()
+    return None
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: a crafted ?next= must not bounce a fresh session to another site.
+    if not target or urlsplit(target).netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("views.overview")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        address = request.remote_addr or "-"
+        try:
+            user = accounts.authenticate(get_store(), form.username.data, form.password.data, address)
+        except accounts.Throttled:
+            flash(_("Too many failed log-ins. Wait 15 minutes and try again."), "error")
+            return render_template("login.html", form=form), 429
+        if user is not None:
+            session.clear()
+            session["uid"] = user.id
+            session["role"] = user.role
+            session.permanent = True
+            return redirect(_safe_next(request.args.get("next")))
+        flash(_("Wrong username or password."), "error")
+        status = 401
+    elif request.method == "POST":
+        status = 400
+    return render_template("login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Any:
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+def require_scores(view: Callable) -> Callable:
+    """Feedback figures: admins and managers; technicians see the fleet only."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not g.user.sees_scores:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def require_admin(view: Callable) -> Callable:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not g.user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def check_branch(branch: str) -> None:
+    if not g.user.can_see_branch(branch):
+        abort(403)
+
+
+def _error(exc: HTTPException) -> Any:
+    message = exc.description or exc.name
+    if isinstance(exc, CSRFError):
+        message = _("The form has expired or did not come from this site; reload the page and try again.")
+    if is_api():
+        return api_error(exc.code or 500, message)
+    return render_template("error.html", code=exc.code, name=exc.name, message=message), exc.code
+
+
+def init_app(app: Flask) -> None:
+    csrf.init_app(app)
+    app.before_request(load_user)
+    app.register_error_handler(HTTPException, _error)

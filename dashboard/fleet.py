@@ -1,0 +1,89 @@
+"""The fleet table: every kiosk's health, straight from the spine's ``kiosks`` registry."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlite_utils
+
+FLEET_COLUMNS = (
+    "branch",
+    "kiosk",
+    "state",
+    "last_seen",
+    "version",
+    "outbox_depth",
+    "refused",
+    "camera",
+    "config_version",
+    "seq_gaps",
+    "uptime_s",
+    "heartbeat_at",
+    "silent_s",
+)
+
+
+def fleet(db: sqlite_utils.Database, branches: list[str] | None, now: datetime | None = None) -> list[dict[str, Any]]:
+    """One row per kiosk in the given branches (None = all), worst first is the caller's choice.
+
+    ``silent_s`` is the time since the kiosk last said anything; ``seq_gaps`` the
+    presses the hub never received (highest seq minus distinct seqs stored).
+    """
+    if not db["kiosks"].exists():
+        return []
+    now = now or datetime.now(UTC)
+    sql = "SELECT * FROM kiosks"
+    params: list[Any] = []
+    if branches is not None:
+        if not branches:
+            return []
+        sql += f" WHERE branch IN ({', '.join('?' for _ in branches)})"
+        params = list(branches)
+    rows = []
+    for row in db.query(sql + " ORDER BY branch, kiosk", params):
+        try:
+            extra = json.loads(row.get("heartbeat_extra") or "{}")
+        except ValueError:
+            extra = {}
+        if not isinstance(extra, dict):
+            extra = {}
+        last_seen = _parse(row.get("last_seen"))
+        rows.append(
+            {
+                "branch": row["branch"],
+                "kiosk": row["kiosk"],
+                "state": row.get("state") or "unknown",
+                "last_seen": row.get("last_seen"),
+                "version": row.get("version"),
+                "outbox_depth": row.get("outbox_depth"),
+                "refused": extra.get("refused"),
+                "camera": extra.get("camera"),
+                "config_version": extra.get("config_version"),
+                "seq_gaps": max(0, (row.get("seq_max") or 0) - (row.get("seq_count") or 0)),
+                "uptime_s": row.get("uptime_s"),
+                "heartbeat_at": row.get("heartbeat_at"),
+                "silent_s": round((now - last_seen).total_seconds(), 1) if last_seen else None,
+            }
+        )
+    return rows
+
+
+def _parse(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def all_branches(db: sqlite_utils.Database) -> list[str]:
+    """Every branch the hub knows of: from kiosks, and from analytics settings/roster when present."""
+    names: set[str] = set()
+    for table in ("kiosks", "branch_settings", "employees"):
+        if db[table].exists():
+            names.update(r[0] for r in db.execute(f"SELECT DISTINCT branch FROM {table}"))
+    return sorted(names)

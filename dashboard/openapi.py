@@ -1,0 +1,148 @@
+"""The OpenAPI 3.1 document served at /api/v1/openapi.json.
+
+Kept next to the routes as data; a test checks that every /api/v1 route of
+the app is described here and nothing described is missing from the app.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from otklik import __version__
+
+_PERIOD = [
+    {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "First local day"},
+    {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "Last local day"},
+]
+_BRANCH = {"name": "branch", "in": "path", "required": True, "schema": {"type": "string"}}
+_ROWS = {"type": "object", "properties": {"rows": {"type": "array", "items": {"type": "object"}}}}
+
+# (method, path, summary, parameters, response schema)
+ENDPOINTS: list[tuple[str, str, str, list[dict[str, Any]], dict[str, Any]]] = [
+    ("get", "/me", "The logged-in account and the branches it may see", [], {"type": "object"}),
+    (
+        "get",
+        "/overview",
+        "Every visible branch: index and responses today / last 7 / last 30 days, trend, response rate, open alerts",
+        [],
+        {"type": "object", "properties": {"branches": {"type": "array", "items": {"type": "object"}}}},
+    ),
+    ("get", "/branches/{branch}", "One branch's overview row", [_BRANCH], {"type": "object"}),
+    (
+        "get",
+        "/branches/{branch}/series",
+        "Index and button counts per local day, ISO week or month",
+        [_BRANCH, {"name": "by", "in": "query", "schema": {"enum": ["day", "week", "month"]}}, *_PERIOD],
+        _ROWS,
+    ),
+    (
+        "get",
+        "/branches/{branch}/heatmap",
+        "Hour of day x weekday (168 cells, branch-local)",
+        [_BRANCH, *_PERIOD],
+        _ROWS,
+    ),
+    (
+        "get",
+        "/branches/{branch}/flagged",
+        "Latest flagged presses (kept, left out of scores)",
+        [_BRANCH, *_PERIOD, {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 5000}}],
+        _ROWS,
+    ),
+    ("get", "/branches/{branch}/kiosks", "The branch's kiosks (as in /fleet)", [_BRANCH], _ROWS),
+    (
+        "get",
+        "/employees",
+        "Employee ranking: raw and adjusted index, Wilson 95% interval of the positive share",
+        [
+            {"name": "branch", "in": "query", "schema": {"type": "string"}},
+            {"name": "min_responses", "in": "query", "schema": {"type": "integer"}},
+            *_PERIOD,
+        ],
+        _ROWS,
+    ),
+    (
+        "get",
+        "/employees/{branch}/{employee}",
+        "One employee: summary and weekly trend",
+        [_BRANCH, {"name": "employee", "in": "path", "required": True, "schema": {"type": "string"}}, *_PERIOD],
+        {"type": "object"},
+    ),
+    (
+        "get",
+        "/alerts",
+        "Alerts of the visible branches",
+        [{"name": "state", "in": "query", "schema": {"enum": ["live", "open", "acknowledged", "resolved", "all"]}}],
+        _ROWS,
+    ),
+    (
+        "post",
+        "/alerts/{alert_id}/{action}",
+        "Acknowledge or resolve an alert (resolve needs a note)",
+        [
+            {"name": "alert_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+            {"name": "action", "in": "path", "required": True, "schema": {"enum": ["ack", "resolve"]}},
+        ],
+        {"type": "object"},
+    ),
+    ("get", "/fleet", "Every visible kiosk: state, last seen, version, backlog, camera, sequence gaps", [], _ROWS),
+    ("get", "/roster", "Employees of the visible branches", [], _ROWS),
+    ("post", "/roster", "Add or change an employee (JSON: id, name, branch, active)", [], {"type": "object"}),
+    (
+        "get",
+        "/export/{view}.csv",
+        "CSV of any table: overview, fleet, employees, series, heatmap, flagged, alerts, roster, shifts",
+        [
+            {"name": "view", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "branch", "in": "query", "schema": {"type": "string"}},
+            *_PERIOD,
+        ],
+        {"type": "string"},
+    ),
+    ("get", "/stream", "Server-sent events: `overview` whenever the hub stores something new", [], {"type": "string"}),
+    ("get", "/openapi.json", "This document", [], {"type": "object"}),
+]
+
+
+def document() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for method, path, summary, params, schema in ENDPOINTS:
+        media = (
+            "text/csv" if path.endswith(".csv") else "text/event-stream" if path == "/stream" else "application/json"
+        )
+        paths.setdefault(path, {})[method] = {
+            "summary": summary,
+            "parameters": params,
+            "responses": {
+                "200": {"description": "OK", "content": {media: {"schema": schema}}},
+                "400": {"$ref": "#/components/responses/Error"},
+                "401": {"$ref": "#/components/responses/Error"},
+                "403": {"$ref": "#/components/responses/Error"},
+            },
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Otklik dashboard API", "version": __version__},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"session": []}, {"token": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "session"},
+                "token": {"type": "http", "scheme": "bearer", "description": "from `otklik users token USERNAME`"},
+            },
+            "responses": {
+                "Error": {
+                    "description": "An error; `error` says what and why",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
+                            }
+                        }
+                    },
+                }
+            },
+        },
+    }

@@ -1,0 +1,424 @@
+"""What the dashboard shows, as plain data: one function per table or figure.
+
+Pages, the JSON API and CSV export all call these, so they can never disagree,
+and every function checks what the user may see before it reads anything.
+The figures themselves come from the hub's analytics layer (hub.scores,
+hub.alerts, hub.roster); nothing here computes a score.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+from flask import abort
+
+from dashboard import fleet as fleet_mod
+from dashboard.accounts import User
+
+GRAINS = ("day", "week", "month")
+DEFAULT_MIN_RESPONSES = 30
+ALERT_STATES = ("live", "open", "acknowledged", "resolved", "all")
+
+
+class InputError(ValueError):
+    """Bad input from a form or a query string; the text names the field and the reason."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def my_branches(user: User, db: sqlite_utils.Database | None = None) -> list[str]:
+    if user.role == "manager":
+        return list(user.branches)
+    if db is None:
+        return []
+    return fleet_mod.all_branches(db)
+
+
+def visible_branches(db: sqlite_utils.Database, user: User) -> list[str]:
+    if user.role == "manager":
+        return list(user.branches)
+    return fleet_mod.all_branches(db)
+
+
+def _one_branch(user: User, branch: str | None) -> str:
+    if not branch:
+        raise InputError("branch: choose a branch")
+    if not user.can_see_branch(branch):
+        abort(403)
+    return branch
+
+
+def _scores_allowed(user: User) -> None:
+    if not user.sees_scores:
+        abort(403)
+
+
+def parse_date(value: str | None, field: str) -> date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(value)  # type: ignore[arg-type]
+    except ValueError:
+        raise InputError(f"{field}: {value!r} is not a date like 2026-01-31") from None
+
+
+def period(args: dict[str, str], default_days: int = 30) -> tuple[date, date]:
+    """[from, to] inclusive local dates from ?from=&to=, default the last ``default_days``."""
+    end = parse_date(args.get("to"), "to") or _now().date()
+    start = parse_date(args.get("from"), "from") or end - timedelta(days=default_days - 1)
+    if start > end:
+        raise InputError("from: the start date is after the end date")
+    if (end - start).days > 3660:
+        raise InputError("from: the period is longer than ten years")
+    return start, end
+
+
+def min_responses(args: dict[str, str]) -> int:
+    raw = args.get("min_responses")
+    if raw in (None, ""):
+        return DEFAULT_MIN_RESPONSES
+    try:
+        value = int(raw)  # type: ignore[arg-type]
+    except ValueError:
+        raise InputError(f"min_responses: {raw!r} is not a whole number") from None
+    if not 0 <= value <= 100000:
+        raise InputError("min_responses: use a number between 0 and 100000")
+    return value
+
+
+# --- fleet (the spine's registry) ---------------------------------------------
+
+
+def fleet(db: sqlite_utils.Database, user: User, branch: str | None = None) -> list[dict[str, Any]]:
+    if branch is not None:
+        if user.role == "manager" and branch not in user.branches:
+            abort(403)
+        return fleet_mod.fleet(db, [branch])
+    # Admins and technicians look after every kiosk; a manager only their branches'.
+    return fleet_mod.fleet(db, list(user.branches) if user.role == "manager" else None)
+
+
+# --- scores (hub.scores) ---------------------------------------------------------
+
+
+def overview(db: sqlite_utils.Database, user: User) -> list[dict[str, Any]]:
+    from hub import scores
+
+    _scores_allowed(user)
+    names = visible_branches(db, user)
+    if not names:
+        return []
+    rows = scores.overview(db, names)
+    for row in rows:
+        # The trend compares the last 7 days with the 7 before them.
+        week, month = row.get("last_7_days") or {}, row.get("last_30_days") or {}
+        row["trend"] = _trend(db, row["branch"], row.get("date"), week)
+        row["response_rate"] = _response_rate(db, row["branch"], row.get("date"))
+        row["week"] = week
+        row["month"] = month
+    return rows
+
+
+def _trend(db: sqlite_utils.Database, branch: str, today: str | None, week: dict) -> float | None:
+    from hub import scores
+
+    if not today or week.get("index") is None:
+        return None
+    end = date.fromisoformat(today) - timedelta(days=6)
+    before = scores.total(db, branch=branch, start=end - timedelta(days=7), end=end)
+    if before["index"] is None:
+        return None
+    return round(week["index"] - before["index"], 1)
+
+
+def _response_rate(db: sqlite_utils.Database, branch: str, today: str | None) -> float | None:
+    from hub import scores
+
+    if not today:
+        return None
+    start = date.fromisoformat(today) - timedelta(days=6)
+    cams = scores.camera(db, branch=branch, start=start, end=date.fromisoformat(today) + timedelta(days=1))
+    visitors = sum(c["visitors"] or 0 for c in cams)
+    responses = sum(c["responses"] or 0 for c in cams)
+    return round(responses / visitors, 4) if visitors else None
+
+
+def branch_summary(db: sqlite_utils.Database, user: User, branch: str) -> dict[str, Any]:
+    from hub import scores
+
+    _scores_allowed(user)
+    _one_branch(user, branch)
+    rows = scores.overview(db, [branch])
+    row = rows[0] if rows else {"branch": branch}
+    row["trend"] = _trend(db, branch, row.get("date"), row.get("last_7_days") or {})
+    row["response_rate"] = _response_rate(db, branch, row.get("date"))
+    return row
+
+
+def series(db: sqlite_utils.Database, user: User, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
+    from hub import scores
+
+    _scores_allowed(user)
+    _one_branch(user, branch)
+    grain = args.get("by", "day")
+    if grain not in GRAINS:
+        raise InputError(f"by: {grain!r} is not one of {', '.join(GRAINS)}")
+    start, end = period(args, {"day": 30, "week": 7 * 26, "month": 366}[grain])
+    return scores.series(db, grain, branch=branch, start=start, end=end + timedelta(days=1))
+
+
+def heatmap(db: sqlite_utils.Database, user: User, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
+    from hub import scores
+
+    _scores_allowed(user)
+    _one_branch(user, branch)
+    start, end = period(args, 90)
+    return scores.heatmap(db, branch=branch, start=start, end=end + timedelta(days=1))
+
+
+def flagged(db: sqlite_utils.Database, user: User, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
+    """The latest flagged presses of a branch: kept and shown, left out of scores."""
+    _scores_allowed(user)
+    _one_branch(user, branch)
+    start, end = period(args, 30)
+    raw = args.get("limit", "100")
+    if not raw.isdigit() or not 1 <= int(raw) <= 5000:
+        raise InputError("limit: use a whole number between 1 and 5000")
+    return list(
+        db.query(
+            "SELECT id, branch, kiosk, seq, ts, score, employee, flags FROM events "
+            "WHERE branch = ? AND ts >= ? AND ts < ? AND flags != '' ORDER BY ts DESC LIMIT ?",
+            [branch, start.isoformat(), (end + timedelta(days=1)).isoformat(), int(raw)],
+        )
+    )
+
+
+def ranking(db: sqlite_utils.Database, user: User, args: dict[str, str]) -> list[dict[str, Any]]:
+    from hub import roster, scores
+
+    _scores_allowed(user)
+    branch = args.get("branch") or None
+    names = [_one_branch(user, branch)] if branch else visible_branches(db, user)
+    if not names:
+        return []
+    start, end = period(args, 30)
+    rows = scores.ranking(
+        db, "employee", branch=names, start=start, end=end + timedelta(days=1), min_responses=min_responses(args)
+    )
+    known = roster.employee_names(db) if db["employees"].exists() else {}
+    return [_flat(r, name=known.get(r["employee"], "")) for r in rows]
+
+
+def _flat(row: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """Nested counts and flags spread into columns, so a row is one CSV line."""
+    out = {k: v for k, v in row.items() if k not in ("counts", "flagged")}
+    for button, n in (row.get("counts") or {}).items():
+        out[f"n{button}"] = n
+    out["flagged"] = (row.get("flagged") or {}).get("total", 0)
+    out.update(more)
+    return out
+
+
+def employee(
+    db: sqlite_utils.Database, user: User, branch: str, employee_id: str, args: dict[str, str] | None = None
+) -> dict[str, Any] | None:
+    from hub import roster, scores
+
+    _scores_allowed(user)
+    _one_branch(user, branch)
+    args = args or {}
+    start, end = period(args, 90)
+    stop = end + timedelta(days=1)
+    summary = scores.total(db, branch=branch, employee=employee_id, start=start, end=stop)
+    on_roster = None
+    if db["employees"].exists():
+        try:
+            on_roster = roster.get_employee(db, employee_id)
+        except roster.RosterError:
+            on_roster = None
+    if on_roster is None and summary["responses"] == 0 and summary["flagged"]["total"] == 0:
+        return None
+    if on_roster is not None and on_roster["branch"] != branch and summary["responses"] == 0:
+        return None
+    weekly = scores.series(db, "week", branch=branch, employee=employee_id, start=start, end=stop)
+    return {
+        "branch": branch,
+        "employee": employee_id,
+        "name": (on_roster or {}).get("name", ""),
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "summary": summary,
+        "series": weekly,
+    }
+
+
+# --- tables for export ------------------------------------------------------------
+
+EXPORTABLE = ("overview", "fleet", "employees", "series", "heatmap", "flagged", "alerts", "roster", "shifts")
+
+
+def table(db: sqlite_utils.Database, user: User, view: str, args: dict[str, str]) -> list[dict[str, Any]]:
+    """Any table a page shows, as flat rows for CSV, with the same filters and permissions."""
+    if view not in EXPORTABLE:
+        raise InputError(f"view: {view!r} is not one of {', '.join(EXPORTABLE)}")
+    if view == "fleet":
+        return fleet(db, user, branch=args.get("branch") or None)
+    _scores_allowed(user)
+    if view == "overview":
+        return [
+            {
+                "branch": r["branch"],
+                "date": r.get("date"),
+                **{f"today_{k}": v for k, v in _flat(r["today"]).items()},
+                **{f"week_{k}": v for k, v in _flat(r["last_7_days"]).items()},
+                "trend": r.get("trend"),
+                "response_rate": r.get("response_rate"),
+                "open_alerts": r.get("open_alerts"),
+            }
+            for r in overview(db, user)
+        ]
+    if view == "employees":
+        return ranking(db, user, args)
+    if view == "alerts":
+        return alerts(db, user, args.get("state", "all"))
+    if view == "roster":
+        return roster(db, user)
+    if view == "shifts":
+        return shifts(db, user, args)
+    branch = _one_branch(user, args.get("branch"))
+    if view == "series":
+        return [_flat(r) for r in series(db, user, branch, args)]
+    if view == "heatmap":
+        return [_flat(r) for r in heatmap(db, user, branch, args)]
+    return flagged(db, user, branch, args)
+
+
+# --- alerts (hub.alerts) ------------------------------------------------------------
+
+
+def alerts(db: sqlite_utils.Database, user: User, state: str = "live") -> list[dict[str, Any]]:
+    _scores_allowed(user)
+    if state not in ALERT_STATES:
+        raise InputError(f"state: {state!r} is not one of {', '.join(ALERT_STATES)}")
+    names = visible_branches(db, user)
+    if not names or not db["alerts"].exists():
+        return []
+    where = f"branch IN ({', '.join('?' for _ in names)})"
+    params: list[Any] = list(names)
+    if state == "live":
+        where += " AND state != 'resolved'"
+    elif state != "all":
+        where += " AND state = ?"
+        params.append(state)
+    return list(
+        db.query(
+            "SELECT id, rule, branch, kiosk, state, message, value, opened_at, acknowledged_at, acknowledged_by, "
+            f"resolved_at, resolved_by, resolve_note FROM alerts WHERE {where} ORDER BY opened_at DESC LIMIT 500",
+            params,
+        )
+    )
+
+
+def alert_action(db: sqlite_utils.Database, user: User, alert_id: int, action: str, note: str) -> dict[str, Any]:
+    from hub import alerts as hub_alerts
+
+    _scores_allowed(user)
+    if action not in ("ack", "resolve"):
+        raise InputError(f"action: {action!r} is not ack or resolve")
+    row = db.execute("SELECT branch FROM alerts WHERE id = ?", [alert_id]).fetchone() if db["alerts"].exists() else None
+    if row is None:
+        abort(404, f"alert {alert_id} does not exist")
+    _one_branch(user, row[0])
+    note = (note or "").strip()
+    if len(note) > 2000:
+        raise InputError("note: keep it under 2000 characters")
+    if action == "resolve" and not note:
+        raise InputError("note: say how the alert was resolved")
+    try:
+        if action == "ack":
+            result = hub_alerts.acknowledge(db, alert_id, by=user.username, note=note)
+        else:
+            result = hub_alerts.resolve(db, alert_id, by=user.username, note=note)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    return result if isinstance(result, dict) else {"id": alert_id, "action": action}
+
+
+# --- roster (hub.roster) ---------------------------------------------------------------
+
+
+def roster(db: sqlite_utils.Database, user: User) -> list[dict[str, Any]]:
+    from hub import roster as hub_roster
+
+    _scores_allowed(user)
+    if user.role == "manager":
+        return [r for b in user.branches for r in hub_roster.list_employees(db, b)]
+    return hub_roster.list_employees(db)
+
+
+def shifts(db: sqlite_utils.Database, user: User, args: dict[str, str]) -> list[dict[str, Any]]:
+    from dataclasses import asdict
+
+    from hub import roster as hub_roster
+
+    _scores_allowed(user)
+    branch = args.get("branch") or None
+    names = [_one_branch(user, branch)] if branch else visible_branches(db, user)
+    return [asdict(s) for b in names for s in hub_roster.list_shifts(db, branch=b)]
+
+
+def save_employee(db: sqlite_utils.Database, user: User, form: dict[str, Any]) -> dict[str, Any]:
+    from hub import roster as hub_roster
+
+    _scores_allowed(user)
+    employee_id = str(form.get("id", "")).strip()
+    branch = str(form.get("branch", "")).strip()
+    name = str(form.get("name", "")).strip()
+    if not employee_id:
+        raise InputError("id: give the employee an id (e.g. e17)")
+    if not branch:
+        raise InputError("branch: choose the employee's branch")
+    if len(name) > 200:
+        raise InputError("name: keep it under 200 characters")
+    _one_branch(user, branch)
+    active = str(form.get("active", "1")).lower() not in ("0", "false", "no", "off", "")
+    try:
+        existing = hub_roster.get_employee(db, employee_id)
+    except hub_roster.RosterError:
+        existing = None
+    if existing is not None and not user.can_see_branch(existing["branch"]):
+        # Moving someone out of a branch the manager does not run is not theirs to do.
+        abort(403)
+    try:
+        return hub_roster.add_employee(db, employee_id, branch, name, active)
+    except hub_roster.RosterError as exc:
+        raise InputError(str(exc)) from None
+
+
+def import_roster(db: sqlite_utils.Database, user: User, data: bytes) -> int:
+    import csv
+    import io
+
+    from hub import roster as hub_roster
+
+    _scores_allowed(user)
+    if len(data) > 2_000_000:
+        raise InputError("file: the CSV is larger than 2 MB")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError("file: the CSV is not UTF-8 text") from None
+    # Check every row's branch before anything is written: all rows or none.
+    for line, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+        branch = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}.get("branch", "")
+        if branch and not user.can_see_branch(branch):
+            raise InputError(f"line {line}: branch {branch!r} is not one of yours")
+    try:
+        counts = hub_roster.import_csv(db, io.StringIO(text))
+    except hub_roster.RosterError as exc:
+        raise InputError(str(exc)) from None
+    return sum(counts.values())

@@ -1,0 +1,56 @@
+"""Database connections for one request, kept on ``flask.g`` (flaskr's get_db pattern).
+
+Two files: the hub's database (events, kiosks, analytics tables) and the
+dashboard's own (accounts). Each request gets fresh connections, closed on
+teardown: sqlite3 connections must not cross threads, and a short-lived reader
+in WAL mode never blocks the hub's ingest nor holds back its checkpoints long.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import sqlite_utils
+from flask import Flask, current_app, g
+
+from dashboard import accounts
+
+
+def connect_hub(path: str) -> sqlite_utils.Database:
+    conn = sqlite3.connect(path, timeout=10, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    return sqlite_utils.Database(conn)
+
+
+def get_db() -> sqlite_utils.Database:
+    """The hub's database for this request."""
+    if "hub_db" not in g:
+        g.hub_db = connect_hub(current_app.config["OTKLIK_DB"])
+    return g.hub_db
+
+
+def get_store() -> sqlite_utils.Database:
+    """The dashboard's own database (accounts) for this request."""
+    if "auth_db" not in g:
+        conn = sqlite3.connect(current_app.config["OTKLIK_AUTH_DB"], timeout=10, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA foreign_keys = ON")
+        g.auth_db = sqlite_utils.Database(conn)
+    return g.auth_db
+
+
+def close_dbs(_exc: BaseException | None = None) -> None:
+    for name in ("hub_db", "auth_db"):
+        db = g.pop(name, None)
+        if db is not None:
+            db.conn.close()
+
+
+def init_app(app: Flask) -> None:
+    # Migrate once at start-up, not per request: both files exist and have
+    # their tables before the first request arrives.
+    from hub.db import open_db
+
+    open_db(app.config["OTKLIK_DB"]).conn.close()
+    accounts.open_store(app.config["OTKLIK_AUTH_DB"]).conn.close()
+    app.teardown_appcontext(close_dbs)

@@ -1,0 +1,98 @@
+"""Fixtures for the dashboard: a real hub database and accounts store in tmp_path, Flask's test client."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from dashboard import accounts, build, create_app
+from hub.db import open_db
+from hub.ingest import handle_message
+from otklik import protocol
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _catalogs() -> None:
+    # The install step compiles them too; doing it here keeps a fresh checkout's tests honest.
+    build.compile_catalogs()
+
+
+@pytest.fixture
+def hub_path(tmp_path: Path) -> Path:
+    return tmp_path / "hub.db"
+
+
+@pytest.fixture
+def app(hub_path: Path) -> Iterator[Flask]:
+    app = create_app({"OTKLIK_DB": str(hub_path), "SECRET_KEY": "test", "TESTING": True})
+    store = accounts.open_store(app.config["OTKLIK_AUTH_DB"])
+    accounts.add_user(store, "root", PASSWORD, "admin")
+    accounts.add_user(store, "olga", PASSWORD, "manager", ["b1"])
+    accounts.add_user(store, "petr", PASSWORD, "manager", ["b2"])
+    accounts.add_user(store, "tech", PASSWORD, "technician")
+    store.conn.close()
+    yield app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+def csrf_token(client: FlaskClient, path: str = "/login") -> str:
+    html = client.get(path).get_data(as_text=True)
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'name="csrf-token" content="([^"]+)"', html
+    )
+    assert found, f"no CSRF token on {path}"
+    return found.group(1)
+
+
+def login(client: FlaskClient, username: str, password: str = PASSWORD):
+    token = csrf_token(client)
+    return client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+
+
+def publish(db_path: Path, branch: str, kiosk: str, score: int, seq: int, ts: datetime | None = None, **kw) -> None:
+    """A rating through the hub's real ingest, as if it came over MQTT."""
+    ts = ts or datetime.now(UTC)
+    payload = protocol.rating_payload(
+        branch=branch,
+        kiosk=kiosk,
+        id=f"{branch}-{kiosk}-{seq:08d}",
+        seq=seq,
+        score=score,
+        ts=protocol.format_ts(ts),
+        **kw,
+    )
+    db = open_db(db_path)
+    handle_message(db, protocol.topic(branch, kiosk, "rating"), protocol.encode(payload))
+    db.conn.close()
+
+
+def heartbeat(db_path: Path, branch: str, kiosk: str, **extra) -> None:
+    payload = protocol.heartbeat_payload(
+        branch=branch,
+        kiosk=kiosk,
+        uptime_s=10.0,
+        version="1.2.3",
+        outbox_depth=extra.pop("outbox_depth", 0),
+        last_seq_sent=extra.pop("last_seq_sent", 0),
+        **extra,
+    )
+    db = open_db(db_path)
+    handle_message(db, protocol.topic(branch, kiosk, "heartbeat"), protocol.encode(payload))
+    db.conn.close()
