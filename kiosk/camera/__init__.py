@@ -1,0 +1,62 @@
+"""Camera reaction counting on the kiosk: how many people passed, how many smiled.
+
+Only counts leave this package (a ``reaction`` message per interval through the
+kiosk's outbox); frames live in memory only. See docs/privacy.md.
+
+The kiosk app calls::
+
+    handle = kiosk.camera.start(config.get("camera"), outbox, branch, kiosk_id)
+    heartbeat["camera"] = handle.status()    # "ok", "off", "unavailable: <why>"
+    handle.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+log = logging.getLogger("otklik.camera")
+
+
+class CameraHandle(Protocol):
+    def status(self) -> str: ...
+
+    def stop(self, timeout: float = ...) -> None: ...
+
+
+def start(camera_config: dict[str, Any] | None, outbox: Any, branch: str, kiosk: str) -> CameraHandle:
+    """Start counting in a background thread; never raises: problems become ``status()`` text.
+
+    ``camera_config`` is the ``[camera]`` table of the kiosk config (None or
+    ``enabled = false``: the camera is off).
+    """
+    if camera_config is None:
+        from kiosk.camera.service import DisabledCamera
+
+        return DisabledCamera("off")
+    try:
+        # cv2 and numpy come with the `camera` extra; a kiosk without it still runs.
+        from kiosk.camera.config import CameraConfig
+        from kiosk.camera.service import CameraService, DisabledCamera
+    except ImportError as err:
+        log.warning("camera: %s", err)
+        return _Unavailable(f"unavailable: {err.name or err} is not installed (pip install 'otklik[camera]')")
+    try:
+        config = CameraConfig.from_dict(camera_config)
+    except ValueError as err:
+        log.error("camera: %s", err)
+        return DisabledCamera(f"unavailable: {err}")
+    if not config.enabled:
+        return DisabledCamera("off")
+    return CameraService(config, outbox, branch, kiosk).start()
+
+
+class _Unavailable:
+    def __init__(self, status: str) -> None:
+        self._status = status
+
+    def status(self) -> str:
+        return self._status
+
+    def stop(self, timeout: float = 0.0) -> None:
+        pass
