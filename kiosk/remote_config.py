@@ -234,3 +234,50 @@ class RemoteConfig:
 
 def settings_summary(settings: RemoteSettings) -> dict[str, Any]:
     return {k: v for k, v in asdict(settings).items() if k != "present" and v not in (None, {})}
+
+
+# --- wiring into a running kiosk.app.Kiosk ---------------------------------
+
+STATE_FILE = "remote-config-{branch}-{kiosk}.json"
+
+
+def apply_to_kiosk(kiosk: Any, settings: RemoteSettings) -> None:
+    """Change a running Kiosk: cooldown at once, employee and labels for the next press.
+
+    The Kiosk's config is a frozen dataclass read on every press, so swapping in
+    a new one is atomic for the button thread. Settings the push leaves out go
+    back to the config file's values (kept in ``kiosk.file_config``).
+    """
+    from dataclasses import replace
+
+    base = kiosk.file_config
+    labels = settings.labels if settings.labels is not None else base.buttons.labels
+    if len(labels) != len(base.buttons.pins):
+        raise ConfigPushError("labels", f"{len(labels)} labels for this kiosk's {len(base.buttons.pins)} buttons")
+    employee = settings.employee if "employee" in settings.present else base.kiosk.employee
+    cooldown = settings.cooldown_s if settings.cooldown_s is not None else base.kiosk.cooldown_s
+    kiosk.config = replace(
+        base,
+        kiosk=replace(base.kiosk, employee=employee, cooldown_s=cooldown),
+        buttons=replace(base.buttons, labels=tuple(labels)),
+    )
+    kiosk.panel.filter.cooldown_s = cooldown
+    # Opening hours and locale have no effect on the buttons; kept for what shows them.
+    kiosk.remote_settings = settings
+
+
+def attach(kiosk: Any) -> RemoteConfig:
+    """Give a Kiosk (before its publisher starts) config push: apply, persist, report the version."""
+    cfg = kiosk.config
+    kiosk.file_config = cfg
+    kiosk.remote_settings = None
+    state = Path(cfg.kiosk.data_dir) / STATE_FILE.format(branch=cfg.kiosk.branch, kiosk=cfg.kiosk.id)
+    remote = RemoteConfig(cfg.kiosk.branch, cfg.kiosk.id, lambda s: apply_to_kiosk(kiosk, s), state_path=state)
+    try:
+        remote.restore()
+    except ConfigPushError as err:  # e.g. a saved push for a kiosk that has since lost a button
+        log.error("saved config not applied: %s", err)
+        remote.applied = None
+    kiosk.publisher.on_config = remote.handle
+    kiosk.publisher.config_version = lambda: remote.version
+    return remote
