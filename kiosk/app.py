@@ -29,15 +29,15 @@ class CameraHandle(Protocol):
 def start_camera(settings: dict[str, Any], *, branch: str, kiosk: str, outbox: Outbox) -> CameraHandle:
     """Integration point for the camera counter (``kiosk/camera``, built separately).
 
-    ``kiosk.camera.start(settings, branch=..., kiosk=..., outbox=...)`` gets
-    the raw ``[camera]`` table, publishes its reaction aggregates through
+    ``kiosk.camera.start(settings, outbox, branch, kiosk)`` gets the raw
+    ``[camera]`` table, publishes its reaction aggregates through
     ``outbox.add("reaction", payload)``, and returns a handle with
-    ``status() -> str`` (for the heartbeat: "ok", "unavailable: <why>") and
-    ``stop()``.
+    ``status() -> str`` (for the heartbeat: "ok", "off", "unavailable: <why>")
+    and ``stop()``.
     """
     from kiosk import camera  # imported only when a camera is configured: it pulls in OpenCV
 
-    return camera.start(settings, branch=branch, kiosk=kiosk, outbox=outbox)  # type: ignore[attr-defined,no-any-return]
+    return camera.start(settings, outbox, branch, kiosk)
 
 
 class Kiosk:
@@ -88,6 +88,10 @@ class Kiosk:
             on_connection_change=self._connection_changed,
             camera_status=self._camera_status,
         )
+        if on_config is None:  # config push from the hub (kiosk/remote_config.py)
+            from kiosk.remote_config import attach
+
+            self.remote_config = attach(self)
         self._started = False
         self._stopped = False
         if start:
