@@ -8,8 +8,10 @@ from pathlib import Path
 
 import click
 
+from hub.analytics_cli import format_report
 from hub.db import open_db
-from hub.report import format_table, kiosk_report
+from hub.scores import BY, DEFAULT_MIN_RESPONSES, DEFAULT_WEIGHT
+from hub.scores import report as analytics_report
 from otklik.mqtt import BrokerURLError, parse_broker_url
 from otklik.runtime import wait_for_stop_signal
 
@@ -80,21 +82,36 @@ def hub(
     "--db", "db_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Hub DB."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
-def report(db_path: Path, as_json: bool) -> None:
-    """Print button counts and the satisfaction index per branch and kiosk.
+@click.option("--by", type=click.Choice(BY), default="kiosk", show_default=True, help="Group rows by.")
+@click.option("--branch", help="Only this branch.")
+@click.option("--from", "start", help="Local start, inclusive (2026-11-01, 2026-11-01T09).")
+@click.option("--to", "end", help="Local end, exclusive.")
+@click.option("--min-responses", type=int, default=DEFAULT_MIN_RESPONSES, show_default=True, help="To be ranked.")
+@click.option("--weight", type=float, default=DEFAULT_WEIGHT, show_default=True, help="Shrinkage weight W.")
+def report(db_path: Path, as_json: bool, by: str, branch: str | None, start: str | None, end: str | None,
+           min_responses: int, weight: float) -> None:  # fmt: skip
+    """Print button counts and the satisfaction index per branch, kiosk, employee or period.
 
     The index runs from 0 (every press very unhappy) to 100 (every press very
     happy); the four buttons count 0, 33.3, 66.7 and 100. Flagged presses
-    (cooldown, doubtful clock) are left out and counted apart.
+    (cooldown, burst, outside opening hours, doubtful clock) are left out and
+    counted apart by reason. Branches and employees are ranked by an index
+    shrunk toward the mean, (W*mean + n*index)/(W + n), leaving out anyone
+    under --min-responses. Periods are each branch's local time.
 
     \b
     Example:
         otklik report --db data/hub.db
-        otklik report --db data/hub.db --json
+        otklik report --db data/hub.db --by employee --branch b1 --from 2026-11-01 --to 2026-12-01 --json
+        otklik report --db data/hub.db --by week --json
     """
     db = open_db(db_path)
-    rows = kiosk_report(db)
-    click.echo(json.dumps(rows, indent=2) if as_json else format_table(rows))
+    try:
+        rows = analytics_report(db, by, branch=branch, start=start, end=end, min_responses=min_responses,
+                                weight=weight)  # fmt: skip
+    except ValueError as err:
+        raise click.ClickException(f"{err} (dates look like 2026-11-22 or 2026-11-22T09)") from None
+    click.echo(json.dumps(rows, indent=2) if as_json else format_report(rows, by))
 
 
 COMMANDS: list[click.Command] = [hub, report]

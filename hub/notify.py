@@ -170,3 +170,9 @@ def check_and_deliver(db: Database, publish: Publish | None = None, now: Any = N
     for alert in opened:
         alert["delivered"] = deliver(db, alert, publish)
     return opened
+
+
+def deliver_state(alert: dict[str, Any], publish: Publish) -> str:
+    """Publish an alert's new state (acknowledged, resolved) on the alert topic."""
+    publish(alert_topic(alert["branch"]), encode(payload(alert)))
+    return f"published alert {alert['id']} ({alert['state']}) on {alert_topic(alert['branch'])}"

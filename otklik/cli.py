@@ -15,6 +15,7 @@ from otklik import __version__
 
 COMMAND_MODULES = [
     "hub.cli",
+    "hub.analytics_cli",
     "kiosk.cli",
     "otklik.demo",
     "hub.provisioning.cli",

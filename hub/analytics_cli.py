@@ -1,0 +1,619 @@
+"""``otklik roster``, ``otklik branch``, ``otklik export`` and ``otklik alerts``: thin click layers over
+hub.roster, hub.branches, hub.exports, hub.alerts and hub.notify (``otklik report`` lives in hub.cli)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hub import aggregates, alerts, branches, exports, notify, roster, scores
+from hub.db import open_db
+
+log = logging.getLogger(__name__)
+
+_db_option = click.option(
+    "--db", "db_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Hub DB."
+)
+
+
+def _db(path: Path) -> Any:
+    return open_db(path)
+
+
+def _fail(err: Exception, hint: str = "") -> click.ClickException:
+    return click.ClickException(f"{err}{' (' + hint + ')' if hint else ''}")
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+# --- report table -----------------------------------------------------------------
+
+
+def format_report(rows: list[dict[str, Any]], by: str) -> str:
+    """A text table of ``scores.report`` rows."""
+    keys = {"branch": ["branch"], "kiosk": ["branch", "kiosk"], "employee": ["branch", "employee"]}.get(by, ["period"])
+    ranked = by in scores.RANKED
+    head = [*(f"{k:<14}" for k in keys), f"{'1':>6}", f"{'2':>6}", f"{'3':>6}", f"{'4':>6}", f"{'resp':>7}",
+            f"{'index':>6}", f"{'pos% (95% CI)':>19}", f"{'vu%':>5}", f"{'flagged':>8}"]  # fmt: skip
+    if ranked:
+        head += [f"{'adj':>6}", f"{'rank':>5}"]
+    lines = [" ".join(head)]
+    lines.append("-" * len(lines[0]))
+
+    def num(value: float | None, fmt: str, width: int) -> str:
+        return f"{'-' if value is None else format(value, fmt):>{width}}"
+
+    for r in rows:
+        c = r["counts"]
+        pos = "-"
+        if r["positive_share"] is not None:
+            pos = f"{100 * r['positive_share']:.0f} ({100 * r['positive_low']:.0f}-{100 * r['positive_high']:.0f})"
+        cells = [*(f"{r.get(k) or '(none)':<14}" for k in keys)]
+        cells += [f"{c[s]:>6}" for s in ("1", "2", "3", "4")]
+        cells += [f"{r['responses']:>7}", num(r["index"], ".1f", 6), f"{pos:>19}"]
+        cells += [num(None if r["very_unhappy_share"] is None else 100 * r["very_unhappy_share"], ".0f", 5)]
+        cells += [f"{r['flagged']['total']:>8}"]
+        if ranked:
+            cells += [num(r.get("adjusted_index"), ".1f", 6), num(r.get("rank"), "d", 5)]
+        lines.append(" ".join(cells))
+    return "\n".join(lines)
+
+
+# --- roster --------------------------------------------------------------------------
+
+
+@click.group("roster")
+def roster_group() -> None:
+    """Employees and shifts, used to credit presses to the person serving.
+
+    A press is credited to the employee named in the event (a desk pad or a staff log-in),
+    else to whoever is on shift at that kiosk (a shift without --kiosk covers the whole
+    branch); changing a shift re-credits the presses it covers. Times are the branch's
+    local time unless they carry an offset.
+
+    \b
+    Example:
+        otklik roster add-employee e17 --branch b1 --name "Anna K."
+        otklik roster add-shift e17 --branch b1 --kiosk k1 --start "2026-11-22 09:00" --end "2026-11-22 17:00"
+    """
+
+
+@roster_group.command("add-employee")
+@_db_option
+@click.argument("employee")
+@click.option("--branch", required=True, help="Home branch.")
+@click.option("--name", default="", help="Display name.")
+@click.option("--inactive", is_flag=True, help="Mark as no longer working here (kept for history).")
+def add_employee_cmd(db_path: Path, employee: str, branch: str, name: str, inactive: bool) -> None:
+    """Add an employee, or change their name, branch or active flag.
+
+    \b
+    Example:
+        otklik roster add-employee e17 --db hub.db --branch b1 --name "Anna K."
+    """
+    try:
+        _echo_json(roster.add_employee(_db(db_path), employee, branch, name, not inactive))
+    except roster.RosterError as err:
+        raise _fail(err) from None
+
+
+@roster_group.command("employees")
+@_db_option
+@click.option("--branch", help="Only this branch.")
+def employees_cmd(db_path: Path, branch: str | None) -> None:
+    """List employees as JSON.
+
+    \b
+    Example:
+        otklik roster employees --db hub.db --branch b1
+    """
+    _echo_json(roster.list_employees(_db(db_path), branch))
+
+
+@roster_group.command("add-shift")
+@_db_option
+@click.argument("employee")
+@click.option("--branch", required=True)
+@click.option("--kiosk", default="", help="Kiosk or desk pad id; leave out for the whole branch.")
+@click.option("--start", required=True, help="Local time, e.g. '2026-11-22 09:00'.")
+@click.option("--end", required=True, help="Local time, e.g. '2026-11-22 17:00'.")
+@click.option("--note", default="")
+def add_shift_cmd(db_path: Path, employee: str, branch: str, kiosk: str, start: str, end: str, note: str) -> None:
+    """Add a shift; presses it covers are credited to the employee.
+
+    \b
+    Example:
+        otklik roster add-shift e17 --db hub.db --branch b1 --kiosk k1 \\
+            --start "2026-11-22 09:00" --end "2026-11-22 17:00"
+    """
+    try:
+        _echo_json(roster.add_shift(_db(db_path), employee, branch, start, end, kiosk, note).__dict__)
+    except roster.RosterError as err:
+        raise _fail(err) from None
+
+
+@roster_group.command("change-shift")
+@_db_option
+@click.argument("shift_id", type=int)
+@click.option("--employee")
+@click.option("--kiosk")
+@click.option("--start", help="Local time.")
+@click.option("--end", help="Local time.")
+@click.option("--note")
+def change_shift_cmd(db_path: Path, shift_id: int, **changes: Any) -> None:
+    """Correct a shift after the fact; the presses it covered and covers now are re-credited.
+
+    \b
+    Example:
+        otklik roster change-shift 12 --db hub.db --employee e18
+    """
+    try:
+        _echo_json(roster.update_shift(_db(db_path), shift_id, **changes).__dict__)
+    except roster.RosterError as err:
+        raise _fail(err) from None
+
+
+@roster_group.command("remove-shift")
+@_db_option
+@click.argument("shift_id", type=int)
+def remove_shift_cmd(db_path: Path, shift_id: int) -> None:
+    """Delete a shift entered by mistake; its presses go back to unattributed (or another shift).
+
+    \b
+    Example:
+        otklik roster remove-shift 12 --db hub.db
+    """
+    try:
+        _echo_json(roster.remove_shift(_db(db_path), shift_id).__dict__)
+    except roster.RosterError as err:
+        raise _fail(err) from None
+
+
+@roster_group.command("shifts")
+@_db_option
+@click.option("--branch")
+@click.option("--employee")
+def shifts_cmd(db_path: Path, branch: str | None, employee: str | None) -> None:
+    """List shifts (times in UTC) as JSON.
+
+    \b
+    Example:
+        otklik roster shifts --db hub.db --branch b1
+    """
+    _echo_json([s.__dict__ for s in roster.list_shifts(_db(db_path), branch, employee)])
+
+
+@roster_group.command("import")
+@_db_option
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+def import_cmd(db_path: Path, csv_file: Any) -> None:
+    """Import employees (id,name,branch[,active]) or shifts (employee,branch,kiosk,start,end[,note]) from CSV.
+
+    The header row decides which. All rows or none: a bad row stops the import and names its line.
+
+    \b
+    Example:
+        otklik roster import --db hub.db employees.csv
+        otklik roster import --db hub.db shifts-november.csv
+    """
+    try:
+        _echo_json(roster.import_csv(_db(db_path), csv_file))
+    except roster.RosterError as err:
+        raise _fail(err, "nothing was imported") from None
+
+
+# --- branch settings -------------------------------------------------------------------
+
+
+@click.group("branch")
+def branch_group() -> None:
+    """Per-branch settings: time zone, opening hours, misuse and alert thresholds.
+
+    \b
+    Example:
+        otklik branch set b1 --db hub.db --timezone Europe/Moscow --hours "mon-sat 09:00-21:00; sun 10:00-18:00"
+        otklik branch show b1 --db hub.db
+    """
+
+
+@branch_group.command("show")
+@_db_option
+@click.argument("branch")
+def branch_show(db_path: Path, branch: str) -> None:
+    """Print a branch's settings (defaults where none are set) as JSON.
+
+    \b
+    Example:
+        otklik branch show b1 --db hub.db
+    """
+    _echo_json(branches.get(_db(db_path), branch).as_dict())
+
+
+@branch_group.command("set")
+@_db_option
+@click.argument("branch")
+@click.option("--timezone", help="IANA zone, e.g. Europe/Moscow (rebuilds the branch's aggregates).")
+@click.option("--hours", help="Opening hours, e.g. 'mon-fri 08:00-21:00; sat 10:00-18:00'; '' = always open.")
+@click.option(
+    "--set",
+    "pairs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Any other setting, e.g. burst_max=12, unhappy_share_pct=60, day_index_below=off.",
+)
+def branch_set(db_path: Path, branch: str, timezone: str | None, hours: str | None, pairs: tuple[str, ...]) -> None:
+    """Change settings of a branch.
+
+    \b
+    Settings: burst_max, burst_window_s, hours_grace_min, unhappy_share_pct, unhappy_window_min,
+    unhappy_min_responses, day_index_below, day_min_responses, offline_after_min, backlog_above.
+    Example:
+        otklik branch set b1 --db hub.db --timezone Asia/Yekaterinburg
+        otklik branch set b1 --db hub.db --set burst_max=15 --set burst_window_s=20
+    """
+    changes: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--set")
+        changes[name.strip()] = value.strip()
+    if hours is not None:
+        changes["hours"] = hours
+    if timezone is not None:
+        changes["timezone"] = timezone
+    db = _db(db_path)
+    before = branches.get(db, branch).timezone
+    try:
+        result = branches.update(db, branch, **changes)
+    except branches.SettingsError as err:
+        raise _fail(err, "see `otklik branch set --help`") from None
+    if result.timezone != before:
+        n = aggregates.rebuild(db, branch)
+        click.echo(f"time zone changed: re-counted {n} presses of {branch} in {result.timezone}", err=True)
+    _echo_json(result.as_dict())
+
+
+@branch_group.command("rebuild")
+@_db_option
+@click.argument("branch", required=False)
+def branch_rebuild(db_path: Path, branch: str | None) -> None:
+    """Recount the aggregates of one branch (or all) from the stored events.
+
+    \b
+    Example:
+        otklik branch rebuild --db hub.db b1
+    """
+    n = aggregates.rebuild(_db(db_path), branch)
+    click.echo(f"re-counted {n} presses")
+
+
+# --- export ---------------------------------------------------------------------------
+
+
+def _period_options(f: Callable) -> Callable:
+    for option in reversed(
+        [
+            click.option("--branch", help="Only this branch."),
+            click.option("--from", "start", help="Local start, inclusive (2026-11-01, 2026-11-01T09)."),
+            click.option("--to", "end", help="Local end, exclusive."),
+            click.option("--output", "-o", type=click.File("w"), default="-", help="CSV file (default stdout)."),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+@click.group("export")
+def export_group() -> None:
+    """CSV exports: events, aggregates, the monthly employee report.
+
+    \b
+    Example:
+        otklik export events --db hub.db --branch b1 --from 2026-11-01 --to 2026-12-01 -o nov.csv
+        otklik export monthly --db hub.db --month 2026-11 -o employees-2026-11.csv
+    """
+
+
+@export_group.command("events")
+@_db_option
+@_period_options
+@click.option("--kiosk")
+@click.option("--flagged", is_flag=True, help="Only flagged presses.")
+def export_events(db_path: Path, branch: str | None, start: str | None, end: str | None, output: Any,
+                  kiosk: str | None, flagged: bool) -> None:  # fmt: skip
+    """Every press in the period with local time, credited employee and flags.
+
+    \b
+    Example:
+        otklik export events --db hub.db --branch b1 --from 2026-11-01 --to 2026-12-01 -o nov.csv
+    """
+    try:
+        n = exports.write_events(_db(db_path), output, branch=branch, kiosk=kiosk, start=start, end=end,
+                                 flagged_only=flagged)  # fmt: skip
+    except ValueError as err:
+        raise _fail(err) from None
+    click.echo(f"{n} events", err=True)
+
+
+@export_group.command("aggregates")
+@_db_option
+@_period_options
+@click.option("--by", type=click.Choice(scores.BY), default="day", show_default=True)
+def export_aggregates(db_path: Path, branch: str | None, start: str | None, end: str | None, output: Any,
+                      by: str) -> None:  # fmt: skip
+    """Scores per branch, kiosk, employee, hour, day, week or month.
+
+    \b
+    Example:
+        otklik export aggregates --db hub.db --by week --from 2026-01-01 -o weekly.csv
+    """
+    try:
+        n = exports.write_aggregates(_db(db_path), output, by, branch=branch, start=start, end=end)
+    except ValueError as err:
+        raise _fail(err) from None
+    click.echo(f"{n} rows", err=True)
+
+
+@export_group.command("monthly")
+@_db_option
+@click.option("--month", required=True, help="Local month, e.g. 2026-11.")
+@click.option("--branch")
+@click.option("--min-responses", type=int, default=scores.DEFAULT_MIN_RESPONSES, show_default=True)
+@click.option("--weight", type=float, default=scores.DEFAULT_WEIGHT, show_default=True, help="Shrinkage weight W.")
+@click.option("--output", "-o", type=click.File("w"), default="-")
+def export_monthly(db_path: Path, month: str, branch: str | None, min_responses: int, weight: float,
+                   output: Any) -> None:  # fmt: skip
+    """The monthly employee report: responses, index, adjusted index, rank, share very unhappy.
+
+    \b
+    Example:
+        otklik export monthly --db hub.db --month 2026-11 -o employees-2026-11.csv
+    """
+    try:
+        n = exports.write_monthly(_db(db_path), output, month, branch=branch, min_responses=min_responses,
+                                  weight=weight)  # fmt: skip
+    except ValueError as err:
+        raise _fail(err, "use --month YYYY-MM") from None
+    click.echo(f"{n} employees", err=True)
+
+
+# --- alerts ---------------------------------------------------------------------------
+
+
+@click.group("alerts")
+def alerts_group() -> None:
+    """Alerts raised by the branch rules: list, acknowledge, resolve, check, watch, and channels.
+
+    \b
+    Example:
+        otklik alerts list --db hub.db
+        otklik alerts ack 3 --db hub.db --by "Olga (manager)" --note "calling the store"
+        otklik alerts watch --db hub.db --broker mqtt://127.0.0.1:1883
+    """
+
+
+@alerts_group.command("list")
+@_db_option
+@click.option("--branch")
+@click.option("--state", type=click.Choice(["live", "open", "acknowledged", "resolved", "all"]), default="live",
+              show_default=True)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True)
+def alerts_list(db_path: Path, branch: str | None, state: str, as_json: bool) -> None:
+    """List alerts, newest first.
+
+    \b
+    Example:
+        otklik alerts list --db hub.db --state all --json
+    """
+    found = alerts.list_alerts(_db(db_path), branch=branch, state=None if state == "all" else state)
+    if as_json:
+        _echo_json(found)
+        return
+    for a in found:
+        who = a["resolved_by"] or a["acknowledged_by"] or ""
+        click.echo(f"#{a['id']:<5} {a['state']:<12} {a['opened_at']}  {a['message']}{'  [' + who + ']' if who else ''}")
+
+
+def _transition(action: Callable, db_path: Path, alert_id: int, who: str, note: str, broker_url: str | None) -> None:
+    db = _db(db_path)
+    try:
+        alert = action(db, alert_id, who, note)
+    except alerts.AlertError as err:
+        raise _fail(err) from None
+    if broker_url:
+        with _publisher(broker_url) as publish:
+            publish_result = notify.deliver_state(alert, publish)
+            click.echo(publish_result, err=True)
+    _echo_json(alert)
+
+
+@alerts_group.command("ack")
+@_db_option
+@click.argument("alert_id", type=int)
+@click.option("--by", "who", required=True, help="Who takes it on.")
+@click.option("--note", default="")
+@click.option("--broker", "broker_url", help="Also publish the new state on the alert topic.")
+def alerts_ack(db_path: Path, alert_id: int, who: str, note: str, broker_url: str | None) -> None:
+    """Acknowledge an open alert: someone is on it.
+
+    \b
+    Example:
+        otklik alerts ack 3 --db hub.db --by olga --note "calling the store"
+    """
+    _transition(alerts.acknowledge, db_path, alert_id, who, note, broker_url)
+
+
+@alerts_group.command("resolve")
+@_db_option
+@click.argument("alert_id", type=int)
+@click.option("--by", "who", required=True, help="Who closes it.")
+@click.option("--note", default="")
+@click.option("--broker", "broker_url", help="Also publish the new state on the alert topic.")
+def alerts_resolve(db_path: Path, alert_id: int, who: str, note: str, broker_url: str | None) -> None:
+    """Resolve an alert; the same rule can fire again afterwards.
+
+    \b
+    Example:
+        otklik alerts resolve 3 --db hub.db --by olga --note "queue cleared, extra till opened"
+    """
+    _transition(alerts.resolve, db_path, alert_id, who, note, broker_url)
+
+
+class _publisher:
+    """A short-lived MQTT connection for publishing alerts (QoS 1, waits for the PUBACK)."""
+
+    def __init__(self, broker_url: str) -> None:
+        from hub.cli import read_password
+        from otklik.mqtt import BrokerURLError, parse_broker_url
+
+        try:
+            self.broker = parse_broker_url(broker_url, password=read_password(None))
+        except BrokerURLError as err:
+            raise click.BadParameter(str(err), param_hint="--broker") from None
+
+    def __enter__(self) -> Callable[[str, bytes], None]:
+        from otklik.mqtt import connect_async, make_client
+
+        self.connected = threading.Event()
+        self.client = make_client(self.broker, f"otklik-alerts-{id(self):x}", logger=log)
+        self.client.on_connect = lambda *_a: self.connected.set()
+        connect_async(self.client, self.broker)
+        if not self.connected.wait(10):
+            raise click.ClickException(f"cannot reach the broker at {self.broker} within 10 s")
+
+        def publish(topic: str, payload: bytes) -> None:
+            info = self.client.publish(topic, payload, qos=1)
+            info.wait_for_publish(10)
+
+        return publish
+
+    def __exit__(self, *_exc: object) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@alerts_group.command("check")
+@_db_option
+@click.option("--broker", "broker_url", help="Publish new alerts on otklik/v1/alerts/<branch>.")
+def alerts_check(db_path: Path, broker_url: str | None) -> None:
+    """Evaluate every branch's rules once and send what newly opened.
+
+    \b
+    Example:
+        otklik alerts check --db hub.db --broker mqtt://127.0.0.1:1883
+    """
+    db = _db(db_path)
+    if broker_url:
+        with _publisher(broker_url) as publish:
+            opened = notify.check_and_deliver(db, publish)
+    else:
+        opened = notify.check_and_deliver(db)
+    _echo_json(opened)
+
+
+@alerts_group.command("watch")
+@_db_option
+@click.option("--broker", "broker_url", required=True, help="Broker for the alert topic.")
+@click.option("--interval", type=float, default=30.0, show_default=True, help="Seconds between checks.")
+def alerts_watch(db_path: Path, broker_url: str, interval: float) -> None:
+    """Keep checking the rules and sending new alerts (run beside `otklik hub`).
+
+    \b
+    Example:
+        otklik alerts watch --db /var/lib/otklik/hub.db --broker mqtt://127.0.0.1:1883 --interval 30
+    """
+    from otklik.runtime import wait_for_stop_signal
+
+    db_file = db_path
+    stop = threading.Event()
+
+    def loop(publish: Callable[[str, bytes], None]) -> None:
+        db = _db(db_file)
+        while not stop.is_set():
+            try:
+                for alert in notify.check_and_deliver(db, publish):
+                    click.echo(f"alert #{alert['id']}: {alert['message']}")
+            except Exception:  # a bad evaluation must not end the watcher
+                log.exception("alert check failed")
+            stop.wait(interval)
+
+    with _publisher(broker_url) as publish:
+        worker = threading.Thread(target=loop, args=(publish,), daemon=True)
+        worker.start()
+        click.echo(f"alerts: checking {db_path} every {interval:g} s (Ctrl-C to stop)", err=True)
+        try:
+            wait_for_stop_signal()
+        finally:
+            stop.set()
+            worker.join(5)
+
+
+@alerts_group.command("channel")
+@_db_option
+@click.argument("action", type=click.Choice(["add", "remove", "list"]))
+@click.argument("kind", type=click.Choice(["webhook", "email"]), required=False)
+@click.argument("target", required=False)
+@click.option("--branch", default="*", show_default=True, help="Branch, or * for all branches.")
+def alerts_channel(db_path: Path, action: str, kind: str | None, target: str | None, branch: str) -> None:
+    """Add, remove or list where alerts are sent (webhook URLs, e-mail addresses).
+
+    \b
+    Example:
+        otklik alerts channel add webhook https://chat.example/hooks/otklik --db hub.db
+        otklik alerts channel add email manager-b1@example.com --branch b1 --db hub.db
+        otklik alerts channel list --db hub.db
+    """
+    db = _db(db_path)
+    if action == "list":
+        _echo_json(notify.list_channels(db, None if branch == "*" else branch))
+        return
+    if not kind or not target:
+        raise click.UsageError(f"`channel {action}` needs KIND and TARGET")
+    try:
+        if action == "add":
+            _echo_json(notify.add_channel(db, kind, target, branch))
+        elif not notify.remove_channel(db, kind, target, branch):
+            raise click.ClickException(f"no {kind} channel {target} for branch {branch}")
+    except notify.ChannelError as err:
+        raise _fail(err) from None
+
+
+@alerts_group.command("smtp")
+@_db_option
+@click.option("--host")
+@click.option("--port", type=int)
+@click.option("--from", "sender", help="From address.")
+@click.option("--starttls/--no-starttls", default=None)
+@click.option("--username")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False), help="File with the SMTP password.")
+def alerts_smtp(db_path: Path, host: str | None, port: int | None, sender: str | None, starttls: bool | None,
+                username: str | None, password_file: str | None) -> None:  # fmt: skip
+    """Set the SMTP server used for e-mail alerts (the password stays in its file).
+
+    \b
+    Example:
+        otklik alerts smtp --db hub.db --host smtp.example.com --port 587 --starttls \\
+            --from otklik@example.com --username otklik --password-file /etc/otklik/smtp-password
+    """
+    values = {"smtp_host": host, "smtp_port": port, "smtp_from": sender, "smtp_username": username,
+              "smtp_password_file": str(Path(password_file).resolve()) if password_file else None,
+              "smtp_starttls": None if starttls is None else str(starttls).lower()}  # fmt: skip
+    try:
+        _echo_json(notify.set_smtp(_db(db_path), **values))
+    except notify.ChannelError as err:
+        raise _fail(err) from None
+
+
+COMMANDS: list[click.Command] = [roster_group, branch_group, export_group, alerts_group]
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(click.Group(commands=COMMANDS)())
