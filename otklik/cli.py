@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "kiosk.cli",
     "otklik.demo",
     "hub.provisioning.cli",
+    "kiosk.camera.cli",
 ]
 
 
