@@ -1,0 +1,112 @@
+#!/bin/sh
+# Install a provisioned Otklik kiosk on a Raspberry Pi (Raspberry Pi OS / Debian 12).
+#
+#   sudo sh setup-kiosk.sh --bootstrap 'otk1:...'   # the line `otklik provision kiosk` printed
+#   sudo sh setup-kiosk.sh --bootstrap -            # the same, token read from stdin (keeps it out of ps)
+#   sudo sh setup-kiosk.sh --config ./k1            # the bundle folder: kiosk.toml, mqtt-password, ca.crt
+#
+# Options: --source PATH  the otklik source tree or wheel to install (default: the tree holding this script)
+# Installs /opt/otklik/venv, /etc/otklik (config, password, CA), /var/lib/otklik (outbox) and the
+# otklik-kiosk systemd unit, running as the unprivileged user `otklik`. Safe to run again.
+set -eu
+
+PREFIX=/opt/otklik
+ETC=/etc/otklik
+DATA=/var/lib/otklik
+SCRIPT_DIR=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
+SOURCE=$(CDPATH='' cd -- "$SCRIPT_DIR/../.." && pwd)
+BOOTSTRAP=""
+CONFIG_DIR=""
+
+die() {
+    echo "setup-kiosk: $*" >&2
+    exit 1
+}
+
+usage() {
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --bootstrap)
+            [ $# -ge 2 ] || die "--bootstrap needs the token (or - to read it from stdin)"
+            BOOTSTRAP=$2
+            shift 2
+            ;;
+        --config)
+            [ $# -ge 2 ] || die "--config needs the bundle folder"
+            CONFIG_DIR=$2
+            shift 2
+            ;;
+        --source)
+            [ $# -ge 2 ] || die "--source needs a path"
+            SOURCE=$2
+            shift 2
+            ;;
+        -h | --help)
+            usage
+            exit 0
+            ;;
+        *)
+            die "unknown option '$1' (see --help)"
+            ;;
+    esac
+done
+
+if [ -z "$BOOTSTRAP" ] && [ -z "$CONFIG_DIR" ]; then
+    die "give --bootstrap TOKEN or --config DIR (see --help)"
+fi
+if [ -n "$CONFIG_DIR" ] && [ ! -f "$CONFIG_DIR/kiosk.toml" ]; then
+    die "$CONFIG_DIR/kiosk.toml not found: point --config at the folder from 'otklik provision kiosk'"
+fi
+if [ "$BOOTSTRAP" = "-" ]; then
+    IFS= read -r BOOTSTRAP || die "no token on stdin"
+    # Accept the whole printed line as well as the bare token.
+    BOOTSTRAP=$(printf '%s\n' "$BOOTSTRAP" | sed -e "s/.*--bootstrap '//" -e "s/'.*//")
+fi
+[ "$(id -u)" -eq 0 ] || die "run as root: sudo sh $0 ..."
+
+echo "setup-kiosk: installing packages"
+apt-get update -q
+# lgpio: gpiozero's pin library on Raspberry Pi OS bookworm; from Debian so the venv sees it.
+apt-get install -y -q --no-install-recommends python3-venv python3-pip python3-lgpio
+
+if ! id otklik >/dev/null 2>&1; then
+    useradd --system --user-group --home-dir "$DATA" --shell /usr/sbin/nologin otklik
+fi
+for group in gpio video; do
+    if getent group "$group" >/dev/null; then
+        usermod -a -G "$group" otklik
+    fi
+done
+
+echo "setup-kiosk: installing otklik from $SOURCE"
+python3 -m venv --system-site-packages "$PREFIX/venv"
+"$PREFIX/venv/bin/pip" install -q --upgrade "$SOURCE"
+
+install -d -m 0750 -o root -g otklik "$ETC"
+install -d -m 0750 -o otklik -g otklik "$DATA"
+if [ -n "$BOOTSTRAP" ]; then
+    "$PREFIX/venv/bin/otklik" provision unpack "$BOOTSTRAP" --etc "$ETC"
+else
+    install -m 0640 "$CONFIG_DIR/kiosk.toml" "$ETC/kiosk.toml"
+    install -m 0640 "$CONFIG_DIR/mqtt-password" "$ETC/mqtt-password"
+    if [ -f "$CONFIG_DIR/ca.crt" ]; then
+        install -m 0644 "$CONFIG_DIR/ca.crt" "$ETC/ca.crt"
+    fi
+fi
+# The kiosk runs as otklik: it may read its password, nobody else may.
+chown root:otklik "$ETC/kiosk.toml" "$ETC/mqtt-password"
+chmod 0640 "$ETC/kiosk.toml" "$ETC/mqtt-password"
+
+# Refuse to install a service that would only crash-loop on a bad config.
+runuser -u otklik -- "$PREFIX/venv/bin/python" -c \
+    'import sys; from kiosk.config import load_config; c = load_config(sys.argv[1]); print("setup-kiosk: config ok for", c.kiosk.branch + "/" + c.kiosk.id)' \
+    "$ETC/kiosk.toml"
+
+install -m 0644 "$SOURCE/deploy/systemd/otklik-kiosk.service" /etc/systemd/system/otklik-kiosk.service
+systemctl daemon-reload
+systemctl enable otklik-kiosk.service
+systemctl restart otklik-kiosk.service
+echo "setup-kiosk: done; follow it with: journalctl -u otklik-kiosk -f"
