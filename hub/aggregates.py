@@ -23,7 +23,7 @@ from hub.periods import local_keys
 # Switch for the benchmark's "aggregates off" ingest run; production leaves it on.
 ENABLED = True
 
-_SETTINGS = branches.SettingsCache()
+_SETTINGS = branches.CACHE
 _N = len(COUNT_COLUMNS)
 _COLS = ", ".join(COUNT_COLUMNS)
 _MARKS = ", ".join("?" * _N)

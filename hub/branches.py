@@ -174,6 +174,7 @@ def update(db: Database, branch: str, **changes: Any) -> BranchSettings:
         [branch, current.timezone, json.dumps(stored, sort_keys=True), now_ts()],
     )
     db.conn.commit()
+    CACHE.clear()
     return current
 
 
@@ -207,22 +208,28 @@ class SettingsCache:
     """Branch settings read once per connection and re-read when another connection commits.
 
     ``PRAGMA data_version`` changes only when *another* connection commits, so the ingest
-    path pays one cheap pragma per event and sees a CLI change at its next event.
+    path pays one cheap pragma per event and sees a CLI change at its next event; changes made
+    through ``update`` on the same connection clear the cache directly.
     """
 
     def __init__(self) -> None:
-        self._version: int | None = None
-        self._cache: dict[str, BranchSettings] = {}
+        self._entries: dict[int, tuple[Any, int, dict[str, BranchSettings]]] = {}
 
     def get(self, db: Database, branch: str) -> BranchSettings:
-        version = db.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._version:
-            self._cache.clear()
-            self._version = version
-        found = self._cache.get(branch)
+        conn = db.conn
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        entry = self._entries.get(id(conn))
+        if entry is None or entry[0] is not conn or entry[1] != version:
+            if len(self._entries) > 64:
+                self._entries.clear()
+            entry = self._entries[id(conn)] = (conn, version, {})
+        found = entry[2].get(branch)
         if found is None:
-            found = self._cache[branch] = get(db, branch)
+            found = entry[2][branch] = get(db, branch)
         return found
 
     def clear(self) -> None:
-        self._cache.clear()
+        self._entries.clear()
+
+
+CACHE = SettingsCache()

@@ -150,7 +150,9 @@ def fetch(
     if keys:
         sql += f" GROUP BY {keys} ORDER BY {keys}"
     rows = db.execute(sql, params).fetchall()
-    return [r for r in rows if r[len(exprs)] is not None]
+    # Rows left at zero by a re-attribution (or groups with nothing in range) are not groups.
+    n = len(exprs)
+    return [r for r in rows if r[n] is not None and sum(r[n : n + 5])]
 
 
 def total(db: Database, **filters: Any) -> dict[str, Any]:
