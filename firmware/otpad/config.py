@@ -176,7 +176,7 @@ class PadConfig:
             raise ConfigError("version", "must be an integer of at least 1, got %r" % (version,))
         if version <= self.config_version:  # type: ignore[operator]
             return False
-        pushed = {}
+        pushed: dict = {}
         if body.get("labels") is not None:
             pushed["labels"] = check_labels(body["labels"])
         if body.get("cooldown_s") is not None:

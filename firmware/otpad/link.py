@@ -100,8 +100,9 @@ def _tls_context() -> object:
     try:
         with open("ca.der", "rb") as f:
             ctx.load_verify_locations(cadata=f.read())
-        ctx.verify_mode = ssl.CERT_REQUIRED
+        # MicroPython's SSLContext has verify_mode (docs); the rp2 stubs leave it out.
+        ctx.verify_mode = ssl.CERT_REQUIRED  # type: ignore[attr-defined]
     except OSError:
         # No CA copied to the pad: encrypted but unauthenticated; the README says to copy ca.der.
-        ctx.verify_mode = ssl.CERT_NONE
+        ctx.verify_mode = ssl.CERT_NONE  # type: ignore[attr-defined]
     return ctx

@@ -19,10 +19,10 @@ class Debouncer:
 
     def __init__(self, debounce_ms: int) -> None:
         self.debounce_ms = debounce_ms
-        self._last_edge: int | None = None
+        self._last_edge = None
         self.bounces = 0
 
-    def edge(self, is_pressed: bool, now: int) -> bool:
+    def edge(self, is_pressed: bool, now) -> bool:  # now: a time.ticks_ms() value
         """An edge seen at ticks ``now``; True when it is a new press."""
         last = self._last_edge
         self._last_edge = now
