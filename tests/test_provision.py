@@ -100,3 +100,22 @@ def test_bundle_is_a_valid_kiosk_config_and_the_token_round_trips(tmp_path: Path
     assert checked.kiosk.employee == "e17" and checked.buttons.labels == ("1", "2", "3", "4")
     with pytest.raises(ProvisionError, match="damaged"):
         bundle.read_token(line.split("'")[1][:-10])
+
+
+def test_pad_config_is_accepted_by_the_firmware() -> None:
+    import sys
+
+    from hub.provisioning.pad import pad_config
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "firmware"))
+    try:
+        from otpad.config import PadConfig
+    finally:
+        sys.path.pop(0)
+    raw = pad_config(
+        branch="b1", kiosk="pad1", username="k-b1-pad1", password="pw", broker_url="mqtts://hub:8883",
+        employee="e17", ca_pem=None, pins=[12, 13, 14, 15], wifi_ssid="Store", wifi_password="w",
+    )  # fmt: skip
+    pad = PadConfig(raw)
+    assert (pad.branch, pad.device, pad.broker_user, pad.broker_password) == ("b1", "pad1", "k-b1-pad1", "pw")
+    assert pad.broker_ssl and pad.broker_port == 8883 and pad.button_pins == [12, 13, 14, 15]

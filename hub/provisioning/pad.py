@@ -28,11 +28,11 @@ def pad_config(
     tls = url.scheme == "mqtts"
     config: dict[str, Any] = {
         "branch": branch,
-        "kiosk": kiosk,
+        "device": kiosk,  # firmware/otpad/config.py calls the kiosk id "device"
         "broker": {
             "host": url.hostname,
             "port": url.port or (8883 if tls else 1883),
-            "user": username,
+            "username": username,
             "password": password,
             "ssl": tls,
         },
@@ -43,5 +43,6 @@ def pad_config(
     if employee:
         config["employee"] = employee
     if pins:
-        config["pins"] = pins
+        # The onboard LED thanks the shopper until the technician wires one; edit on the pad.
+        config["pins"] = {"buttons": pins, "thanks": "LED"}
     return config
