@@ -1,0 +1,177 @@
+"""Alerts: each rule fires, the same condition does not fire twice while live, the state machine,
+and delivery to a real local SMTP server, a real local HTTP server and a real Mosquitto."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import paho.mqtt.client as mqtt
+import pytest
+from aiosmtpd.controller import Controller
+
+from hub import alerts, branches, ingest, notify
+from hub.db import open_db
+from otklik import protocol
+from tests.analytics_util import feed, press
+from tests.broker import Collector, free_port
+
+NOW = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def db(tmp_path):
+    database = open_db(tmp_path / "hub.db")
+    branches.update(database, "b1", timezone="Europe/Moscow", day_index_below="off")
+    yield database
+    database.close()
+
+
+def unhappy_burst(db, scores_: list[int], end: datetime = NOW, kiosk: str = "k1") -> None:
+    feed(db, [press(end - timedelta(minutes=len(scores_) - i), s, kiosk=kiosk) for i, s in enumerate(scores_)], end)
+
+
+def test_unhappy_share_fires_once_and_follows_the_state_machine(db):
+    unhappy_burst(db, [1, 4, 4])  # 33 %, and only 3 presses
+    assert alerts.evaluate(db, NOW, only=["b1"]) == []
+    unhappy_burst(db, [2])  # 2 of 4 = 50 %: at the default limit (at or above)
+    [alert] = alerts.evaluate(db, NOW, only=["b1"])
+    assert (alert["rule"], alert["state"], alert["value"]) == ("unhappy_share", "open", 50.0)
+    assert "2 of 4" in alert["message"]
+    # still true a minute later: no second alert while this one is live
+    unhappy_burst(db, [1], NOW + timedelta(minutes=1))
+    assert alerts.evaluate(db, NOW + timedelta(minutes=1), only=["b1"]) == []
+    acked = alerts.acknowledge(db, alert["id"], "olga", "calling the store", now=NOW + timedelta(minutes=2))
+    assert (acked["state"], acked["acknowledged_by"], acked["acknowledge_note"]) == (
+        "acknowledged",
+        "olga",
+        "calling the store",
+    )
+    assert alerts.evaluate(db, NOW + timedelta(minutes=2), only=["b1"]) == []
+    with pytest.raises(alerts.AlertError, match="only an open alert"):
+        alerts.acknowledge(db, alert["id"], "olga")
+    done = alerts.resolve(db, alert["id"], "olga", "extra till opened", now=NOW + timedelta(minutes=3))
+    assert (done["state"], done["resolved_by"]) == ("resolved", "olga")
+    with pytest.raises(alerts.AlertError, match="already resolved"):
+        alerts.resolve(db, alert["id"], "olga")
+    with pytest.raises(alerts.AlertError, match="needs the name"):
+        alerts.acknowledge(db, 999, " ")
+    # once resolved, a condition that still holds opens a new alert
+    [again] = alerts.evaluate(db, NOW + timedelta(minutes=3), only=["b1"])
+    assert again["id"] != alert["id"]
+    assert [a["id"] for a in alerts.list_alerts(db)] == [again["id"]]
+    assert len(alerts.list_alerts(db, state=None)) == 2
+    # two hours on the unhappy window is empty; only the now-silent kiosk is news
+    alerts.resolve(db, again["id"], "olga")
+    assert [a["rule"] for a in alerts.evaluate(db, NOW + timedelta(hours=2), only=["b1"])] == ["kiosk_offline"]
+
+
+def test_rules_are_per_branch(db):
+    branches.update(db, "b2", unhappy_share_pct=80, day_index_below="off")
+    for branch in ("b1", "b2"):
+        feed(db, [press(NOW - timedelta(minutes=i + 1), s, branch=branch) for i, s in enumerate([1, 1, 1, 4, 4])], NOW)
+    opened = alerts.evaluate(db, NOW, only=["b1", "b2"])
+    assert [(a["branch"], a["rule"]) for a in opened] == [("b1", "unhappy_share")]
+
+
+def test_day_index_kiosk_offline_and_backlog(db):
+    branches.update(db, "b1", day_index_below=50, day_min_responses=5, unhappy_share_pct=101)
+    feed(db, [press(NOW - timedelta(hours=2, minutes=5 * i), s) for i, s in enumerate([1, 2, 2, 3, 1, 4])], NOW)
+    hb = protocol.heartbeat_payload(
+        branch="b1", kiosk="k2", uptime_s=10, version="1.0", outbox_depth=250, last_seq_sent=3
+    )
+    topic = protocol.topic("b1", "k2", "heartbeat")
+    assert ingest.handle_message(db, topic, protocol.encode(hb), NOW - timedelta(minutes=30)).result == "updated"
+    opened = {(a["rule"], a["kiosk"]): a for a in alerts.evaluate(db, NOW, only=["b1"])}
+    # index (0 + 33.3*2 + 66.7 + 0 + 100) / 6 = 38.9 < 50
+    assert opened[("day_index", "")]["value"] == 38.9
+    assert opened[("backlog", "k2")]["value"] == 250
+    # k1 was last heard from at NOW (its presses), k2 30 min ago: only k2 is silent
+    assert ("kiosk_offline", "k2") in opened and ("kiosk_offline", "k1") not in opened
+    assert alerts.evaluate(db, NOW + timedelta(minutes=5), only=["b1"]) == []
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list = []
+        self.arrived = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        self.arrived.set()
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server():
+    inbox = _Inbox()
+    # port=0 breaks aiosmtpd's own readiness probe; take a known free port
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, inbox
+    controller.stop()
+
+
+@pytest.fixture
+def webhook_server():
+    received: list[dict] = []
+    arrived = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append({"path": self.path, "type": self.headers["Content-Type"], "body": json.loads(body)})
+            self.send_response(204)
+            self.end_headers()
+            arrived.set()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", received
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.broker
+def test_delivery_to_smtp_webhook_and_mqtt(db, tmp_path, smtp_server, webhook_server, mosquitto):
+    controller, inbox = smtp_server
+    url, posted = webhook_server
+    password_file = tmp_path / "smtp-password"
+    password_file.write_text("s3cret-never-shown\n")
+    notify.set_smtp(db, smtp_host="127.0.0.1", smtp_port=controller.port,
+                    smtp_from="otklik@example.com")  # fmt: skip
+    notify.add_channel(db, "webhook", f"{url}/hooks/otklik")
+    notify.add_channel(db, "email", "manager-b1@example.com", branch="b1")
+    notify.add_channel(db, "email", "manager-b2@example.com", branch="b2")  # not for this branch
+    notify.add_channel(db, "webhook", "http://127.0.0.1:9/nothing-listens-here")  # fails, others still go
+    collector = Collector(mosquitto, "otklik/v1/alerts/#")
+    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    publisher.connect(mosquitto.host, mosquitto.port)
+    publisher.loop_start()
+    try:
+        unhappy_burst(db, [1, 1, 2, 4])
+        [alert] = notify.check_and_deliver(db, lambda t, p: publisher.publish(t, p, qos=1).wait_for_publish(5), NOW)
+        [msg] = collector.wait_for(1)
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+        collector.close()
+    assert msg.topic == "otklik/v1/alerts/b1"
+    assert json.loads(msg.payload)["rule"] == "unhappy_share"
+    assert posted[0]["path"] == "/hooks/otklik" and posted[0]["type"] == "application/json"
+    assert posted[0]["body"]["id"] == alert["id"] and posted[0]["body"]["state"] == "open"
+    assert inbox.arrived.wait(5)
+    [mail] = inbox.messages
+    assert mail.rcpt_tos == ["manager-b1@example.com"]
+    assert b"75% unhappy" in mail.content and b"Subject: [Otklik] unhappy_share at b1" in mail.content
+    stored = alerts.get(db, alert["id"])["delivered"]
+    assert stored["mqtt"] == "ok" and stored[f"webhook:{url}/hooks/otklik"].startswith("ok")
+    assert stored["email:manager-b1@example.com"] == "ok"
+    assert stored["webhook:http://127.0.0.1:9/nothing-listens-here"].startswith("failed")
+    assert "s3cret" not in json.dumps(notify.smtp_settings(db))
