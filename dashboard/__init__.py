@@ -22,8 +22,6 @@ from typing import Any
 
 from flask import Flask
 
-from dashboard import auth, i18n, store
-
 
 def default_auth_db(hub_db: str | Path) -> str:
     hub_db = Path(hub_db)
@@ -70,11 +68,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         config["SECRET_KEY"] = _secret_key(config["OTKLIK_AUTH_DB"])
     app.config.from_mapping(config)
 
+    # Imported here so `otklik users ...` works without the web-only extras installed.
+    from dashboard import api, auth, i18n, store, views
+
     store.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
-
-    from dashboard import api, views
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)

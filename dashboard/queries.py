@@ -304,23 +304,14 @@ def alerts(db: sqlite_utils.Database, user: User, state: str = "live") -> list[d
     _scores_allowed(user)
     if state not in ALERT_STATES:
         raise InputError(f"state: {state!r} is not one of {', '.join(ALERT_STATES)}")
+    from hub import alerts as hub_alerts
+
     names = visible_branches(db, user)
-    if not names or not db["alerts"].exists():
-        return []
-    where = f"branch IN ({', '.join('?' for _ in names)})"
-    params: list[Any] = list(names)
-    if state == "live":
-        where += " AND state != 'resolved'"
-    elif state != "all":
-        where += " AND state = ?"
-        params.append(state)
-    return list(
-        db.query(
-            "SELECT id, rule, branch, kiosk, state, message, value, opened_at, acknowledged_at, acknowledged_by, "
-            f"resolved_at, resolved_by, resolve_note FROM alerts WHERE {where} ORDER BY opened_at DESC LIMIT 500",
-            params,
-        )
-    )
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        rows.extend(hub_alerts.list_alerts(db, branch=name, state=None if state == "all" else state))
+    rows.sort(key=lambda r: r["opened_at"], reverse=True)
+    return rows
 
 
 def alert_action(db: sqlite_utils.Database, user: User, alert_id: int, action: str, note: str) -> dict[str, Any]:
@@ -340,9 +331,9 @@ def alert_action(db: sqlite_utils.Database, user: User, alert_id: int, action: s
         raise InputError("note: say how the alert was resolved")
     try:
         if action == "ack":
-            result = hub_alerts.acknowledge(db, alert_id, by=user.username, note=note)
+            result = hub_alerts.acknowledge(db, alert_id, who=user.username, note=note)
         else:
-            result = hub_alerts.resolve(db, alert_id, by=user.username, note=note)
+            result = hub_alerts.resolve(db, alert_id, who=user.username, note=note)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     return result if isinstance(result, dict) else {"id": alert_id, "action": action}

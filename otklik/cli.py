@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "otklik.demo",
     "hub.provisioning.cli",
     "kiosk.camera.cli",
+    "dashboard.cli",
 ]
 
 

@@ -1,0 +1,174 @@
+# ruff: noqa: E501  (translated sentences read better unbroken)
+"""Regenerate the .po catalogs from the templates and code plus the translations below.
+
+Run after adding a message: ``python dashboard/translations/make_catalogs.py``.
+(Plain pybabel works too: ``pybabel extract -F dashboard/babel.cfg -k _l -o messages.pot .``
+then ``pybabel update``; this script keeps the translations in one reviewable place.)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from babel.messages.pofile import read_po, write_po
+
+HERE = Path(__file__).parent
+T = {
+    # msgid: (ru, fa)
+    "Too many failed log-ins. Wait 15 minutes and try again.": (
+        "Слишком много неудачных попыток входа. Подождите 15 минут и попробуйте снова.",
+        "تلاش‌های ناموفق ورود بیش از حد است. ۱۵ دقیقه صبر کنید و دوباره امتحان کنید.",
+    ),
+    "Wrong username or password.": ("Неверное имя пользователя или пароль.", "نام کاربری یا گذرواژه نادرست است."),
+    "No such employee in this branch.": ("В этом филиале нет такого сотрудника.", "چنین کارمندی در این شعبه نیست."),
+    "Alert updated.": ("Оповещение обновлено.", "هشدار به‌روز شد."),
+    "Saved.": ("Сохранено.", "ذخیره شد."),
+    "file: choose a CSV file to import": (
+        "file: выберите CSV-файл для импорта",
+        "file: یک فایل CSV برای ورود انتخاب کنید",
+    ),
+    "Imported %(n)s rows.": ("Импортировано строк: %(n)s.", "%(n)s ردیف وارد شد."),
+    "language: choose one of %(list)s": (
+        "language: выберите один из: %(list)s",
+        "language: یکی از %(list)s را انتخاب کنید",
+    ),
+    "The form has expired or did not come from this site; reload the page and try again.": (
+        "Форма устарела или отправлена не с этого сайта; обновите страницу и попробуйте снова.",
+        "فرم منقضی شده یا از این سایت نیامده است؛ صفحه را دوباره بارگذاری کنید و دوباره امتحان کنید.",
+    ),
+    "Username": ("Имя пользователя", "نام کاربری"),
+    "Password": ("Пароль", "گذرواژه"),
+    "Branch": ("Филиал", "شعبه"),
+    "Kiosk": ("Киоск", "کیوسک"),
+    "State": ("Состояние", "وضعیت"),
+    "Last seen": ("Последний сигнал", "آخرین بازدید"),
+    "Version": ("Версия", "نسخه"),
+    "Outbox backlog": ("Очередь отправки", "صف ارسال"),
+    "Refused": ("Отклонено", "ردشده"),
+    "Camera": ("Камера", "دوربین"),
+    "Config version": ("Версия настроек", "نسخه پیکربندی"),
+    "Sequence gaps": ("Пропуски", "شکاف‌های توالی"),
+    "online": ("в сети", "برخط"),
+    "offline": ("не в сети", "برون‌خط"),
+    "unknown": ("неизвестно", "نامشخص"),
+    "No kiosk has reported yet.": ("Ни один киоск ещё не выходил на связь.", "هنوز هیچ کیوسکی گزارش نداده است."),
+    "Rank": ("Место", "رتبه"),
+    "Employee": ("Сотрудник", "کارمند"),
+    "Responses": ("Ответы", "پاسخ‌ها"),
+    "Index": ("Индекс", "شاخص"),
+    "Adjusted index": ("Скорректированный индекс", "شاخص تعدیل‌شده"),
+    "Positive share (95%% interval)": ("Доля довольных (95%% интервал)", "سهم مثبت (بازه ۹۵%%)"),
+    "Nobody has enough responses in this period yet.": (
+        "Ни у кого пока нет достаточного числа ответов за этот период.",
+        "هنوز هیچ‌کس در این دوره پاسخ کافی ندارد.",
+    ),
+    "Alerts": ("Оповещения", "هشدارها"),
+    "Open": ("Открытые", "باز"),
+    "Resolved": ("Решённые", "حل‌شده"),
+    "All": ("Все", "همه"),
+    "Export CSV": ("Экспорт CSV", "خروجی CSV"),
+    "Opened": ("Открыто", "زمان باز شدن"),
+    "Alert": ("Оповещение", "هشدار"),
+    "Acknowledge": ("Принять", "تأیید"),
+    "What was done": ("Что сделано", "چه کاری انجام شد"),
+    "Resolve": ("Решить", "حل"),
+    "No alerts.": ("Оповещений нет.", "هشداری نیست."),
+    "Overview": ("Обзор", "نمای کلی"),
+    "Employees": ("Сотрудники", "کارمندان"),
+    "Roster": ("Штат", "فهرست کارکنان"),
+    "Fleet": ("Киоски", "ناوگان"),
+    "Language": ("Язык", "زبان"),
+    "Change": ("Сменить", "تغییر"),
+    "Log out": ("Выйти", "خروج"),
+    "Log in": ("Войти", "ورود"),
+    "Index, last 7 days": ("Индекс за 7 дней", "شاخص، ۷ روز گذشته"),
+    "Satisfaction index, last 7 days": ("Индекс удовлетворённости за 7 дней", "شاخص رضایت، ۷ روز گذشته"),
+    "Responses today": ("Ответов сегодня", "پاسخ‌های امروز"),
+    "Index today": ("Индекс сегодня", "شاخص امروز"),
+    "Responses this week": ("Ответов за неделю", "پاسخ‌های این هفته"),
+    "Response rate": ("Доля откликнувшихся", "نرخ پاسخ"),
+    "Open alerts": ("Открытые оповещения", "هشدارهای باز"),
+    "No branch to show yet.": ("Пока нет филиалов для показа.", "هنوز شعبه‌ای برای نمایش نیست."),
+    "Index and responses over time": ("Индекс и ответы во времени", "شاخص و پاسخ‌ها در طول زمان"),
+    "Day": ("День", "روز"),
+    "Week": ("Неделя", "هفته"),
+    "Month": ("Месяц", "ماه"),
+    "Hour × weekday": ("Час × день недели", "ساعت × روز هفته"),
+    "Mon": ("Пн", "دوشنبه"),
+    "Tue": ("Вт", "سه‌شنبه"),
+    "Wed": ("Ср", "چهارشنبه"),
+    "Thu": ("Чт", "پنجشنبه"),
+    "Fri": ("Пт", "جمعه"),
+    "Sat": ("Сб", "شنبه"),
+    "Sun": ("Вс", "یکشنبه"),
+    "Kiosks": ("Киоски", "کیوسک‌ها"),
+    "Flagged presses": ("Отмеченные нажатия", "فشارهای علامت‌خورده"),
+    "Time": ("Время", "زمان"),
+    "Button": ("Кнопка", "دکمه"),
+    "Reason": ("Причина", "دلیل"),
+    "No flagged presses in the last 30 days.": (
+        "За последние 30 дней отмеченных нажатий нет.",
+        "در ۳۰ روز گذشته فشار علامت‌خورده‌ای نبوده است.",
+    ),
+    "Positive share": ("Доля довольных", "سهم مثبت"),
+    "Trend by week": ("Динамика по неделям", "روند هفتگی"),
+    "From": ("С", "از"),
+    "To": ("По", "تا"),
+    "Show": ("Показать", "نمایش"),
+    "Only employees with at least %(n)s responses in the period are ranked; the adjusted index pulls small "
+    "samples toward the average.": (
+        "В рейтинг попадают сотрудники, у которых за период не меньше %(n)s ответов; скорректированный индекс "
+        "притягивает малые выборки к среднему.",
+        "فقط کارمندانی که در این دوره دست‌کم %(n)s پاسخ دارند رتبه می‌گیرند؛ شاخص تعدیل‌شده نمونه‌های کوچک را "
+        "به سوی میانگین می‌کشد.",
+    ),
+    "Export shifts CSV": ("Экспорт смен CSV", "خروجی CSV شیفت‌ها"),
+    "Id": ("Код", "شناسه"),
+    "Name": ("Имя", "نام"),
+    "Active": ("Активен", "فعال"),
+    "yes": ("да", "بله"),
+    "no": ("нет", "خیر"),
+    "Nobody on the roster yet.": ("В штате пока никого нет.", "هنوز کسی در فهرست نیست."),
+    "Add or change an employee": ("Добавить или изменить сотрудника", "افزودن یا تغییر کارمند"),
+    "Save": ("Сохранить", "ذخیره"),
+    "Import CSV": ("Импорт CSV", "ورود CSV"),
+    "Import": ("Импортировать", "ورود"),
+    "Employees: id,name,branch[,active]. Shifts: employee,branch,kiosk,start,end[,note] in the branch's local time.": (
+        "Сотрудники: id,name,branch[,active]. Смены: employee,branch,kiosk,start,end[,note] по местному времени "
+        "филиала.",
+        "کارمندان: id,name,branch[,active]. شیفت‌ها: employee,branch,kiosk,start,end[,note] به وقت محلی شعبه.",
+    ),
+}
+
+
+def main() -> None:
+    root = HERE.parent.parent
+    pot = HERE / "messages.pot"
+    subprocess.run(
+        [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "dashboard/babel.cfg", "-k", "_l",
+         "--no-location", "-o", str(pot), "."],
+        cwd=root, check=True, capture_output=True,
+    )  # fmt: skip
+    with pot.open("rb") as f:
+        template = read_po(f)
+    for column, lang in enumerate(("ru", "fa")):
+        with pot.open("rb") as f:
+            catalog = read_po(f, locale=lang)
+        missing = []
+        for message in catalog:
+            if message.id:
+                message.string = T.get(message.id, ("", ""))[column]
+                if not message.string:
+                    missing.append(message.id)
+        out = HERE / lang / "LC_MESSAGES" / "messages.po"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("wb") as f:
+            write_po(f, catalog, width=120)
+        print(f"{out}: {len(template) - len(missing)} translated, missing: {missing}")
+    pot.unlink()
+
+
+if __name__ == "__main__":
+    main()
