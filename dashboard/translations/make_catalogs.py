@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (translated sentences read better unbroken)
 """Regenerate the .po catalogs from the templates and code plus the translations below.
 
 Run after adding a message: ``python dashboard/translations/make_catalogs.py``.
