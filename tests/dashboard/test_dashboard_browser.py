@@ -48,7 +48,7 @@ def server(app: Flask) -> Iterator[str]:
 
 
 @pytest.fixture
-def browser(tmp_path: Path):  # noqa: ANN201
+def browser(tmp_path: Path):
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         pytest.fail("Chromium is not installed: apt-get install -y chromium (the browser tests never skip)")
     from playwright.sync_api import sync_playwright
@@ -68,7 +68,7 @@ def browser(tmp_path: Path):  # noqa: ANN201
             context.close()
 
 
-def test_overview_updates_live_and_persian_is_rtl(mosquitto, hub_path, server, browser) -> None:  # noqa: ANN001
+def test_overview_updates_live_and_persian_is_rtl(mosquitto, hub_path, server, browser) -> None:
     publish(hub_path, "b1", "k1", 3, 1)  # the branch exists before the page opens
     hub = HubService(mosquitto.broker(), hub_path, client_id="hub-browser-test").start()
     try:
@@ -96,7 +96,7 @@ def test_overview_updates_live_and_persian_is_rtl(mosquitto, hub_path, server, b
             pressed = time.monotonic()
             shopper.publish(protocol.topic("b1", "k1", "rating"), protocol.encode(payload), qos=1).wait_for_publish(5)
             page.wait_for_function(
-                "() => document.querySelector('[data-branch=\"b1\"] [data-field=\"today.responses\"]').textContent"
+                '() => document.querySelector(\'[data-branch="b1"] [data-field="today.responses"]\').textContent'
                 " === '2'",
                 timeout=5000,
             )
