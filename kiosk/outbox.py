@@ -307,6 +307,12 @@ class Outbox:
     def last_seq(self) -> int:
         return self._read("SELECT value FROM counters WHERE name = 'seq'")[0][0]
 
+    def durability(self) -> dict[str, Any]:
+        """The SQLite settings the power-loss promise rests on (journal_mode, synchronous)."""
+        mode = self._read("PRAGMA journal_mode")[0][0]
+        sync = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}[self._read("PRAGMA synchronous")[0][0]]
+        return {"journal_mode": mode, "synchronous": sync}
+
     def rows(self) -> list[dict[str, Any]]:
         """Every row as a dict, oldest first (for tests and diagnostics)."""
         return [dict(zip(_COLUMNS, r, strict=False)) for r in self._read("SELECT * FROM outbox ORDER BY n")]

@@ -46,6 +46,7 @@ def decoded(outgoing: Outgoing) -> protocol.Rating:
 
 def test_a_press_is_committed_when_add_returns(tmp_path: Path) -> None:
     with Outbox(tmp_path / "o.sqlite", clock_synced=lambda: True) as box:
+        assert box.durability() == {"journal_mode": "wal", "synchronous": "FULL"}
         press = box.add_rating(branch="b1", kiosk="k1", score=4, flags=["cooldown"])
         # Another connection (as after a crash) sees it: committed, not buffered.
         other = sqlite3.connect(tmp_path / "o.sqlite")
