@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from gpiozero.exc import BadPinFactory
 
 from kiosk.clock import ClockCheck, fixed, system_clock_synced
 from kiosk.config import Config, ConfigError, config_from_dict, load_config, simple_config
@@ -105,6 +106,8 @@ def kiosk(
         running = Kiosk(config, pin_factory=factory, clock_synced=clock)
     except OutboxError as err:
         raise click.ClickException(f"{err} (is another `otklik kiosk` running on this data dir?)") from None
+    except BadPinFactory as err:
+        raise click.ClickException(f"no GPIO here ({err}); off a Raspberry Pi use --simulate") from None
     click.echo(f"kiosk {config.kiosk.branch}/{config.kiosk.id}: broker {config.broker.broker()}")
     click.echo(f"outbox: {running.outbox.path} ({running.outbox.depth()} waiting)")
     try:
