@@ -16,6 +16,7 @@ from flask import abort
 
 from dashboard import fleet as fleet_mod
 from dashboard.accounts import User
+from dashboard.cache import cached
 
 GRAINS = ("day", "week", "month")
 DEFAULT_MIN_RESPONSES = 30
@@ -106,61 +107,65 @@ def fleet(db: sqlite_utils.Database, user: User, branch: str | None = None) -> l
 
 
 def overview(db: sqlite_utils.Database, user: User) -> list[dict[str, Any]]:
+    _scores_allowed(user)
+    return _overview(db, tuple(visible_branches(db, user)))
+
+
+@cached
+def _overview(db: sqlite_utils.Database, names: tuple[str, ...]) -> list[dict[str, Any]]:
     from hub import scores
 
-    _scores_allowed(user)
-    names = visible_branches(db, user)
     if not names:
         return []
-    rows = scores.overview(db, names)
+    rows = scores.overview(db, list(names))
+    _add_trend_and_rate(db, rows)
     for row in rows:
-        # The trend compares the last 7 days with the 7 before them.
-        week, month = row.get("last_7_days") or {}, row.get("last_30_days") or {}
-        row["trend"] = _trend(db, row["branch"], row.get("date"), week)
-        row["response_rate"] = _response_rate(db, row["branch"], row.get("date"))
-        row["week"] = week
-        row["month"] = month
+        row["week"] = row.get("last_7_days") or {}
+        row["month"] = row.get("last_30_days") or {}
     return rows
 
 
-def _trend(db: sqlite_utils.Database, branch: str, today: str | None, week: dict) -> float | None:
+def _add_trend_and_rate(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> None:
+    """``trend``: last 7 days' index minus the 7 days before; ``response_rate``: presses per camera visitor.
+
+    Branches whose local date is the same are read together: a few queries, not two per branch.
+    """
     from hub import scores
+    from hub.analytics_schema import COUNT_COLUMNS
 
-    if not today or week.get("index") is None:
-        return None
-    end = date.fromisoformat(today) - timedelta(days=6)
-    before = scores.total(db, branch=branch, start=end - timedelta(days=7), end=end)
-    if before["index"] is None:
-        return None
-    return round(week["index"] - before["index"], 1)
-
-
-def _response_rate(db: sqlite_utils.Database, branch: str, today: str | None) -> float | None:
-    from hub import scores
-
-    if not today:
-        return None
-    start = date.fromisoformat(today) - timedelta(days=6)
-    cams = scores.camera(db, branch=branch, start=start, end=date.fromisoformat(today) + timedelta(days=1))
-    visitors = sum(c["visitors"] or 0 for c in cams)
-    responses = sum(c["responses"] or 0 for c in cams)
-    return round(responses / visitors, 4) if visitors else None
+    by_date: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        row["trend"] = None
+        row["response_rate"] = None
+        if row.get("date"):
+            by_date.setdefault(row["date"], []).append(row)
+    for today, members in by_date.items():
+        names = [r["branch"] for r in members]
+        week_start = date.fromisoformat(today) - timedelta(days=6)
+        before = {
+            r[0]: scores.summarize(r[1:])
+            for r in scores.fetch(db, ["branch"], branch=names, start=week_start - timedelta(days=7), end=week_start)
+        }
+        visitors: dict[str, int] = {}
+        for cam in scores.camera(db, branch=names, start=week_start, end=date.fromisoformat(today) + timedelta(days=1)):
+            visitors[cam["branch"]] = visitors.get(cam["branch"], 0) + (cam["visitors"] or 0)
+        for row in members:
+            week = row.get("last_7_days") or {}
+            prev = before.get(row["branch"], scores.summarize([0] * len(COUNT_COLUMNS)))
+            if week.get("index") is not None and prev["index"] is not None:
+                row["trend"] = round(week["index"] - prev["index"], 1)
+            if visitors.get(row["branch"]):
+                row["response_rate"] = round(week.get("responses", 0) / visitors[row["branch"]], 4)
 
 
 def branch_summary(db: sqlite_utils.Database, user: User, branch: str) -> dict[str, Any]:
-    from hub import scores
-
     _scores_allowed(user)
     _one_branch(user, branch)
-    rows = scores.overview(db, [branch])
-    row = rows[0] if rows else {"branch": branch}
-    row["trend"] = _trend(db, branch, row.get("date"), row.get("last_7_days") or {})
-    row["response_rate"] = _response_rate(db, branch, row.get("date"))
-    return row
+    rows = _overview(db, (branch,))
+    return rows[0] if rows else {"branch": branch}
 
 
 def series(db: sqlite_utils.Database, user: User, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
-    from hub import scores
 
     _scores_allowed(user)
     _one_branch(user, branch)
@@ -168,16 +173,29 @@ def series(db: sqlite_utils.Database, user: User, branch: str, args: dict[str, s
     if grain not in GRAINS:
         raise InputError(f"by: {grain!r} is not one of {', '.join(GRAINS)}")
     start, end = period(args, {"day": 30, "week": 7 * 26, "month": 366}[grain])
-    return scores.series(db, grain, branch=branch, start=start, end=end + timedelta(days=1))
+    return _series(db, grain, branch, start, end + timedelta(days=1))
+
+
+@cached
+def _series(db: sqlite_utils.Database, grain: str, branch: str, start: date, stop: date) -> list[dict[str, Any]]:
+    from hub import scores
+
+    return scores.series(db, grain, branch=branch, start=start, end=stop)
 
 
 def heatmap(db: sqlite_utils.Database, user: User, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
-    from hub import scores
 
     _scores_allowed(user)
     _one_branch(user, branch)
     start, end = period(args, 90)
-    return scores.heatmap(db, branch=branch, start=start, end=end + timedelta(days=1))
+    return _heatmap(db, branch, start, end + timedelta(days=1))
+
+
+@cached
+def _heatmap(db: sqlite_utils.Database, branch: str, start: date, stop: date) -> list[dict[str, Any]]:
+    from hub import scores
+
+    return scores.heatmap(db, branch=branch, start=start, end=stop)
 
 
 def flagged(db: sqlite_utils.Database, user: User, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
@@ -198,7 +216,6 @@ def flagged(db: sqlite_utils.Database, user: User, branch: str, args: dict[str, 
 
 
 def ranking(db: sqlite_utils.Database, user: User, args: dict[str, str]) -> list[dict[str, Any]]:
-    from hub import roster, scores
 
     _scores_allowed(user)
     branch = args.get("branch") or None
@@ -206,9 +223,16 @@ def ranking(db: sqlite_utils.Database, user: User, args: dict[str, str]) -> list
     if not names:
         return []
     start, end = period(args, 30)
-    rows = scores.ranking(
-        db, "employee", branch=names, start=start, end=end + timedelta(days=1), min_responses=min_responses(args)
-    )
+    return _ranking(db, tuple(names), start, end + timedelta(days=1), min_responses(args))
+
+
+@cached
+def _ranking(
+    db: sqlite_utils.Database, names: tuple[str, ...], start: date, stop: date, minimum: int
+) -> list[dict[str, Any]]:
+    from hub import roster, scores
+
+    rows = scores.ranking(db, "employee", branch=list(names), start=start, end=stop, min_responses=minimum)
     known = roster.employee_names(db) if db["employees"].exists() else {}
     return [_flat(r, name=known.get(r["employee"], "")) for r in rows]
 
