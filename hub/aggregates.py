@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 from sqlite_utils import Database
@@ -28,15 +29,12 @@ _N = len(COUNT_COLUMNS)
 _COLS = ", ".join(COUNT_COLUMNS)
 _MARKS = ", ".join("?" * _N)
 _ADD = ", ".join(f"{c} = {c} + excluded.{c}" for c in COUNT_COLUMNS)
-_UPSERT = {
-    table: f"INSERT INTO {table} (branch, period, kiosk, employee, {_COLS}) VALUES (?, ?, ?, ?, {_MARKS}) "
+# Only the hour grain is written from Python; triggers (analytics_schema.m002) roll it up.
+_UPSERT_HOUR = (
+    f"INSERT INTO agg_hour (branch, period, kiosk, employee, {_COLS}) VALUES (?, ?, ?, ?, {_MARKS}) "
     f"ON CONFLICT (branch, period, kiosk, employee) DO UPDATE SET {_ADD}"
-    for table in ("agg_hour", "agg_day", "agg_month")
-}
-_UPSERT_WEEKHOUR = (
-    f"INSERT INTO agg_weekhour (branch, period, kiosk, dow, hod, {_COLS}) VALUES (?, ?, ?, ?, ?, {_MARKS}) "
-    f"ON CONFLICT (branch, period, kiosk, dow, hod) DO UPDATE SET {_ADD}"
 )
+AGG_TABLES = ("agg_hour", "agg_day", "agg_month", "agg_weekhour", "agg_bhour")
 
 
 def split_flags(flags: str | None) -> set[str]:
@@ -80,7 +78,7 @@ def on_event(db: Database, row: dict[str, Any]) -> None:
     if not ENABLED:
         return
     settings = _SETTINGS.get(db, row["branch"])
-    hour, day, month, dow, hod, local = local_keys(row["ts"], settings.zone)
+    hour, local = _hour_key(row["ts"], settings.zone)
     flags = split_flags(row["flags"])
     added = misuse.check(db, row, settings, local) - flags
     if added:
@@ -88,20 +86,34 @@ def on_event(db: Database, row: dict[str, Any]) -> None:
         row["flags"] = ",".join(sorted(flags))
         db.execute("UPDATE events SET flags = ? WHERE id = ?", [row["flags"], row["id"]])
     employee, source = attribute(db, row["branch"], row["kiosk"], row["ts"], row.get("employee"))
-    if employee:
+    if source == "shift":
+        # An employee named in the event is already stored with it (events.employee).
         db.execute(
             "INSERT INTO attribution (event_id, employee, source) VALUES (?, ?, ?) "
             "ON CONFLICT (event_id) DO UPDATE SET employee = excluded.employee, source = excluded.source",
             [row["id"], employee, source],
         )
-    _add(db, row["branch"], row["kiosk"], employee, (hour, day, month, dow, hod), delta(row["score"], flags))
+    db.execute(_UPSERT_HOUR, [row["branch"], hour, row["kiosk"], employee, *delta(row["score"], flags)])
 
 
-def _add(db: Database, branch: str, kiosk: str, employee: str, keys: tuple, counts: list[int]) -> None:
-    hour, day, month, dow, hod = keys
-    for table, period in (("agg_hour", hour), ("agg_day", day), ("agg_month", month)):
-        db.execute(_UPSERT[table], [branch, period, kiosk, employee, *counts])
-    db.execute(_UPSERT_WEEKHOUR, [branch, month, kiosk, dow, hod, *counts])
+_HOUR_CACHE: dict[tuple[str, Any], tuple[str, datetime]] = {}
+
+
+def _hour_key(ts: str, zone: Any) -> tuple[str, datetime]:
+    """Local hour key and local time; the zone offset is constant within a UTC minute, so cache by it."""
+    minute = ts[:16]
+    found = _HOUR_CACHE.get((minute, zone))
+    if found is None:
+        if len(_HOUR_CACHE) > 4096:
+            _HOUR_CACHE.clear()
+        base = local_keys(minute + ":00.000Z", zone)[5]
+        found = _HOUR_CACHE[(minute, zone)] = (base.strftime("%Y-%m-%dT%H"), base)
+    hour, base = found
+    return hour, base.replace(second=int(ts[17:19]))
+
+
+def _add(db: Database, branch: str, kiosk: str, employee: str, hour: str, counts: list[int]) -> None:
+    db.execute(_UPSERT_HOUR, [branch, hour, kiosk, employee, *counts])
 
 
 def on_reaction(db: Database, row: dict[str, Any]) -> None:
@@ -140,7 +152,7 @@ def reattribute(db: Database, branch: str, kiosk: str, start: str, end: str) -> 
     marks = ", ".join("?" * len(kiosks))
     rows = db.execute(
         f"""
-        SELECT e.id, e.kiosk, e.ts, e.score, e.employee, e.flags, COALESCE(a.employee, '')
+        SELECT e.id, e.kiosk, e.ts, e.score, e.employee, e.flags, COALESCE(a.employee, e.employee, '')
         FROM events e LEFT JOIN attribution a ON a.event_id = e.id
         WHERE e.branch = ? AND e.kiosk IN ({marks}) AND e.ts >= ? AND e.ts < ?
         """,
@@ -150,10 +162,10 @@ def reattribute(db: Database, branch: str, kiosk: str, start: str, end: str) -> 
         new, source = attribute(db, branch, ev_kiosk, ts, named)
         if new == old:
             continue
-        keys = local_keys(ts, settings.zone)[:5]
+        hour = local_keys(ts, settings.zone)[0]
         flagset = split_flags(flags)
-        _add(db, branch, ev_kiosk, old, keys, delta(score, flagset, -1))
-        _add(db, branch, ev_kiosk, new, keys, delta(score, flagset))
+        _add(db, branch, ev_kiosk, old, hour, delta(score, flagset, -1))
+        _add(db, branch, ev_kiosk, new, hour, delta(score, flagset))
         if new:
             db.execute(
                 "INSERT INTO attribution (event_id, employee, source) VALUES (?, ?, ?) ON CONFLICT (event_id) "
@@ -167,41 +179,24 @@ def reattribute(db: Database, branch: str, kiosk: str, start: str, end: str) -> 
 
 
 class BulkAggregates:
-    """Aggregates summed in memory and written in one go: the same counting as ``on_event``.
+    """Hour rows summed in memory and written in one go: the same counting as ``on_event``.
 
-    Used by ``rebuild`` (after a time zone change or to repair) and by the benchmark loader.
+    The roll-up triggers build the day, month and weekday x hour rows from them, exactly as
+    they do for ingest.  Used by ``rebuild`` and by the benchmark loader.
     """
 
     def __init__(self) -> None:
-        self.rows: dict[str, defaultdict[tuple, list[int]]] = {
-            t: defaultdict(lambda: [0] * _N) for t in ("agg_hour", "agg_day", "agg_month", "agg_weekhour")
-        }
+        self.rows: defaultdict[tuple, list[int]] = defaultdict(lambda: [0] * _N)
 
-    def add(self, branch: str, kiosk: str, employee: str, keys: tuple, counts: list[int]) -> None:
-        hour, day, month, dow, hod = keys
-        for table, key in (
-            ("agg_hour", (branch, hour, kiosk, employee)),
-            ("agg_day", (branch, day, kiosk, employee)),
-            ("agg_month", (branch, month, kiosk, employee)),
-            ("agg_weekhour", (branch, month, kiosk, dow, hod)),
-        ):
-            target = self.rows[table][key]
-            for i, c in enumerate(counts):
-                if c:
-                    target[i] += c
-
-    def add_counts(self, table: str, key: tuple, counts: Iterable[int]) -> None:
-        target = self.rows[table][key]
+    def add(self, branch: str, kiosk: str, employee: str, hour: str, counts: Iterable[int]) -> None:
+        target = self.rows[(branch, hour, kiosk, employee)]
         for i, c in enumerate(counts):
-            target[i] += c
+            if c:
+                target[i] += c
 
     def write(self, db: Database) -> int:
-        written = 0
-        for table, rows in self.rows.items():
-            sql = _UPSERT_WEEKHOUR if table == "agg_weekhour" else _UPSERT[table]
-            db.conn.executemany(sql, _flat(rows.items()))
-            written += len(rows)
-        return written
+        db.conn.executemany(_UPSERT_HOUR, _flat(self.rows.items()))
+        return len(self.rows)
 
 
 def _flat(items: Iterable[tuple[tuple, list[int]]]) -> Iterator[list]:
@@ -220,17 +215,17 @@ def rebuild(db: Database, branch: str | None = None) -> int:
     camera = defaultdict(lambda: [0, 0, 0, 0.0])
     count = 0
     with db.atomic():
-        for table in ("agg_hour", "agg_day", "agg_month", "agg_weekhour", "camera_hour"):
+        for table in (*AGG_TABLES, "camera_hour"):
             db.execute(f"DELETE FROM {table} {where.replace('e.', '')}", params)
         zones: dict[str, Any] = {}
         cursor = db.execute(
-            f"SELECT e.branch, e.kiosk, e.ts, e.score, e.flags, COALESCE(a.employee, '') "
+            f"SELECT e.branch, e.kiosk, e.ts, e.score, e.flags, COALESCE(a.employee, e.employee, '') "
             f"FROM events e LEFT JOIN attribution a ON a.event_id = e.id {where}",
             params,
         )
         for ev_branch, kiosk, ts, score, flags, employee in cursor:
             zone = zones.get(ev_branch) or zones.setdefault(ev_branch, branches.get(db, ev_branch).zone)
-            bulk.add(ev_branch, kiosk, employee, local_keys(ts, zone)[:5], delta(score, split_flags(flags)))
+            bulk.add(ev_branch, kiosk, employee, local_keys(ts, zone)[0], delta(score, split_flags(flags)))
             count += 1
         bulk.write(db)
         if db["reactions"].exists():

@@ -118,3 +118,60 @@ def m001_analytics(db: Database) -> None:
 
 # hub.db.open_db applies each listed module's ``migrations``.
 migrations = MIGRATIONS
+
+
+def _rollup_sql(target: str, period_expr: str, key_cols: str, key_vals: str, sign_old: bool) -> str:
+    values = ", ".join(f"NEW.{c} - OLD.{c}" if sign_old else f"NEW.{c}" for c in COUNT_COLUMNS)
+    add = ", ".join(f"{c} = {c} + excluded.{c}" for c in COUNT_COLUMNS)
+    return (
+        f"INSERT INTO {target} (branch, period, {key_cols}{', ' if key_cols else ''}{', '.join(COUNT_COLUMNS)}) "
+        f"VALUES (NEW.branch, {period_expr}, {key_vals}{', ' if key_vals else ''}{values}) "
+        f"ON CONFLICT DO UPDATE SET {add};"
+    )
+
+
+@MIGRATIONS()
+def m002_rollup_triggers(db: Database) -> None:
+    """Ingest writes only agg_hour; SQLite rolls each change up into the coarser tables.
+
+    Doing the roll-up in triggers keeps it in C inside the same statement - one upsert per
+    press from Python instead of four - and makes every writer of agg_hour (ingest,
+    re-attribution, rebuild, bulk loads) keep the other grains right by construction.
+    ``agg_bhour`` (per branch and local hour, no kiosk or employee) serves the uneven edges of
+    branch-wide hour x weekday tables.
+    """
+    db.executescript(
+        f"""
+        -- Per branch only (no kiosk): a chain-wide hour x weekday table reads ~100 rows per
+        -- branch and month instead of ~600.  A kiosk's or employee's table uses agg_hour.
+        DROP TABLE IF EXISTS agg_weekhour;
+        CREATE TABLE agg_weekhour (
+            branch TEXT NOT NULL, period TEXT NOT NULL, dow INTEGER NOT NULL, hod INTEGER NOT NULL,
+            {_COUNTS_SQL},
+            PRIMARY KEY (branch, period, dow, hod)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS agg_bhour (
+            branch TEXT NOT NULL, period TEXT NOT NULL,
+            {_COUNTS_SQL},
+            PRIMARY KEY (branch, period)
+        ) WITHOUT ROWID;
+        """
+    )
+    dow = "(CAST(strftime('%w', substr(NEW.period, 1, 10)) AS INTEGER) + 6) % 7"
+    hod = "CAST(substr(NEW.period, 12, 2) AS INTEGER)"
+    for event, sign_old in (("INSERT", False), ("UPDATE", True)):
+        body = "\n".join(
+            [
+                _rollup_sql(
+                    "agg_day", "substr(NEW.period, 1, 10)", "kiosk, employee", "NEW.kiosk, NEW.employee", sign_old
+                ),
+                _rollup_sql(
+                    "agg_month", "substr(NEW.period, 1, 7)", "kiosk, employee", "NEW.kiosk, NEW.employee", sign_old
+                ),
+                _rollup_sql("agg_weekhour", "substr(NEW.period, 1, 7)", "dow, hod", f"{dow}, {hod}", sign_old),
+                _rollup_sql("agg_bhour", "NEW.period", "", "", sign_old),
+            ]
+        )
+        db.execute(
+            f"CREATE TRIGGER IF NOT EXISTS agg_hour_rollup_{event.lower()} AFTER {event} ON agg_hour BEGIN {body} END"
+        )

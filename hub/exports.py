@@ -52,7 +52,8 @@ def events(
         lo, hi = _utc_bounds(db, b, start, end)
         for k in [kiosk] if kiosk else aggregates.branch_kiosks(db, b):
             sql = (
-                "SELECT e.id, e.branch, e.kiosk, e.ts, e.score, COALESCE(a.employee, ''), COALESCE(a.source, ''), "
+                "SELECT e.id, e.branch, e.kiosk, e.ts, e.score, COALESCE(a.employee, e.employee, ''), "
+                "COALESCE(a.source, CASE WHEN e.employee IS NOT NULL THEN 'event' ELSE '' END), "
                 "e.flags, e.ts_source FROM events e LEFT JOIN attribution a ON a.event_id = e.id "
                 "WHERE e.branch = ? AND e.kiosk = ? AND e.ts >= ? AND e.ts < ?"
             )

@@ -277,8 +277,8 @@ def heatmap(
     """Hour of day x weekday (branch-local): 168 cells, Monday 00:00 first.
 
     Each cell is a summary plus ``dow`` (0 = Monday), ``day`` ('Mon') and ``hour``.  Whole
-    months come from the weekday x hour aggregate; the uneven edges and any per-employee
-    query come from the hourly rows.
+    months come from the per-branch weekday x hour aggregate, the uneven edges from the
+    per-branch hour rows; a kiosk's or an employee's table comes from the hourly rows.
     """
     names = _branches(db, branch)
     cells: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0] * len(COUNT_COLUMNS))
@@ -290,18 +290,21 @@ def heatmap(
             extra += " AND kiosk = ?"
             extra_params.append(kiosk)
         sums = ", ".join(f"SUM({c})" for c in COUNT_COLUMNS)
-        for grain, lo, hi in split(s, e, "hour" if employee is not None else "month"):
+        narrow = employee is not None or kiosk is not None
+        for grain, lo, hi in split(s, e, "hour" if narrow else "month"):
             if grain == "month":
                 sql = (
                     f"SELECT dow, hod, {sums} FROM agg_weekhour WHERE branch IN ({marks}) AND period >= ? "
-                    f"AND period < ?{extra} GROUP BY dow, hod"
+                    "AND period < ? GROUP BY dow, hod"
                 )
-                for dow, hod, *counts in db.execute(sql, [*names, lo, hi, *extra_params]):
+                for dow, hod, *counts in db.execute(sql, [*names, lo, hi]):
                     _add_into(cells[(dow, hod)], counts)
                 continue
             emp_sql, emp_params = ("", []) if employee is None else (" AND employee = ?", [employee])
+            # Branch-wide edges read the per-branch hour rows: 6 kiosks x 2 employees fewer rows.
+            table = "agg_bhour" if kiosk is None and employee is None else "agg_hour"
             sql = (
-                f"SELECT period, {sums} FROM agg_hour WHERE branch IN ({marks}) AND period >= ? AND period < ?"
+                f"SELECT period, {sums} FROM {table} WHERE branch IN ({marks}) AND period >= ? AND period < ?"
                 f"{extra}{emp_sql} GROUP BY period"
             )
             for period, *counts in db.execute(sql, [*names, lo, hi, *extra_params, *emp_params]):

@@ -30,7 +30,8 @@ def credited(db) -> dict:
 
 def attribution(db) -> dict:
     rows = db.execute(
-        "SELECT e.ts, COALESCE(a.employee, ''), COALESCE(a.source, '') FROM events e "
+        "SELECT e.ts, COALESCE(a.employee, e.employee, ''), "
+        "COALESCE(a.source, CASE WHEN e.employee IS NOT NULL THEN 'event' ELSE '' END) FROM events e "
         "LEFT JOIN attribution a ON a.event_id = e.id ORDER BY e.ts"
     )
     return {ts: (emp, src) for ts, emp, src in rows}

@@ -161,7 +161,7 @@ def test_aggregates_equal_a_rebuild_from_events(db):
     t = datetime(2026, 3, 28, 20, 0, tzinfo=UTC)
     branches.update(db, "b1", timezone="Europe/Berlin")  # DST change on 2026-03-29
     feed(db, [press(t + timedelta(minutes=13 * i), 1 + i % 4, kiosk=f"k{i % 3}") for i in range(300)])
-    tables = ("agg_hour", "agg_day", "agg_month", "agg_weekhour")
+    tables = ("agg_hour", "agg_day", "agg_month", "agg_weekhour", "agg_bhour")
 
     def snapshot():
         return {t: sorted(r for r in db.execute(f"SELECT * FROM {t}") if any(r[-10:])) for t in tables}
