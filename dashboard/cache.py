@@ -12,7 +12,6 @@ OTKLIK_DASH_CACHE=0 turns it off (the benchmark measures both).
 
 from __future__ import annotations
 
-import copy
 import functools
 import os
 import threading
@@ -58,7 +57,11 @@ def version(db: sqlite_utils.Database) -> tuple:
 
 
 def cached(fn: F) -> F:
-    """Cache ``fn(db, *hashable_args)``; callers get their own copy of the result."""
+    """Cache ``fn(db, *hashable_args)``.
+
+    The result is shared between requests: callers must treat it as read-only
+    (copying it each time cost more than computing some of the figures).
+    """
 
     @functools.wraps(fn)
     def wrapper(db: sqlite_utils.Database, *args: Any) -> Any:
@@ -68,12 +71,12 @@ def cached(fn: F) -> F:
         with _lock:
             if key in _entries:
                 _entries.move_to_end(key)
-                return copy.deepcopy(_entries[key])
+                return _entries[key]
         value = fn(db, *args)
         with _lock:
             _entries[key] = value
             while len(_entries) > MAX_ENTRIES:
                 _entries.popitem(last=False)
-        return copy.deepcopy(value)
+        return value
 
     return wrapper  # type: ignore[return-value]

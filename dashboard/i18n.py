@@ -7,10 +7,12 @@ compiled by ``python -m dashboard.build`` (install/test step), not committed.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from flask import Flask, g, request, session
-from flask_babel import Babel, format_datetime, format_decimal, format_percent, get_locale
+from babel.numbers import NumberPattern, parse_pattern
+from flask_babel import Babel, format_datetime, get_locale
 
 LANGUAGES = {"en": "English", "ru": "Русский", "fa": "فارسی"}
 RTL = {"fa"}
@@ -42,16 +44,22 @@ def fmt_dt(value: Any, style: str = "short") -> str:
     return format_datetime(moment, style) if moment else "—"
 
 
+@lru_cache(maxsize=16)
+def _pattern(fmt: str) -> NumberPattern:
+    # Babel parses the pattern on every call otherwise: a 50-branch page formats hundreds of numbers.
+    return parse_pattern(fmt)
+
+
 def fmt_num(value: Any, digits: int = 0) -> str:
     if value is None:
         return "—"
     fmt = "#,##0" + ("." + "0" * digits if digits else "")
-    return format_decimal(value, format=fmt)
+    return _pattern(fmt).apply(value, get_locale())
 
 
 def fmt_pct(value: Any) -> str:
     """A share 0..1 as a percentage in the user's locale."""
-    return "—" if value is None else format_percent(value, format="#,##0%")
+    return "—" if value is None else _pattern("#,##0%").apply(value, get_locale())
 
 
 def init_app(app: Flask) -> None:

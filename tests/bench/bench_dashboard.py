@@ -134,8 +134,8 @@ def run(path: Path, token: str, args: argparse.Namespace, cache: bool) -> None:
     port = free_port()
     server = start_server(path, port, cache)
     try:
-        print(f"\ngunicorn dashboard.wsgi:app (2 workers x 8 threads), figure cache {'ON' if cache else 'OFF'}; "
-              f"{args.clients} concurrent clients, {args.seconds:.0f} s per endpoint, keep-alive, API token")  # fmt: skip
+        print(f"\ngunicorn dashboard.wsgi:app (2 x 8 gthread), figure cache {'ON' if cache else 'OFF'}; "
+              f"{args.clients} concurrent clients, {args.seconds:.0f} s per endpoint, keep-alive, token")  # fmt: skip
         print(f"{'endpoint':<48} {'median':>8} {'p95':>8} {'req/s':>7} {'errors':>6}")
         for label, url in ENDPOINTS:
             hammer(port, url, token, 2, 1.0)  # warm the workers' caches and connections
