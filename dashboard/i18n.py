@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from flask import Flask, g, request, session
 from babel.numbers import NumberPattern, parse_pattern
+from flask import Flask, g, request, session
 from flask_babel import Babel, format_datetime, get_locale
 
 LANGUAGES = {"en": "English", "ru": "Русский", "fa": "فارسی"}
