@@ -1,7 +1,7 @@
 """Camera reaction counting on the kiosk: how many people passed, how many smiled.
 
 Only counts leave this package (a ``reaction`` message per interval through the
-kiosk's outbox); frames live in memory only. See docs/privacy.md.
+kiosk's outbox); frames live in memory only. See the README, section "Privacy".
 
 The kiosk app calls::
 
