@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -161,7 +162,17 @@ class HubService:
         return batch
 
     def _store(self, db: Database, batch: list[_Received]) -> None:
-        outcomes = ingest.handle_batch(db, [(m.topic, m.payload, m.received_at) for m in batch])
+        while True:
+            try:
+                outcomes = ingest.handle_batch(db, [(m.topic, m.payload, m.received_at) for m in batch])
+                break
+            except sqlite3.OperationalError as err:
+                # Disk full, I/O error, a lock held too long: not the messages'
+                # fault. Nothing is acknowledged; try again, and if we are
+                # stopping, the broker delivers them again after the restart.
+                log.error("could not write to %s (%s); retrying in 2 s", self.db_path, err)
+                if self._stop.wait(2):
+                    return
         for outcome in outcomes:
             self.counts[outcome.result] = self.counts.get(outcome.result, 0) + 1
         generation = self._generation

@@ -121,8 +121,8 @@ def format_ts(moment: datetime) -> str:
     """RFC 3339, UTC, milliseconds: ``2026-11-22T11:24:46.123Z``."""
     if moment.tzinfo is None:
         raise ValueError("format_ts needs an aware datetime")
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat is several times faster than strftime, and this runs for every stored event.
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def now_ts() -> str:

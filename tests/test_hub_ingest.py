@@ -165,3 +165,17 @@ def test_migrations_are_idempotent(tmp_path):
     db = open_db(tmp_path / "a.db")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert {"events", "dead_letters", "kiosks", "reactions"} <= set(db.table_names())
+
+
+def test_a_message_that_fails_in_storage_is_dead_lettered_and_the_batch_still_stored(db):
+    # A real SQLite refusal the validator cannot foresee, for one kiosk only.
+    db.execute(
+        "CREATE TRIGGER refuse_k666 BEFORE INSERT ON events WHEN NEW.kiosk = 'k666' "
+        "BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END"
+    )
+    messages = [(*rating(seq=1), NOW), (*rating(kiosk="k666"), NOW), (*rating(seq=2), NOW)]
+    outcomes = ingest.handle_batch(db, messages)
+    assert [o.result for o in outcomes] == ["stored", "rejected", "stored"]
+    assert "refused by trigger" in outcomes[1].reason
+    assert db["events"].count == 2
+    assert db["kiosks"].get(("b1", "k1"))["seq_count"] == 2  # counted once, not again on the retry
