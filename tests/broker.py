@@ -22,13 +22,22 @@ class Mosquitto(MosquittoProcess):
 
 
 class Collector:
-    """A plain subscriber that keeps everything it receives, for assertions."""
+    """A plain subscriber that keeps everything it receives, for assertions.
 
-    def __init__(self, broker: Mosquitto, topic_filter: str, *, client_id: str | None = None) -> None:
+    ``persistent=True`` (with a fixed client_id) keeps its session in the broker,
+    so messages published while it reconnects after a broker restart wait for it.
+    """
+
+    def __init__(
+        self, broker: Mosquitto, topic_filter: str, *, client_id: str | None = None, persistent: bool = False
+    ) -> None:
         self.messages: list[mqtt.MQTTMessage] = []
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "")
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "", clean_session=not persistent
+        )
+        self.client.reconnect_delay_set(min_delay=1, max_delay=1)
         self.client.on_connect = lambda c, *_: c.subscribe(topic_filter, qos=1)
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.client.on_message = self._on_message
@@ -42,7 +51,7 @@ class Collector:
             self.messages.append(msg)
             self._cond.notify_all()
 
-    def wait_for(self, count: int, timeout: float = 10) -> list[mqtt.MQTTMessage]:
+    def wait_for(self, count: int, timeout: float = 15) -> list[mqtt.MQTTMessage]:
         with self._cond:
             self._cond.wait_for(lambda: len(self.messages) >= count, timeout)
             return list(self.messages)

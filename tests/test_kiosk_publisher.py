@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,37 +31,6 @@ class Ticker:
     def __call__(self) -> float:
         self.now += 1.0
         return self.now
-
-
-class Subscriber:
-    """A persistent-session subscriber: messages published while it reconnects wait for it in the broker."""
-
-    def __init__(self, broker: Mosquitto, topic_filter: str, client_id: str) -> None:
-        self.messages: list[mqtt.MQTTMessage] = []
-        self._cond = threading.Condition()
-        subscribed = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=1)
-        self.client.on_connect = lambda c, *_: c.subscribe(topic_filter, qos=1)
-        self.client.on_subscribe = lambda *_: subscribed.set()
-        self.client.on_message = self._on_message
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-        assert subscribed.wait(10), "subscriber did not subscribe"
-
-    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        with self._cond:
-            self.messages.append(msg)
-            self._cond.notify_all()
-
-    def wait_for(self, count: int, timeout: float = 15) -> list[mqtt.MQTTMessage]:
-        with self._cond:
-            self._cond.wait_for(lambda: len(self.messages) >= count, timeout)
-            return list(self.messages)
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
 
 
 def ratings(messages: list[mqtt.MQTTMessage]) -> list[protocol.Rating]:
@@ -159,7 +127,7 @@ def test_a_row_is_deleted_only_after_the_puback(mosquitto: Mosquitto, mock_pins:
 def test_broker_outage_keeps_presses_and_drains_them_after(
     mosquitto: Mosquitto, mock_pins: MockFactory, running: Kiosk
 ) -> None:
-    subscriber = Subscriber(mosquitto, "otklik/v1/+/+/rating", "test-outage")
+    subscriber = Collector(mosquitto, "otklik/v1/+/+/rating", client_id="test-outage", persistent=True)
     assert running.wait_connected(10)
     press(mock_pins, 4)
     press(mock_pins, 3)
@@ -187,7 +155,7 @@ def test_unsynced_clock_sends_age_or_a_corrected_time(
 ) -> None:
     clock = Switchable(False)
     kiosk = Kiosk(make_config(mosquitto, tmp_path), pin_factory=mock_pins, clock_synced=clock, clock=Ticker())
-    subscriber = Subscriber(mosquitto, "otklik/v1/+/+/rating", "test-clock")
+    subscriber = Collector(mosquitto, "otklik/v1/+/+/rating", client_id="test-clock", persistent=True)
     try:
         assert kiosk.wait_connected(10)
         # Offline and unsynced: the press waits, and its age is measured on the monotonic clock.

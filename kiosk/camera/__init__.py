@@ -24,34 +24,9 @@ class CameraHandle(Protocol):
     def stop(self, timeout: float = ...) -> None: ...
 
 
-def start(camera_config: dict[str, Any] | None, outbox: Any, branch: str, kiosk: str) -> CameraHandle:
-    """Start counting in a background thread; never raises: problems become ``status()`` text.
+class DisabledCamera:
+    """What ``start`` returns when there is no counter running: a status and a no-op stop."""
 
-    ``camera_config`` is the ``[camera]`` table of the kiosk config (None or
-    ``enabled = false``: the camera is off).
-    """
-    if camera_config is None:
-        from kiosk.camera.service import DisabledCamera
-
-        return DisabledCamera("off")
-    try:
-        # cv2 and numpy come with the `camera` extra; a kiosk without it still runs.
-        from kiosk.camera.config import CameraConfig
-        from kiosk.camera.service import CameraService, DisabledCamera
-    except ImportError as err:
-        log.warning("camera: %s", err)
-        return _Unavailable(f"unavailable: {err.name or err} is not installed (pip install 'otklik[camera]')")
-    try:
-        config = CameraConfig.from_dict(camera_config)
-    except ValueError as err:
-        log.error("camera: %s", err)
-        return DisabledCamera(f"unavailable: {err}")
-    if not config.enabled:
-        return DisabledCamera("off")
-    return CameraService(config, outbox, branch, kiosk).start()
-
-
-class _Unavailable:
     def __init__(self, status: str) -> None:
         self._status = status
 
@@ -60,3 +35,28 @@ class _Unavailable:
 
     def stop(self, timeout: float = 0.0) -> None:
         pass
+
+
+def start(camera_config: dict[str, Any] | None, outbox: Any, branch: str, kiosk: str) -> CameraHandle:
+    """Start counting in a background thread; never raises: problems become ``status()`` text.
+
+    ``camera_config`` is the ``[camera]`` table of the kiosk config (None or
+    ``enabled = false``: the camera is off).
+    """
+    if camera_config is None:
+        return DisabledCamera("off")
+    try:
+        # cv2 and numpy come with the `camera` extra; a kiosk without it still runs.
+        from kiosk.camera.config import CameraConfig
+        from kiosk.camera.service import CameraService
+    except ImportError as err:
+        log.warning("camera: %s", err)
+        return DisabledCamera(f"unavailable: {err.name or err} is not installed (pip install 'otklik[camera]')")
+    try:
+        config = CameraConfig.from_dict(camera_config)
+    except ValueError as err:
+        log.error("camera: %s", err)
+        return DisabledCamera(f"unavailable: {err}")
+    if not config.enabled:
+        return DisabledCamera("off")
+    return CameraService(config, outbox, branch, kiosk).start()

@@ -145,16 +145,3 @@ def _open_configured(config: CameraConfig) -> FrameSource:
         config.source, device=config.device, video=config.video,
         width=config.width, height=config.height, loop=config.loop,
     )  # fmt: skip
-
-
-class DisabledCamera:
-    """What ``start`` returns when there is no counter running: a status and a no-op stop."""
-
-    def __init__(self, status: str) -> None:
-        self._status = status
-
-    def status(self) -> str:
-        return self._status
-
-    def stop(self, timeout: float = 0.0) -> None:
-        pass
