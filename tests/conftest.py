@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+from hub.service import HubService
 from tests.broker import Mosquitto
 
 
@@ -27,3 +28,23 @@ def mock_pins() -> Iterator[MockFactory]:
     yield factory
     factory.reset()
     Device.pin_factory = previous
+
+
+@pytest.fixture
+def start_hub(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Callable[[], HubService]]:
+    """Start the real hub service on the test broker, storing in tmp_path/hub.db; call again to restart it.
+
+    It returns once the hub is subscribed, so nothing published afterwards is missed;
+    every hub it started is stopped after the test.
+    """
+    services: list[HubService] = []
+
+    def start() -> HubService:
+        service = HubService(mosquitto.broker(), tmp_path / "hub.db", client_id="hub-test").start()
+        assert service.connected.wait(10), "hub did not connect and subscribe within 10 s"
+        services.append(service)
+        return service
+
+    yield start
+    for service in services:
+        service.stop()

@@ -19,7 +19,6 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from hub import branches
 from hub.db import open_db
-from hub.service import HubService
 from kiosk.app import Kiosk
 from kiosk.clock import fixed
 from kiosk.config import simple_config
@@ -69,29 +68,14 @@ def stored_count(db_path: Path) -> int:
     return len(stored(db_path)) if db_path.exists() else 0
 
 
-@pytest.fixture
-def hub(mosquitto: Mosquitto, tmp_path: Path):
-    services: list[HubService] = []
-
-    def start() -> HubService:
-        service = HubService(mosquitto.broker(), tmp_path / "hub.db", client_id="e2e-hub").start()
-        assert service.connected.wait(10), "hub did not connect"
-        services.append(service)
-        return service
-
-    yield start
-    for service in services:
-        service.stop()
-
-
-def test_three_kiosks_300_presses_exactly_300_rows_and_report_agrees(mosquitto, tmp_path, hub):
+def test_three_kiosks_300_presses_exactly_300_rows_and_report_agrees(mosquitto, tmp_path, start_hub):
     db = open_db(tmp_path / "hub.db")
     for branch in ("b1", "b2"):
         # The test presses 100 times a second, which the burst rule rightly
         # flags as misuse; this test is about delivery, so it lifts the limit.
         branches.update(db, branch, burst_max=1000)
     db.close()
-    hub()
+    start_hub()
     rng = random.Random(7)
     kiosks = [start_kiosk(mosquitto, tmp_path, "b1", "k1"), start_kiosk(mosquitto, tmp_path, "b1", "k2"),
               start_kiosk(mosquitto, tmp_path, "b2", "k1")]  # fmt: skip
@@ -128,8 +112,8 @@ def test_three_kiosks_300_presses_exactly_300_rows_and_report_agrees(mosquitto, 
         assert report[key]["index"] == pytest.approx(expected_index, abs=0.05)
 
 
-def test_hub_stopped_while_kiosks_press_then_restarted_loses_nothing(mosquitto, tmp_path, hub):
-    first = hub()
+def test_hub_stopped_while_kiosks_press_then_restarted_loses_nothing(mosquitto, tmp_path, start_hub):
+    first = start_hub()
     kiosk, factory = start_kiosk(mosquitto, tmp_path, "b1", "k1")
     try:
         for _ in range(20):
@@ -140,7 +124,7 @@ def test_hub_stopped_while_kiosks_press_then_restarted_loses_nothing(mosquitto, 
             press(factory, 2)
         # The broker has them all (the kiosk's outbox drained against PUBACKs) ...
         wait_until(lambda: kiosk.outbox.depth() == 0, message="kiosk outbox drained to the broker")
-        hub()  # ... and hands them to the hub's persistent session when it returns.
+        start_hub()  # ... and hands them to the hub's persistent session when it returns.
         wait_until(lambda: stored_count(tmp_path / "hub.db") == 50, message="all 50 stored after hub restart")
     finally:
         kiosk.stop()
@@ -149,8 +133,8 @@ def test_hub_stopped_while_kiosks_press_then_restarted_loses_nothing(mosquitto, 
     assert [r["score"] for r in rows] == [4] * 20 + [2] * 30
 
 
-def test_broker_stopped_while_kiosk_presses_then_restarted_nothing_lost_nothing_doubled(mosquitto, tmp_path, hub):
-    hub()
+def test_broker_stopped_while_kiosk_presses_then_restarted_nothing_lost_nothing_doubled(mosquitto, tmp_path, start_hub):
+    start_hub()
     kiosk, factory = start_kiosk(mosquitto, tmp_path, "b1", "k1")
     try:
         for _ in range(10):
@@ -171,9 +155,9 @@ def test_broker_stopped_while_kiosk_presses_then_restarted_nothing_lost_nothing_
     assert [r["score"] for r in rows] == [3] * 10 + [1] * 25
 
 
-def test_kiosk_killed_with_presses_unsent_sends_them_after_restart(mosquitto, tmp_path, hub):
+def test_kiosk_killed_with_presses_unsent_sends_them_after_restart(mosquitto, tmp_path, start_hub):
     """A kiosk process SIGKILLed while the broker is away: its committed presses reach the hub later."""
-    hub()
+    start_hub()
     data = tmp_path / "kiosk"
     args = [sys.executable, "-m", "otklik", "kiosk", "--simulate", "--broker", mosquitto.url, "--branch", "b1",
             "--kiosk", "k9", "--data-dir", str(data), "--cooldown", "0", "--rate", "50", "--seed", "3"]  # fmt: skip

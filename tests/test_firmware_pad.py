@@ -8,7 +8,6 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from hub.db import open_db
-from hub.service import HubService
 from otklik import protocol
 from tests import firmware_stubs
 from tests.broker import Collector, wait_until
@@ -43,11 +42,9 @@ def make_pad(tmp_path, mosquitto):
 
 
 @pytest.fixture
-def hub(mosquitto, tmp_path):
-    service = HubService(mosquitto.broker(), tmp_path / "hub.db", client_id="hub-fw-test").start()
-    assert service.connected.wait(10)
-    yield tmp_path / "hub.db"
-    service.stop()
+def hub(start_hub, tmp_path):
+    start_hub()
+    return tmp_path / "hub.db"
 
 
 def press(score):

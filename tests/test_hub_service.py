@@ -7,7 +7,6 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from hub.db import open_db
-from hub.service import HubService
 from otklik import protocol
 from tests.broker import wait_until
 
@@ -42,48 +41,33 @@ def publish_all(client, messages):
         info.wait_for_publish(10)
 
 
-@pytest.fixture
-def hub_factory(mosquitto, tmp_path):
-    services = []
-
-    def start(**kwargs):
-        service = HubService(mosquitto.broker(), tmp_path / "hub.db", client_id="hub-test", **kwargs).start()
-        assert service.connected.wait(10)
-        services.append(service)
-        return service
-
-    yield start
-    for service in services:
-        service.stop()
-
-
-def test_hub_down_then_back_loses_nothing(mosquitto, tmp_path, hub_factory):
-    hub = hub_factory()
+def test_hub_down_then_back_loses_nothing(mosquitto, tmp_path, start_hub):
+    hub = start_hub()
     client = publisher(mosquitto)
     publish_all(client, [rating_message(seq) for seq in range(1, 51)])
     wait_until(lambda: count(tmp_path / "hub.db") == 50, message="first 50 events stored")
     hub.stop()
     # While the hub is away the broker keeps its persistent session's messages.
     publish_all(client, [rating_message(seq) for seq in range(51, 151)])
-    hub_factory()
+    start_hub()
     wait_until(lambda: count(tmp_path / "hub.db") == 150, message="all 150 events stored after restart")
     client.loop_stop()
 
 
-def test_broker_restart_keeps_hub_session(mosquitto, tmp_path, hub_factory):
-    hub = hub_factory()
+def test_broker_restart_keeps_hub_session(mosquitto, tmp_path, start_hub):
+    hub = start_hub()
     hub.stop()
     client = publisher(mosquitto)
     publish_all(client, [rating_message(seq) for seq in range(1, 21)])
     client.loop_stop()
     mosquitto.stop()  # SIGTERM: the broker saves its sessions
     mosquitto.start()
-    hub_factory()
+    start_hub()
     wait_until(lambda: count(tmp_path / "hub.db") == 20, message="messages queued across a broker restart")
 
 
-def test_same_event_published_twice_is_stored_once(mosquitto, tmp_path, hub_factory):
-    hub_factory()
+def test_same_event_published_twice_is_stored_once(mosquitto, tmp_path, start_hub):
+    start_hub()
     client = publisher(mosquitto)
     message = rating_message(1)
     publish_all(client, [message, message, message])
@@ -94,8 +78,8 @@ def test_same_event_published_twice_is_stored_once(mosquitto, tmp_path, hub_fact
     client.loop_stop()
 
 
-def test_malformed_messages_are_dead_lettered_and_ingest_goes_on(mosquitto, tmp_path, hub_factory):
-    hub = hub_factory()
+def test_malformed_messages_are_dead_lettered_and_ingest_goes_on(mosquitto, tmp_path, start_hub):
+    hub = start_hub()
     client = publisher(mosquitto)
     bad = [
         ("otklik/v1/b1/k1/rating", b"{not json"),
