@@ -26,7 +26,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 MAX_ENTRIES = 512
 _lock = threading.Lock()
 _entries: OrderedDict[tuple, Any] = OrderedDict()
-_paths: dict[int, str] = {}
 
 
 def enabled() -> bool:
@@ -34,14 +33,10 @@ def enabled() -> bool:
 
 
 def _db_path(db: sqlite_utils.Database) -> str:
-    key = id(db.conn)
-    path = _paths.get(key)
-    if path is None:
-        path = db.execute("PRAGMA database_list").fetchone()[2]
-        if len(_paths) > 1000:
-            _paths.clear()
-        _paths[key] = path
-    return path
+    # Asked every time (a few microseconds): remembering it by id(conn) went
+    # wrong when a new connection reused a closed one's id, and the cache then
+    # watched another database's file and served stale figures for good.
+    return db.execute("PRAGMA database_list").fetchone()[2]
 
 
 def version(db: sqlite_utils.Database) -> tuple:
