@@ -1,7 +1,13 @@
 """The figure cache must key on the database a connection really has open."""
 
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
+import pytest
 import sqlite_utils
 
 from dashboard import cache
@@ -20,11 +26,16 @@ def test_cache_version_follows_each_connections_own_file(tmp_path: Path) -> None
         db.conn.close()
 
 
+def _wal_db(path: Path) -> sqlite_utils.Database:
+    db = sqlite_utils.Database(path)
+    db.enable_wal()
+    db.execute("CREATE TABLE t (x)")
+    db.conn.commit()
+    return db
+
+
 def test_cache_version_changes_with_every_commit(tmp_path: Path) -> None:
-    writer = sqlite_utils.Database(tmp_path / "hub.db")
-    writer.enable_wal()
-    writer.execute("CREATE TABLE t (x)")
-    writer.conn.commit()
+    writer = _wal_db(tmp_path / "hub.db")
     reader = sqlite_utils.Database(tmp_path / "hub.db")
     seen = {cache.version(reader)}
     for i in range(50):
@@ -32,3 +43,72 @@ def test_cache_version_changes_with_every_commit(tmp_path: Path) -> None:
         writer.conn.commit()
         seen.add(cache.version(reader))
     assert len(seen) == 51
+
+
+def test_cache_version_holds_still_between_requests_when_nothing_commits(tmp_path: Path) -> None:
+    # With the hub not holding the database open, every request's connection
+    # creates the -wal file and its close deletes it; a key built from file
+    # times then changed on every request and the cache never hit.
+    path = tmp_path / "hub.db"
+    _wal_db(path).conn.close()
+    seen = set()
+    for _ in range(5):
+        db = sqlite_utils.Database(path)
+        seen.add(cache.version(db)[:-1])  # the minute is allowed to tick
+        db.execute("SELECT count(*) FROM t").fetchone()
+        db.conn.close()
+    assert len(seen) == 1
+
+
+def test_cache_version_sees_a_commit_from_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+    db = _wal_db(path)
+    before = cache.version(db)
+    code = f"import sqlite3; c = sqlite3.connect({str(path)!r}); c.execute('INSERT INTO t VALUES (1)'); c.commit()"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert cache.version(db)[:-1] != before[:-1]
+
+
+def test_a_database_replaced_at_the_same_path_is_not_served_from_the_old_one(tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+
+    @cache.cached
+    def count(db: sqlite_utils.Database) -> int:
+        return db.execute("SELECT count(*) FROM t").fetchone()[0]
+
+    for rows in (1, 2):
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        db = _wal_db(path)
+        db["t"].insert_all([{"x": i} for i in range(rows)])
+        db.conn.commit()
+        assert count(db) == rows
+        db.conn.close()
+
+
+def test_concurrent_misses_compute_a_figure_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache, "_minute", lambda: 0)  # a minute ticking over mid-test is a real second miss
+    path = tmp_path / "hub.db"
+    sqlite_utils.Database(path).execute("CREATE TABLE t (x)")
+    calls = []
+
+    @cache.cached
+    def slow(db: sqlite_utils.Database, tag: str) -> str:
+        calls.append(tag)
+        time.sleep(0.2)
+        return tag
+
+    results = []
+
+    def request() -> None:
+        db = sqlite_utils.Database(sqlite3.connect(path, check_same_thread=False))
+        results.append(slow(db, "overview"))
+        db.conn.close()
+
+    threads = [threading.Thread(target=request) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == ["overview"] * 10
+    assert calls == ["overview"]
