@@ -45,7 +45,10 @@ def _secret_key(auth_db: str) -> str:
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    from dashboard.jsonprovider import OrjsonProvider
+
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)
     config: dict[str, Any] = {
         "OTKLIK_DB": os.environ.get("OTKLIK_DB", "data/hub.db"),
         "OTKLIK_AUTH_DB": os.environ.get("OTKLIK_AUTH_DB"),
