@@ -125,6 +125,36 @@ def roster_save() -> Any:
     return jsonify(queries.save_employee(get_db(), g.user, body)), 201
 
 
+@bp.get("/shifts")
+def shifts() -> Any:
+    args = _args()
+    start, end = queries.shift_period(args)
+    rows = queries.shifts(get_db(), g.user, args)
+    return jsonify({"from": start.isoformat(), "to": end.isoformat(), "rows": rows})
+
+
+def _shift_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise queries.InputError("body: send a JSON object with employee, branch, kiosk, start, end, note")
+    return body
+
+
+@bp.post("/shifts")
+def shift_add() -> Any:
+    return jsonify(queries.save_shift(get_db(), g.user, _shift_body())), 201
+
+
+@bp.put("/shifts/<int:shift_id>")
+def shift_update(shift_id: int) -> Any:
+    return jsonify(queries.save_shift(get_db(), g.user, _shift_body(), shift_id))
+
+
+@bp.delete("/shifts/<int:shift_id>")
+def shift_delete(shift_id: int) -> Any:
+    return jsonify(queries.delete_shift(get_db(), g.user, shift_id))
+
+
 @bp.get("/export/<view>.csv")
 def export(view: str) -> Any:
     from dashboard.views import csv_response

@@ -16,6 +16,14 @@ _PERIOD = [
 ]
 _BRANCH = {"name": "branch", "in": "path", "required": True, "schema": {"type": "string"}}
 _ROWS = {"type": "object", "properties": {"rows": {"type": "array", "items": {"type": "object"}}}}
+_SHIFT_ID = {"name": "shift_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_SHIFT_COLUMNS = ("employee", "name", "branch", "kiosk", "start", "end", "note", "timezone", "start_utc", "end_utc")
+_SHIFT = {
+    "type": "object",
+    "description": "start/end: the branch's local time (2026-11-22 09:00); start_utc/end_utc as stored",
+    "properties": {"id": {"type": "integer"}, **{name: {"type": "string"} for name in _SHIFT_COLUMNS}},
+}
+_SHIFT_BODY = "JSON: employee, branch, kiosk ('' = every kiosk), start, end (branch-local, e.g. 2026-11-22T09:00), note"
 
 # (method, path, summary, parameters, response schema)
 ENDPOINTS: list[tuple[str, str, str, list[dict[str, Any]], dict[str, Any]]] = [
@@ -90,6 +98,29 @@ ENDPOINTS: list[tuple[str, str, str, list[dict[str, Any]], dict[str, Any]]] = [
     ("post", "/roster", "Add or change an employee (JSON: id, name, branch, active)", [], {"type": "object"}),
     (
         "get",
+        "/shifts",
+        "Shifts overlapping the period (default: 7 days back to 14 ahead), times in the branch's local time",
+        [{"name": "branch", "in": "query", "schema": {"type": "string"}}, *_PERIOD],
+        {
+            "type": "object",
+            "properties": {
+                "from": {"type": "string", "format": "date"},
+                "to": {"type": "string", "format": "date"},
+                "rows": {"type": "array", "items": _SHIFT},
+            },
+        },
+    ),
+    ("post", "/shifts", f"Add a shift; presses it covers are re-attributed ({_SHIFT_BODY})", [], _SHIFT),
+    (
+        "put",
+        "/shifts/{shift_id}",
+        f"Change a shift; fields left out keep their value; branch cannot change ({_SHIFT_BODY})",
+        [_SHIFT_ID],
+        _SHIFT,
+    ),
+    ("delete", "/shifts/{shift_id}", "Delete a shift; its presses are re-attributed", [_SHIFT_ID], _SHIFT),
+    (
+        "get",
         "/export/{view}.csv",
         "CSV of any table: overview, fleet, employees, series, heatmap, flagged, alerts, roster, shifts",
         [
@@ -118,6 +149,7 @@ def document() -> dict[str, Any]:
                 "400": {"$ref": "#/components/responses/Error"},
                 "401": {"$ref": "#/components/responses/Error"},
                 "403": {"$ref": "#/components/responses/Error"},
+                **({"404": {"$ref": "#/components/responses/Error"}} if "{" in path else {}),
             },
         }
     return {

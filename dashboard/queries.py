@@ -8,15 +8,21 @@ hub.alerts, hub.roster); nothing here computes a score.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import sqlite_utils
 from flask import abort
+from flask_babel import gettext as _
 
 from dashboard import fleet as fleet_mod
 from dashboard.accounts import User
 from dashboard.cache import cached
+from otklik.protocol import format_ts
+
+if TYPE_CHECKING:
+    from hub.roster import Shift
 
 GRAINS = ("day", "week", "month")
 DEFAULT_MIN_RESPONSES = 30
@@ -375,15 +381,226 @@ def roster(db: sqlite_utils.Database, user: User) -> list[dict[str, Any]]:
     return hub_roster.list_employees(db)
 
 
-def shifts(db: sqlite_utils.Database, user: User, args: dict[str, str]) -> list[dict[str, Any]]:
-    from dataclasses import asdict
+SHIFT_DAYS_BACK = 7
+SHIFT_DAYS_AHEAD = 14
+# Longer than a day is a mistyped date, not a shift: it would silently take over a day's presses.
+MAX_SHIFT_HOURS = 24
+MAX_NOTE = 500
+LOCAL_MINUTE = "%Y-%m-%d %H:%M"
 
+
+def shift_period(args: dict[str, str]) -> tuple[date, date]:
+    """[from, to] local dates of the shifts shown: by default a week back and two weeks ahead."""
+    start = parse_date(args.get("from"), "from")
+    end = parse_date(args.get("to"), "to")
+    span = timedelta(days=SHIFT_DAYS_BACK + SHIFT_DAYS_AHEAD)
+    if start is None:
+        start = end - span if end else _now().date() - timedelta(days=SHIFT_DAYS_BACK)
+    if end is None:
+        end = start + span
+    # period() holds the checks every page shares (order, length).
+    return period({"from": start.isoformat(), "to": end.isoformat()})
+
+
+def shifts(db: sqlite_utils.Database, user: User, args: dict[str, str]) -> list[dict[str, Any]]:
+    """Shifts overlapping the period, times in each branch's local time (as the CSV import takes them)."""
+    from hub import branches
     from hub import roster as hub_roster
 
     _scores_allowed(user)
     branch = args.get("branch") or None
     names = [_one_branch(user, branch)] if branch else visible_branches(db, user)
-    return [asdict(s) for b in names for s in hub_roster.list_shifts(db, branch=b)]
+    first, last = shift_period(args)
+    people = hub_roster.employee_names(db)
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        zone = branches.get(db, name).zone
+        start = format_ts(datetime.combine(first, time(), zone))
+        end = format_ts(datetime.combine(last + timedelta(days=1), time(), zone))
+        rows.extend(_shift_row(s, zone, people) for s in hub_roster.list_shifts(db, branch=name, start=start, end=end))
+    return rows
+
+
+def _shift_row(shift: Shift, zone: ZoneInfo, people: dict[str, str]) -> dict[str, Any]:
+    return {
+        "id": shift.id,
+        "employee": shift.employee,
+        "name": people.get(shift.employee, ""),
+        "branch": shift.branch,
+        "kiosk": shift.kiosk,
+        "start": _local(shift.start, zone),
+        "end": _local(shift.end, zone),
+        "note": shift.note,
+        "timezone": zone.key,
+        "start_utc": shift.start,
+        "end_utc": shift.end,
+    }
+
+
+def _local(ts: str, zone: ZoneInfo) -> str:
+    return datetime.fromisoformat(ts).astimezone(zone).strftime(LOCAL_MINUTE)
+
+
+def shift(db: sqlite_utils.Database, user: User, shift_id: int) -> dict[str, Any]:
+    """One shift as the table shows it; 404 if unknown, 403 if of another branch."""
+    _scores_allowed(user)
+    return _one_shift_row(db, _own_shift(db, user, shift_id))
+
+
+def _one_shift_row(db: sqlite_utils.Database, found: Shift) -> dict[str, Any]:
+    from hub import branches
+    from hub import roster as hub_roster
+
+    return _shift_row(found, branches.get(db, found.branch).zone, hub_roster.employee_names(db))
+
+
+def _own_shift(db: sqlite_utils.Database, user: User, shift_id: int) -> Shift:
+    from hub import roster as hub_roster
+
+    try:
+        found = hub_roster.get_shift(db, shift_id)
+    except hub_roster.RosterError:
+        abort(404, _("shift %(id)s does not exist", id=shift_id))
+    _one_branch(user, found.branch)
+    return found
+
+
+def parse_shift_id(raw: Any) -> int:
+    """A shift id from a form or query string."""
+    text = str(raw or "").strip()
+    if not text.isdigit() or len(text) > 18:
+        raise InputError(_("shift: '%(value)s' is not a shift id", value=text))
+    return int(text)
+
+
+SHIFT_FIELDS = ("employee", "branch", "kiosk", "start", "end", "note")
+
+
+def save_shift(
+    db: sqlite_utils.Database, user: User, form: dict[str, Any], shift_id: int | None = None
+) -> dict[str, Any]:
+    """Add a shift, or change shift ``shift_id``; every field is checked before anything is written.
+
+    A field left out of an update keeps its value (the JSON API may send only what changes).
+    """
+    from hub import roster as hub_roster
+
+    _scores_allowed(user)
+    given = {k: str(form[k]).strip() for k in SHIFT_FIELDS if form.get(k) is not None}
+    old = None if shift_id is None else _own_shift(db, user, shift_id)
+    values = {k: "" for k in SHIFT_FIELDS} if old is None else _stored_values(old)
+    values.update(given)
+    clean = _checked_shift(db, user, values, old)
+    try:
+        if old is None:
+            stored = hub_roster.add_shift(db, **clean)
+        else:
+            clean.pop("branch")
+            stored = hub_roster.update_shift(db, old.id, **clean)
+    except hub_roster.RosterError as exc:
+        raise InputError(str(exc)) from None
+    return _one_shift_row(db, stored)
+
+
+def delete_shift(db: sqlite_utils.Database, user: User, shift_id: int) -> dict[str, Any]:
+    """Delete a shift; the presses it covered go back to whoever else was on shift, or nobody."""
+    from hub import roster as hub_roster
+
+    _scores_allowed(user)
+    row = _one_shift_row(db, _own_shift(db, user, shift_id))
+    hub_roster.remove_shift(db, shift_id)
+    return row
+
+
+def _stored_values(old: Shift) -> dict[str, str]:
+    # Stored UTC timestamps parse as aware times, so an untouched start/end is kept to the millisecond.
+    return {k: getattr(old, k) for k in SHIFT_FIELDS}
+
+
+def _checked_shift(db: sqlite_utils.Database, user: User, values: dict[str, str], old: Shift | None) -> dict[str, Any]:
+    """The shift's fields ready for hub.roster, or InputError naming the first bad one.
+
+    Employee and kiosk are checked against the roster and the kiosk registry only when they
+    change: a shift recorded before someone moved branch must still be correctable.
+    """
+    from hub import branches
+
+    branch = _shift_branch(db, user, values["branch"], old)
+    if old is None or values["employee"] != old.employee:
+        _check_shift_employee(db, branch, values["employee"])
+    if values["kiosk"] and (old is None or values["kiosk"] != old.kiosk):
+        _check_shift_kiosk(db, branch, values["kiosk"])
+    zone = branches.get(db, branch).zone
+    start = _shift_time(values["start"], "start", zone)
+    end = _shift_time(values["end"], "end", zone)
+    if end <= start:
+        raise InputError(_("end: the shift must end after it starts"))
+    if end - start > timedelta(hours=MAX_SHIFT_HOURS):
+        raise InputError(_("end: a shift cannot be longer than %(hours)s hours", hours=MAX_SHIFT_HOURS))
+    if len(values["note"]) > MAX_NOTE:
+        raise InputError(_("note: keep it under %(n)s characters", n=MAX_NOTE))
+    return {**values, "branch": branch, "start": start, "end": end}
+
+
+def _shift_branch(db: sqlite_utils.Database, user: User, branch: str, old: Shift | None) -> str:
+    if not branch:
+        raise InputError(_("branch: choose the shift's branch"))
+    _one_branch(user, branch)
+    if old is not None and branch != old.branch:
+        raise InputError(_("branch: a shift stays in its branch; delete it and add a new one there"))
+    if branch not in fleet_mod.all_branches(db):
+        raise InputError(_("branch: '%(value)s' is not a known branch", value=branch))
+    return branch
+
+
+def _check_shift_employee(db: sqlite_utils.Database, branch: str, employee_id: str) -> None:
+    # A typo here would not fail later: the shift would silently credit presses to an id nobody has.
+    from hub import roster as hub_roster
+
+    if not employee_id:
+        raise InputError(_("employee: choose an employee"))
+    try:
+        found = hub_roster.get_employee(db, employee_id)
+    except hub_roster.RosterError:
+        raise InputError(_("employee: '%(value)s' is not on the roster; add them first", value=employee_id)) from None
+    if found["branch"] != branch:
+        raise InputError(
+            _(
+                "employee: %(value)s works at %(home)s, not %(branch)s",
+                value=employee_id,
+                home=found["branch"],
+                branch=branch,
+            )
+        )
+
+
+def _check_shift_kiosk(db: sqlite_utils.Database, branch: str, kiosk: str) -> None:
+    # Kiosks register themselves with their first message; one the hub never heard of is a typo.
+    from hub import aggregates
+
+    known = aggregates.branch_kiosks(db, branch)
+    if kiosk not in known:
+        raise InputError(
+            _(
+                "kiosk: '%(value)s' is not a kiosk of %(branch)s (known: %(known)s); leave it empty for all of them",
+                value=kiosk,
+                branch=branch,
+                known=", ".join(known) or "-",
+            )
+        )
+
+
+def _shift_time(value: str, field: str, zone: ZoneInfo) -> datetime:
+    """An aware time; a naive one is the branch's wall-clock time (what <input type=datetime-local> sends)."""
+    if not value:
+        raise InputError(_("%(field)s: give a time like 2026-11-22 09:00", field=field))
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            _("%(field)s: '%(value)s' is not a time like 2026-11-22 09:00", field=field, value=value)
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
 def save_employee(db: sqlite_utils.Database, user: User, form: dict[str, Any]) -> dict[str, Any]:
