@@ -101,7 +101,34 @@ def fleet() -> Any:
 @bp.route("/roster", methods=["GET"])
 @require_scores
 def roster() -> Any:
-    return render_template("roster.html", rows=queries.roster(get_db(), g.user), branches=queries.my_branches(g.user))
+    args = request.args.to_dict()
+    try:
+        editing = queries.shift(get_db(), g.user, queries.parse_shift_id(args["shift"])) if args.get("shift") else None
+        return _roster_page(args, editing)
+    except queries.InputError as exc:
+        return _rejected(exc)
+
+
+def _roster_page(args: dict[str, str], shift_form: dict[str, Any] | None = None) -> str:
+    """The roster, the shifts of the period in ``args`` and the shift form (``shift_form`` fills it in)."""
+    db = get_db()
+    start, end = queries.shift_period(args)
+    return render_template(
+        "roster.html",
+        rows=queries.roster(db, g.user),
+        branches=queries.visible_branches(db, g.user),
+        kiosks=queries.fleet(db, g.user),
+        shifts=queries.shifts(db, g.user, args),
+        period={"from": start.isoformat(), "to": end.isoformat()},
+        chosen_branch=args.get("branch", ""),
+        shift_form=shift_form or {},
+    )
+
+
+def _rejected(exc: queries.InputError, shift_form: dict[str, Any] | None = None) -> tuple[str, int]:
+    # The page again with the reason and, for a shift, what was typed; nothing was stored.
+    flash(str(exc), "error")
+    return _roster_page({}, shift_form), 400
 
 
 @bp.route("/roster/employee", methods=["POST"])
@@ -110,9 +137,7 @@ def roster_save() -> Any:
     try:
         queries.save_employee(get_db(), g.user, request.form.to_dict())
     except queries.InputError as exc:
-        flash(str(exc), "error")
-        rows = queries.roster(get_db(), g.user)
-        return render_template("roster.html", rows=rows, branches=queries.my_branches(g.user)), 400
+        return _rejected(exc)
     flash(_("Saved."), "ok")
     return redirect(url_for("views.roster"))
 
@@ -126,10 +151,31 @@ def roster_import() -> Any:
             raise queries.InputError(_("file: choose a CSV file to import"))
         count = queries.import_roster(get_db(), g.user, upload.read())
     except queries.InputError as exc:
-        flash(str(exc), "error")
-        rows = queries.roster(get_db(), g.user)
-        return render_template("roster.html", rows=rows, branches=queries.my_branches(g.user)), 400
+        return _rejected(exc)
     flash(_("Imported %(n)s rows.", n=count), "ok")
+    return redirect(url_for("views.roster"))
+
+
+@bp.route("/roster/shift", methods=["POST"])
+@require_scores
+def shift_save() -> Any:
+    """Add a shift, or change the one the form's ``id`` names."""
+    form = request.form.to_dict()
+    form.pop("csrf_token", None)
+    try:
+        shift_id = queries.parse_shift_id(form["id"]) if form.get("id") else None
+        queries.save_shift(get_db(), g.user, form, shift_id)
+    except queries.InputError as exc:
+        return _rejected(exc, form)
+    flash(_("Saved."), "ok")
+    return redirect(url_for("views.roster"))
+
+
+@bp.route("/roster/shift/<int:shift_id>/delete", methods=["POST"])
+@require_scores
+def shift_delete(shift_id: int) -> Any:
+    queries.delete_shift(get_db(), g.user, shift_id)
+    flash(_("Shift deleted."), "ok")
     return redirect(url_for("views.roster"))
 
 

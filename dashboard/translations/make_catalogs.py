@@ -139,6 +139,74 @@ T = {
         "филиала.",
         "کارمندان: id,name,branch[,active]. شیفت‌ها: employee,branch,kiosk,start,end[,note] به وقت محلی شعبه.",
     ),
+    # The roster's shifts: page, flashes and the field messages of dashboard.queries.save_shift.
+    "Shifts": ("Смены", "شیفت‌ها"),
+    "All branches": ("Все филиалы", "همهٔ شعبه‌ها"),
+    "Times are in each branch's local time.": (
+        "Время указано по местному времени каждого филиала.",
+        "زمان‌ها به وقت محلی هر شعبه است.",
+    ),
+    "Start": ("Начало", "شروع"),
+    "End": ("Конец", "پایان"),
+    "Note": ("Примечание", "یادداشت"),
+    "every kiosk": ("все киоски", "همهٔ کیوسک‌ها"),
+    "Edit": ("Изменить", "ویرایش"),
+    "Delete": ("Удалить", "حذف"),
+    "Delete this shift?": ("Удалить эту смену?", "این شیفت حذف شود؟"),
+    "No shifts in this period.": ("За этот период смен нет.", "در این دوره شیفتی نیست."),
+    "Edit shift %(id)s": ("Изменить смену %(id)s", "ویرایش شیفت %(id)s"),
+    "Add a shift": ("Добавить смену", "افزودن شیفت"),
+    "In the branch's local time; leave the kiosk empty to cover every kiosk of the branch.": (
+        "По местному времени филиала; оставьте киоск пустым, чтобы смена охватывала все киоски филиала.",
+        "به وقت محلی شعبه؛ برای پوشش همهٔ کیوسک‌های شعبه، کیوسک را خالی بگذارید.",
+    ),
+    "Cancel": ("Отмена", "لغو"),
+    "Shift deleted.": ("Смена удалена.", "شیفت حذف شد."),
+    "shift %(id)s does not exist": ("смены %(id)s не существует", "شیفت %(id)s وجود ندارد"),
+    "shift: '%(value)s' is not a shift id": (
+        "shift: '%(value)s' — не номер смены",
+        "shift: '%(value)s' شناسهٔ شیفت نیست",
+    ),
+    "end: the shift must end after it starts": (
+        "end: смена должна заканчиваться позже, чем начинается",
+        "end: پایان شیفت باید بعد از شروع آن باشد",
+    ),
+    "end: a shift cannot be longer than %(hours)s hours": (
+        "end: смена не может длиться дольше %(hours)s часов",
+        "end: شیفت نمی‌تواند بیش از %(hours)s ساعت باشد",
+    ),
+    "note: keep it under %(n)s characters": ("note: не больше %(n)s символов", "note: کمتر از %(n)s نویسه بنویسید"),
+    "branch: choose the shift's branch": ("branch: выберите филиал смены", "branch: شعبهٔ شیفت را انتخاب کنید"),
+    "branch: a shift stays in its branch; delete it and add a new one there": (
+        "branch: смена остаётся в своём филиале; удалите её и добавьте новую в нужном филиале",
+        "branch: شیفت در شعبهٔ خودش می‌ماند؛ آن را حذف کنید و در شعبهٔ دیگر شیفت تازه‌ای بیفزایید",
+    ),
+    "branch: '%(value)s' is not a known branch": (
+        "branch: филиал '%(value)s' неизвестен",
+        "branch: '%(value)s' شعبهٔ شناخته‌شده‌ای نیست",
+    ),
+    "employee: choose an employee": ("employee: выберите сотрудника", "employee: یک کارمند انتخاب کنید"),
+    "employee: '%(value)s' is not on the roster; add them first": (
+        "employee: '%(value)s' нет в штате; сначала добавьте сотрудника",
+        "employee: '%(value)s' در فهرست کارکنان نیست؛ ابتدا او را اضافه کنید",
+    ),
+    "employee: %(value)s works at %(home)s, not %(branch)s": (
+        "employee: %(value)s работает в филиале %(home)s, а не %(branch)s",
+        "employee: %(value)s در شعبهٔ %(home)s کار می‌کند، نه %(branch)s",
+    ),
+    "kiosk: '%(value)s' is not a kiosk of %(branch)s (known: %(known)s); leave it empty for all of them": (
+        "kiosk: '%(value)s' — не киоск филиала %(branch)s (известные: %(known)s); оставьте поле пустым, "
+        "чтобы охватить все",
+        "kiosk: '%(value)s' کیوسکِ شعبهٔ %(branch)s نیست (شناخته‌شده‌ها: %(known)s)؛ برای پوشش همهٔ کیوسک‌ها خالی بگذارید",
+    ),
+    "%(field)s: give a time like 2026-11-22 09:00": (
+        "%(field)s: укажите время, например 2026-11-22 09:00",
+        "%(field)s: زمانی مانند 2026-11-22 09:00 وارد کنید",
+    ),
+    "%(field)s: '%(value)s' is not a time like 2026-11-22 09:00": (
+        "%(field)s: '%(value)s' — не время вида 2026-11-22 09:00",
+        "%(field)s: '%(value)s' زمانی مانند 2026-11-22 09:00 نیست",
+    ),
 }
 
 
