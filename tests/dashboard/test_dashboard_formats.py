@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from babel.numbers import format_decimal, format_percent
@@ -42,3 +42,23 @@ def test_json_responses_keep_keys_sorted_text_readable_and_dates_iso(app: Flask)
     assert text == '{"3":null,"a":"Ольга","b":1,"day":"2026-11-22"}'
     assert json.loads(text)["a"] == "Ольга"
     assert json.loads(app.json.dumps({"z": 1, "a": 2})) == {"a": 2, "z": 1}
+
+
+def test_times_are_written_as_babel_writes_them_in_each_language(app: Flask) -> None:
+    from flask_babel import format_datetime
+
+    stamps = ["2026-11-22T09:05:00Z", "2026-01-31T23:59:59.500000Z"]
+    for language in ("ru", "en", "fa", "ru"):
+        with app.test_request_context(headers={"Accept-Language": language}):
+            shown = render_template_string("{% for t in stamps %}{{ t | dt }};{% endfor %}{{ '' | dt }}", stamps=stamps)
+            expected = "".join(f"{format_datetime(datetime.fromisoformat(t), 'short')};" for t in stamps)
+            assert shown == expected + "—"
+
+
+def test_templates_translate_in_the_language_of_each_request(app: Flask) -> None:
+    template = "{{ _('Overview') }}"
+    shown = {}
+    for language in ("fa", "ru", "en"):
+        with app.test_request_context(headers={"Accept-Language": language}):
+            shown[language] = render_template_string(template)
+    assert shown["en"] == "Overview" and len(set(shown.values())) == 3
