@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 MAX_ENTRIES = 512
 MAX_WATCHERS = 8
 _lock = threading.Lock()
@@ -97,36 +98,41 @@ def _minute() -> int:
     return int(time.time() // 60)
 
 
-def cached(fn: F) -> F:
-    """Cache ``fn(db, *hashable_args)``.
+def remember(db: sqlite_utils.Database, key: tuple, compute: Callable[[], T]) -> T:
+    """``compute()``, or what it gave for ``key`` since the last commit to ``db``'s file.
 
     The result is shared between requests: callers must treat it as read-only
     (copying it each time cost more than computing some of the figures).
     """
+    if not enabled():
+        return compute()
+    key = (key, version(db))
+    with _lock:
+        if key in _entries:
+            _entries.move_to_end(key)
+            return _entries[key]
+        building = _building.setdefault(key, threading.Lock())
+    with building:
+        with _lock:
+            if key in _entries:
+                return _entries[key]
+        try:
+            value = compute()
+            with _lock:
+                _entries[key] = value
+                while len(_entries) > MAX_ENTRIES:
+                    _entries.popitem(last=False)
+        finally:
+            with _lock:
+                _building.pop(key, None)
+    return value
+
+
+def cached(fn: F) -> F:
+    """Cache ``fn(db, *hashable_args)`` with :func:`remember`."""
 
     @functools.wraps(fn)
     def wrapper(db: sqlite_utils.Database, *args: Any) -> Any:
-        if not enabled():
-            return fn(db, *args)
-        key = (fn.__qualname__, version(db), args)
-        with _lock:
-            if key in _entries:
-                _entries.move_to_end(key)
-                return _entries[key]
-            building = _building.setdefault(key, threading.Lock())
-        with building:
-            with _lock:
-                if key in _entries:
-                    return _entries[key]
-            try:
-                value = fn(db, *args)
-                with _lock:
-                    _entries[key] = value
-                    while len(_entries) > MAX_ENTRIES:
-                        _entries.popitem(last=False)
-            finally:
-                with _lock:
-                    _building.pop(key, None)
-        return value
+        return remember(db, (fn.__qualname__, args), lambda: fn(db, *args))
 
     return wrapper  # type: ignore[return-value]
