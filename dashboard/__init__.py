@@ -44,6 +44,16 @@ def _secret_key(auth_db: str) -> str:
     return key
 
 
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise RuntimeError(f"{name}={raw!r} is not a whole number") from None
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from dashboard.jsonprovider import OrjsonProvider
 
@@ -61,6 +71,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         "WTF_CSRF_CHECK_DEFAULT": False,
         "SSE_POLL_S": 0.2,
         "SSE_MAX_S": 3600.0,
+        # Live streams one process serves at once (see api.StreamSlots); gunicorn_conf sets it from its threads.
+        "SSE_MAX_STREAMS": _env_int("OTKLIK_SSE_MAX_STREAMS", 24),
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),
     }
@@ -80,5 +92,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
-    app.register_blueprint(api.bp)
+    api.init_app(app)
     return app

@@ -7,12 +7,12 @@ The OpenAPI document at /api/v1/openapi.json is written from ROUTES below.
 
 from __future__ import annotations
 
-import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
 from dashboard import queries
 from dashboard.auth import api_error, check_branch
@@ -162,6 +162,36 @@ def export(view: str) -> Any:
     return csv_response(queries.table(get_db(), g.user, view, _args()), f"otklik-{view}.csv")
 
 
+class StreamSlots:
+    """How many live streams one process serves at once.
+
+    Under gunicorn's gthread workers each open overview holds a thread for as
+    long as the page stays open. Without a limit, a morning of open overviews
+    took every thread and the pages and API stopped answering for everyone;
+    with it, a page beyond the limit gets 503 and polls the API each second.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            if self.open >= self.limit:
+                return False
+            self.open += 1
+            return True
+
+    def give(self) -> None:
+        with self.lock:
+            self.open -= 1
+
+
+def stream_slots() -> StreamSlots:
+    return current_app.extensions["otklik_stream_slots"]
+
+
 @bp.get("/stream")
 def stream() -> Response:
     """Server-sent events: the overview again whenever the hub commits something new.
@@ -174,6 +204,12 @@ def stream() -> Response:
     path = current_app.config["OTKLIK_DB"]
     poll = float(current_app.config["SSE_POLL_S"])
     max_s = float(current_app.config["SSE_MAX_S"])
+    dumps = current_app.json.dumps
+    slots = stream_slots()
+    if not slots.take():
+        refused = api_error(503, "too many live pages are open on this server; poll /api/v1/overview instead")
+        refused.headers["Retry-After"] = "1"
+        return refused
 
     def events() -> Iterator[str]:
         db = connect_hub(path)
@@ -186,24 +222,35 @@ def stream() -> Response:
                 version = db.execute("PRAGMA data_version").fetchone()[0]
                 if version != last_version:
                     last_version = version
-                    body = json.dumps({"branches": queries.overview(db, user)}, separators=(",", ":"))
+                    body = dumps({"branches": queries.overview(db, user)})
                     if body != last_body:
                         last_body = body
                         last_sent = time.monotonic()
                         yield f"event: overview\ndata: {body}\n\n"
-                if time.monotonic() - last_sent > 15:
-                    # A comment keeps proxies from closing an idle stream.
+                if time.monotonic() - last_sent > 5:
+                    # A comment keeps proxies from closing an idle stream, and
+                    # writing it is how a closed page's thread finds out and
+                    # gives its slot back.
                     last_sent = time.monotonic()
                     yield ": keep-alive\n\n"
                 time.sleep(poll)
         finally:
             db.conn.close()
 
-    return Response(
+    response = Response(
         events(),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+    # On close, not in the generator's finally: a client gone before the
+    # first byte never starts the generator, and its slot must come back too.
+    response.call_on_close(slots.give)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["otklik_stream_slots"] = StreamSlots(int(app.config["SSE_MAX_STREAMS"]))
+    app.register_blueprint(bp)
 
 
 @bp.get("/openapi.json")

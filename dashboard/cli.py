@@ -220,7 +220,7 @@ def dashboard(db_path: Path, auth_db: Path | None, host: str, port: int) -> None
     \b
     Example:
         otklik dashboard --db data/hub.db --port 8000
-        gunicorn -k gthread --threads 16 -e OTKLIK_DB=/var/lib/otklik/hub.db 'dashboard.wsgi:app'
+        OTKLIK_DB=/var/lib/otklik/hub.db gunicorn -c python:dashboard.gunicorn_conf
     """
     from dashboard import create_app
 

@@ -130,7 +130,14 @@ ENDPOINTS: list[tuple[str, str, str, list[dict[str, Any]], dict[str, Any]]] = [
         ],
         {"type": "string"},
     ),
-    ("get", "/stream", "Server-sent events: `overview` whenever the hub stores something new", [], {"type": "string"}),
+    (
+        "get",
+        "/stream",
+        "Server-sent events: `overview` whenever the hub stores something new; 503 with Retry-After "
+        "when the server's live streams are all taken (poll /overview instead)",
+        [],
+        {"type": "string"},
+    ),
     ("get", "/openapi.json", "This document", [], {"type": "object"}),
 ]
 
@@ -150,6 +157,7 @@ def document() -> dict[str, Any]:
                 "401": {"$ref": "#/components/responses/Error"},
                 "403": {"$ref": "#/components/responses/Error"},
                 **({"404": {"$ref": "#/components/responses/Error"}} if "{" in path else {}),
+                **({"503": {"$ref": "#/components/responses/Error"}} if path == "/stream" else {}),
             },
         }
     return {

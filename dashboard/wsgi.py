@@ -1,4 +1,4 @@
-"""gunicorn entry: ``gunicorn -k gthread --threads 16 'dashboard.wsgi:app'``.
+"""gunicorn entry: ``gunicorn -c python:dashboard.gunicorn_conf`` (settings there).
 
 Configured by environment: OTKLIK_DB (hub database), optionally OTKLIK_AUTH_DB
 and SECRET_KEY (else kept in <auth db>.secret). gthread workers, because the

@@ -10,11 +10,11 @@
     .then((r) => { if (!r.ok) throw new Error(url + ": " + r.status); return r.json(); });
 
   // Overview: server-sent events push the figures whenever the hub stores a press.
+  // A server with all its live streams taken answers 503 (the browser then closes
+  // the EventSource for good); the page polls the same figures each second instead.
   const overview = document.getElementById("overview");
-  if (overview && window.EventSource) {
-    const source = new EventSource(overview.dataset.live);
-    source.addEventListener("overview", (msg) => {
-      const data = JSON.parse(msg.data);
+  if (overview) {
+    const show = (data) => {
       for (const row of data.branches) {
         row.week = row.last_7_days;
         const card = overview.querySelector(`[data-branch="${CSS.escape(row.branch)}"]`);
@@ -27,7 +27,20 @@
         });
       }
       overview.dataset.updated = String(Date.now());
-    });
+    };
+    const poll = () => {
+      overview.dataset.mode = "poll";
+      const tick = () => fetchJSON(overview.dataset.poll).then(show).catch(() => {}).finally(() => setTimeout(tick, 1000));
+      tick();
+    };
+    if (window.EventSource) {
+      overview.dataset.mode = "stream";
+      const source = new EventSource(overview.dataset.live);
+      source.addEventListener("overview", (msg) => show(JSON.parse(msg.data)));
+      source.addEventListener("error", () => { if (source.readyState === EventSource.CLOSED) poll(); });
+    } else {
+      poll();
+    }
   }
 
   // Charts: Chart.js is served from /static/vendor (copied from npm by `python -m dashboard.build`).

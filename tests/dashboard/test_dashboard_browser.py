@@ -123,3 +123,20 @@ def test_overview_updates_live_and_persian_is_rtl(mosquitto, hub_path, server, b
         page.screenshot(path=str(ARTIFACTS / "branch-fa-rtl.png"), full_page=True)
     finally:
         hub.stop()
+
+
+def test_overview_polls_when_the_server_has_no_stream_left(app: Flask, hub_path, server, browser) -> None:
+    publish(hub_path, "b1", "k1", 3, 1)
+    app.extensions["otklik_stream_slots"].limit = 0  # every live stream refused, as on a server at its limit
+    page = browser.new_page()
+    page.goto(server + "/")
+    page.fill("input[name=username]", "olga")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login")
+    page.wait_for_function("() => document.getElementById('overview').dataset.mode === 'poll'", timeout=5000)
+    publish(hub_path, "b1", "k1", 4, 2)
+    page.wait_for_function(
+        "() => document.querySelector('[data-branch=\"b1\"] [data-field=\"today.responses\"]').textContent === '2'",
+        timeout=3000,
+    )
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
