@@ -9,6 +9,12 @@
   const fetchJSON = (url) => fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}})
     .then((r) => { if (!r.ok) throw new Error(url + ": " + r.status); return r.json(); });
 
+  // Behaviour that would otherwise be inline handlers, which the Content-Security-Policy forbids.
+  document.querySelectorAll("[data-submit-on-change]").forEach((el) => el.addEventListener("change", () => el.form.submit()));
+  document.querySelectorAll("form[data-confirm]").forEach((form) => form.addEventListener("submit", (event) => {
+    if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+  }));
+
   // Overview: server-sent events push the figures whenever the hub stores a press.
   // A server with all its live streams taken answers 503 (the browser then closes
   // the EventSource for good); the page polls the same figures each second instead.

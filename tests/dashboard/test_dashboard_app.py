@@ -59,7 +59,9 @@ def test_every_page_and_api_needs_a_login(client: FlaskClient, app: Flask) -> No
 def test_admin_sees_every_page_and_figures(client: FlaskClient, data: Path) -> None:
     login(client, "root")
     for path in PAGES:
-        assert client.get(path).status_code == 200, path
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "script-src 'self'" in response.headers["Content-Security-Policy"], path
     for path in APIS:
         response = client.get(path)
         assert response.status_code == 200, (path, response.get_data(as_text=True)[:300])
@@ -152,6 +154,16 @@ def test_export_csv_matches_the_table(client: FlaskClient, data: Path) -> None:
     assert client.get("/export/nonsense.csv").status_code == 400
     assert client.get("/export/series.csv").status_code == 400  # needs ?branch=
     assert client.get("/export/series.csv?branch=b1&from=yesterday").status_code == 400
+
+
+def test_templates_have_no_inline_script_the_policy_would_block() -> None:
+    # script-src 'self' stops inline handlers and <script> blocks; behaviour lives in static/app.js.
+    templates = Path(__file__).resolve().parents[2] / "dashboard" / "templates"
+    for template in templates.glob("*.html"):
+        text = template.read_text()
+        assert not re.search(r"\son[a-z]+\s*=", text), template.name
+        assert not re.search(r"<script(?![^>]*\ssrc=)", text), template.name
+        assert "style=" not in text, template.name
 
 
 def test_login_failures_are_throttled(client: FlaskClient) -> None:
