@@ -10,6 +10,7 @@ import sqlite_utils
 
 from dashboard.cache import cached
 
+Seen = datetime | None
 FLEET_COLUMNS = (
     "branch",
     "kiosk",
@@ -33,14 +34,24 @@ def fleet(db: sqlite_utils.Database, branches: list[str] | None, now: datetime |
     ``silent_s`` is the time since the kiosk last said anything; ``seq_gaps`` the
     presses the hub never received (highest seq minus distinct seqs stored).
     """
-    if not db["kiosks"].exists():
+    if branches is not None and not branches:
         return []
     now = now or datetime.now(UTC)
+    # The registry is read once per change (a chain has hundreds of kiosks and the
+    # fleet page is refreshed by every technician); only the silence is per request.
+    return [
+        {**row, "silent_s": round((now - seen).total_seconds(), 1) if seen else None}
+        for row, seen in _registry(db, None if branches is None else tuple(branches))
+    ]
+
+
+@cached
+def _registry(db: sqlite_utils.Database, branches: tuple[str, ...] | None) -> list[tuple[dict[str, Any], Seen]]:
+    if not db["kiosks"].exists():
+        return []
     sql = "SELECT * FROM kiosks"
     params: list[Any] = []
     if branches is not None:
-        if not branches:
-            return []
         sql += f" WHERE branch IN ({', '.join('?' for _ in branches)})"
         params = list(branches)
     rows = []
@@ -51,24 +62,21 @@ def fleet(db: sqlite_utils.Database, branches: list[str] | None, now: datetime |
             extra = {}
         if not isinstance(extra, dict):
             extra = {}
-        last_seen = _parse(row.get("last_seen"))
-        rows.append(
-            {
-                "branch": row["branch"],
-                "kiosk": row["kiosk"],
-                "state": row.get("state") or "unknown",
-                "last_seen": row.get("last_seen"),
-                "version": row.get("version"),
-                "outbox_depth": row.get("outbox_depth"),
-                "refused": extra.get("refused"),
-                "camera": extra.get("camera"),
-                "config_version": extra.get("config_version"),
-                "seq_gaps": max(0, (row.get("seq_max") or 0) - (row.get("seq_count") or 0)),
-                "uptime_s": row.get("uptime_s"),
-                "heartbeat_at": row.get("heartbeat_at"),
-                "silent_s": round((now - last_seen).total_seconds(), 1) if last_seen else None,
-            }
-        )
+        shown = {
+            "branch": row["branch"],
+            "kiosk": row["kiosk"],
+            "state": row.get("state") or "unknown",
+            "last_seen": row.get("last_seen"),
+            "version": row.get("version"),
+            "outbox_depth": row.get("outbox_depth"),
+            "refused": extra.get("refused"),
+            "camera": extra.get("camera"),
+            "config_version": extra.get("config_version"),
+            "seq_gaps": max(0, (row.get("seq_max") or 0) - (row.get("seq_count") or 0)),
+            "uptime_s": row.get("uptime_s"),
+            "heartbeat_at": row.get("heartbeat_at"),
+        }
+        rows.append((shown, _parse(row.get("last_seen"))))
     return rows
 
 

@@ -112,3 +112,19 @@ def test_concurrent_misses_compute_a_figure_once(tmp_path: Path, monkeypatch: py
         t.join()
     assert results == ["overview"] * 10
     assert calls == ["overview"]
+
+
+def test_a_cached_fleet_still_counts_silence_up_to_the_request(hub_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from dashboard import fleet
+    from tests.dashboard.conftest import heartbeat
+
+    heartbeat(hub_path, "b1", "k1")
+    db = sqlite_utils.Database(hub_path)
+    now = datetime.now(UTC)
+    first = fleet.fleet(db, None, now=now)
+    later = fleet.fleet(db, None, now=now + timedelta(seconds=90))
+    assert [r["kiosk"] for r in later] == ["k1"]
+    assert later[0]["silent_s"] == pytest.approx(first[0]["silent_s"] + 90)
+    assert first[0]["silent_s"] < 60  # the shared row was not changed by the second request
