@@ -1,21 +1,29 @@
 """Dashboard load benchmark: the overview page and the main API endpoints under 20 concurrent clients.
 
     python -m tests.bench.bench_dashboard [--events 10000000] [--db PATH] [--clients 20] [--seconds 10]
+        [--viewers 20] [--presses-per-s 2]
 
 Data: the analytics benchmark's chain (tests/bench/bench_queries.py: 50 branches, 300
 kiosks, 600 employees, one year), loaded the same way - aggregates counted in bulk, raw
 events not inserted (no page reads them except the flagged-press list). ``--db`` reuses
 a database built earlier.
 
-Server: gunicorn with the production entry ``dashboard.wsgi:app`` (2 workers x 8 threads,
-gthread), in its own process. Load: this process, ``--clients`` threads with keep-alive
-connections authenticated by an API token, each requesting the next URL of the mix
-back-to-back for ``--seconds`` per endpoint. Both share the machine's 2 cores, so the
+Server: gunicorn with the production settings (dashboard/gunicorn_conf.py, as the
+systemd unit runs it), in its own process. Load: this process, ``--clients`` threads
+with keep-alive connections authenticated by an API token, each requesting the same URL
+back-to-back for ``--seconds`` per endpoint. Both share the machine's cores, so the
 figures include the load generator's own CPU use. Goal: p95 < 100 ms.
 
-Run twice: with the dashboard's figure cache (dashboard/cache.py: results kept until the
-next commit to the hub database) as deployed, and with it off (OTKLIK_DASH_CACHE=0), which
-is the cost of the first request after every new press.
+Three runs:
+1. quiet: figure cache on (dashboard/cache.py: results kept until the next commit to
+   the hub database), nothing else happening;
+2. live: as deployed on a busy morning - ``--viewers`` managers have the overview open
+   (server-sent-event streams, each holding a worker thread) and presses arrive through
+   the hub's real ingest (hub.ingest.handle_message, one commit each) at
+   ``--presses-per-s``, so the cache is invalidated every press and each stream is pushed
+   a new overview;
+3. cache off (OTKLIK_DASH_CACHE=0): every request computes its figures, the cost of the
+   first request after each press.
 """
 
 from __future__ import annotations
@@ -24,12 +32,14 @@ import argparse
 import http.client
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from dashboard import accounts, default_auth_db
@@ -62,10 +72,11 @@ def build(path: Path, events: int) -> None:
 
 
 def start_server(path: Path, port: int, cache: bool) -> subprocess.Popen:
-    env = {**os.environ, "OTKLIK_DB": str(path), "SECRET_KEY": "bench", "OTKLIK_DASH_CACHE": "1" if cache else "0"}
+    env = {**os.environ, "OTKLIK_DB": str(path), "SECRET_KEY": "bench", "OTKLIK_DASH_CACHE": "1" if cache else "0",
+           "OTKLIK_DASHBOARD_BIND": f"127.0.0.1:{port}"}  # fmt: skip
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", "2", "--threads", "8", "-b", f"127.0.0.1:{port}",
-         "--log-level", "warning", "dashboard.wsgi:app"],
+        [sys.executable, "-m", "gunicorn", "-c", "python:dashboard.gunicorn_conf", "--access-logfile", "/dev/null",
+         "--log-level", "warning"],
         env=env, cwd=Path(__file__).resolve().parents[2],
     )  # fmt: skip
     deadline = time.monotonic() + 60
@@ -79,6 +90,79 @@ def start_server(path: Path, port: int, cache: bool) -> subprocess.Popen:
             time.sleep(0.2)
     proc.kill()
     raise SystemExit("gunicorn did not start")
+
+
+class Viewers:
+    """Managers with the overview open: one server-sent-events stream each, read until stopped."""
+
+    def __init__(self, port: int, token: str, count: int) -> None:
+        self.events = 0
+        self.refused = 0
+        self.lock = threading.Lock()
+        self.conns: list[http.client.HTTPConnection] = []
+        self.threads = [threading.Thread(target=self.watch, args=(port, token), daemon=True) for _ in range(count)]
+        for th in self.threads:
+            th.start()
+
+    def watch(self, port: int, token: str) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        with self.lock:
+            self.conns.append(conn)
+        try:
+            conn.request("GET", "/api/v1/stream", headers={"Authorization": f"Bearer {token}"})
+            response = conn.getresponse()
+            if response.status != 200:
+                with self.lock:
+                    self.refused += 1
+                return
+            for line in response:
+                if line.startswith(b"event: overview"):
+                    with self.lock:
+                        self.events += 1
+        except (OSError, http.client.HTTPException, ValueError, AttributeError):
+            return  # closed by stop()
+
+    def stop(self) -> None:
+        # shutdown(), not close(): closing the connection waits for the lock a
+        # reader holds while blocked on the socket; shutdown wakes the reader.
+        with self.lock:
+            conns = list(self.conns)
+        for conn in conns:
+            if conn.sock is not None:
+                conn.sock.shutdown(socket.SHUT_RDWR)
+        for th in self.threads:
+            th.join(timeout=10)
+
+
+class Presses:
+    """Ratings arriving through the hub's own ingest, one transaction each, as the hub stores them."""
+
+    def __init__(self, path: Path, per_s: float) -> None:
+        self.stored = 0
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self.run, args=(path, per_s), daemon=True)
+        self.thread.start()
+
+    def run(self, path: Path, per_s: float) -> None:
+        from hub.ingest import handle_message
+        from otklik import protocol
+        from tests.bench import bench_queries as bq
+
+        db = open_db(path)
+        n = 0
+        while not self.stop_flag.wait(1 / per_s):
+            n += 1
+            kiosk = n % bq.KIOSKS
+            branch, name = bq.branch_name(kiosk // bq.KIOSKS_PER_BRANCH), bq.kiosk_name(kiosk)
+            body = protocol.rating_payload(branch=branch, kiosk=name, id=uuid.uuid4().hex, seq=n,
+                                           ts=protocol.now_ts(), score=1 + n % 4)  # fmt: skip
+            handle_message(db, protocol.topic(branch, name, "rating"), protocol.encode(body))
+            self.stored += 1
+        db.conn.close()
+
+    def stop(self) -> None:
+        self.stop_flag.set()
+        self.thread.join()
 
 
 def hammer(port: int, path: str, token: str, clients: int, seconds: float) -> tuple[list[float], int]:
@@ -116,6 +200,8 @@ def main() -> None:
     parser.add_argument("--db", type=Path, help="hub database to reuse (built there if missing)")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10.0, help="load time per endpoint")
+    parser.add_argument("--viewers", type=int, default=20, help="open live overviews in the 'live' run")
+    parser.add_argument("--presses-per-s", type=float, default=2.0, help="presses ingested during the 'live' run")
     args = parser.parse_args()
     path = args.db or Path(tempfile.mkdtemp(prefix="otklik-dash-bench-")) / "hub.db"
     if not path.exists():
@@ -126,15 +212,20 @@ def main() -> None:
     if accounts.get_user(store, "bench") is None:
         accounts.add_user(store, "bench", "bench-password", "admin")
     token = accounts.issue_token(store, "bench", "bench")
-    for cache in (True, False):
-        run(path, token, args, cache)
+    run(path, token, args, "quiet", cache=True)
+    run(path, token, args, "live", cache=True)
+    run(path, token, args, "cache off", cache=False)
 
 
-def run(path: Path, token: str, args: argparse.Namespace, cache: bool) -> None:
+def run(path: Path, token: str, args: argparse.Namespace, name: str, cache: bool) -> None:
     port = free_port()
     server = start_server(path, port, cache)
+    live = name == "live"
+    viewers = Viewers(port, token, args.viewers) if live else None
+    presses = Presses(path, args.presses_per_s) if live else None
     try:
-        print(f"\ngunicorn dashboard.wsgi:app (2 x 8 gthread), figure cache {'ON' if cache else 'OFF'}; "
+        what = f"{args.viewers} overviews streaming, {args.presses_per_s:g} presses/s" if live else "no presses"
+        print(f"\n[{name}] gunicorn -c python:dashboard.gunicorn_conf, cache {'ON' if cache else 'OFF'}, {what}; "
               f"{args.clients} concurrent clients, {args.seconds:.0f} s per endpoint, keep-alive, token")  # fmt: skip
         print(f"{'endpoint':<48} {'median':>8} {'p95':>8} {'req/s':>7} {'errors':>6}")
         for label, url in ENDPOINTS:
@@ -146,7 +237,16 @@ def run(path: Path, token: str, args: argparse.Namespace, cache: bool) -> None:
             rate = len(latencies) / args.seconds
             flag = "ok" if p95 < 100 else "SLOW"
             print(f"{label:<48} {median:6.1f}ms {p95:6.1f}ms {rate:7.0f} {errors:6d}  {flag}")
+        if live:
+            presses.stop()
+            streams = args.viewers - viewers.refused
+            print(f"live: {presses.stored} presses stored during the run; {viewers.events} overview pushes "
+                  f"received by {streams} streams ({viewers.refused} refused by the limit)")  # fmt: skip
     finally:
+        if presses is not None:
+            presses.stop_flag.set()
+        if viewers is not None:
+            viewers.stop()
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
 
