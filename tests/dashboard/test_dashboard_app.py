@@ -305,6 +305,9 @@ def test_languages_and_rtl(client: FlaskClient, app: Flask) -> None:
     assert accounts.get_user(accounts.open_store(app.config["OTKLIK_AUTH_DB"]), "root").language == "fa"
     page = client.get("/fleet", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert 'dir="rtl"' in page
+    # The language menu brings the user back to the same view, filters included.
+    page = client.get("/employees?branch=b1&min_responses=5").get_data(as_text=True)
+    assert 'name="next" value="/employees?branch=b1&amp;min_responses=5"' in page
 
 
 def test_openapi_describes_every_api_route(client: FlaskClient, app: Flask) -> None:
