@@ -24,6 +24,7 @@ T = {
     "No such employee in this branch.": ("В этом филиале нет такого сотрудника.", "چنین کارمندی در این شعبه نیست."),
     "Alert updated.": ("Оповещение обновлено.", "هشدار به‌روز شد."),
     "Saved.": ("Сохранено.", "ذخیره شد."),
+    "Bad request": ("Неверный запрос", "درخواست نادرست"),
     "file: choose a CSV file to import": (
         "file: выберите CSV-файл для импорта",
         "file: یک فایل CSV برای ورود انتخاب کنید",
@@ -210,14 +211,18 @@ T = {
 }
 
 
-def main() -> None:
-    root = HERE.parent.parent
-    pot = HERE / "messages.pot"
+def extract(pot: Path) -> None:
+    """Every message in the templates and code into ``pot`` (a gettext template)."""
     subprocess.run(
         [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "dashboard/babel.cfg", "-k", "_l",
          "--no-location", "-o", str(pot), "."],
-        cwd=root, check=True, capture_output=True,
+        cwd=HERE.parent.parent, check=True, capture_output=True,
     )  # fmt: skip
+
+
+def main() -> None:
+    pot = HERE / "messages.pot"
+    extract(pot)
     with pot.open("rb") as f:
         template = read_po(f)
     for column, lang in enumerate(("ru", "fa")):
