@@ -85,3 +85,10 @@ def test_gunicorn_settings_serve_the_app_and_keep_threads_for_pages(app: Flask, 
         os.killpg(server.pid, signal.SIGKILL)
         output = server.communicate(timeout=30)[0].decode()
     assert token not in output  # the access log writes paths, never the Authorization header
+
+
+def test_gunicorn_settings_refuse_a_bad_thread_count_by_name() -> None:
+    env = {**os.environ, "OTKLIK_DASHBOARD_THREADS": "lots"}
+    done = subprocess.run([sys.executable, "-c", "import dashboard.gunicorn_conf"], cwd=ROOT, env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode != 0 and "OTKLIK_DASHBOARD_THREADS='lots'" in done.stderr
