@@ -171,14 +171,13 @@ class StreamSlots:
     with it, a page beyond the limit gets 503 and polls the API each second.
     """
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    def __init__(self) -> None:
         self.open = 0
         self.lock = threading.Lock()
 
-    def take(self) -> bool:
+    def take(self, limit: int) -> bool:
         with self.lock:
-            if self.open >= self.limit:
+            if self.open >= limit:
                 return False
             self.open += 1
             return True
@@ -186,10 +185,6 @@ class StreamSlots:
     def give(self) -> None:
         with self.lock:
             self.open -= 1
-
-
-def stream_slots() -> StreamSlots:
-    return current_app.extensions["otklik_stream_slots"]
 
 
 @bp.get("/stream")
@@ -205,8 +200,8 @@ def stream() -> Response:
     poll = float(current_app.config["SSE_POLL_S"])
     max_s = float(current_app.config["SSE_MAX_S"])
     dumps = current_app.json.dumps
-    slots = stream_slots()
-    if not slots.take():
+    slots: StreamSlots = current_app.extensions["otklik_stream_slots"]
+    if not slots.take(int(current_app.config["SSE_MAX_STREAMS"])):
         refused = api_error(503, "too many live pages are open on this server; poll /api/v1/overview instead")
         refused.headers["Retry-After"] = "1"
         return refused
@@ -249,7 +244,7 @@ def stream() -> Response:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["otklik_stream_slots"] = StreamSlots(int(app.config["SSE_MAX_STREAMS"]))
+    app.extensions["otklik_stream_slots"] = StreamSlots()
     app.register_blueprint(bp)
 
 

@@ -88,7 +88,8 @@ def employees() -> Any:
         check_branch(args["branch"])
     db, user = get_db(), g.user
     minimum = queries.min_responses(args)
-    key = (tuple(sorted(args.items())), tuple(queries.visible_branches(db, user)))
+    # Only what the ranking depends on: any other query parameter must not make a new cache entry.
+    key = (*(args.get(k, "") for k in ("branch", "from", "to")), minimum, tuple(queries.visible_branches(db, user)))
     table = shared_fragment("_ranking_table.html", key, lambda: {"rows": queries.ranking(db, user, args)})
     return render_template("employees.html", table=table, args=args, min_responses=minimum)
 

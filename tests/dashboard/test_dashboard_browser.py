@@ -131,7 +131,7 @@ def test_overview_updates_live_and_persian_is_rtl(mosquitto, hub_path, server, b
 
 def test_overview_polls_when_the_server_has_no_stream_left(app: Flask, hub_path, server, browser) -> None:
     publish(hub_path, "b1", "k1", 3, 1)
-    app.extensions["otklik_stream_slots"].limit = 0  # every live stream refused, as on a server at its limit
+    app.config["SSE_MAX_STREAMS"] = 0  # every live stream refused, as on a server at its limit
     page = browser.new_page()
     page.goto(server + "/")
     page.fill("input[name=username]", "olga")

@@ -60,3 +60,17 @@ def test_each_language_gets_its_own_rendering(app: Flask, data: Path) -> None:
         assert "Responses" in next(iter(pages[path, "en"])) or "Kiosk" in next(iter(pages[path, "en"]))
         assert len({frozenset(pages[path, lang]) for lang in ("en", "ru", "fa")}) == 3, path
         assert len(pages[path, "en"]) == 1  # rendered the same the second time
+
+
+def test_the_ranking_rendering_follows_its_filters_and_nothing_else(app: Flask, data: Path) -> None:
+    from dashboard import cache
+
+    (root,) = _clients(app, "root")
+    everyone = root.get("/employees?min_responses=0").get_data(as_text=True)
+    assert "Anna" in everyone and "Boris" in everyone
+    only_b1 = root.get("/employees?min_responses=0&branch=b1").get_data(as_text=True)
+    assert "Anna" in only_b1 and "Boris" not in only_b1
+    entries = len(cache._entries)
+    for junk in range(5):  # parameters the ranking ignores must not fill the cache
+        assert root.get(f"/employees?min_responses=0&utm={junk}").status_code == 200
+    assert len(cache._entries) == entries

@@ -21,7 +21,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_streams_beyond_the_limit_get_503_and_a_closed_stream_frees_its_slot(app: Flask, data: Path) -> None:
     app.config["SSE_MAX_STREAMS"] = 2
-    app.extensions["otklik_stream_slots"].limit = 2
     client = app.test_client()
     login(client, "olga")
     first = client.get("/api/v1/stream", buffered=False)
