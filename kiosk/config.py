@@ -8,6 +8,7 @@ kiosk with the field's full name and a reason they can act on, e.g.
 from __future__ import annotations
 
 import difflib
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,11 @@ DEFAULT_PINS = (5, 6, 13, 19)
 DEFAULT_LABELS = ("Very unhappy", "Unhappy", "Happy", "Very happy")
 # BCM GPIO numbers on the Raspberry Pi's 40-pin header.
 MAX_BCM_PIN = 27
+# Linux's NAME_MAX and PATH_MAX: a longer name passes a string check and fails later in open() or mkdir().
+NAME_MAX = 255
+PATH_MAX = 4096
+# Room under data_dir for the outbox's own names: "/outbox-<32>-<32>.sqlite-journal" and the like.
+OUTBOX_NAME_ROOM = 100
 
 
 class ConfigError(ValueError):
@@ -118,6 +124,9 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError("(file)", "is not UTF-8 text", source=source) from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError("(file)", f"is not valid TOML: {err}", source=source) from None
+    except RecursionError:
+        # tomllib recurses once per nested array or inline table.
+        raise ConfigError("(file)", "is nested too deeply to be a kiosk config", source=source) from None
     return config_from_dict(data, base_dir=path.parent, source=source)
 
 
@@ -201,8 +210,12 @@ class _Parser:
         if password_file is not None:
             password = self._read_password(password_file)
         if ca_file is not None:
-            ca_path = self.base_dir / ca_file
-            if not ca_path.is_file():
+            ca_path = self._path("broker.ca_file", ca_file)
+            try:
+                found = ca_path.is_file()
+            except OSError as err:
+                raise ConfigError("broker.ca_file", f"cannot read {str(ca_path)!r}: {err.strerror or err}") from None
+            if not found:
                 raise ConfigError("broker.ca_file", f"file {str(ca_path)!r} does not exist")
             ca_file = str(ca_path)
         if mqtt_version not in ("5", "3.1.1"):
@@ -218,8 +231,27 @@ class _Parser:
             raise ConfigError("broker.ca_file", "is only used with an mqtts:// URL")
         return result
 
+    def _path(self, name: str, value: str, *, room: int = 0) -> Path:
+        """``value`` taken from the config file's folder, refused here if the OS could never open it.
+
+        ``room`` is what the kiosk appends to the path later, counted against PATH_MAX now.
+        """
+        if "\0" in value:
+            raise ConfigError(name, f"{_shorten(value)} contains a NUL character")
+        path = self.base_dir / value
+        try:
+            raw = os.fsencode(path)
+        except UnicodeEncodeError:
+            raise ConfigError(name, f"{_shorten(value)} cannot be written as a file name") from None
+        if len(raw) + room >= PATH_MAX:
+            raise ConfigError(name, f"path is {len(raw)} bytes long; the limit is {PATH_MAX - 1 - room}")
+        longest = max(raw.split(b"/"), key=len)
+        if len(longest) > NAME_MAX:
+            raise ConfigError(name, f"has a {len(longest)}-byte file or folder name; the limit is {NAME_MAX}")
+        return path
+
     def _read_password(self, name: str) -> str:
-        path = self.base_dir / name
+        path = self._path("broker.password_file", name)
         try:
             secret = path.read_text(encoding="utf-8").strip()
         except OSError as err:
@@ -247,9 +279,10 @@ class _Parser:
         data_dir = _get(t, "kiosk", "data_dir", str, default="/var/lib/otklik")
         if not data_dir:
             raise ConfigError("kiosk.data_dir", "must not be empty")
+        data_path = self._path("kiosk.data_dir", data_dir, room=OUTBOX_NAME_ROOM)
         cooldown = _number(t, "kiosk", "cooldown_s", default=5.0, low=0, high=3600)
         heartbeat = _number(t, "kiosk", "heartbeat_s", default=30.0, low=1, high=3600)
-        return KioskConfig(branch, kiosk_id, employee, self.base_dir / data_dir, cooldown, heartbeat)
+        return KioskConfig(branch, kiosk_id, employee, data_path, cooldown, heartbeat)
 
     def buttons(self, t: Mapping[str, Any]) -> ButtonsConfig:
         _known_keys("buttons", t, _SECTIONS["buttons"])
@@ -354,6 +387,11 @@ _KIND_NAMES: dict[type, str] = {str: "a string", int: "an integer", list: "a lis
 
 def _kind_name(kind: type) -> str:
     return _KIND_NAMES.get(kind, kind.__name__)
+
+
+def _shorten(value: str, limit: int = 60) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= limit else f"{shown[: limit - 4]}...{shown[-1]}"
 
 
 def _type(value: Any) -> str:

@@ -53,7 +53,13 @@ def parse_broker_url(
     A password in the URL is refused: it would end up in shell history, ``ps``
     and logs. Pass it separately (a file or the environment).
     """
-    parts = urlsplit(url)
+    if any(c.isspace() or not c.isprintable() for c in url):
+        # urlsplit drops tabs and newlines silently, and a NUL would reach the resolver.
+        raise BrokerURLError(f"broker URL {url!r} must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+    except ValueError as err:  # e.g. an unclosed IPv6 bracket: "mqtt://[::1"
+        raise BrokerURLError(f"broker URL {url!r} is not a valid URL: {err}") from None
     if parts.scheme not in ("mqtt", "mqtts"):
         raise BrokerURLError(f"broker URL {url!r} must start with mqtt:// or mqtts://")
     if not parts.hostname:

@@ -167,3 +167,59 @@ def test_the_cli_turns_a_config_error_into_a_message_naming_the_field(tmp_path: 
 def test_the_cli_reports_a_missing_config_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(kiosk_command, ["--config", str(tmp_path / "nope.toml")])
     assert result.exit_code == 1 and "cannot read the config file" in result.output
+
+
+# --- values that pass a type check and break later (issue 11) -----------------------------------------------------
+
+LONG_NAME = "c" * 300  # one file name over Linux's 255-byte NAME_MAX
+
+
+@pytest.mark.parametrize(
+    ("parts", "field", "reason"),
+    [
+        # urlsplit raises a bare ValueError on an unclosed IPv6 bracket.
+        ({"broker": 'url = "mqtt://[::1"'}, "broker.url", "is not a valid URL"),
+        ({"broker": 'url = "mqtt://hub\\u0000.local"'}, "broker.url", "control characters"),
+        # open() raises ValueError on a NUL, not OSError.
+        ({"broker": 'username = "u"\npassword_file = "pass\\u0000word"'}, "broker.password_file", "NUL"),
+        ({"broker": f'username = "u"\npassword_file = "{LONG_NAME}"'}, "broker.password_file", "255"),
+        # is_file() lets ENAMETOOLONG through as an OSError.
+        ({"broker": f'url = "mqtts://hub.local"\nca_file = "{LONG_NAME}"'}, "broker.ca_file", "255"),
+        ({"broker": 'url = "mqtts://hub.local"\nca_file = "ca\\u0000.crt"'}, "broker.ca_file", "NUL"),
+        # Passed every check, then crashed in the outbox's mkdir().
+        ({"kiosk": 'data_dir = "data\\u0000dir"'}, "kiosk.data_dir", "NUL"),
+        ({"kiosk": f'data_dir = "{LONG_NAME}"'}, "kiosk.data_dir", "255"),
+        ({"kiosk": f'data_dir = "{"d/" * 2000}"'}, "kiosk.data_dir", "bytes long"),
+    ],
+)
+def test_a_value_the_os_would_refuse_is_named_in_the_config(
+    tmp_path: Path, parts: dict[str, str], field: str, reason: str
+) -> None:
+    # BASE sets data_dir and url already; TOML refuses a key twice, so drop the base's line.
+    path = write(tmp_path, **parts)
+    text = path.read_text()
+    if "data_dir" in parts.get("kiosk", ""):
+        text = text.replace('data_dir = "data"\n', "", 1)
+    if "url" in parts.get("broker", ""):
+        text = text.replace('url = "mqtt://127.0.0.1:1883"\n', "", 1)
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert (caught.value.field, reason in caught.value.reason) == (field, True), caught.value
+
+
+@pytest.mark.parametrize("nest", ["[" * 3000 + "]" * 3000, "{a = " * 3000 + "1" + "}" * 3000])
+def test_deeply_nested_toml_is_a_config_error_not_a_recursion_error(tmp_path: Path, nest: str) -> None:
+    path = write(tmp_path, rest=f"[camera]\nx = {nest}")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.field == "(file)" and "nested too deeply" in caught.value.reason
+
+
+def test_the_cli_names_a_data_dir_that_mkdir_would_crash_on(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    path.write_text(path.read_text().replace('data_dir = "data"', 'data_dir = "da\\u0000ta"'))
+    result = CliRunner().invoke(kiosk_command, ["--config", str(path), "--simulate"])
+    assert result.exit_code == 1, result.output
+    assert "kiosk.data_dir" in result.output and "NUL" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
