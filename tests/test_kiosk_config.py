@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import re
+import tempfile
+import tomllib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import tomli_w
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
 
 from kiosk.cli import kiosk as kiosk_command
-from kiosk.config import ConfigError, load_config
+from kiosk.config import _SECTIONS, Config, ConfigError, config_from_dict, load_config
+from kiosk.outbox import Outbox
 
 BASE = """\
 [broker]
@@ -223,3 +233,137 @@ def test_the_cli_names_a_data_dir_that_mkdir_would_crash_on(tmp_path: Path) -> N
     assert result.exit_code == 1, result.output
     assert "kiosk.data_dir" in result.output and "NUL" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+
+
+# --- fuzzing the loader --------------------------------------------------------------------------------------------
+# A valid config with one to three of its fields twisted, replaced, removed or added. Only ConfigError may
+# escape, naming a field the config has or needs; a config that loads must also open its outbox, so the
+# checks cannot let through a path that mkdir() or SQLite refuses later.
+
+VALID: dict[str, dict[str, Any]] = {
+    "broker": {"url": "mqtts://127.0.0.1:8883", "username": "u", "password_file": "secret", "ca_file": "ca.crt",
+               "mqtt_version": "5"},
+    "kiosk": {"branch": "b1", "id": "k1", "employee": "e1", "data_dir": "data", "cooldown_s": 5, "heartbeat_s": 30},
+    "buttons": {"pins": [5, 6, 13, 19], "scores": [1, 2, 3, 4], "labels": ["a", "b", "c", "d"], "debounce_ms": 50},
+    "leds": {"thanks": 20, "status": 21},
+    "camera": {"source": "auto"},
+}  # fmt: skip
+STRING_FIELDS = [(s, k) for s, table in VALID.items() for k, v in table.items() if isinstance(v, str)]
+FIELDS = [(s, k) for s, keys in _SECTIONS.items() for k in keys]
+REQUIRED_SECTIONS = ("broker", "kiosk")
+KEYS = st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12)
+# Each broke the loader once, or is the edge of a check.
+TWISTS = ["\0", "[", "]", "\n", " ", "@", ":99999", "c" * 300, "d/" * 2100, "..", "/", "\udc80", "\ud800"]
+
+
+def _values(text: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
+    scalars = text | st.integers() | st.integers(-3, 30) | st.booleans() | st.floats() | st.datetimes() | st.dates()
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=3),
+                        max_leaves=6)  # fmt: skip
+
+
+def _twisted(value: str, twist: str, at: int) -> str:
+    at = at % (len(value) + 1)
+    return value[:at] + twist + value[at:]
+
+
+def _configs(twists: list[str]) -> st.SearchStrategy[dict[str, Any]]:
+    text = st.sampled_from(twists) | st.text(max_size=10)
+    twist = st.tuples(st.just("twist"), st.sampled_from(STRING_FIELDS), st.sampled_from(twists), st.integers(0, 30))
+    put = st.tuples(st.just("set"), st.sampled_from(FIELDS) | st.tuples(st.sampled_from(list(_SECTIONS)), KEYS),
+                    _values(text))  # fmt: skip
+    drop = st.tuples(st.just("drop"), st.sampled_from(FIELDS) | st.tuples(st.sampled_from(list(_SECTIONS)), st.none()))
+    top = st.tuples(st.just("top"), st.sampled_from(list(_SECTIONS)) | KEYS, _values(text))
+    return st.lists(twist | twist | put | drop | top, min_size=1, max_size=3).map(_mutated)
+
+
+def _mutated(changes: list[tuple]) -> dict[str, Any]:
+    data: dict[str, Any] = {name: dict(table) for name, table in VALID.items()}
+    for kind, *args in changes:
+        if kind == "top":
+            data[args[0]] = args[1]  # a section that is no table, or a key that is no section
+            continue
+        (section, key), *rest = args
+        table = data.get(section)
+        if not isinstance(table, dict):
+            continue
+        if kind == "twist" and isinstance(table.get(key), str):
+            table[key] = _twisted(table[key], *rest)
+        elif kind == "set":
+            table[key] = rest[0]
+        elif kind == "drop":
+            if key is None:
+                del data[section]
+            else:
+                table.pop(key, None)
+    return data
+
+
+def _names_a_field(err: ConfigError, data: dict[str, Any]) -> None:
+    assert err.field and err.field in str(err), err
+    section, *rest = re.split(r"[.\[]", err.field)
+    if section == "(file)":
+        return
+    assert section in data or section in REQUIRED_SECTIONS, err
+    if rest:
+        table = data.get(section)
+        assert isinstance(table, dict), err
+        assert rest[0] in table or rest[0] in _SECTIONS[section], err
+
+
+def _check_loading(load: Callable[[Path], Config], data: dict[str, Any] | None) -> None:
+    """``load`` a config in a fresh folder holding the files VALID names; data is what the file says."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "ca.crt").write_text("not checked here")
+        (root / "secret").write_text("s3cret\n")
+        try:
+            config = load(root)
+        except ConfigError as err:
+            if data is None:
+                assert err.field == "(file)", err
+            else:
+                _names_a_field(err, data)
+            return
+        if os.path.normpath(config.outbox_path).startswith(tmp):  # never create folders outside the test's own
+            Outbox(config.outbox_path).close()
+
+
+# Mostly none, so the fields are reached; sometimes a torn or mistyped byte, or nesting tomllib recurses into.
+JUNK = (
+    st.just(b"")
+    | st.just(b"")
+    | st.just(b"")
+    | st.binary(min_size=1, max_size=6)
+    | st.sampled_from([b"[" * 3000, b"{a=" * 3000])
+)
+FUZZ = settings(max_examples=250, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FUZZ
+@seed(20261201)
+@given(data=_configs(TWISTS))
+def test_fuzzed_config_tables_raise_only_a_config_error_naming_a_field(data: dict[str, Any]) -> None:
+    _check_loading(lambda root: config_from_dict(data, base_dir=root), data)
+
+
+@FUZZ
+@seed(20261202)
+# A TOML file cannot hold a lone surrogate.
+@given(data=_configs(TWISTS[:-2]), cut=st.integers(0, 400), junk=JUNK)
+def test_fuzzed_config_files_raise_only_a_config_error_naming_a_field(
+    data: dict[str, Any], cut: int, junk: bytes
+) -> None:
+    text = tomli_w.dumps(data).encode()
+    text = text[:cut] + junk + text[cut:]
+    try:
+        written = tomllib.loads(text.decode())  # what the file says after the junk went in
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        written = None
+
+    def load(root: Path) -> Config:
+        path = root / "kiosk.toml"
+        path.write_bytes(text)
+        return load_config(path)
+
+    _check_loading(load, written)
