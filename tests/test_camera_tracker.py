@@ -117,6 +117,8 @@ def test_reaction_payload_is_valid_protocol():
     [
         ({"source": "usb"}, "camera.source"),
         ({"interval_s": 0}, "camera.interval_s"),
+        ({"interval_s": float("inf")}, "camera.interval_s"),
+        ({"max_fps": float("nan")}, "camera.max_fps"),
         ({"device": "zero"}, "camera.device"),
         ({"detector": "dlib"}, "camera.detector"),
         ({"source": "file"}, "camera.video"),

@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -60,8 +61,9 @@ class CameraConfig:
                 if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                     raise CameraConfigError(f"camera.{name} must be a whole number >= 0, got {value!r}")
             elif isinstance(default, float):
-                if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-                    raise CameraConfigError(f"camera.{name} must be a number above 0, got {value!r}")
+                # TOML has nan and inf: an interval of inf never reports, a rate of nan never paces.
+                if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value < math.inf:
+                    raise CameraConfigError(f"camera.{name} must be a finite number above 0, got {value!r}")
                 value = float(value)
             elif not isinstance(value, str):
                 raise CameraConfigError(f"camera.{name} must be a string, got {value!r}")
