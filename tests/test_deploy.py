@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hub.provisioning.broker_files import render_mosquitto_conf
+from otklik import protocol
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
@@ -79,8 +80,10 @@ def test_setup_script_checks_its_arguments_before_touching_the_system() -> None:
     assert SCRIPTS, "no scripts found"
     helped = subprocess.run(["sh", str(script), "--help"], capture_output=True, text=True)
     assert helped.returncode == 0 and "--bootstrap" in helped.stdout
-    for args, message in (([], "--bootstrap TOKEN or --config DIR"), (["--frobnicate"], "unknown option"),
-                          (["--config", "/nonexistent"], "kiosk.toml not found")):  # fmt: skip
+    for args, message in (([], "--bootstrap - (token on stdin), --bootstrap-file FILE or --config DIR"),
+                          (["--frobnicate"], "unknown option"),
+                          (["--config", "/nonexistent"], "kiosk.toml not found"),
+                          (["--bootstrap", "otk1:abc"], "never the token itself")):  # fmt: skip
         done = subprocess.run(["sh", str(script), *args], capture_output=True, text=True)
         assert done.returncode == 1 and message in done.stderr
 
@@ -92,6 +95,13 @@ def test_deployed_mosquitto_conf_is_what_provision_renders() -> None:
         "regenerate: otklik provision broker-config --out deploy/mosquitto/otklik.conf"
     )
     for line in ("allow_anonymous false", "persistence true", "max_queued_messages 1000000", "acl_file",
-                 "password_file", "keyfile", "message_size_limit", "max_inflight_messages"):  # fmt: skip
+                 "password_file", "keyfile", "max_inflight_messages"):  # fmt: skip
         assert line in text
     assert "%c" not in text and "allow_anonymous true" not in text
+    # use_username_as_clientid is a listener option: one right under every listener line,
+    # none before the first (that would configure a default listener on 1883).
+    lines = text.splitlines()
+    listeners = [i for i, line in enumerate(lines) if line.startswith("listener ")]
+    identity = [i for i, line in enumerate(lines) if line == "use_username_as_clientid true"]
+    assert len(listeners) == 2 and identity == [i + 1 for i in listeners]
+    assert f"max_packet_size {protocol.MAX_PACKET_BYTES}" in lines

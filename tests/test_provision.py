@@ -89,9 +89,10 @@ def test_bundle_is_a_valid_kiosk_config_and_the_token_round_trips(tmp_path: Path
     parsed = tomllib.loads(files["config"].read_text())
     assert parsed == config and "pw-123" not in files["config"].read_text()
     line = files["bootstrap"].read_text().strip()
-    assert line.startswith("sudo sh setup-kiosk.sh --bootstrap 'otk1:")
+    # The token travels on stdin (printf is a builtin: no process's argv holds it).
+    assert line.startswith("printf '%s\\n' 'otk1:") and line.endswith("| sudo sh setup-kiosk.sh --bootstrap -")
     etc = tmp_path / "etc"
-    path = bundle.unpack_token(line.split("'")[1], etc)
+    path = bundle.unpack_token(bundle.find_token(line), etc)
     (etc / "data").mkdir()
     unpacked = tomllib.loads(path.read_text())
     unpacked["kiosk"]["data_dir"] = str(etc / "data")
@@ -99,7 +100,7 @@ def test_bundle_is_a_valid_kiosk_config_and_the_token_round_trips(tmp_path: Path
     assert checked.broker.password == "pw-123" and checked.broker.ca_file == str(etc / "ca.crt")
     assert checked.kiosk.employee == "e17" and checked.buttons.labels == ("1", "2", "3", "4")
     with pytest.raises(ProvisionError, match="damaged"):
-        bundle.read_token(line.split("'")[1][:-10])
+        bundle.read_token(bundle.find_token(line)[:-10])
 
 
 def test_pad_config_is_accepted_by_the_firmware() -> None:
