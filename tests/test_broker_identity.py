@@ -226,3 +226,35 @@ def test_a_packet_over_max_packet_size_is_refused(store: Store) -> None:
     finally:
         client.close()
         hub_view.close()
+
+
+def test_two_hub_processes_with_their_own_hub_credentials_do_not_kick_each_other(store: Store) -> None:
+    """With client ids tied to usernames, a second hub needs its own user: ``provision service hub --name 2``."""
+    out = store.run(provision, "service", "hub", "--name", "2", "--out", str(store.root / "etc"))
+    assert "user otklik-hub-2" in out
+    acl = (store.broker_dir / "acl").read_text()
+
+    def grants(user: str) -> list[str]:
+        return acl.split(f"user {user}\n")[1].split("\n\n")[0].splitlines()
+
+    assert grants("otklik-hub-2") == grants("otklik-hub")
+    k1 = password(store.provision_kiosk("b1", "k1"))
+    first = start_hub(store)
+    broker2 = Broker("127.0.0.1", store.broker.port, tls=True, username="otklik-hub-2", ca_file=store.ca,
+                     password=(store.root / "etc" / "otklik-hub-2.password").read_text().strip())  # fmt: skip
+    second = HubService(broker2, store.root / "hub2.db", client_id=HUB_CLIENT_ID).start()
+    publisher = Publisher(store, k1)
+    try:
+        assert second.connected.wait(10), "the second hub did not connect"
+        sent = {publisher.rating("both") for _ in range(20)}
+        publisher.wait_acked()
+        wait_until(lambda: sent <= stored_ids(store), message="the first hub to store every press")
+        db2 = store.root / "hub2.db"
+        wait_until(lambda: sent <= {r[0] for r in open_db(db2).execute("SELECT id FROM events")},
+                   message="the second hub to store every press")  # fmt: skip
+        # One connect each (the generation counts connects and disconnects): nobody was kicked.
+        assert (first._generation, second._generation) == (1, 1)
+    finally:
+        publisher.close()
+        second.stop()
+        first.stop()
