@@ -18,6 +18,7 @@ from sqlite_utils.migrations import Migrations
 from hub.provisioning import ProvisionError
 from hub.provisioning.passwords import hash_password, new_password
 from otklik import protocol
+from otklik.private_files import create_private
 
 MIGRATIONS = Migrations("otklik-provisioning")
 migrations = MIGRATIONS  # the name hub.db.open_db looks for
@@ -99,6 +100,7 @@ def open_hub_db(path: str | Path) -> sqlite_utils.Database:
     try:
         from hub.db import open_db  # the lead's opener: WAL and every area's migrations
     except ImportError:
+        create_private(path)
         db = sqlite_utils.Database(path)
         db.execute("PRAGMA journal_mode=WAL")
     else:
