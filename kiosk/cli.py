@@ -106,6 +106,13 @@ def kiosk(
         running = Kiosk(config, pin_factory=factory, clock_synced=clock)
     except OutboxError as err:
         raise click.ClickException(f"{err} (is another `otklik kiosk` running on this data dir?)") from None
+    except OSError as err:
+        # The config's checks cannot know the disk: a read-only mount, a file where a folder should be.
+        if not _in_data_dir(err, config):
+            raise
+        raise click.ClickException(
+            f"bad kiosk config: kiosk.data_dir: cannot use {err.filename}: {err.strerror}"
+        ) from None
     except BadPinFactory as err:
         raise click.ClickException(f"no GPIO here ({err}); off a Raspberry Pi use --simulate") from None
     click.echo(f"kiosk {config.kiosk.branch}/{config.kiosk.id}: broker {config.broker.broker()}")
@@ -161,6 +168,14 @@ def _build_config(
         )
     except ConfigError as err:
         raise click.ClickException(f"bad kiosk config: {err}") from None
+
+
+def _in_data_dir(err: OSError, config: Config) -> bool:
+    """Whether the failing path is the data dir, one of its parents (mkdir), or a file in it."""
+    if not isinstance(err.filename, str):
+        return False
+    failed, data_dir = Path(err.filename), config.kiosk.data_dir
+    return data_dir.is_relative_to(failed) or failed.is_relative_to(data_dir)
 
 
 def _override(

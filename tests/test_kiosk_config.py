@@ -235,6 +235,17 @@ def test_the_cli_names_a_data_dir_that_mkdir_would_crash_on(tmp_path: Path) -> N
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
 
 
+def test_the_cli_names_a_data_dir_the_disk_refuses(tmp_path: Path) -> None:
+    # Only the disk can say this one: a file where the data folder should be (root ignores permissions).
+    (tmp_path / "occupied").write_text("")
+    path = write(tmp_path)
+    path.write_text(path.read_text().replace('data_dir = "data"', 'data_dir = "occupied/data"'))
+    result = CliRunner().invoke(kiosk_command, ["--config", str(path), "--simulate"])
+    assert result.exit_code == 1, result.output
+    assert "kiosk.data_dir" in result.output and "Not a directory" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+
+
 # --- fuzzing the loader --------------------------------------------------------------------------------------------
 # A valid config with one to three of its fields twisted, replaced, removed or added. Only ConfigError may
 # escape, naming a field the config has or needs; a config that loads must also open its outbox, so the
