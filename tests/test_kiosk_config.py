@@ -226,23 +226,21 @@ def test_deeply_nested_toml_is_a_config_error_not_a_recursion_error(tmp_path: Pa
     assert caught.value.field == "(file)" and "nested too deeply" in caught.value.reason
 
 
-def test_the_cli_names_a_data_dir_that_mkdir_would_crash_on(tmp_path: Path) -> None:
-    path = write(tmp_path)
-    path.write_text(path.read_text().replace('data_dir = "data"', 'data_dir = "da\\u0000ta"'))
-    result = CliRunner().invoke(kiosk_command, ["--config", str(path), "--simulate"])
-    assert result.exit_code == 1, result.output
-    assert "kiosk.data_dir" in result.output and "NUL" in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-
-
-def test_the_cli_names_a_data_dir_the_disk_refuses(tmp_path: Path) -> None:
-    # Only the disk can say this one: a file where the data folder should be (root ignores permissions).
+@pytest.mark.parametrize(
+    ("data_dir", "reason"),
+    [
+        ("da\\u0000ta", "NUL"),  # passed every check, then crashed in the outbox's mkdir()
+        # Only the disk can tell this one: a file where the folder should be (root ignores permissions).
+        ("occupied/data", "Not a directory"),
+    ],
+)
+def test_the_cli_names_a_data_dir_it_cannot_use(tmp_path: Path, data_dir: str, reason: str) -> None:
     (tmp_path / "occupied").write_text("")
     path = write(tmp_path)
-    path.write_text(path.read_text().replace('data_dir = "data"', 'data_dir = "occupied/data"'))
+    path.write_text(path.read_text().replace('data_dir = "data"', f'data_dir = "{data_dir}"'))
     result = CliRunner().invoke(kiosk_command, ["--config", str(path), "--simulate"])
     assert result.exit_code == 1, result.output
-    assert "kiosk.data_dir" in result.output and "Not a directory" in result.output
+    assert "kiosk.data_dir" in result.output and reason in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
 
 
