@@ -31,6 +31,7 @@ import contextlib
 import json
 import math
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -359,85 +360,93 @@ def change_pvalue(k: int, n: int, k0: float, n0: float) -> float:
 
 
 def _local_hours(s: branches.BranchSettings, start: datetime, end: datetime, weeks: int) -> list[str]:
-    """agg_hour periods (branch-local 'YYYY-MM-DDTHH') of the same hours of the week, 1..weeks back."""
+    """agg_hour periods (branch-local 'YYYY-MM-DDTHH') of the clock hours [start, end] touches, in
+    each of the ``weeks`` weeks before."""
     zone = s.zone
     hours: list[str] = []
-    for w in range(1, weeks + 1):
-        for moment in (start, end):
+    # Local clock hours (a zone may be offset by half an hour), stepped in UTC (no DST gaps).
+    moment = start.astimezone(zone).replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+    while moment <= end:
+        for w in range(1, weeks + 1):
             # Local wall-clock arithmetic: "a week ago at 18:00" stays 18:00 across a DST change.
-            past = moment.astimezone(zone) - timedelta(weeks=w)
-            period = past.strftime("%Y-%m-%dT%H")
+            period = (moment.astimezone(zone) - timedelta(weeks=w)).strftime("%Y-%m-%dT%H")
             if period not in hours:
                 hours.append(period)
+        moment += timedelta(hours=1)
     return hours
+
+
+# Windows as multiples of change_window_min: a sharp jump at a busy branch shows in the short
+# one, a quiet branch gathers enough presses only in the long one.  Each is tested at
+# alpha / len(CHANGE_SCALES) (Bonferroni), so looking three ways does not triple false alarms.
+CHANGE_SCALES = (0.5, 1.0, 2.0)
+
+
+def strongest_change(windows: Sequence[tuple[int, int, float, float]], s: branches.BranchSettings) -> tuple[float, int]:
+    """(p-value, index) of the most telling of ``windows`` = [(n, k, n0, k0), ...], each with at
+    least ``change_min_responses`` presses and a share above its baseline; (1.0, -1) if none is."""
+    best = (1.0, -1)
+    for i, (n, k, n0, k0) in enumerate(windows):
+        if n < max(1, s.change_min_responses) or k * (n0 + 2) <= n * (k0 + 1):
+            continue  # too few presses, or not above the baseline's mean: no rise to test
+        p = change_pvalue(k, n, k0, n0)
+        if p < best[0]:
+            best = (p, i)
+    return best if best[0] < s.change_alpha / len(windows) else (1.0, -1)
 
 
 def _change(db: Database, s: branches.BranchSettings, now: datetime) -> list[dict[str, Any]]:
     if s.change_alpha <= 0 or s.change_window_min <= 0 or s.change_weeks <= 0:
         return []
-    start = now - timedelta(minutes=s.change_window_min)
-    recent = {
-        kiosk: (n, unhappy, happy)
-        for kiosk, n, unhappy, happy in db.execute(
-            "SELECT kiosk, count(*), SUM(score <= 2), SUM(score = 4) FROM events "
-            "WHERE branch = ? AND ts > ? AND ts <= ? AND flags = '' GROUP BY kiosk",
-            [s.branch, format_ts(start), format_ts(now)],
-        )
-    }
-    if sum(n for n, _, _ in recent.values()) < max(1, s.change_min_responses):
+    # Per window: {kiosk: (n, unhappy, very happy)} recent, and the same for its baseline hours.
+    recents, baselines, minutes = [], [], []
+    for scale in CHANGE_SCALES:
+        window = max(1, round(s.change_window_min * scale))
+        start = now - timedelta(minutes=window)
+        recents.append(_counts(db, "SELECT kiosk, count(*), SUM(score <= 2), SUM(score = 4) FROM events "
+                               "WHERE branch = ? AND ts > ? AND ts <= ? AND flags = '' GROUP BY kiosk",
+                               [s.branch, format_ts(start), format_ts(now)]))  # fmt: skip
+        periods = _local_hours(s, start, now, s.change_weeks)
+        marks = ", ".join("?" * len(periods))
+        baselines.append(_counts(db, "SELECT kiosk, SUM(n1 + n2 + n3 + n4), SUM(n1 + n2), SUM(n4) FROM agg_hour "
+                                 f"WHERE branch = ? AND period IN ({marks}) GROUP BY kiosk",
+                                 [s.branch, *periods]))  # fmt: skip
+        minutes.append(window)
+    if sum(n for n, _, _ in recents[-1].values()) < max(1, s.change_min_responses):
         return []
-    periods = _local_hours(s, start, now, s.change_weeks)
-    marks = ", ".join("?" * len(periods))
-    baseline = {
-        kiosk: (n, unhappy, happy)
-        for kiosk, n, unhappy, happy in db.execute(
-            f"SELECT kiosk, SUM(n1 + n2 + n3 + n4), SUM(n1 + n2), SUM(n4) FROM agg_hour "
-            f"WHERE branch = ? AND period IN ({marks}) GROUP BY kiosk",
-            [s.branch, *periods],
-        )
-    }
-    # Shares are compared, not counts: the baseline may span two clock hours a week, the window one.
-    scopes: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
-        "": (_sum(recent.values()), _sum(baseline.values()))
-    }
-    if len(set(recent) | set(baseline)) > 1:  # one kiosk: its alert would repeat the branch's
-        scopes.update({k: (recent[k], baseline.get(k, (0, 0, 0))) for k in recent})
+    scopes = [""]
+    if len(set(recents[-1]) | set(baselines[-1])) > 1:  # one kiosk: its alert would repeat the branch's
+        scopes += sorted(recents[-1])
+    tests = [("unhappy_change", 1, "unhappy")] + ([("good_hour", 2, "happy")] if s.positive_alerts else [])
     found = []
-    for kiosk, ((n, unhappy, happy), (n0, unhappy0, happy0)) in scopes.items():
-        if n < max(1, s.change_min_responses):
-            continue
-        tests = [("unhappy_change", unhappy, unhappy0, "unhappy")]
-        if s.positive_alerts:
-            tests.append(("good_hour", happy, happy0, "happy"))
-        for rule, k, k0, name in tests:
-            p = change_pvalue(k, n, k0, n0)
-            if p >= s.change_alpha:
+    for kiosk in scopes:
+        for rule, col, name in tests:
+            windows = []
+            for recent, baseline in zip(recents, baselines, strict=True):
+                now_counts = _sum(recent.values()) if not kiosk else recent.get(kiosk, (0, 0, 0))
+                then = _sum(baseline.values()) if not kiosk else baseline.get(kiosk, (0, 0, 0))
+                windows.append((now_counts[0], now_counts[col], then[0], then[col]))
+            p, i = strongest_change(windows, s)
+            if i < 0:
                 continue
+            n, k, n0, k0 = windows[i]
             share, usual = 100 * k / n, 100 * (k0 + 1) / (n0 + 2)
             found.append(
                 {
                     "rule": rule,
                     "kiosk": kiosk,
                     "value": round(share, 1),
-                    "params": {
-                        "share": round(share),
-                        name: k,
-                        "responses": n,
-                        "window_min": s.change_window_min,
-                        "baseline": round(usual),
-                        "chance": f"{p:.1g}",
-                    },
-                    "details": {
-                        "responses": n,
-                        name: k,
-                        "baseline_responses": n0,
-                        f"baseline_{name}": k0,
-                        "p_value": p,
-                        "weeks": s.change_weeks,
-                    },
+                    "params": {"share": round(share), name: k, "responses": n, "window_min": minutes[i],
+                               "baseline": round(usual), "chance": f"{p:.1g}"},
+                    "details": {"responses": n, name: k, "baseline_responses": n0, f"baseline_{name}": k0,
+                                "p_value": p, "weeks": s.change_weeks, "window_min": minutes[i]},
                 }
-            )
+            )  # fmt: skip
     return found
+
+
+def _counts(db: Database, sql: str, params: list[Any]) -> dict[str, tuple[int, int, int]]:
+    return {kiosk: (n or 0, a or 0, b or 0) for kiosk, n, a, b in db.execute(sql, params)}
 
 
 def _sum(rows: Any) -> tuple[int, int, int]:

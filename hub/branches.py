@@ -47,11 +47,11 @@ class BranchSettings:
     # Statistical rules (hub.alerts): the recent window against the same hour of the week before.
     change_window_min: int = 60  # the recent window compared with the baseline ...
     change_weeks: int = 8  # ... of the same hours of the week over this many past weeks
-    change_min_responses: int = 8  # no verdict on fewer presses in the window
+    change_min_responses: int = 6  # no verdict on fewer presses in the window
     change_alpha: float = 0.001  # chance of a change this large by luck at most this (0 = rule off)
     positive_alerts: bool = False  # also alert on an unusually good hour (very happy share)
     silent_after_min: float = 45.0  # an online kiosk with no press this long ... (0 = rule off)
-    silent_expected_min: float = 8.0  # ... where its past weeks had at least this many presses then
+    silent_expected_min: float = 10.0  # ... where its past weeks had at least this many presses then
     silent_visitors_min: int = 15  # ... or its camera counted this many visitors meanwhile
     auto_resolve_min: float = 30.0  # resolve an alert whose condition has been gone this long (0 = never)
     alert_language: str = "en"  # language of this branch's MQTT alert messages and e-mails (en, ru, fa)
