@@ -44,7 +44,8 @@ class AlertWatcher:
         self.poll_s = poll_s
         self.sweep_s = sweep_s
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.evaluations = 0  # for the log and tests: how often rules ran
+        self.evaluations = 0  # for the log and tests: how often rules ran ...
+        self.polls = 0  # ... and how often it looked for commits
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="alert-watch", daemon=True)
         self._marks: dict[str, int] = {}
@@ -83,6 +84,7 @@ class AlertWatcher:
                     self._evaluate(db, only)
             except Exception:  # a bad evaluation (a locked database, a bad row) must not end the watcher
                 log.exception("alert evaluation failed; trying again")
+            self.polls += 1
             if self._stop.wait(self.poll_s):
                 return
 
