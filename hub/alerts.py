@@ -398,14 +398,19 @@ def strongest_change(windows: Sequence[tuple[int, int, float, float]], s: branch
 def _change(db: Database, s: branches.BranchSettings, now: datetime) -> list[dict[str, Any]]:
     if s.change_alpha <= 0 or s.change_window_min <= 0 or s.change_weeks <= 0:
         return []
+    kiosks = aggregates.branch_kiosks(db, s.branch)
+    if not kiosks:
+        return []
+    # kiosk IN (...) lets SQLite seek the (branch, kiosk, ts) index instead of scanning the branch.
+    in_kiosks = ", ".join("?" * len(kiosks))
     # Per window: {kiosk: (n, unhappy, very happy)} recent, and the same for its baseline hours.
     recents, baselines, minutes = [], [], []
     for scale in CHANGE_SCALES:
         window = max(1, round(s.change_window_min * scale))
         start = now - timedelta(minutes=window)
         recents.append(_counts(db, "SELECT kiosk, count(*), SUM(score <= 2), SUM(score = 4) FROM events "
-                               "WHERE branch = ? AND ts > ? AND ts <= ? AND flags = '' GROUP BY kiosk",
-                               [s.branch, format_ts(start), format_ts(now)]))  # fmt: skip
+                               f"WHERE branch = ? AND kiosk IN ({in_kiosks}) AND ts > ? AND ts <= ? AND flags = '' "
+                               "GROUP BY kiosk", [s.branch, *kiosks, format_ts(start), format_ts(now)]))  # fmt: skip
         periods = _local_hours(s, start, now, s.change_weeks)
         marks = ", ".join("?" * len(periods))
         baselines.append(_counts(db, "SELECT kiosk, SUM(n1 + n2 + n3 + n4), SUM(n1 + n2), SUM(n4) FROM agg_hour "
