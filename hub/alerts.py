@@ -106,7 +106,8 @@ def fire(
             )
     except sqlite3.IntegrityError:
         return None  # already live: the partial unique index said so
-    return get(db, int(cursor.lastrowid or 0))
+    assert cursor.lastrowid is not None  # sqlite3 sets it on every INSERT that succeeds
+    return get(db, cursor.lastrowid)
 
 
 def get(db: Database, alert_id: int) -> dict[str, Any]:
