@@ -567,7 +567,8 @@ def alerts_watch(db_path: Path, broker_url: str, poll: float, sweep: float, **br
     \b
     Example:
         otklik alerts watch --db /var/lib/otklik/hub.db --broker mqtts://hub.local:8883 \\
-            --username otklik-alerts --password-file /etc/otklik/otklik-alerts.password --ca-file /etc/otklik/ca.crt
+            --username otklik-hub-alerts --password-file /etc/otklik/otklik-hub-alerts.password \\
+            --ca-file /etc/otklik/ca.crt
     """
     from hub.alert_watch import AlertWatcher
     from otklik.runtime import wait_for_stop_signal

@@ -201,7 +201,7 @@ def run_cli(*args: str) -> tuple[int, str]:
 def test_alerts_commands_over_the_broker(store: Store, start_hub_service) -> None:
     """`alerts watch` (standalone, its own broker user) publishes a new alert; `check`, `ack` and
     `resolve --broker` publish theirs; a refused connection and a refused publish are errors."""
-    user, password_file = service_user(store, "admin", "alerts")
+    user, password_file = service_user(store, "hub", "alerts")
     broker_args = ["--broker", store.url, "--username", user, "--password-file", str(password_file),
                    "--ca-file", store.ca]  # fmt: skip
     db = open_db(store.db)
