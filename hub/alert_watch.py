@@ -7,7 +7,8 @@ its own connection.  The watcher has its own SQLite connection and polls ``PRAGM
 which changes only when another connection commits: a cheap way to learn of new presses
 without touching the ingest path.  Only branches with new events (or camera reactions) since
 the last look are evaluated; every ``sweep_s`` all branches are, for the rules that time alone
-makes true (a kiosk gone quiet, a condition that has cleared long enough to auto-resolve).
+makes true (a kiosk gone quiet, a condition that has cleared long enough to auto-resolve), and
+channels that failed get the alert again for an hour (``notify.retry_failed``).
 """
 
 from __future__ import annotations
@@ -89,9 +90,12 @@ class AlertWatcher:
                 return
 
     def _evaluate(self, db: Database, only: list[str] | None) -> None:
-        changes = alerts.check(db, self.clock(), only)
+        now = self.clock()
+        changes = alerts.check(db, now, only)
         self.evaluations += 1
         notify.send_changes(db, changes, self.publish)
+        if only is None:  # at each sweep: channels that failed get the alert again
+            notify.retry_failed(db, self.publish, now)
         for alert in changes.opened:
             log.info("alert #%s opened: %s (sent: %s)", alert["id"], alert["message"], _outcomes(alert["delivered"]))
         for alert in changes.resolved:

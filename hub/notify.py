@@ -14,7 +14,8 @@ import logging
 import smtplib
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from urllib.parse import urlsplit
 from sqlite_utils import Database
 
 from hub import alert_text, alerts, branches
-from otklik.protocol import alert_topic, encode
+from otklik.protocol import alert_topic, encode, format_ts
 
 log = logging.getLogger(__name__)
 
@@ -159,20 +160,27 @@ def channel_name(channel: dict[str, Any]) -> str:
 
 
 def deliver(
-    db: Database, alert: dict[str, Any], publish: Publish | None = None, timeout: float = 5.0
+    db: Database,
+    alert: dict[str, Any],
+    publish: Publish | None = None,
+    timeout: float = 5.0,
+    only: Collection[str] | None = None,
 ) -> dict[str, str]:
-    """Send one newly opened alert to MQTT (when ``publish`` is given), its branch's webhooks and e-mails.
+    """Send one newly opened alert to MQTT (when ``publish`` is given), its branch's webhooks and e-mails
+    (or ``only`` the channels of these names, as ``channel_name`` and ``"mqtt"`` name them).
 
     A failing channel does not stop the others; every outcome is recorded on the alert.
     ``publish`` raises when the broker did not accept the message (see otklik.mqtt.AckedPublisher).
     """
     branch_language = branches.get(db, alert["branch"]).alert_language
     results: dict[str, str] = {}
-    if publish is not None:
+    if publish is not None and (only is None or "mqtt" in only):
         results["mqtt"] = _publish(alert, publish, branch_language)
     smtp = None
     for channel in list_channels(db, alert["branch"]):
         name = channel_name(channel)
+        if only is not None and name not in only:
+            continue
         lang = channel["language"] or branch_language
         try:
             if channel["kind"] == "webhook":
@@ -185,6 +193,25 @@ def deliver(
             log.warning("alert %s: %s failed: %s", alert["id"], name, err)
     alerts.mark_delivered(db, alert["id"], results)
     return results
+
+
+RETRY_FOR = timedelta(hours=1)  # a channel still failing an hour after the alert opened is given up
+
+
+def retry_failed(db: Database, publish: Publish | None, now: datetime) -> int:
+    """Send again, to the channels that failed, every live alert opened within ``RETRY_FOR``: a
+    webhook or mail server that was briefly down still gets the alert.  Returns how many were retried."""
+    retried = 0
+    for (alert_id,) in db.execute(
+        "SELECT id FROM alerts WHERE state != 'resolved' AND opened_at > ? AND delivered LIKE '%failed%'",
+        [format_ts(now - RETRY_FOR)],
+    ).fetchall():
+        alert = alerts.get(db, alert_id)
+        failed = {name for name, result in alert["delivered"].items() if str(result).startswith("failed")}
+        if failed - ({"mqtt"} if publish is None else set()):
+            deliver(db, alert, publish, only=failed)
+            retried += 1
+    return retried
 
 
 def _publish(alert: dict[str, Any], publish: Publish, lang: str) -> str:

@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 import threading
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from hub import alerts, branches
+from hub import alerts, branches, notify
 from hub.alert_watch import AlertWatcher
 from hub.db import open_db
 from tests.analytics_util import feed, press
@@ -112,4 +113,40 @@ def test_auto_resolve_is_published(db_path):
         assert published.messages[-1][1]["resolved_by"] == "auto"
     finally:
         watcher.stop()
+        db.close()
+
+
+def test_a_webhook_that_was_down_gets_the_alert_at_a_later_sweep(db_path):
+    """A chat server answering 503 for a while: the alert is sent again at each sweep until it is taken."""
+    answers = [503, 503, 204]
+    posts: list[dict] = []
+
+    class Flaky(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(answers.pop(0) if len(answers) > 1 else answers[0])
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    db = open_db(db_path)
+    notify.add_channel(db, "webhook", f"http://127.0.0.1:{server.server_port}/hook/secret", branch="b1")
+    published = Published()
+    watcher = AlertWatcher(db_path, published, poll_s=0.05, sweep_s=0.2).start()
+    try:
+        unhappy(db, "b1", datetime.now(UTC))
+        wait_until(lambda: len(posts) >= 3, timeout=10, message="two failed posts and a third that is taken")
+        [alert] = alerts.list_alerts(db)
+        wait_until(lambda: all(r.startswith("ok") for r in alerts.get(db, alert["id"])["delivered"].values()),
+                   message="the record to say ok")  # fmt: skip
+        polls = watcher.polls
+        wait_until(lambda: watcher.polls >= polls + 10, message="more sweeps")
+        assert len(posts) == 3 and published.states("b1") == ["open"], "delivered channels were sent again"
+    finally:
+        watcher.stop()
+        server.shutdown()
+        server.server_close()
         db.close()
