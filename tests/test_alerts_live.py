@@ -174,6 +174,35 @@ def test_a_press_that_crosses_a_rule_reaches_mqtt_webhook_and_email_once_within_
     assert "very-secret" not in delivered and json.loads(delivered)["mqtt"] == "ok"
 
 
+def test_hub_killed_right_after_storing_the_crossing_press_still_alerts_once(store: Store, webhook_server) -> None:
+    """SIGKILL the hub within milliseconds of the commit that crosses the rule, before its watcher's
+    next poll: the restarted hub's first sweep finds the condition and sends the alert, once."""
+    url, posted = webhook_server
+    db = open_db(store.db)
+    branches.update(db, "b1", day_index_below="off")
+    notify.add_channel(db, "webhook", url + SECRET_PATH, branch="b1")
+    db.close()
+    kiosk = kiosk_client(store, "b1", "k1")
+    watching = listener(store)
+    hub = start_hub(store, kiosk)
+    try:
+        for score in (1, 4, 2):
+            press(kiosk, score)
+        press(kiosk, 1)
+        wait_until(lambda: _events(store, "b1") == 4, interval=0.002, message="the crossing press stored")
+        hub.send_signal(signal.SIGKILL)
+        hub.wait(10)
+        hub = start_hub(store, kiosk)
+        wait_until(lambda: watching.messages and posted, timeout=15, message="the alert after the restart")
+        time.sleep(1.5)  # a few more polls and the restart's sweep: nothing is sent twice
+        assert len(watching.messages) == 1 and len(posted) == 1
+        assert json.loads(watching.messages[0].payload)["rule"] == "unhappy_share"
+    finally:
+        stop(hub)
+        kiosk.close()
+        watching.close()
+
+
 def test_hub_with_no_alerts_sends_nothing(store: Store) -> None:
     """The switch works, and this is what the hub did before alerts ran inside it."""
     db = open_db(store.db)
