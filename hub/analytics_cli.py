@@ -411,20 +411,27 @@ def alerts_group() -> None:
 @click.option("--state", type=click.Choice(["live", "open", "acknowledged", "resolved", "all"]), default="live",
               show_default=True)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True)
-def alerts_list(db_path: Path, branch: str | None, state: str, as_json: bool) -> None:
+@click.option("--language", type=click.Choice(["en", "ru", "fa"]), default="en", show_default=True,
+              help="Language of the alert texts.")  # fmt: skip
+def alerts_list(db_path: Path, branch: str | None, state: str, as_json: bool, language: str) -> None:
     """List alerts, newest first.
 
     \b
     Example:
         otklik alerts list --db hub.db --state all --json
+        otklik alerts list --db hub.db --language ru
     """
+    from hub import alert_text
+
     found = alerts.list_alerts(_db(db_path), branch=branch, state=None if state == "all" else state)
     if as_json:
         _echo_json(found)
         return
     for a in found:
-        who = a["resolved_by"] or a["acknowledged_by"] or ""
-        click.echo(f"#{a['id']:<5} {a['state']:<12} {a['opened_at']}  {a['message']}{'  [' + who + ']' if who else ''}")
+        who = alert_text.resolved_by(a, language) or a["acknowledged_by"] or ""
+        text = alert_text.render(a, language)
+        click.echo(f"#{a['id']:<5} {alert_text.state(a['state'], language):<12} {a['opened_at']}  {text}"
+                   f"{'  [' + who + ']' if who else ''}")  # fmt: skip
 
 
 def _broker_options(f: Callable) -> Callable:
