@@ -266,7 +266,7 @@ def demo(
     if fresh and db_path.exists():
         raise click.ClickException(f"{db_path} already exists; --fresh starts empty only in a new --data folder")
     if not fresh and not db_path.exists():
-        seed_into(db_path, days=days, seed=seed_value)
+        seed_into(db_path, days=days, seed=seed_value, why=" (first start only; later starts carry on from it)")
     live = demo_seed.live_kiosks(branches, kiosks)
     use_mosquitto = broker_choice == "mosquitto" or (broker_choice == "auto" and mosquitto_binary() is not None)
     demo_run = Demo(data)
@@ -302,14 +302,14 @@ def demo(
         click.echo(f"stopped. {_status_line(db_path)}")
 
 
-def seed_into(db_path: Path, *, days: int, seed: int, now: datetime | None = None) -> demo_seed.Summary:
+def seed_into(db_path: Path, *, days: int, seed: int, now: datetime | None = None, why: str = "") -> demo_seed.Summary:
     """Seed a new hub database; written beside it and renamed when complete, so Ctrl-C leaves no half history."""
     from hub.db import open_db
 
     partial = db_path.with_name(db_path.name + ".seeding")
     for stale in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
         stale.unlink(missing_ok=True)
-    click.echo(f"seeding {days} days of history into {db_path} (first start only) ...")
+    click.echo(f"seeding {days} days of history into {db_path}{why} ...")
     started = time.monotonic()
     db = open_db(partial)
     try:
