@@ -274,6 +274,7 @@ def demo(
     try:
         creds = provision_broker(data, db_path, live) if use_mosquitto else None
         url, mqtt_version = demo_run.start_broker(port, creds)
+        pushed = push_pending_config(db_path, url, mqtt_version, creds.dashboard if creds else None)
         login = ["--username", creds.hub.username, "--password-file", str(creds.hub.password_file)] if creds else []
         demo_run.spawn("hub", "hub", "--broker", url, "--db", str(db_path), "--mqtt-version", mqtt_version, *login)
         dashboard_line = _start_dashboard(demo_run, db_path, dashboard_port)
@@ -288,6 +289,7 @@ def demo(
             f"Otklik demo running\n"
             f"  broker     {url} ({'Mosquitto' if creds else 'embedded amqtt'}, MQTT {mqtt_version}, {identity})\n"
             f"  hub db     {db_path}\n"
+            f"  config     {pushed}\n"
             f"  kiosks     {len(live)} simulated in {min(branches, len(demo_seed.CHAIN))} branches, "
             f"{rate} presses/s each\n"
             f"{dashboard_line}"
@@ -300,6 +302,30 @@ def demo(
         click.echo("stopping: kiosks, dashboard, hub, broker ...")
         demo_run.stop()
         click.echo(f"stopped. {_status_line(db_path)}")
+
+
+def push_pending_config(db_path: Path, url: str, mqtt_version: str, login: Login | None) -> str:
+    """Publish the kiosk settings waiting in the hub database (the seeded Persian labels), retained.
+
+    With the dashboard's user, whose ACL may write config: with the hub's, the
+    broker would give this connection the hub's client id and close the hub's.
+    """
+    from hub.config_push import push, targets
+    from hub.db import open_db
+    from hub.provisioning import ProvisionError
+    from otklik.mqtt import parse_broker_url
+
+    password = login.password_file.read_text().strip() if login else None
+    broker = parse_broker_url(url, username=login.username if login else None, password=password,
+                              mqtt_version=mqtt_version)  # fmt: skip
+    db = open_db(db_path)
+    try:
+        done = push(broker, db, targets(db, pending_only=True))
+    except ProvisionError as err:
+        return f"not pushed: {err}"
+    finally:
+        db.close()
+    return f"{len(done)} kiosk settings pushed" if done else "kiosk settings up to date"
 
 
 def seed_into(db_path: Path, *, days: int, seed: int, now: datetime | None = None, why: str = "") -> demo_seed.Summary:

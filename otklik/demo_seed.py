@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from hub import alerts, branches, ingest, roster
+from hub import alerts, branches, config_push, ingest, roster
 from otklik import protocol
 
 KIOSK_VERSION = "0.1.0"
@@ -113,6 +113,8 @@ NEW_HIRE = "c-olga"  # one two-hour relief shift: too few responses to be ranked
 BURST_KIOSK = ("central", "exit-1")  # a child hammers the buttons here 12 days ago
 OUTAGE_KIOSK = ("riverside", "till-1")  # lost its network for two hours 40 days ago
 CLEANER_KIOSK = ("central", "exit-1")  # presses at 22:40, after closing, now and then
+# Pushed to Tehran's kiosks (hub.config_push): Persian button labels.
+TEHRAN_KIOSK_SETTINGS = {"locale": "fa", "labels": ["خیلی بد", "بد", "خوب", "عالی"]}
 WEEKDAY_LOAD = (0.85, 0.9, 0.95, 1.0, 1.15, 1.35, 1.1)  # Monday..Sunday, before the branch's own weekend
 
 
@@ -451,6 +453,8 @@ def seed(
     moment = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     chain = _Chain(db, days, seed, moment)
     shifts = chain.roster()
+    for plan in next(b for b in CHAIN if b.name == "tehran").kiosks:
+        config_push.set_settings(db, plan.branch, plan.kiosk, TEHRAN_KIOSK_SETTINGS)
     chain.history()
     chain.health()
     if progress:

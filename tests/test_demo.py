@@ -133,7 +133,7 @@ def _answers(url: str) -> bool:
 
 
 def test_seeded_demo_opens_on_a_chain_with_ranking_heat_map_response_rate_and_alerts(seeded_demo) -> None:
-    _, dashboard, _ = seeded_demo
+    _, dashboard, proc = seeded_demo
     me = dashboard.get("/api/v1/me")
     assert me["role"] == "admin", me
     ranking = dashboard.get("/api/v1/employees")["rows"]
@@ -147,3 +147,5 @@ def test_seeded_demo_opens_on_a_chain_with_ranking_heat_map_response_rate_and_al
     open_alerts = dashboard.get("/api/v1/alerts")["rows"]
     assert any(a["state"] == "open" for a in open_alerts)
     assert ("kiosk_offline", "north", "till-1") in {(a["rule"], a["branch"], a["kiosk"]) for a in open_alerts}
+    # Tehran's Persian labels went to its kiosks, retained, with the dashboard's MQTT user.
+    assert "config     2 kiosk settings pushed" in stop_demo(proc)

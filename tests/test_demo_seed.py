@@ -22,7 +22,7 @@ def tables(db: Database) -> dict[str, list[tuple]]:
         if name == "_sqlite_migrations":  # when each migration ran
             continue
         rows = db.execute(f"SELECT * FROM [{name}]").fetchall()
-        if name == "branch_settings":  # updated_at is the wall clock of the seeding run
+        if name in ("branch_settings", "kiosk_settings"):  # updated_at is the wall clock of the seeding run
             columns = [c.name for c in db[name].columns]
             rows = [tuple(v for c, v in zip(columns, r, strict=True) if c != "updated_at") for r in rows]
         out[name] = sorted(rows, key=repr)
