@@ -82,6 +82,7 @@ def fire(
             )
     except sqlite3.IntegrityError:
         return None  # already live: the partial unique index said so
+    assert cursor.lastrowid is not None  # sqlite3 sets it on every INSERT that succeeds
     return get(db, cursor.lastrowid)
 
 

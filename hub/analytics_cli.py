@@ -486,7 +486,7 @@ class _publisher:
         self.connected = threading.Event()
         self.client = make_client(self.broker, f"otklik-alerts-{id(self):x}", logger=log)
         self.client.on_connect = lambda *_a: self.connected.set()
-        connect_async(self.client, self.broker)
+        connect_async(self.client, self.broker, persistent=False)
         if not self.connected.wait(10):
             raise click.ClickException(f"cannot reach the broker at {self.broker} within 10 s")
 

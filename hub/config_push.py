@@ -56,7 +56,7 @@ def set_settings(db: sqlite_utils.Database, branch: str, kiosk: str, changes: Ma
             raise ProvisionError(str(err)) from None
         if merged == settings and version:
             return version  # nothing changed: no new version, no needless push
-        db["kiosk_settings"].upsert(
+        db.table("kiosk_settings").upsert(
             {
                 "branch": branch,
                 "kiosk": kiosk,
@@ -90,7 +90,7 @@ def publish_with(client: mqtt.Client, db: sqlite_utils.Database, branch: str, ki
 
 
 def mark_published(db: sqlite_utils.Database, branch: str, kiosk: str, version: int) -> None:
-    db["kiosk_settings"].update((branch, kiosk), {"published_version": version, "published_at": now()})
+    db.table("kiosk_settings").update((branch, kiosk), {"published_version": version, "published_at": now()})
 
 
 class _Acks:

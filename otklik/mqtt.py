@@ -94,8 +94,8 @@ def make_client(
         protocol=MQTT_VERSIONS[broker.mqtt_version],
         manual_ack=manual_ack,
         # MQTT 3.1.1 carries the persistent-session wish in the constructor;
-        # MQTT 5 carries it in connect() (see connect_async).
-        **({"clean_session": not persistent} if broker.mqtt_version == "3.1.1" else {}),
+        # MQTT 5 carries it in connect() (see connect_async) and refuses one here.
+        clean_session=not persistent if broker.mqtt_version == "3.1.1" else None,
     )
     client.enable_logger(logger)
     client.reconnect_delay_set(min_delay=1, max_delay=30)
