@@ -60,13 +60,15 @@ class BrokerAuth:
 
 
 def listener_options(*, identity: bool, max_packet_size: int | None) -> str:
-    """The per-listener lines that tie client ids to credentials and bound packet size."""
+    """The lines under the listener: client ids tied to credentials, and the packet bound."""
     lines = []
     if identity:
-        # The client id becomes the username: a kiosk cannot take the hub's id
-        # (kicking it off, or taking over its queued session).
-        lines.append("use_username_as_clientid true")
+        from hub.provisioning.broker_files import IDENTITY  # the deploy config's same line
+
+        lines.append(IDENTITY)
     if max_packet_size:
+        # A global option in Mosquitto 2.0 (it holds wherever it is written); kept
+        # beside the listener it protects.
         lines.append(f"max_packet_size {max_packet_size}")
     return "".join(line + "\n" for line in lines)
 

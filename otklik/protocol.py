@@ -37,11 +37,6 @@ RETAINED = {STATUS, CONFIG}
 # Large enough for any honest message (a rating is ~250 bytes), small enough
 # that a broken or hostile sender cannot fill the hub's disk with one publish.
 MAX_PAYLOAD_BYTES = 4096
-# The largest MQTT packet an honest client sends: a PUBLISH with the largest
-# payload, its topic (at most 85 bytes), headers and room for MQTT 5 properties.
-# Brokers refuse anything bigger (Mosquitto's max_packet_size) before the hub
-# has to store it as a dead letter.
-MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + 512
 
 SCORES = (1, 2, 3, 4)
 SCORE_NAMES = {1: "very unhappy", 2: "unhappy", 3: "happy", 4: "very happy"}
