@@ -200,3 +200,21 @@ def test_a_valid_retained_status_is_still_applied(db: Database) -> None:
     status = protocol.encode(protocol.status_payload("b1", "k1", "online"))
     assert ingest.handle_batch(db, [("otklik/v1/b1/k1/status", status, NOW, True)])[0].result == "updated"
     assert db["kiosks"].get(("b1", "k1"))["state"] == "online"
+
+
+def test_the_cli_shows_what_was_dropped(db: Database, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from otklik.cli import cli
+
+    ingest.handle_batch(db, [("otklik/v1/b1/bad/rating", b"x", NOW) for _ in range(70)])
+    result = CliRunner().invoke(cli, ["dead-letters", "--db", str(tmp_path / "hub.db"), "--json", "--last", "2"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["sources"][0] | {"last_at": None} == {
+        "source": "otklik/v1/b1/bad", "written": 60, "dropped": 10, "retained_repeats": 0,
+        "last_dropped_at": protocol.format_ts(NOW), "last_at": None,
+    }  # fmt: skip
+    assert len(shown["newest"]) == 2 and "not valid JSON" in shown["newest"][0]["reason"]
+    table = CliRunner().invoke(cli, ["dead-letters", "--db", str(tmp_path / "hub.db")]).output
+    assert "otklik/v1/b1/bad" in table and " 60 " in table and " 10 " in table
