@@ -84,9 +84,12 @@ class _Bucket:
     written: int = 0
     dropped: int = 0
     retained_repeats: int = 0
-    dropped_now: int = 0
     last_dropped_at: str | None = None
     last_at: str | None = None
+    # Kept as datetimes within a batch, formatted once in flush.
+    dropped_now: int = 0
+    last_dropped: datetime | None = None
+    last_seen: datetime | None = None
 
 
 @dataclass
@@ -98,19 +101,19 @@ class Letters:
 
     def reject(self, topic: str, payload: bytes, reason: str, received_at: datetime, retained: bool = False) -> bool:
         """Record one rejected message; True if a letter was written, False if only counted."""
-        source = source_of(topic)
-        bucket = self._bucket(source, received_at)
-        at = protocol.format_ts(received_at)
-        bucket.last_at = at
-        digest = hashlib.sha256(payload).hexdigest()
-        if retained and not self._first_retained(topic, digest, at):
+        # The dropping path is the flood's path: no hashing, no formatting, no SQL.
+        bucket = self._bucket(source_of(topic), received_at)
+        bucket.last_seen = received_at
+        digest = hashlib.sha256(payload).hexdigest() if retained or bucket.tokens >= 1 else ""
+        if retained and not self._first_retained(topic, digest, protocol.format_ts(received_at)):
             bucket.retained_repeats += 1
             return False
         if bucket.tokens < 1:
             bucket.dropped += 1
             bucket.dropped_now += 1
-            bucket.last_dropped_at = at
+            bucket.last_dropped = received_at
             return False
+        at = protocol.format_ts(received_at)
         bucket.tokens -= 1
         bucket.written += 1
         log.warning("rejected message on %s: %s", text(topic)[:200], text(reason))
@@ -125,6 +128,10 @@ class Letters:
 
     def flush(self) -> None:
         for source, b in self.buckets.items():
+            if b.last_dropped:
+                b.last_dropped_at = protocol.format_ts(b.last_dropped)
+            if b.last_seen:
+                b.last_at = protocol.format_ts(b.last_seen)
             self.db.execute(
                 """
                 INSERT INTO dead_letter_sources

@@ -459,11 +459,21 @@ def _config(where: Topic, body: dict[str, Any]) -> Config:
 # --- field checks -----------------------------------------------------------
 
 
+# A JSON object starts with '{', perhaps after JSON whitespace; '[' goes on to
+# json too, for the nesting check's sake (3000 '[' is the classic poison).
+_OBJECT_STARTS = (b"{", b"[", b" ", b"\t", b"\r", b"\n")
+
+
 def _load(payload: bytes) -> dict[str, Any]:
     if not isinstance(payload, bytes | bytearray):
         raise ProtocolError(f"payload must be bytes, got {_type(payload)}")
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ProtocolError(f"payload is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    first = payload[:1]
+    if first and first < b"\x80" and first not in _OBJECT_STARTS:
+        # Checked first because it is the flood's path: ASCII junk is refused
+        # without json building a JSONDecodeError (most of the hub's time per junk message).
+        raise ProtocolError(f"payload is not valid JSON: an object starts with '{{', this with {first.decode()!r}")
     try:
         # NaN and Infinity (not JSON, but Python's json takes them) and 1e400
         # arrive as non-finite floats, refused field by field with the field's name.
