@@ -181,12 +181,14 @@ def _handle_one(
     try:
         outcome = _store(db, batch, message, topic, payload, received_at, received)
     except BaseException as err:
-        if not conn.in_transaction:
-            raise _TransactionLost(index) from err
-        conn.execute("ROLLBACK TO message")
-        conn.execute("RELEASE message")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK TO message")
+            conn.execute("RELEASE message")
+        # A full disk can roll the whole transaction back too: that is still no message's fault.
         if is_environmental(err) or not isinstance(err, Exception):
             raise
+        if not conn.in_transaction:
+            raise _TransactionLost(index) from err
         log.exception("could not store message on %s", topic)
         return reject(f"hub could not store it: {type(err).__name__}: {err}")
     conn.execute("RELEASE message")

@@ -122,6 +122,18 @@ def test_a_database_fault_is_no_messages_fault_and_propagates(db: Database, tmp_
     assert db["events"].count == 0 and db["dead_letters"].count == 0
 
 
+def test_a_full_database_is_no_messages_fault_either(db: Database) -> None:
+    # SQLite's own size cap gives a real SQLITE_FULL mid-batch.
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages + 2}")
+    batch = [(*rating(seq, note="x" * 3000), NOW) for seq in range(1, 40)]
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        ingest.handle_batch(db, batch)
+    db.execute("PRAGMA max_page_count = 1000000")
+    assert db["events"].count == 0 and db["dead_letters"].count == 0
+    assert [o.result for o in ingest.handle_batch(db, batch)] == ["stored"] * 39
+
+
 # --- bounded dead letters ------------------------------------------------------
 
 
