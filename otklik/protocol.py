@@ -49,12 +49,13 @@ KIOSK_FLAGS = ("cooldown",)
 
 # Branch and kiosk ids are topic levels: no '/', '+', '#', no spaces, no case
 # games (two kiosks "Till-1" and "till-1" would be one kiosk to a person).
-# Every pattern is used with fullmatch: '$' would also match before a trailing
-# newline, and "abcdefgh12\n" would be a second id for the same press.
-ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
-EMPLOYEE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-EVENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
-FLAG_RE = re.compile(r"[a-z_]{1,32}")
+# Each pattern ends in \Z, so .match() and .fullmatch() both take the whole
+# string: '$' also matches before a trailing newline, and "abcdefgh12\n" would
+# be a second id for the same press.
+ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}\Z")
+EMPLOYEE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+EVENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}\Z")
+FLAG_RE = re.compile(r"[a-z_]{1,32}\Z")
 # RFC 3339 exactly (ASCII digits only: \d alone would take any script's digits);
 # datetime.fromisoformat alone also takes week dates, bare dates and "2026-11-22 11:00".
 TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)

@@ -53,4 +53,4 @@ def test_the_exact_rules_and_dead_letter_bounds_match_the_code():
     assert f"may write {dead_letters.RATE_PER_MINUTE} a minute" in table
     assert f"pruned after {dead_letters.RETENTION_DAYS} days" in table
     for pattern in (protocol.ID_RE, protocol.EVENT_ID_RE, protocol.EMPLOYEE_RE, protocol.FLAG_RE):
-        assert f"`{pattern.pattern}`" in table, pattern.pattern
+        assert f"`{pattern.pattern.removesuffix(chr(92) + 'Z')}`" in table, pattern.pattern
