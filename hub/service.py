@@ -125,7 +125,7 @@ class HubService:
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         self._queue.put(
-            _Received(msg.topic, msg.payload, datetime.now(UTC), msg.mid, msg.qos, self._generation, msg.retain)
+            _Received(msg.topic, bytes(msg.payload), datetime.now(UTC), msg.mid, msg.qos, self._generation, msg.retain)
         )
 
     # --- writer thread -----------------------------------------------------

@@ -52,7 +52,8 @@ KIOSK_FLAGS = ("cooldown",)
 # Each pattern ends in \Z, so .match() and .fullmatch() both take the whole
 # string: '$' also matches before a trailing newline, and "abcdefgh12\n" would
 # be a second id for the same press.
-ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}\Z")
+ID_MAX_CHARS = 32
+ID_RE = re.compile(rf"[a-z0-9][a-z0-9_-]{{0,{ID_MAX_CHARS - 1}}}\Z")
 EMPLOYEE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 EVENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}\Z")
 FLAG_RE = re.compile(r"[a-z_]{1,32}\Z")
@@ -84,6 +85,16 @@ CAMERA_UNAVAILABLE = "unavailable"
 # flat, and json nested ~1000 deep (3000 '[' fit in the payload limit) would
 # otherwise raise RecursionError wherever it is parsed or written back.
 MAX_NESTING = 16
+
+
+# The largest MQTT packet an honest client sends: a PUBLISH of a payload at the
+# limit on the longest topic (otklik/v1/<branch>/<kiosk>/<kind>). The broker's
+# max_packet_size is this, so a bigger one is refused before anyone stores it.
+MAX_TOPIC_BYTES = len(PREFIX) + 3 + 2 * ID_MAX_CHARS + max(len(k) for k in KINDS)
+# Fixed header (1 + up to 4 length bytes), topic length (2), packet id (2), and
+# MQTT 5 properties (length + room for a few, e.g. a session's topic alias).
+PUBLISH_OVERHEAD_BYTES = 5 + 2 + 2 + 256
+MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + MAX_TOPIC_BYTES + PUBLISH_OVERHEAD_BYTES
 
 
 class ProtocolError(ValueError):
