@@ -38,6 +38,8 @@ STORED, DUPLICATE, REJECTED, UPDATED, IGNORED = "stored", "duplicate", "rejected
 class Outcome:
     result: str
     reason: str | None = None
+    # The stored (or already stored) event's id, for the hub's receipt to its kiosk.
+    id: str | None = None
 
 
 @dataclass
@@ -170,7 +172,7 @@ def _rating(db: Database, batch: _Batch, rating: Rating, topic: str, payload: by
     }
     if store_event(db, row):
         batch.touch(rating.branch, rating.kiosk, row["received_at"], seq=rating.seq)
-        return Outcome(STORED)
+        return Outcome(STORED, id=rating.id)
     batch.touch(rating.branch, rating.kiosk, row["received_at"])
     stored = db.execute(
         "SELECT branch, kiosk, seq, kiosk_ts, score, employee FROM events WHERE id = ?", [rating.id]
@@ -185,7 +187,7 @@ def _rating(db: Database, batch: _Batch, rating: Rating, topic: str, payload: by
             f"duplicate id {rating.id} with content different from the stored event",
             row["received_at"],
         )
-    return Outcome(DUPLICATE)
+    return Outcome(DUPLICATE, id=rating.id)
 
 
 def store_event(db: Database, row: dict[str, Any]) -> bool:
@@ -271,9 +273,9 @@ def _reaction(db: Database, batch: _Batch, reaction: Reaction, received: str) ->
         ],
     )
     if cursor.rowcount != 1:
-        return Outcome(DUPLICATE)
+        return Outcome(DUPLICATE, id=reaction.id)
     aggregates.on_reaction(db, {**reaction.__dict__, "window_start": protocol.format_ts(reaction.window_start)})
-    return Outcome(STORED)
+    return Outcome(STORED, id=reaction.id)
 
 
 def _ensure_kiosk(db: Database, branch: str, kiosk: str, at: str) -> None:

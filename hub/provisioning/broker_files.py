@@ -51,6 +51,7 @@ def render_acl(credentials: list[Credential]) -> str:
             # accepted and nothing is ever delivered.
             lines.append(f"topic read {protocol.PREFIX}/#")
             lines.append(f"topic write {protocol.subscription(protocol.CONFIG)}")
+            lines.append(f"topic write {protocol.subscription(protocol.RECEIPT)}")
         elif cred.role == ROLE_ADMIN:
             lines.append("topic readwrite otklik/#")
             lines.append("topic read $SYS/#")
@@ -59,6 +60,7 @@ def render_acl(credentials: list[Credential]) -> str:
             for kind in DEVICE_WRITE_KINDS:
                 lines.append(f"topic write {protocol.topic(cred.branch, cred.kiosk, kind)}")
             lines.append(f"topic read {protocol.topic(cred.branch, cred.kiosk, protocol.CONFIG)}")
+            lines.append(f"topic read {protocol.topic(cred.branch, cred.kiosk, protocol.RECEIPT)}")
         lines.append("")
     return "\n".join(lines)
 
@@ -112,10 +114,16 @@ tls_version tlsv1.2
 
 {local}
 # --- durability ---
-# Queued QoS 1 messages for the hub's persistent session survive a broker restart.
+# Queued QoS 1 messages for the hub's persistent session survive a broker restart,
+# but only as of the last snapshot: a broker killed with SIGKILL (or a power cut)
+# loses what it acknowledged since. That costs a re-send, not a press: a kiosk
+# keeps each press until the hub's receipt (otklik/v1/<b>/<k>/receipt) says it is
+# stored, so the receipt, not the broker, is what makes a press durable.
+# A short interval keeps such re-sends few; it costs one rewrite of the whole
+# queue file per interval while messages are queued (the hub is away).
 persistence true
 persistence_location {o.persistence_dir}
-autosave_interval 30
+autosave_interval 5
 
 # --- limits ---
 # The protocol's limit is 4096 bytes; leave headroom so an oversized message
