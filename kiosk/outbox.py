@@ -297,6 +297,9 @@ class Outbox:
             return 0
         marks = ",".join("?" * len(ids))
         with self._tx() as conn:
+            # Confirmed is certainly sent, even if the receipt overtook the PUBACK.
+            top = conn.execute(f"SELECT max(seq) FROM outbox WHERE id IN ({marks})", tuple(ids)).fetchone()[0]
+            self._sent_up_to(conn, top)
             return conn.execute(f"DELETE FROM outbox WHERE id IN ({marks})", tuple(ids)).rowcount
 
     def resend_unconfirmed(self) -> int:

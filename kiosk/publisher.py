@@ -94,6 +94,7 @@ class Publisher:
         self.acked = 0
         self.refused = 0
         self.confirmed = 0
+        self.receipts_received = 0
         self.rejected = 0
         self.resent = 0
 
@@ -273,6 +274,7 @@ class Publisher:
                 log.warning("ignored a receipt that does not follow the protocol: %s", err)
                 continue
             assert isinstance(receipt, protocol.Receipt)
+            self.receipts_received += 1
             if receipt.rejected:
                 # The hub keeps them in its dead letters, with the reason; another send would fail the same way.
                 log.warning("hub rejected outbox rows %s; see its dead letters", ", ".join(receipt.rejected))
