@@ -162,6 +162,31 @@ def test_a_kiosk_cannot_speak_for_or_listen_to_another(store: Store) -> None:
         hub_view.close()
 
 
+def test_receipts_come_only_from_the_hub_and_reach_only_their_own_kiosk(store: Store) -> None:
+    """A receipt makes a kiosk delete presses: nobody but the hub may write one, and no kiosk reads another's."""
+    k1 = (store.provision_kiosk("b1", "k1") / "mqtt-password").read_text().strip()
+    store.provision_kiosk("b1", "k2")
+    a = connect(store, "k-b1-k1", k1)
+    hub_view = connect(store, "otklik-hub", store.hub_password)
+    try:
+        assert a.connected() and hub_view.connected()
+        a.c.subscribe("otklik/v1/b1/k2/receipt", qos=1)
+        a.c.subscribe("otklik/v1/b1/k1/receipt", qos=1)
+        a.wait(lambda: len(a.suback) == 2)
+        receipt = {k: protocol.receipt_payloads("b1", k, ["pressid001"])[0] for k in ("k1", "k2")}
+        forged = a.c.publish("otklik/v1/b1/k2/receipt", receipt["k2"], qos=1).mid
+        a.wait(lambda: forged in a.acks)
+        assert a.acks[forged].value == NOT_AUTHORIZED, "a kiosk must not confirm presses for another"
+        sent = [hub_view.c.publish(f"otklik/v1/b1/{k}/receipt", receipt[k], qos=1).mid for k in ("k2", "k1")]
+        hub_view.wait(lambda: set(sent) <= hub_view.acks.keys())
+        assert not any(hub_view.acks[mid].is_failure for mid in sent)
+        a.wait(lambda: any(m.topic.endswith("k1/receipt") for m in a.messages))
+        assert [m.topic for m in a.messages] == ["otklik/v1/b1/k1/receipt"]
+    finally:
+        a.close()
+        hub_view.close()
+
+
 def test_anonymous_and_wrong_password_are_refused(store: Store) -> None:
     k1 = (store.provision_kiosk("b1", "k1") / "mqtt-password").read_text().strip()
     for tls in (True, False):
