@@ -3,10 +3,17 @@
 A press leaves the outbox only when the hub's receipt names it (see
 kiosk/outbox.py for the row states and hub/receipts.py for the sender): the
 broker's PUBACK only moves it to ``sent``. A sent row no receipt has named is
-sent again after ``resend_s``, doubling per attempt up to ``resend_max_s``,
-and every unconfirmed row is sent again after a reconnect, since receipts
+due again after ``resend_s``, doubling per attempt up to ``resend_max_s``,
+and every unconfirmed row is due again after a reconnect, since receipts
 published while the kiosk was away are lost (its session is clean). The hub
 de-duplicates on the id, so a re-send costs a message, never a double.
+
+Due rows are re-sent in full only while receipts are coming back (the hub is
+there and something was lost on the way); otherwise only the oldest one goes,
+as a probe, at most once per backoff interval. A hub away for a day then costs
+each kiosk a probe every ``resend_max_s``, not a copy of every waiting press in
+the broker's queue every ``resend_max_s``; the probe's receipt, once the hub is
+back, releases the rest.
 
 All outbox bookkeeping happens on this one thread. paho calls ``on_publish``
 on its network thread while holding its own message lock, so that callback
@@ -26,7 +33,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from kiosk.outbox import Outbox
+from kiosk.outbox import Outbox, Outgoing
 from otklik import __version__, protocol
 from otklik.mqtt import Broker, connect_async, make_client
 
@@ -97,6 +104,12 @@ class Publisher:
         self.receipts_received = 0
         self.rejected = 0
         self.resent = 0
+        self.probes = 0
+        # Publisher thread only (monotonic ns): the last receipt, the last window of re-sends, the next probe.
+        self._receipt_at = 0
+        self._resent_at = 0
+        self._probe_wait_ns = self.resend_ns
+        self._next_probe_ns = 0
 
         will = (
             self.status_topic,
@@ -227,6 +240,9 @@ class Publisher:
                 if self._reconnected.is_set() or now >= next_refused_retry:
                     if self._reconnected.is_set() and self.receipts:
                         self.outbox.resend_unconfirmed()
+                        # Receipts from before the reconnect say nothing about this connection: probe first.
+                        self._resent_at = time.monotonic_ns()
+                        self._next_probe_ns = 0
                     self._reconnected.clear()
                     next_refused_retry = now + self.refused_retry_s
                     retried = self.outbox.retry_refused()
@@ -282,6 +298,8 @@ class Publisher:
             ids += receipt.ids + receipt.rejected
         if ids:
             self.confirmed += self.outbox.confirm(ids)
+            self._receipt_at = time.monotonic_ns()
+            self._probe_wait_ns = self.resend_ns
 
     def _acks_one(self, ack: tuple[int, Any], done: list[int]) -> None:
         mid, reason_code = ack
@@ -304,9 +322,7 @@ class Publisher:
             return
         rows = self.outbox.pending(limit=room, exclude=self._sent)
         if self.receipts and len(rows) < room:
-            again = self.outbox.due(time.monotonic_ns(), limit=room - len(rows), exclude=self._sent)
-            self.resent += len(again)
-            rows += again
+            rows += self._due_rows(room - len(rows))
         for row in rows:
             info = self.client.publish(row.topic, row.payload, qos=protocol.QOS[row.kind])
             # paho keeps a QoS 1 message and sends it on reconnect even when
@@ -314,6 +330,26 @@ class Publisher:
             self._mids[info.mid] = row.n
             self._sent.add(row.n)
             self.published += 1
+
+    def _due_rows(self, room: int) -> list[Outgoing]:
+        """Unconfirmed rows to send again now: a window of them if the hub answers, else one probe in a while."""
+        now = time.monotonic_ns()
+        # A row is due resend_s after its send; a receipt since then and since the last window means the hub
+        # is there and this row was lost on the way.
+        if self._receipt_at > self._resent_at and now - self._receipt_at < self.resend_ns:
+            again = self.outbox.due(now, limit=room, exclude=self._sent)
+            if again:
+                self._resent_at = now  # the next window waits for these receipts: re-sends pace themselves
+        elif now >= self._next_probe_ns:
+            again = self.outbox.due(now, limit=1, exclude=self._sent)
+            if again:
+                self.probes += 1
+                self._next_probe_ns = now + self._probe_wait_ns
+                self._probe_wait_ns = min(self._probe_wait_ns * 2, self.resend_max_ns)
+        else:
+            again = []
+        self.resent += len(again)
+        return again
 
     def _heartbeat(self) -> None:
         extra: dict[str, Any] = {"refused": self.outbox.refused_count()}

@@ -259,21 +259,24 @@ def test_a_sent_press_stays_until_a_receipt_confirms_it_front_first(tmp_path):
     assert drain(RingBuffer(str(tmp_path / "p"), capacity=10)) == [4]  # what flash still holds
 
 
-def test_no_receipt_in_time_resends_from_the_front_backing_off(tmp_path):
+def test_no_receipt_in_time_probes_from_the_front_backing_off(tmp_path):
     buf = RingBuffer(str(tmp_path / "p"), capacity=10)
     for r in press_records(3):
         buf.append(r)
     pending = Unconfirmed(resend_ms=1000, resend_max_ms=3000)
-    send_all(pending, buf, up=0)
+    assert send_all(pending, buf, up=0) == [1, 2, 3]
     assert not pending.due(999) and pending.due(1000)
-    assert send_all(pending, buf, up=1000) == [1, 2, 3]  # everything again
+    # Nobody answered: one probe, not the whole window again.
+    assert send_all(pending, buf, up=1000) == [1]
     assert not pending.due(2999) and pending.due(3000)  # waited twice as long
-    send_all(pending, buf, up=3000)
+    assert send_all(pending, buf, up=3000) == [1]
     assert not pending.due(5999) and pending.due(6000)  # capped at 3 s
-    send_all(pending, buf, up=6000)
-    pending.take_receipt(receipt("pad-ab-1"), "b1", "p1")
-    pending.commit(buf, 6500)  # progress: the wait starts over at its minimum
-    assert not pending.due(7499) and pending.due(7500)
+    assert send_all(pending, buf, up=6000) == [1]
+    pending.take_receipt(receipt("pad-ab-1"), "b1", "p1")  # the hub is back
+    assert pending.commit(buf, 6500) == 1
+    assert send_all(pending, buf, up=6500) == [2, 3]  # the rest at once
+    assert not pending.due(7499) and pending.due(7500)  # progress: the wait starts over at its minimum
+    assert pending.resends == 4
 
 
 def test_confirming_across_a_compaction_keeps_every_press(tmp_path):

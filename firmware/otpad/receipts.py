@@ -9,10 +9,12 @@ committed from the front as their ids are confirmed.
 ``sent`` holds, in buffer order, the records published since the last
 (re)start of sending: ``[id, end offset, press uptime or -1]``. A record whose
 id is None needs no receipt (an unreadable one, dropped when it reaches the
-front). When nothing has been confirmed for ``resend_ms`` everything is sent
-again from the front, the wait doubling up to ``resend_max_ms``; a new MQTT
-session re-sends everything too, since receipts published while the pad was
-away are lost. The hub de-duplicates on the id.
+front). When nothing has been confirmed for ``resend_ms`` sending starts over
+from the front, the wait doubling up to ``resend_max_ms``; a new MQTT session
+starts over too, since receipts published while the pad was away are lost.
+Starting over sends one record, a probe, until a receipt shows the hub is
+listening: a hub away for a day costs a probe per interval, not the whole
+window each time. The hub de-duplicates on the id.
 """
 
 import json
@@ -36,19 +38,21 @@ class Unconfirmed:
         self._wait_ms = resend_ms
         self._resend_at = -1
         self.resends = 0
+        self.probing = False
 
     def __len__(self) -> int:
         return len(self.sent)
 
     def room(self) -> bool:
-        return len(self.sent) < self.window
+        return len(self.sent) < (1 if self.probing else self.window)
 
     def restart(self) -> None:
-        """Send everything unconfirmed again, from the front (a new session, or no receipt in time)."""
+        """Send everything unconfirmed again, from the front, starting with a probe (a new session, or a timeout)."""
         self.sent = []
         self.confirmed = {}
         self.next_from = 0
         self._resend_at = -1
+        self.probing = True
 
     def note_sent(self, event_id: str | None, end: int, pressed_up: int, up: int, gen: bytes) -> None:
         if not self.sent:
@@ -77,6 +81,8 @@ class Unconfirmed:
             if entry[0] in named and entry[0] not in self.confirmed:
                 self.confirmed[entry[0]] = True
                 hits += 1
+        if named:
+            self.probing = False  # the hub answers: the whole window may go
         return hits
 
     def commit(self, buffer: RingBuffer, up: int) -> int:
@@ -105,6 +111,7 @@ class Unconfirmed:
         """The front record was committed: progress, so the re-send wait starts over at its minimum."""
         event_id = self.sent.pop(0)[0]
         self.confirmed.pop(event_id, None)
+        self.probing = False
         self._wait_ms = self.resend_ms
         self._resend_at = up + self._wait_ms if self.sent else -1
         if not self.sent:
