@@ -112,7 +112,8 @@ def broker_loses_queue(
     try:
         start_hub()
         fleet.press(before)
-        wait_until(lambda: fleet.depth() == 0, timeout=timeout, message="first presses stored and confirmed")
+        wait_until(lambda: fleet.depth() == 0 and stored_counts(db_path)[0] == kiosks * before, timeout=timeout,
+                   message="first presses stored (and, with receipts, confirmed)")  # fmt: skip
         hubs.pop().stop()  # clean: its persistent session stays in the broker and queues for it
 
         fleet.press(during)
