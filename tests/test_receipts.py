@@ -17,6 +17,7 @@ from hub.db import open_db
 from hub.receipts import receipts_for_batch
 from kiosk import outbox as outbox_module
 from kiosk.clock import Switchable
+from kiosk.config import ConfigError, config_from_dict
 from kiosk.outbox import PENDING, REFUSED, SENT
 from otklik import protocol
 from tests.test_kiosk_outbox import REAL, FakeClocks, S, make
@@ -262,3 +263,35 @@ def test_an_outbox_from_before_receipts_upgrades_in_place(tmp_path: Path) -> Non
     # Opening again applies nothing twice.
     with make(path, FakeClocks(REAL), Switchable(True)) as box:
         assert box.depth() == 2
+
+
+def test_the_hub_keeps_the_receipt_fields_of_a_heartbeat_in_its_registry(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "hub.db")
+    beat = protocol.heartbeat_payload(branch="b1", kiosk="k1", uptime_s=5, version="1", outbox_depth=7,
+                                      last_seq_sent=9, unconfirmed=4, unconfirmed_age_s=31.5)  # fmt: skip
+    outcome = ingest.handle_message(db, protocol.topic("b1", "k1", protocol.HEARTBEAT), protocol.encode(beat))
+    assert outcome.result == ingest.UPDATED
+    row = next(db["kiosks"].rows_where("branch = 'b1' AND kiosk = 'k1'"))
+    assert json.loads(row["heartbeat_extra"]) == {"unconfirmed": 4, "unconfirmed_age_s": 31.5}
+    db.close()
+
+
+@pytest.mark.parametrize(
+    ("kiosk", "reason"),
+    [
+        ({"receipts": "yes"}, "kiosk.receipts: must be"),
+        ({"resend_s": 0}, "kiosk.resend_s: 0 is out of range"),
+        ({"resend_s": 60, "resend_max_s": 30}, "kiosk.resend_max_s: 30 is out of range 60"),
+    ],
+)
+def test_a_bad_receipt_setting_names_the_field(kiosk: dict, reason: str) -> None:
+    with pytest.raises(ConfigError, match=reason):
+        config_from_dict({"broker": {"url": "mqtt://h"}, "kiosk": {"branch": "b1", "id": "k1", **kiosk}})
+
+
+def test_receipts_are_on_by_default_and_can_be_switched_off_for_an_old_hub() -> None:
+    base = {"broker": {"url": "mqtt://h"}, "kiosk": {"branch": "b1", "id": "k1"}}
+    on = config_from_dict(base).kiosk
+    assert (on.receipts, on.resend_s, on.resend_max_s) == (True, 30.0, 600.0)
+    off = config_from_dict({**base, "kiosk": {**base["kiosk"], "receipts": False}}).kiosk
+    assert off.receipts is False
