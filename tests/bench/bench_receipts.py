@@ -14,10 +14,15 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from hub import ingest
+from hub.db import open_db
+from hub.receipts import receipts_for_batch
 from otklik import protocol
 from tests.broker import Mosquitto, wait_until
 from tests.receipt_faults import broker_loses_queue
@@ -60,6 +65,33 @@ def snapshot_bytes(queued: int) -> int:
             broker.kill()
 
 
+def hub_cpu(batches: int = 20, batch: int = 500, kiosks: int = 50) -> str:
+    """Time of the receipt step next to the ingest it follows, for the same batches (the ratio survives a busy CPU)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = open_db(Path(tmp) / "hub.db")
+        ingest_s = receipt_s = 0.0
+        receipts = 0
+        for b in range(batches):
+            messages = []
+            for i in range(batch):
+                kiosk, seq = f"k{i % kiosks:03d}", b * batch + i + 1
+                body = protocol.rating_payload(branch="b1", kiosk=kiosk, id=uuid.uuid4().hex, seq=seq,
+                                               ts=protocol.now_ts(), score=1 + i % 4)  # fmt: skip
+                messages.append((protocol.topic("b1", kiosk, protocol.RATING), protocol.encode(body)))
+            now = datetime.now(UTC)
+            t0 = time.perf_counter()
+            outcomes = ingest.handle_batch(db, [(t, p, now) for t, p in messages])
+            t1 = time.perf_counter()
+            receipts += len(receipts_for_batch(messages, outcomes))
+            receipt_s += time.perf_counter() - t1
+            ingest_s += t1 - t0
+        db.close()
+    n = batches * batch
+    return (f"hub CPU per press: ingest {ingest_s / n * 1e6:.1f} us, building receipts {receipt_s / n * 1e6:.2f} us "
+            f"({receipt_s / ingest_s:.1%} of ingest); {receipts} receipts for {n} presses "
+            f"(batches of {batch} from {kiosks} kiosks)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kiosks", type=int, default=5)
@@ -67,6 +99,7 @@ def main() -> None:
     parser.add_argument("--during", type=int, default=400, help="per kiosk while the hub is away (then lost)")
     parser.add_argument("--after", type=int, default=20, help="per kiosk after the broker restart, no hub (code 16)")
     args = parser.parse_args()
+    print(hub_cpu())
     rows = []
     for receipts in (False, True):
         with tempfile.TemporaryDirectory() as tmp:
