@@ -156,7 +156,7 @@ def _rating(db: Database, batch: _Batch, rating: Rating, topic: str, payload: by
     flags = set(rating.flags)
     if doubtful:
         flags.add("clock")
-    row = {
+    row: dict[str, Any] = {
         "id": rating.id,
         "branch": rating.branch,
         "kiosk": rating.kiosk,

@@ -122,7 +122,7 @@ class HubService:
             log.warning("hub lost the broker (%s); reconnecting", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        self._queue.put(_Received(msg.topic, msg.payload, datetime.now(UTC), msg.mid, msg.qos, self._generation))
+        self._queue.put(_Received(msg.topic, bytes(msg.payload), datetime.now(UTC), msg.mid, msg.qos, self._generation))
 
     # --- writer thread -----------------------------------------------------
 

@@ -54,10 +54,21 @@ KIOSK_FLAGS = ("cooldown",)
 
 # Branch and kiosk ids are topic levels: no '/', '+', '#', no spaces, no case
 # games (two kiosks "Till-1" and "till-1" would be one kiosk to a person).
-ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+ID_MAX_CHARS = 32
+ID_RE = re.compile(rf"^[a-z0-9][a-z0-9_-]{{0,{ID_MAX_CHARS - 1}}}$")
 EMPLOYEE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 EVENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 FLAG_RE = re.compile(r"^[a-z_]{1,32}$")
+
+
+# The largest MQTT packet an honest client sends: a PUBLISH of a payload at the
+# limit on the longest topic (otklik/v1/<branch>/<kiosk>/<kind>). The broker's
+# max_packet_size is this, so a bigger one is refused before anyone stores it.
+MAX_TOPIC_BYTES = len(PREFIX) + 3 + 2 * ID_MAX_CHARS + max(len(k) for k in KINDS)
+# Fixed header (1 + up to 4 length bytes), topic length (2), packet id (2), and
+# MQTT 5 properties (length + room for a few, e.g. a session's topic alias).
+PUBLISH_OVERHEAD_BYTES = 5 + 2 + 2 + 256
+MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + MAX_TOPIC_BYTES + PUBLISH_OVERHEAD_BYTES
 
 
 class ProtocolError(ValueError):

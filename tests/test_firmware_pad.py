@@ -107,7 +107,7 @@ def test_broker_away_and_back_delivers_buffered_presses_once_in_order(make_pad, 
     pad = make_pad(cooldown_s=0)
     run_until(pad, lambda: pad.session is not None, message="pad online")
     press(3)
-    run_until(pad, lambda: len(events(hub)) == 1, message="first event")
+    run_until(pad, lambda: len(events(hub)) == 1 and len(pad.buffer) == 0, message="first event stored, confirmed")
     mosquitto.stop()
     for score in (1, 2, 3, 4, 4):
         press(score)
