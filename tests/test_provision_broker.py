@@ -187,6 +187,42 @@ def test_receipts_come_only_from_the_hub_and_reach_only_their_own_kiosk(store: S
         hub_view.close()
 
 
+def test_deployed_broker_killed_with_its_queue_lost_costs_no_press(store: Store, mock_pins: MockFactory) -> None:
+    """deploy's broker config (TLS, ACL, persistence): SIGKILLed while the hub is away, its snapshot lost."""
+    bundle_dir = store.provision_kiosk("b1", "k1")
+    hub = hub_service(store)
+    kiosk = make_kiosk(store, bundle_dir, mock_pins, cooldown_s=0, resend_s=1, resend_max_s=2)
+    hubs = [hub]
+
+    def add(score: int, times: int = 1) -> None:  # straight into the outbox: the pins' debounce is real time
+        for _ in range(times):
+            kiosk.outbox.add_rating(branch="b1", kiosk="k1", score=score)
+        kiosk.publisher.wake()
+
+    try:
+        assert kiosk.wait_connected(10) and hub.connected.wait(10)
+        add(3, times=3)
+        wait_until(lambda: len(events(store)) == 3 and kiosk.outbox.depth() == 0, message="3 stored, confirmed")
+        hubs.pop().stop()
+        add(4, times=4)
+        wait_until(lambda: kiosk.outbox.last_seq_sent() == 7, message="the broker PUBACKed all 4")
+        assert kiosk.outbox.depth() == 4
+        store.broker.kill()
+        (store.broker.dir / "mosquitto.db").unlink(missing_ok=True)  # a kill before the next autosave, at worst
+        store.broker.start()
+        wait_until(kiosk.wait_connected, timeout=20, message="kiosk back on the restarted broker")
+        add(1)  # no hub subscribed: code 16
+        wait_until(lambda: kiosk.outbox.last_seq_sent() == 8, message="the eighth PUBACKed")
+        hubs.append(hub_service(store))
+        wait_until(lambda: kiosk.outbox.depth() == 0, timeout=30, message="every press confirmed")
+        assert sorted(e["seq"] for e in events(store)) == list(range(1, 9))
+        assert [e["score"] for e in sorted(events(store), key=lambda e: e["seq"])] == [3] * 3 + [4] * 4 + [1]
+    finally:
+        kiosk.stop()
+        for h in hubs:
+            h.stop()
+
+
 def test_anonymous_and_wrong_password_are_refused(store: Store) -> None:
     k1 = (store.provision_kiosk("b1", "k1") / "mqtt-password").read_text().strip()
     for tls in (True, False):
