@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -66,5 +67,24 @@ def test_presses_acknowledged_with_no_matching_subscribers_are_resent_and_stored
         start_hub()
         wait_until(lambda: fleet.depth() == 0, timeout=20, message="re-sent, stored, confirmed")
         assert stored_counts(tmp_path / "hub.db") == (30, 30)
+    finally:
+        fleet.stop()
+
+
+def test_a_camera_reaction_in_the_outbox_is_receipted_too(
+    mosquitto: Mosquitto, tmp_path: Path, start_hub: Callable[[], HubService]
+) -> None:
+    start_hub()
+    fleet = Fleet(mosquitto, tmp_path, 1, receipts=True, resend_s=5)
+    try:
+        box = fleet.boxes[0]
+        box.add(protocol.REACTION, {
+            "v": 1, "branch": "b1", "kiosk": "k0", "id": "reaction-0001", "window_start": protocol.now_ts(),
+            "window_s": 60, "visitors": 4, "smiling": 1, "frames": 600, "fps": 10.0, "detector": "haar",
+        })  # fmt: skip
+        fleet.publishers[0].wake()
+        wait_until(lambda: box.depth() == 0, message="the reaction stored and confirmed")
+        with sqlite3.connect(tmp_path / "hub.db") as conn:
+            assert conn.execute("SELECT id, visitors FROM reactions").fetchall() == [("reaction-0001", 4)]
     finally:
         fleet.stop()
