@@ -135,4 +135,44 @@ def report(db_path: Path, as_json: bool, by: str, branch: str | None, start: str
     click.echo(json.dumps(rows, indent=2) if as_json else format_report(rows, by))
 
 
-COMMANDS: list[click.Command] = [hub, report]
+@click.command("dead-letters")
+@click.option(
+    "--db", "db_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Hub DB."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--last", type=click.IntRange(0, 1000), default=10, show_default=True, help="Newest letters to show.")
+def dead_letters_command(db_path: Path, as_json: bool, last: int) -> None:
+    """Show rejected messages: per kiosk topic, letters written, dropped over the rate limit, retained repeats.
+
+    \b
+    Example:
+        otklik dead-letters --db data/hub.db
+    """
+    from hub import dead_letters
+
+    db = open_db(db_path)
+    try:
+        sources = dead_letters.sources(db)
+        newest = [
+            dict(zip(("id", "received_at", "topic", "payload_size", "reason"), row, strict=True))
+            for row in db.execute(
+                "SELECT id, received_at, topic, payload_size, reason FROM dead_letters ORDER BY id DESC LIMIT ?",
+                [last],
+            )
+        ]
+    finally:
+        db.close()
+    if as_json:
+        click.echo(json.dumps({"sources": sources, "newest": newest}, indent=2))
+        return
+    click.echo(f"{'source':<48} {'written':>8} {'dropped':>8} {'retained':>8}  last")
+    for s in sources:
+        click.echo(
+            f"{s['source']:<48} {s['written']:>8} {s['dropped']:>8} {s['retained_repeats']:>8}  {s['last_at'] or ''}"
+        )
+    for letter in newest:
+        size = f"{letter['payload_size']} B"
+        click.echo(f"#{letter['id']} {letter['received_at']} {letter['topic']} ({size}): {letter['reason']}")
+
+
+COMMANDS: list[click.Command] = [hub, report, dead_letters_command]

@@ -105,8 +105,8 @@ def test_a_receipt_round_trips_with_rejected_optional_and_extras_kept() -> None:
     [
         ("unconfirmed", -1, "unconfirmed -1 is out of range"),
         ("unconfirmed", 1.5, "unconfirmed must be an integer"),
-        ("unconfirmed_age_s", "old", "unconfirmed_age_s must be a number"),
-        ("unconfirmed_age_s", -2, "unconfirmed_age_s -2 must be at least 0"),
+        ("unconfirmed_age_s", "old", "unconfirmed_age_s must be a finite number"),
+        ("unconfirmed_age_s", -2, "unconfirmed_age_s -2 is out of range 0"),
     ],
 )
 def test_heartbeat_receipt_fields_are_checked(field: str, value: object, reason: str) -> None:
