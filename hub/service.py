@@ -189,7 +189,13 @@ class HubService:
 
     def _send_receipts(self, batch: list[_Received], outcomes: list[ingest.Outcome]) -> None:
         """Committed: now each kiosk may forget these presses (see hub/receipts.py)."""
-        for to, body in receipts.receipts_for_batch([(m.topic, m.payload) for m in batch], outcomes):
+        try:
+            out = receipts.receipts_for_batch([(m.topic, m.payload) for m in batch], outcomes)
+        except Exception:
+            # A bug here must not stop ingest: without a receipt the kiosks re-send, and the hub confirms then.
+            log.exception("could not build the receipts for a batch of %d", len(batch))
+            return
+        for to, body in out:
             self.client.publish(to, body, qos=protocol.QOS[protocol.RECEIPT])
 
     def _summary(self) -> str:

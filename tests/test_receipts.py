@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlite_utils.migrations import Migrations
 
 from hub import ingest
@@ -295,3 +297,39 @@ def test_receipts_are_on_by_default_and_can_be_switched_off_for_an_old_hub() -> 
     assert (on.receipts, on.resend_s, on.resend_max_s) == (True, 30.0, 600.0)
     off = config_from_dict({**base, "kiosk": {**base["kiosk"], "receipts": False}}).kiosk
     assert off.receipts is False
+
+
+FUZZ = settings(derandomize=True, deadline=None, database=None, max_examples=150)
+kiosk_ids = st.sampled_from(["a", "b", "k-1"])
+event_ids = st.one_of(st.text(max_size=70), st.from_regex(r"[A-Za-z0-9_-]{8,64}", fullmatch=True))
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@st.composite
+def batch_items(draw: st.DrawFn) -> tuple[tuple[str, bytes], ingest.Outcome]:
+    topic = draw(st.one_of(
+        st.builds(lambda k, kind: f"otklik/v1/b1/{k}/{kind}", kiosk_ids, st.sampled_from(protocol.KINDS)),
+        st.text(max_size=40),
+    ))  # fmt: skip
+    body = draw(st.one_of(
+        st.builds(lambda i, extra: json.dumps({"id": i, "x": extra}).encode(), event_ids, json_values),
+        st.binary(max_size=60),
+        st.just(b"[" * 3000),
+    ))  # fmt: skip
+    result = draw(st.sampled_from([ingest.STORED, ingest.DUPLICATE, ingest.REJECTED, ingest.UPDATED, "ignored"]))
+    stored_id = draw(st.none() | st.from_regex(r"[A-Za-z0-9_-]{8,64}", fullmatch=True))
+    return (topic, body), ingest.Outcome(result, "why", stored_id)
+
+
+@FUZZ
+@given(st.lists(batch_items(), max_size=30))
+def test_receipts_for_any_batch_are_valid_protocol_and_never_raise(items: list) -> None:
+    messages = [m for m, _ in items]
+    outcomes = [o for _, o in items]
+    for to, payload in receipts_for_batch(messages, outcomes):
+        receipt = protocol.decode(to, payload)  # every receipt built is one the kiosk accepts
+        assert isinstance(receipt, protocol.Receipt) and len(payload) <= protocol.MAX_PAYLOAD_BYTES
