@@ -37,6 +37,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from dashboard import accounts
+from dashboard.queries import not_found
 from dashboard.store import get_store
 
 bp = Blueprint("auth", __name__)
@@ -149,8 +150,12 @@ def require_admin(view: Callable) -> Callable:
 
 
 def check_branch(branch: str) -> None:
-    if not g.user.can_see_branch(branch):
+    """404 for a branch the user may not see, as for one that does not exist (403 is only for a role
+    that sees no branch's figures at all: that says nothing about any branch)."""
+    if not g.user.sees_scores:
         abort(403)
+    if not g.user.can_see_branch(branch):
+        not_found(_("branch '%(value)s' not found", value=branch))
 
 
 def _error(exc: HTTPException) -> Any:
