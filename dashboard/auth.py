@@ -90,10 +90,23 @@ def load_user() -> Any:
     return None
 
 
-def _safe_next(target: str | None) -> str:
-    # Only local paths: a crafted ?next= must not bounce a fresh session to another site.
-    if not target or urlsplit(target).netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("views.overview")
+def safe_next(target: str | None, default: str | None = None) -> str:
+    """``target`` if it is a path on this site, else ``default`` (the overview): every ``next`` goes through here.
+
+    A crafted ``next`` must not bounce a fresh session to another site. Browsers drop tabs and
+    newlines from a URL and read a backslash as a slash, so ``/\t/evil.example`` and
+    ``/\\evil.example`` are ``//evil.example`` to them: any control character, space or
+    backslash makes the target unsafe, as does anything ``urlsplit`` sees a host or scheme in.
+    CR/LF would also break the Location header.
+    """
+    fallback = default or url_for("views.overview")
+    if not isinstance(target, str) or not target.startswith("/") or target.startswith("//") or len(target) > 2000:
+        return fallback
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F or c == "\\" for c in target):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return fallback
     return target
 
 
@@ -113,7 +126,7 @@ def login() -> Any:
             session["uid"] = user.id
             session["role"] = user.role
             session.permanent = True
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next")))
         flash(_("Wrong username or password."), "error")
         status = 401
     elif request.method == "POST":
@@ -163,8 +176,16 @@ def _error(exc: HTTPException) -> Any:
     if isinstance(exc, CSRFError):
         message = _("The form has expired or did not come from this site; reload the page and try again.")
     if is_api():
-        return api_error(exc.code or 500, message)
-    return render_template("error.html", code=exc.code, name=exc.name, message=message), exc.code
+        response = api_error(exc.code or 500, message)
+    else:
+        response = current_app.make_response(
+            (render_template("error.html", code=exc.code, name=exc.name, message=message), exc.code)
+        )
+    # The exception's own headers: a 405's Allow (RFC 9110 requires it), a 401's WWW-Authenticate.
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 # Scripts, styles and charts come only from this server (no inline code, no CDN):

@@ -8,6 +8,7 @@ hub.alerts, hub.roster); nothing here computes a score.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -354,7 +355,23 @@ def alerts(db: sqlite_utils.Database, user: User, state: str = "live") -> list[d
     for name in names:
         rows.extend(hub_alerts.list_alerts(db, branch=name, state=None if state == "all" else state))
     rows.sort(key=lambda r: r["opened_at"], reverse=True)
+    for row in rows:
+        row["delivered"] = {redact_urls(k): redact_urls(str(v)) for k, v in (row.get("delivered") or {}).items()}
     return rows
+
+
+# A URL's scheme and host, and whatever follows them up to the next blank or quote.
+_URL = re.compile(r"""(?P<scheme>[a-z][a-z0-9+.-]*://)(?:[^/\s@'"]*@)?(?P<host>[^/\s?#'"]*)[^\s'"]*""", re.I)
+
+
+def redact_urls(text: str) -> str:
+    """Text with every URL cut to its scheme and host.
+
+    A webhook's path is its secret (Slack, Teams and most others put the key there), and the
+    alerts' delivery results name each webhook, failures quoting it again: the dashboard shows
+    them to managers, so only the admin's channel list (``otklik alerts channel list``, on the hub) shows the URL.
+    """
+    return _URL.sub(lambda m: f"{m['scheme']}{m['host']}/…", text)
 
 
 def alert_action(db: sqlite_utils.Database, user: User, alert_id: int, action: str, note: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 
 from dashboard import accounts, queries
-from dashboard.auth import check_branch, require_scores
+from dashboard.auth import check_branch, require_scores, safe_next
 from dashboard.cache import remember
 from dashboard.i18n import LANGUAGES
 from dashboard.store import get_db, get_store
@@ -238,9 +238,7 @@ def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
 @bp.route("/settings/language", methods=["POST"])
 def set_language() -> Any:
     language = request.form.get("language", "")
-    target = request.form.get("next", "/")
-    if not target.startswith("/") or target.startswith("//"):
-        target = "/"
+    target = safe_next(request.form.get("next"), "/")
     if language not in LANGUAGES:
         flash(_("language: choose one of %(list)s", list=", ".join(LANGUAGES)), "error")
         return redirect(target)
