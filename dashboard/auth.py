@@ -21,6 +21,7 @@ from flask import (
     current_app,
     flash,
     g,
+    has_request_context,
     jsonify,
     redirect,
     render_template,
@@ -28,11 +29,13 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
@@ -64,6 +67,7 @@ def api_error(status: int, message: str) -> Any:
 def load_user() -> Any:
     g.user = None
     g.via_token = False
+    g.credential = None
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         user = accounts.user_for_token(get_store(), header[len("Bearer ") :].strip())
@@ -71,12 +75,14 @@ def load_user() -> Any:
             return api_error(401, "invalid or revoked API token") if is_api() else abort(401)
         g.user = user
         g.via_token = True
-    elif "uid" in session:
-        user = accounts.get_user_by_id(get_store(), session["uid"])
-        if user is None or not user.active or session.get("role") != user.role:
+        g.credential = ("token", header[len("Bearer ") :].strip())
+    elif "sid" in session:
+        user = accounts.session_user(get_store(), session["sid"])
+        if user is None:
             session.clear()
         else:
             g.user = user
+            g.credential = ("session", session["sid"])
     if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS:
         if is_api():
             return api_error(401, "log in or send an API token (Authorization: Bearer ...)")
@@ -115,16 +121,16 @@ def login() -> Any:
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
+        # remote_addr is the client's own, or the forwarded one when OTKLIK_TRUSTED_PROXIES says a proxy is ours.
         address = request.remote_addr or "-"
         try:
             user = accounts.authenticate(get_store(), form.username.data, form.password.data, address)
-        except accounts.Throttled:
-            flash(_("Too many failed log-ins. Wait 15 minutes and try again."), "error")
-            return render_template("login.html", form=form), 429
+        except accounts.Throttled as exc:
+            flash(_("Too many failed log-ins: try again in %(n)s seconds.", n=exc.retry_after), "error")
+            return render_template("login.html", form=form), 429, {"Retry-After": str(exc.retry_after)}
         if user is not None:
             session.clear()
-            session["uid"] = user.id
-            session["role"] = user.role
+            session["sid"] = accounts.start_session(get_store(), user)
             session.permanent = True
             return redirect(safe_next(request.args.get("next")))
         flash(_("Wrong username or password."), "error")
@@ -136,6 +142,9 @@ def login() -> Any:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Any:
+    # Ended on the server: the cookie, replayed, is worth nothing.
+    if "sid" in session:
+        accounts.end_session(get_store(), session["sid"])
     session.clear()
     return redirect(url_for("auth.login"))
 
@@ -179,7 +188,7 @@ def _error(exc: HTTPException) -> Any:
         response = api_error(exc.code or 500, message)
     else:
         response = current_app.make_response(
-            (render_template("error.html", code=exc.code, name=exc.name, message=message), exc.code)
+            (render_template("error.html", code=exc.code, name=exc.name, message=message), exc.code or 500)
         )
     # The exception's own headers: a 405's Allow (RFC 9110 requires it), a 401's WWW-Authenticate.
     for name, value in exc.get_headers():
@@ -205,7 +214,27 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie, marked Secure whenever the request came over HTTPS.
+
+    Directly, or through a trusted proxy's X-Forwarded-Proto (see ``trust_proxies``); a
+    cookie without Secure would be sent again over plain HTTP to anyone on the shop's Wi-Fi.
+    """
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and request.is_secure)
+
+
+def trust_proxies(app: Flask, count: int) -> None:
+    """Behind ``count`` reverse proxies of ours, take the client's address and scheme from their
+    X-Forwarded-For / X-Forwarded-Proto. Without it those headers are ignored: anyone could send them."""
+    if count > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = SessionInterface()
+    trust_proxies(app, int(app.config["TRUSTED_PROXIES"]))
     app.after_request(_security_headers)
     csrf.init_app(app)
     app.before_request(load_user)
