@@ -82,7 +82,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # (no cookie, nothing to forge) are exempt and everyone else is not.
         "WTF_CSRF_CHECK_DEFAULT": False,
         "SSE_POLL_S": 0.2,
-        "SSE_MAX_S": 3600.0,
+        # A stream ends after this long and the page reconnects (OTKLIK_SSE_MAX_S; under a proxy's own timeout).
+        "SSE_MAX_S": float(_env_int("OTKLIK_SSE_MAX_S", 3600)),
         # How often an open stream checks that its session or token is still good.
         "SSE_RECHECK_S": 1.0,
         # Live streams one process serves at once (see api.StreamSlots); gunicorn_conf sets it from its threads.

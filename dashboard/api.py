@@ -102,9 +102,12 @@ def alerts() -> Any:
 
 @bp.post("/alerts/<int:alert_id>/<action>")
 def alert_action(alert_id: int, action: str) -> Any:
-    body = request.get_json(silent=True) or request.form.to_dict()
-    note = body.get("note", "") if isinstance(body, dict) else ""
-    return jsonify(queries.alert_action(get_db(), g.user, alert_id, action, note))
+    body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
+    if body is None and request.is_json and request.get_data():
+        raise queries.InputError('body: not JSON; send an object like {"note": "..."} or nothing')
+    if body is not None and not isinstance(body, dict):
+        raise queries.InputError('body: send a JSON object like {"note": "..."} or nothing')
+    return jsonify(queries.alert_action(get_db(), g.user, alert_id, action, (body or {}).get("note", "")))
 
 
 @bp.get("/fleet")

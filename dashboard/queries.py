@@ -74,10 +74,16 @@ def _scores_allowed(user: User) -> None:
         abort(403)
 
 
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+
+
 def parse_date(value: str | None, field: str) -> date | None:
     if value in (None, ""):
         return None
     try:
+        # Only 2026-01-31: fromisoformat also takes 20260131 and 2026-W05-6, which the API does not promise.
+        if not _DATE.match(value):  # type: ignore[arg-type]
+            raise ValueError(value)
         day = date.fromisoformat(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise InputError(f"{field}: {value!r} is not a date like 2026-01-31") from None

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,24 +36,33 @@ def gunicorn(hub_db: Path, auth_db: str, threads: int = 16, **env: str) -> Itera
                "OTKLIK_DASHBOARD_THREADS": str(threads), **env}  # fmt: skip
     environ.pop("OTKLIK_SSE_MAX_STREAMS", None)
     command = [sys.executable, "-m", "gunicorn", "-c", "python:dashboard.gunicorn_conf"]
-    server = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              start_new_session=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                conn.request("GET", "/login")
-                assert conn.getresponse().status == 200
-                break
-            except ConnectionRefusedError:
-                assert server.poll() is None, server.communicate()[0].decode()
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
-        yield served
-    finally:
-        # The whole group at once: any orderly shutdown waits until an open
-        # stream's thread next writes and finds its client gone (up to 5 s).
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGKILL)
-        served.output = server.communicate(timeout=30)[0].decode()
+    # A file, not a pipe: nobody reads a pipe while the block runs, and a full one (64 KB of access
+    # log) stops gunicorn mid-request.
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)  # fmt: skip
+        try:
+            _wait_until_up(server, port)
+            yield served
+        finally:
+            # The whole group at once: any orderly shutdown waits until an open
+            # stream's thread next writes and finds its client gone (up to 5 s).
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
+            log.seek(0)
+            served.output = log.read().decode(errors="replace")
+
+
+def _wait_until_up(server: subprocess.Popen, port: int) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/login")
+            assert conn.getresponse().status == 200
+            return
+        except ConnectionRefusedError:
+            assert server.poll() is None, "gunicorn stopped"
+            assert time.monotonic() < deadline, "gunicorn did not start"
+            time.sleep(0.2)
