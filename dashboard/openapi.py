@@ -16,9 +16,11 @@ _PERIOD: list[dict[str, Any]] = [
     {"name": "from", "in": "query", "schema": _DATE, "description": "First local day"},
     {"name": "to", "in": "query", "schema": _DATE, "description": "Last local day"},
 ]
-_BRANCH = {"name": "branch", "in": "path", "required": True, "schema": {"type": "string"}}
-_ROWS = {"type": "object", "properties": {"rows": {"type": "array", "items": {"type": "object"}}}}
-_SHIFT_ID = {"name": "shift_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_BRANCH: dict[str, Any] = {"name": "branch", "in": "path", "required": True, "schema": {"type": "string"}}
+_VIEW: dict[str, Any] = {"name": "view", "in": "path", "required": True, "schema": {"type": "string"}}
+_BRANCH_FILTER: dict[str, Any] = {"name": "branch", "in": "query", "schema": {"type": "string"}}
+_ROWS: dict[str, Any] = {"type": "object", "properties": {"rows": {"type": "array", "items": {"type": "object"}}}}
+_SHIFT_ID: dict[str, Any] = {"name": "shift_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 _SHIFT_COLUMNS = ("employee", "name", "branch", "kiosk", "start", "end", "note", "timezone", "start_utc", "end_utc")
 _SHIFT = {
     "type": "object",
@@ -194,11 +196,7 @@ ENDPOINTS: list[Endpoint] = [
         "get",
         "/export/{view}.csv",
         "CSV of any table: overview, fleet, employees, series, heatmap, flagged, alerts, roster, shifts",
-        [
-            {"name": "view", "in": "path", "required": True, "schema": {"type": "string"}},
-            {"name": "branch", "in": "query", "schema": {"type": "string"}},
-            *_PERIOD,
-        ],
+        [_VIEW, _BRANCH_FILTER, *_PERIOD],
         {"type": "string"},
     ),
     (
