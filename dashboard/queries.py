@@ -366,18 +366,21 @@ def alerts(db: sqlite_utils.Database, user: User, state: str = "live") -> list[d
     return rows
 
 
-# A URL's scheme and host, and whatever follows them up to the next blank or quote.
-_URL = re.compile(r"""(?P<scheme>[a-z][a-z0-9+.-]*://)(?:[^/\s@'"]*@)?(?P<host>[^/\s?#'"]*)[^\s'"]*""", re.I)
+# A URL, up to the next blank or quote.
+_URL = re.compile(r"""[a-z][a-z0-9+.-]*://[^\s'"]*""", re.I)
 
 
 def redact_urls(text: str) -> str:
-    """Text with every URL cut to its scheme and host.
+    """Text with every URL cut as hub.notify.redact cuts a webhook's: scheme and host only.
 
     A webhook's path is its secret (Slack, Teams and most others put the key there), and the
-    alerts' delivery results name each webhook, failures quoting it again: the dashboard shows
-    them to managers, so only the admin's channel list (``otklik alerts channel list``, on the hub) shows the URL.
+    alerts' delivery results name each webhook, failures quoting it again (older rows in full):
+    the dashboard shows them to managers, so only the admin's channel list (``otklik alerts
+    channel list``, on the hub) shows the URL.
     """
-    return _URL.sub(lambda m: f"{m['scheme']}{m['host']}/…", text)
+    from hub.notify import redact
+
+    return _URL.sub(lambda m: redact(m[0]), text)
 
 
 def alert_action(db: sqlite_utils.Database, user: User, alert_id: int, action: str, note: str) -> dict[str, Any]:

@@ -199,6 +199,7 @@ def add_shift(
             [new.employee, branch, new.kiosk, new.start, new.end, new.note],
         )
         aggregates.reattribute(db, branch, new.kiosk, new.start, new.end)
+        assert cursor.lastrowid is not None  # sqlite3 sets it on every INSERT that succeeds
         return get_shift(db, cursor.lastrowid)
 
 
