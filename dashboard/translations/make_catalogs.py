@@ -16,10 +16,6 @@ from babel.messages.pofile import read_po, write_po
 HERE = Path(__file__).parent
 T = {
     # msgid: (ru, fa)
-    "Too many failed log-ins. Wait 15 minutes and try again.": (
-        "Слишком много неудачных попыток входа. Подождите 15 минут и попробуйте снова.",
-        "تلاش‌های ناموفق ورود بیش از حد است. ۱۵ دقیقه صبر کنید و دوباره امتحان کنید.",
-    ),
     "Wrong username or password.": ("Неверное имя пользователя или пароль.", "نام کاربری یا گذرواژه نادرست است."),
     "No such employee in this branch.": ("В этом филиале нет такого сотрудника.", "چنین کارمندی در این شعبه نیست."),
     "Alert updated.": ("Оповещение обновлено.", "هشدار به‌روز شد."),
