@@ -259,6 +259,9 @@ T = {
         "Слишком много неудачных попыток входа: попробуйте снова через %(n)s с.",
         "تلاش‌های ناموفق ورود بیش از حد است: %(n)s ثانیهٔ دیگر دوباره امتحان کنید.",
     ),
+    # Receipts (issue 11): presses a kiosk has sent and keeps until the hub confirms them.
+    "Awaiting receipt": ("Ждут квитанции", "در انتظار رسید"),
+    "oldest %(age)s s": ("старейшей %(age)s с", "قدیمی‌ترین %(age)s ثانیه"),
 }
 
 
