@@ -40,7 +40,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(app: Flask, 
              "--max-examples", str(EXAMPLES), "--seed", str(SEED), "--exclude-checks", EXCLUDED,
              "--request-timeout", "10", "--no-color", "--continue-on-failure",
              "--report", "ndjson", "--report-ndjson-path", str(report)],
-            capture_output=True, text=True, timeout=240,
+            capture_output=True, text=True, timeout=240, cwd=tmp_path,  # its .schemathesis cache goes there
         )  # fmt: skip
     summary = done.stdout[done.stdout.rfind("Test Phases:") :]
     print(summary)
