@@ -47,6 +47,7 @@
             el.classList.toggle("trend-up", value > 0);
             el.classList.toggle("trend-down", value < 0);
           }
+          if (field === "open_alerts") el.classList.toggle("warn", value > 0);
         });
         card.classList.remove("level-good", "level-watch", "level-bad", "level-none");
         card.classList.add("level-" + levelOf(overview.dataset, get(row, "week.index")));

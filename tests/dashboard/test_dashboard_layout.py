@@ -13,6 +13,7 @@ test-artifacts/ (git-ignored) as layout-<page>-<lang>-<width>.png.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -189,6 +190,12 @@ def _problems(page: Any, visit: Visit, response: Any, console: list[str]) -> lis
     found += [f"off screen: {what}" for what in _outside(page, text=True)]
     if visit.controls:
         found += [f"control off screen: {what}" for what in _outside(page, visit.controls, keep_clipped=True)]
+    # A general cell rule once outranked td.num and left every number at the start of its cell.
+    misaligned = page.evaluate(
+        "[...document.querySelectorAll('td.num, th.num')].filter((c) => getComputedStyle(c).textAlign !== 'end').length"
+    )
+    if misaligned:
+        found.append(f"{misaligned} number cells not aligned to the end")
     found += [f"CSP refused: {what}" for what in page.evaluate("window.__csp")]
     found += [f"console: {line}" for line in console]
     return found
@@ -242,3 +249,50 @@ def test_every_page_fits_the_screen_without_errors(demo_server: str, chromium: A
         for context in contexts.values():
             context.close()
     assert not problems, "\n".join(f"{name}: {'; '.join(found)}" for name, found in problems.items())
+
+
+def _admin_page(chromium: Any, server: str, lang: str, width: int) -> tuple[Any, Any]:
+    context = chromium.new_context(viewport={"width": width, "height": SCREENS[width]}, locale=lang)
+    context.add_init_script(WATCH_CSP)
+    _log_in(context, server, f"admin-{lang}")
+    return context, context.new_page()
+
+
+def test_charts_follow_the_screen_when_it_turns(demo_server: str, chromium: Any) -> None:
+    context, page = _admin_page(chromium, demo_server, "fa", 1366)
+    try:
+        page.goto(demo_server + "/branch/central")
+        page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('series-chart'))")
+        wide = page.evaluate("document.getElementById('series-chart').getBoundingClientRect().width")
+        page.set_viewport_size({"width": 390, "height": 844})
+        # The chart redraws to its card's new width; the page never scrolls sideways on the way.
+        page.wait_for_function(
+            """() => { const c = document.getElementById('series-chart');
+                       return c.getBoundingClientRect().width <= c.parentElement.clientWidth + 0.5
+                         && document.documentElement.scrollWidth <= window.innerWidth; }""",
+            timeout=3000,
+        )
+        narrow = page.evaluate("document.getElementById('series-chart').getBoundingClientRect().width")
+        assert narrow < 390 < wide, (wide, narrow)
+        assert page.evaluate("window.__csp") == []
+    finally:
+        context.close()
+
+
+def test_live_overview_colours_cards_by_the_server_rule(demo_server: str, chromium: Any) -> None:
+    context, page = _admin_page(chromium, demo_server, "en", 390)
+    try:
+        response = page.goto(demo_server + "/")
+        served = {
+            branch: level
+            for level, branch in re.findall(r'class="card (level-\w+)" data-branch="([^"]+)"', response.text())
+        }
+        assert len(set(served.values())) > 1, served  # the demo chain has branches in different bands
+        page.wait_for_selector("#overview[data-updated]", state="attached")  # the live figures arrived
+        live = page.evaluate(
+            "Object.fromEntries([...document.querySelectorAll('#overview [data-branch]')]"
+            ".map((c) => [c.dataset.branch, [...c.classList].find((k) => k.startsWith('level-'))]))"
+        )
+        assert live == served
+    finally:
+        context.close()
