@@ -39,6 +39,8 @@ class _Received:
     mid: int
     qos: int
     generation: int
+    # Set when the broker re-sends a retained copy on subscribe (ingest refuses those once).
+    retain: bool = False
 
 
 class HubService:
@@ -122,7 +124,9 @@ class HubService:
             log.warning("hub lost the broker (%s); reconnecting", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        self._queue.put(_Received(msg.topic, bytes(msg.payload), datetime.now(UTC), msg.mid, msg.qos, self._generation))
+        self._queue.put(
+            _Received(msg.topic, bytes(msg.payload), datetime.now(UTC), msg.mid, msg.qos, self._generation, msg.retain)
+        )
 
     # --- writer thread -----------------------------------------------------
 
@@ -164,7 +168,7 @@ class HubService:
     def _store(self, db: Database, batch: list[_Received]) -> None:
         while True:
             try:
-                outcomes = ingest.handle_batch(db, [(m.topic, m.payload, m.received_at) for m in batch])
+                outcomes = ingest.handle_batch(db, [(m.topic, m.payload, m.received_at, m.retain) for m in batch])
                 break
             except sqlite3.OperationalError as err:
                 # Disk full, I/O error, a lock held too long: not the messages'

@@ -52,6 +52,9 @@ def render_acl(credentials: list[Credential]) -> str:
             # accepted and nothing is ever delivered.
             lines.append(f"topic read {protocol.PREFIX}/#")
             lines.append(f"topic write {protocol.subscription(protocol.CONFIG)}")
+            if cred.role == ROLE_HUB:
+                # Alert evaluation runs inside the hub and publishes on its connection.
+                lines.append(f"topic write {protocol.PREFIX}/alerts/#")
         elif cred.role == ROLE_ADMIN:
             lines.append("topic readwrite otklik/#")
             lines.append("topic read $SYS/#")
