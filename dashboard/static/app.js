@@ -24,6 +24,20 @@
     });
   });
 
+  // A table wider than its box says so: a shadow at the edge where more columns wait
+  // (.more-end / .more-start, drawn by app.css), updated on scroll and on resize.
+  const edges = (wrap) => {
+    const max = wrap.scrollWidth - wrap.clientWidth, at = Math.abs(wrap.scrollLeft);  // RTL scrolls negative
+    wrap.classList.toggle("more-end", max > 1 && at < max - 1);
+    wrap.classList.toggle("more-start", max > 1 && at > 1);
+  };
+  const wraps = document.querySelectorAll(".table-wrap, #heatmap");
+  const watchSize = window.ResizeObserver ? new ResizeObserver((seen) => seen.forEach((e) => edges(e.target))) : null;
+  wraps.forEach((wrap) => {
+    wrap.addEventListener("scroll", () => edges(wrap), {passive: true});
+    if (watchSize) watchSize.observe(wrap); else edges(wrap);
+  });
+
   // Good / watch / bad by the limits the server put on the page (dashboard/levels.py).
   const levelOf = (limits, index) => index === null || index === undefined ? "none" :
     index >= Number(limits.goodFrom) ? "good" : index < Number(limits.badBelow) ? "bad" : "watch";
