@@ -251,7 +251,8 @@ class Publisher:
             self.published += 1
 
     def _heartbeat(self) -> None:
-        extra: dict[str, Any] = {"refused": self.outbox.refused_count()}
+        # heartbeat_s lets the fleet tell a silent kiosk's last figures from current ones.
+        extra: dict[str, Any] = {"refused": self.outbox.refused_count(), "heartbeat_s": self.heartbeat_s}
         extra["camera"] = self._hook(self.camera_status, "off")
         version = self._hook(self.config_version, None)
         if version is not None:

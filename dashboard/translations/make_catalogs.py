@@ -208,6 +208,11 @@ T = {
         "%(field)s: '%(value)s' — не время вида 2026-11-22 09:00",
         "%(field)s: '%(value)s' زمانی مانند 2026-11-22 09:00 نیست",
     ),
+    # hub service: a kiosk's outbox figure that is no longer current (fleet)
+    "last reported %(depth)s at %(time)s": (
+        "последнее значение %(depth)s на %(time)s",
+        "آخرین گزارش %(depth)s در %(time)s",
+    ),
 }
 
 
