@@ -142,7 +142,7 @@ class HubService:
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _flags: object, reason: object, _p: object) -> None:
         self._generation += 1
         self.connected.clear()
-        if not self._stop.is_set():
+        if not self._closing.is_set():
             log.warning("hub lost the broker (%s); reconnecting", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:

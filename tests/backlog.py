@@ -1,0 +1,59 @@
+"""A broker backlog built fast: C `mosquitto_pub -l -q 1` clients, one kiosk each, fed ready-made rating lines.
+
+The Python publisher tops out at a few thousand messages a second; these reach
+tens of thousands, so a 200k or 1 M backlog for the hub takes seconds to build.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import uuid
+
+from otklik import protocol
+
+
+def rating_lines(kiosk: str, count: int, branch: str = "b1") -> list[bytes]:
+    """One JSON rating per line (no newline inside: encode() writes compact JSON)."""
+    now = protocol.now_ts()
+    return [
+        protocol.encode(
+            protocol.rating_payload(branch=branch, kiosk=kiosk, id=uuid.uuid4().hex, seq=seq, ts=now, score=1 + seq % 4)
+        )
+        for seq in range(1, count + 1)
+    ]
+
+
+def publish_backlog(host: str, port: int, total: int, *, kiosks: int = 4, timeout: float = 300) -> None:
+    """Publish ``total`` ratings at QoS 1, spread over ``kiosks`` parallel clients; return once all are acknowledged."""
+    binary = shutil.which("mosquitto_pub")
+    if not binary:
+        raise RuntimeError("mosquitto_pub is not installed (Debian: apt-get install mosquitto-clients)")
+    share, extra = divmod(total, kiosks)
+    procs = []
+    for n in range(kiosks):
+        kiosk = f"k{n:03d}"
+        lines = rating_lines(kiosk, share + (1 if n < extra else 0))
+        proc = subprocess.Popen(
+            [binary, "-h", host, "-p", str(port), "-q", "1", "-l", "-i", f"backlog-{kiosk}", "-M", "1000",
+             "-t", protocol.topic("b1", kiosk, protocol.RATING)],
+            stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        procs.append((proc, b"\n".join(lines) + b"\n"))
+    # A pipe holds 64 KB: one feeding thread per client, or they would run one after another.
+    feeders = [threading.Thread(target=_feed, args=(proc, data)) for proc, data in procs]
+    for feeder in feeders:
+        feeder.start()
+    for feeder in feeders:
+        feeder.join(timeout)
+    for proc, _ in procs:
+        if proc.wait(timeout) != 0:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"mosquitto_pub exited {proc.returncode}: {err}")
+
+
+def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(data)
+    proc.stdin.close()
