@@ -148,9 +148,11 @@ class HubService:
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         received = _Received(msg.topic, msg.payload, datetime.now(UTC), msg.mid, msg.qos, self._generation)
         # A full queue blocks this thread: paho stops reading, TCP pushes back
-        # and the broker keeps the backlog. Keepalive survives, since the writer
-        # frees a batch's room in well under a second; while storage is failing
-        # it may lapse, and the reconnect redelivers what was not acknowledged.
+        # and the broker keeps the backlog. The writer frees a batch's room in
+        # well under a second, but Mosquitto 2.0.11 queues its PINGRESP behind
+        # the whole backlog it has already sent us, so a long drain (or storage
+        # failing for long) can end in a keepalive disconnect: the reconnect
+        # redelivers what was not acknowledged, stored once by its id.
         while True:
             try:
                 self._queue.put(received, timeout=0.5)
