@@ -22,6 +22,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from otklik.private_files import create_private
 from otklik.protocol import ID_RE
 
 ROLES = ("admin", "manager", "technician")
@@ -128,7 +129,8 @@ def _ts(moment: datetime) -> str:
 
 
 def open_store(path: str) -> sqlite_utils.Database:
-    """The dashboard's own database, created and migrated on first use."""
+    """The dashboard's own database (password hashes, sessions), created private and migrated on first use."""
+    create_private(path)
     db = sqlite_utils.Database(path)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA busy_timeout=5000")

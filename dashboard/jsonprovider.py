@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from flask import Response
+from flask import Flask
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.sansio.response import Response
 
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
@@ -29,4 +30,7 @@ class OrjsonProvider(DefaultJSONProvider):
             return super().response(*args, **kwargs)  # indented, for people reading it
         obj = self._prepare_response_obj(args, kwargs)
         body = orjson.dumps(obj, default=self.default, option=_OPTIONS)
+        # The base class is typed for Flask's sans-I/O App, whose response class takes no body;
+        # this provider is only installed on a flask.Flask (create_app), whose Response does.
+        assert isinstance(self._app, Flask)
         return self._app.response_class(body, mimetype=self.mimetype)

@@ -212,7 +212,7 @@ def rebuild(db: Database, branch: str | None = None) -> int:
     """
     where, params = ("WHERE e.branch = ?", [branch]) if branch else ("", [])
     bulk = BulkAggregates()
-    camera = defaultdict(lambda: [0, 0, 0, 0.0])
+    camera: defaultdict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0])
     count = 0
     with db.atomic():
         for table in (*AGG_TABLES, "camera_hour"):

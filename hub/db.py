@@ -7,6 +7,8 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from otklik.private_files import create_private
+
 # Each area of the hub keeps its tables in its own migration set, in its own
 # module (a module-level ``migrations``); they are applied in this order.
 MIGRATION_MODULES = [
@@ -25,6 +27,7 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    create_private(path)
     db = Database(path)
     db.conn.execute("PRAGMA busy_timeout = 10000")
     db.enable_wal()

@@ -127,6 +127,7 @@ def add_shift(
             [employee, branch, kiosk, s, e, note],
         )
         aggregates.reattribute(db, branch, kiosk, s, e)
+        assert cursor.lastrowid is not None  # sqlite3 sets it on every INSERT that succeeds
         return get_shift(db, cursor.lastrowid)
 
 

@@ -176,7 +176,7 @@ def report(
     """Rows of scores grouped ``by`` one of BY; branch and employee rows are also ranked."""
     if by not in BY:
         raise ValueError(f"by {by!r} must be one of {', '.join(BY)}")
-    filters = {"branch": branch, "kiosk": kiosk, "employee": employee, "start": start, "end": end}
+    filters: dict[str, Any] = {"branch": branch, "kiosk": kiosk, "employee": employee, "start": start, "end": end}
     if by in ("branch", "kiosk", "employee"):
         group = {"branch": ["branch"], "kiosk": ["branch", "kiosk"], "employee": ["branch", "employee"]}[by]
         rows = []

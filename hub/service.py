@@ -51,6 +51,8 @@ class _Received:
     mid: int
     qos: int
     generation: int
+    # Set when the broker re-sends a retained copy on subscribe (ingest refuses those once).
+    retain: bool = False
 
 
 class HubService:
@@ -146,7 +148,9 @@ class HubService:
             log.warning("hub lost the broker (%s); reconnecting", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        received = _Received(msg.topic, msg.payload, datetime.now(UTC), msg.mid, msg.qos, self._generation)
+        received = _Received(
+            msg.topic, bytes(msg.payload), datetime.now(UTC), msg.mid, msg.qos, self._generation, msg.retain
+        )
         # A full queue blocks this thread: paho stops reading, TCP pushes back
         # and the broker keeps the backlog. The writer frees a batch's room in
         # well under a second, but Mosquitto 2.0.11 queues its PINGRESP behind
@@ -215,7 +219,7 @@ class HubService:
 
     def _store(self, batch: list[_Received]) -> list[ingest.Outcome] | None:
         """Store the batch in one transaction, retrying until it is stored; None if stopped meanwhile."""
-        messages = [(m.topic, m.payload, m.received_at) for m in batch]
+        messages = [(m.topic, m.payload, m.received_at, m.retain) for m in batch]
         while True:
             try:
                 if self._db is None:

@@ -33,6 +33,7 @@ from sqlite_utils.migrations import Migrations
 
 from kiosk.clock import ClockCheck, system_clock_synced
 from otklik import protocol
+from otklik.private_files import create_private
 
 PENDING = "pending"
 REFUSED = "refused"
@@ -129,6 +130,7 @@ class Outbox:
         self.boot_id = boot_id or read_boot_id() or f"process-{uuid.uuid4().hex}"
         self._lock = threading.Lock()
         self._lockfile = self._take_lock()
+        create_private(self.path)
         self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode != "wal":

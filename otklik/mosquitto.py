@@ -8,12 +8,15 @@ import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+# Options after a `listener` line configure that listener; written before the
+# first one, Mosquitto applies them to an extra default listener on 1883 instead.
 BASE_CONF = """\
 listener {port} {host}
-allow_anonymous true
-persistence true
+{listener_options}allow_anonymous {anonymous}
+{auth}persistence true
 persistence_location {dir}/
 autosave_interval 1
 # The default of 1000 silently drops QoS 1 messages queued for a slow subscriber.
@@ -48,11 +51,44 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         return True
 
 
+@dataclass(frozen=True)
+class BrokerAuth:
+    """A password file and an ACL (rendered by hub.provisioning.broker_files) for a local broker."""
+
+    passwd: Path
+    acl: Path
+
+
+def listener_options(*, identity: bool, max_packet_size: int | None) -> str:
+    """The lines under the listener: client ids tied to credentials, and the packet bound."""
+    lines = []
+    if identity:
+        from hub.provisioning.broker_files import IDENTITY  # the deploy config's same line
+
+        lines.append(IDENTITY)
+    if max_packet_size:
+        # A global option in Mosquitto 2.0 (it holds wherever it is written); kept
+        # beside the listener it protects.
+        lines.append(f"max_packet_size {max_packet_size}")
+    return "".join(line + "\n" for line in lines)
+
+
 class MosquittoProcess:
-    """A local, anonymous Mosquitto for development and tests (never for production: see deploy/)."""
+    """A local Mosquitto for development and tests (never for production: see deploy/).
+
+    Anonymous unless ``auth`` is given; with it, only its users may connect, the
+    ACL applies and every client id is its username.
+    """
 
     def __init__(
-        self, workdir: Path, *, port: int | None = None, host: str = "127.0.0.1", extra_conf: str = ""
+        self,
+        workdir: Path,
+        *,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        extra_conf: str = "",
+        auth: BrokerAuth | None = None,
+        max_packet_size: int | None = None,
     ) -> None:
         binary = mosquitto_binary()
         if not binary:
@@ -67,7 +103,18 @@ class MosquittoProcess:
         # into a root-owned temporary folder; staying root is fine for a
         # loopback-only development broker.
         user = "user root\n" if os.geteuid() == 0 else ""
-        self.conf.write_text(BASE_CONF.format(port=self.port, host=host, dir=self.dir, user=user) + extra_conf)
+        self.conf.write_text(
+            BASE_CONF.format(
+                port=self.port,
+                host=host,
+                dir=self.dir,
+                user=user,
+                listener_options=listener_options(identity=auth is not None, max_packet_size=max_packet_size),
+                anonymous="false" if auth else "true",
+                auth=f"password_file {auth.passwd}\nacl_file {auth.acl}\n" if auth else "",
+            )
+            + extra_conf
+        )
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

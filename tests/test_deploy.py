@@ -6,13 +6,16 @@ tool fails these tests rather than skipping them.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from hub.provisioning.broker_files import render_mosquitto_conf
+from otklik import protocol
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
@@ -82,8 +85,10 @@ def test_setup_script_checks_its_arguments_before_touching_the_system() -> None:
     assert SCRIPTS, "no scripts found"
     helped = subprocess.run(["sh", str(script), "--help"], capture_output=True, text=True)
     assert helped.returncode == 0 and "--bootstrap" in helped.stdout
-    for args, message in (([], "--bootstrap TOKEN or --config DIR"), (["--frobnicate"], "unknown option"),
-                          (["--config", "/nonexistent"], "kiosk.toml not found")):  # fmt: skip
+    for args, message in (([], "--bootstrap - (token on stdin), --bootstrap-file FILE or --config DIR"),
+                          (["--frobnicate"], "unknown option"),
+                          (["--config", "/nonexistent"], "kiosk.toml not found"),
+                          (["--bootstrap", "otk1:abc"], "never the token itself")):  # fmt: skip
         done = subprocess.run(["sh", str(script), *args], capture_output=True, text=True)
         assert done.returncode == 1 and message in done.stderr
 
@@ -95,6 +100,53 @@ def test_deployed_mosquitto_conf_is_what_provision_renders() -> None:
         "regenerate: otklik provision broker-config --out deploy/mosquitto/otklik.conf"
     )
     for line in ("allow_anonymous false", "persistence true", "max_queued_messages 1000000", "acl_file",
-                 "password_file", "keyfile", "message_size_limit", "max_inflight_messages"):  # fmt: skip
+                 "password_file", "keyfile", "max_inflight_messages"):  # fmt: skip
         assert line in text
     assert "%c" not in text and "allow_anonymous true" not in text
+    # use_username_as_clientid is a listener option: one right under every listener line,
+    # none before the first (that would configure a default listener on 1883).
+    lines = text.splitlines()
+    listeners = [i for i, line in enumerate(lines) if line.startswith("listener ")]
+    identity = [i for i, line in enumerate(lines) if line == "use_username_as_clientid true"]
+    assert len(listeners) == 2 and identity == [i + 1 for i in listeners]
+    assert f"max_packet_size {protocol.MAX_PACKET_BYTES}" in lines
+
+
+def test_setup_script_never_puts_the_bootstrap_token_in_an_argv(tmp_path: Path) -> None:
+    """Run setup-kiosk.sh with the system-changing commands stubbed out and the real `otklik provision
+    unpack` behind a recorder that, while the token is in flight, reads every process's command line
+    (what `ps` shows): the token must be in none of them, and the password must still arrive."""
+    from hub.provisioning import bundle
+
+    assert os.geteuid() == 0, "setup-kiosk.sh refuses to run without root; run this test as root"
+    spec = bundle.KioskSpec(branch="b1", kiosk="k1", username="k-b1-k1", broker_url="mqtts://hub.local:8883")
+    files = bundle.write_kiosk_bundle(tmp_path / "out", bundle.kiosk_config(spec), "pw-in-flight-42", None)
+    line = files["bootstrap"].read_text()
+    token = bundle.find_token(line)
+    stubs, prefix, etc, log = tmp_path / "stubs", tmp_path / "opt", tmp_path / "etc", tmp_path / "log"
+    for d in (stubs, prefix / "venv" / "bin", log):
+        d.mkdir(parents=True)
+    for name in ("apt-get", "useradd", "usermod", "install", "chown", "runuser", "systemctl", "python3"):
+        (stubs / name).write_text(f'#!/bin/sh\necho "{name} $*" >> {log}/stubbed\n')
+    (prefix / "venv" / "bin" / "pip").write_text("#!/bin/sh\n")
+    real = Path(sys.executable).with_name("otklik")
+    (prefix / "venv" / "bin" / "otklik").write_text(
+        "#!/bin/sh\n"
+        f'printf "%s\\n" "$@" > {log}/argv\n'
+        f"for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < \"$f\"; echo; done > {log}/ps 2>/dev/null\n"
+        f'exec {real} "$@"\n'
+    )
+    for f in [*stubs.iterdir(), *(prefix / "venv" / "bin").iterdir()]:
+        f.chmod(0o755)
+    env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}", "OTKLIK_PREFIX": str(prefix),
+           "OTKLIK_ETC": str(etc)}  # fmt: skip
+    # What the technician types: the bootstrap line, read by their shell (not `sh -c LINE`, an argv).
+    command = line.replace("sudo sh setup-kiosk.sh", f"sh {DEPLOY / 'pi' / 'setup-kiosk.sh'}")
+    done = subprocess.run(["sh"], input=command, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (etc / "mqtt-password").read_text() == "pw-in-flight-42\n"
+    ps = (log / "ps").read_text()
+    assert "provision unpack" in ps, "the snapshot did not see the unpack process"
+    assert token not in ps and token[5:40] not in ps
+    assert token not in (log / "argv").read_text()
+    assert token not in (log / "stubbed").read_text()

@@ -89,9 +89,10 @@ def test_bundle_is_a_valid_kiosk_config_and_the_token_round_trips(tmp_path: Path
     parsed = tomllib.loads(files["config"].read_text())
     assert parsed == config and "pw-123" not in files["config"].read_text()
     line = files["bootstrap"].read_text().strip()
-    assert line.startswith("sudo sh setup-kiosk.sh --bootstrap 'otk1:")
+    # The token travels on stdin (printf is a builtin: no process's argv holds it).
+    assert line.startswith("printf '%s\\n' 'otk1:") and line.endswith("| sudo sh setup-kiosk.sh --bootstrap -")
     etc = tmp_path / "etc"
-    path = bundle.unpack_token(line.split("'")[1], etc)
+    path = bundle.unpack_token(bundle.find_token(line), etc)
     (etc / "data").mkdir()
     unpacked = tomllib.loads(path.read_text())
     unpacked["kiosk"]["data_dir"] = str(etc / "data")
@@ -99,7 +100,7 @@ def test_bundle_is_a_valid_kiosk_config_and_the_token_round_trips(tmp_path: Path
     assert checked.broker.password == "pw-123" and checked.broker.ca_file == str(etc / "ca.crt")
     assert checked.kiosk.employee == "e17" and checked.buttons.labels == ("1", "2", "3", "4")
     with pytest.raises(ProvisionError, match="damaged"):
-        bundle.read_token(line.split("'")[1][:-10])
+        bundle.read_token(bundle.find_token(line)[:-10])
 
 
 def test_pad_config_is_accepted_by_the_firmware() -> None:
@@ -119,3 +120,34 @@ def test_pad_config_is_accepted_by_the_firmware() -> None:
     pad = PadConfig(raw)
     assert (pad.branch, pad.device, pad.broker_user, pad.broker_password) == ("b1", "pad1", "k-b1-pad1", "pw")
     assert pad.broker_ssl and pad.broker_port == 8883 and pad.button_pins == [12, 13, 14, 15]
+
+
+def _token(tmp_path: Path, password: str = "pw-secret-123") -> str:
+    spec = bundle.KioskSpec(branch="b1", kiosk="k1", username="k-b1-k1", broker_url="mqtts://hub.local:8883")
+    files = bundle.write_kiosk_bundle(tmp_path / "out", bundle.kiosk_config(spec), password, None)
+    return files["bootstrap"].read_text()
+
+
+def test_unpack_refuses_the_token_as_an_argument_and_reads_it_from_stdin_or_a_file(tmp_path: Path) -> None:
+    """The token decodes to the kiosk's password: on a command line every user sees it in `ps`."""
+    from click.testing import CliRunner
+
+    from hub.provisioning.cli import provision
+
+    line = _token(tmp_path)
+    token = bundle.find_token(line)
+    runner = CliRunner()
+    refused = runner.invoke(provision, ["unpack", token, "--etc", str(tmp_path / "etc0")])
+    assert refused.exit_code == 2 and "not taken on the command line" in refused.output
+    assert not (tmp_path / "etc0").exists()
+    # The whole bootstrap line on stdin, as setup-kiosk.sh pipes it.
+    piped = runner.invoke(provision, ["unpack", "--etc", str(tmp_path / "etc1")], input=line)
+    assert piped.exit_code == 0, piped.output
+    assert (tmp_path / "etc1" / "mqtt-password").read_text() == "pw-secret-123\n"
+    (tmp_path / "token.txt").write_text(token)
+    filed = runner.invoke(
+        provision, ["unpack", "--etc", str(tmp_path / "etc2"), "--token-file", str(tmp_path / "token.txt")]
+    )
+    assert filed.exit_code == 0 and (tmp_path / "etc2" / "kiosk.toml").exists()
+    empty = runner.invoke(provision, ["unpack", "--etc", str(tmp_path / "etc3")], input="\n")
+    assert empty.exit_code == 1 and "no bootstrap token" in empty.output

@@ -6,7 +6,10 @@ Shared by the provisioning and config-push tests (no tests of its own here).
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import ssl
+import tempfile
 import threading
 import tomllib
 from collections.abc import Iterator
@@ -23,13 +26,23 @@ from hub.provisioning.cli import config_group, provision
 from otklik.mosquitto import free_port
 from tests.broker import Mosquitto
 
+BROKER_USER = "mosquitto"  # what deploy's config says; Debian's package creates it
+
 
 class SecureMosquitto(Mosquitto):
-    """Mosquitto running deploy's configuration, on free ports, with files in ``broker_dir``."""
+    """Mosquitto running deploy's configuration, on free ports, with files in ``broker_dir``.
+
+    Started as root (as systemd starts it) it drops to its own user, as deployed,
+    and must then read the password file, ACL and TLS key that provisioning wrote.
+    """
 
     def __init__(self, workdir: Path, broker_dir: Path) -> None:
         super().__init__(workdir)
         self.local_port = free_port()
+        as_root = os.geteuid() == 0
+        if as_root:
+            # Its persistence file and log are written after it dropped to its user.
+            os.chown(self.dir, pwd.getpwnam(BROKER_USER).pw_uid, -1)
         opts = broker_files.ConfOptions(
             broker_dir=str(broker_dir),
             tls_port=self.port,
@@ -37,8 +50,7 @@ class SecureMosquitto(Mosquitto):
             local_port=self.local_port,
             persistence_dir=f"{self.dir}/",
             log_dest=f"file {self.log_file}",
-            # As root Mosquitto would drop to `mosquitto`, which cannot read pytest's 0700 folders.
-            run_as="root" if os.geteuid() == 0 else os.environ.get("USER", "nobody"),
+            run_as=BROKER_USER if as_root else os.environ.get("USER", "nobody"),
         )
         self.conf.write_text(broker_files.render_mosquitto_conf(opts))
         self.pidfile = self.dir / "mosquitto.pid"
@@ -56,11 +68,18 @@ class Store:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.db = root / "hub.db"
-        self.broker_dir = root / "broker"
+        # The broker's own user cannot enter pytest's 0700 tmp_path: its files live
+        # in a 0755 folder of their own, as /etc/mosquitto/otklik does.
+        self.public = Path(tempfile.mkdtemp(prefix="otklik-store-"))
+        self.public.chmod(0o755)
+        self.broker_dir = self.public / "broker"
         self.runner = CliRunner()
         self.run(provision, "ca", "--host", "127.0.0.1", "--host", "localhost", reload=False)
-        self.broker = SecureMosquitto(root / "mosquitto", self.broker_dir)
+        self.broker = SecureMosquitto(self.public / "mosquitto", self.broker_dir)
         self.run(provision, "service", "hub", "--out", str(root / "etc"), reload=False)
+        # Config pushes have their own hub credential: the broker ties a client id to
+        # its username, so a push as otklik-hub would take over the running hub's session.
+        self.run(provision, "service", "hub", "--name", "push", "--out", str(root / "etc"), reload=False)
         self.hub_password = (root / "etc" / "otklik-hub.password").read_text().strip()
         self.broker.start()
         self.ca = str(self.broker_dir / "certs" / "ca.crt")
@@ -88,18 +107,17 @@ class Store:
         return out
 
     def push_config(self, branch: str, kiosk: str, *settings: str) -> str:
-        pw = self.root / "etc" / "otklik-hub.password"
+        pw = self.root / "etc" / "otklik-hub-push.password"
         return self.run(
             config_group, "set", "--branch", branch, "--kiosk", kiosk, *settings,
-            "--broker", self.url, "--username", "otklik-hub", "--password-file", str(pw), "--ca-file", self.ca,
+            "--broker", self.url, "--password-file", str(pw), "--ca-file", self.ca,
         )  # fmt: skip
 
     def kiosk_config(self, bundle_dir: Path, **kiosk_overrides: Any) -> dict[str, Any]:
         """The kiosk's config as the Pi would get it, unpacked from the bootstrap line."""
         line = (bundle_dir / "bootstrap.txt").read_text()
-        token = line.split("--bootstrap ")[1].strip().strip("'")
         etc = bundle_dir / "etc"
-        path = bundle.unpack_token(token, etc)
+        path = bundle.unpack_token(bundle.find_token(line), etc)
         data = tomllib.loads(path.read_text())
         data["kiosk"]["data_dir"] = str(bundle_dir / "data")
         data["kiosk"].update(kiosk_overrides)
@@ -111,6 +129,7 @@ def store_fixture(tmp_path: Path) -> Iterator[Store]:
     s = Store(tmp_path)
     yield s
     s.broker.stop()
+    shutil.rmtree(s.public, ignore_errors=True)
 
 
 class Client:

@@ -236,7 +236,8 @@ def main() -> None:
         missing = []
         for message in catalog:
             if message.id:
-                message.string = T.get(message.id, ("", ""))[column]
+                # T holds singular messages only: a plural's id is a tuple, and it is reported missing.
+                message.string = T.get(message.id, ("", ""))[column] if isinstance(message.id, str) else ""
                 if not message.string:
                     missing.append(message.id)
         out = HERE / lang / "LC_MESSAGES" / "messages.po"

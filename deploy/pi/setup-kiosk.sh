@@ -1,21 +1,22 @@
 #!/bin/sh
 # Install a provisioned Otklik kiosk on a Raspberry Pi (Raspberry Pi OS / Debian 12).
 #
-#   sudo sh setup-kiosk.sh --bootstrap 'otk1:...'   # the line `otklik provision kiosk` printed
-#   sudo sh setup-kiosk.sh --bootstrap -            # the same, token read from stdin (keeps it out of ps)
+#   printf '%s\n' 'otk1:...' | sudo sh setup-kiosk.sh --bootstrap -   # the line in bootstrap.txt
+#   sudo sh setup-kiosk.sh --bootstrap-file ./k1/bootstrap.txt       # the same, from the file
 #   sudo sh setup-kiosk.sh --config ./k1            # the bundle folder: kiosk.toml, mqtt-password, ca.crt
 #
 # Options: --source PATH  the otklik source tree or wheel to install (default: the tree holding this script)
+# The token holds the kiosk's password: it is read from stdin or a file, never taken as an argument (ps shows those).
 # Installs /opt/otklik/venv, /etc/otklik (config, password, CA), /var/lib/otklik (outbox) and the
 # otklik-kiosk systemd unit, running as the unprivileged user `otklik`. Safe to run again.
 set -eu
 
-PREFIX=/opt/otklik
-ETC=/etc/otklik
+PREFIX=${OTKLIK_PREFIX:-/opt/otklik}
+ETC=${OTKLIK_ETC:-/etc/otklik}
 DATA=/var/lib/otklik
 SCRIPT_DIR=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 SOURCE=$(CDPATH='' cd -- "$SCRIPT_DIR/../.." && pwd)
-BOOTSTRAP=""
+BOOTSTRAP_FILE=""
 CONFIG_DIR=""
 
 die() {
@@ -24,14 +25,20 @@ die() {
 }
 
 usage() {
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
     case "$1" in
         --bootstrap)
-            [ $# -ge 2 ] || die "--bootstrap needs the token (or - to read it from stdin)"
-            BOOTSTRAP=$2
+            [ $# -ge 2 ] || die "--bootstrap needs - (the token on stdin)"
+            [ "$2" = "-" ] || die "--bootstrap takes - and the token on stdin, never the token itself: ps shows every argument to everyone (see --help)"
+            BOOTSTRAP_FILE=-
+            shift 2
+            ;;
+        --bootstrap-file)
+            [ $# -ge 2 ] || die "--bootstrap-file needs the file holding the token"
+            BOOTSTRAP_FILE=$2
             shift 2
             ;;
         --config)
@@ -54,16 +61,20 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-if [ -z "$BOOTSTRAP" ] && [ -z "$CONFIG_DIR" ]; then
-    die "give --bootstrap TOKEN or --config DIR (see --help)"
+if [ -z "$BOOTSTRAP_FILE" ] && [ -z "$CONFIG_DIR" ]; then
+    die "give --bootstrap - (token on stdin), --bootstrap-file FILE or --config DIR (see --help)"
 fi
 if [ -n "$CONFIG_DIR" ] && [ ! -f "$CONFIG_DIR/kiosk.toml" ]; then
     die "$CONFIG_DIR/kiosk.toml not found: point --config at the folder from 'otklik provision kiosk'"
 fi
-if [ "$BOOTSTRAP" = "-" ]; then
-    IFS= read -r BOOTSTRAP || die "no token on stdin"
-    # Accept the whole printed line as well as the bare token.
-    BOOTSTRAP=$(printf '%s\n' "$BOOTSTRAP" | sed -e "s/.*--bootstrap '//" -e "s/'.*//")
+if [ -n "$BOOTSTRAP_FILE" ] && [ "$BOOTSTRAP_FILE" != "-" ] && [ ! -r "$BOOTSTRAP_FILE" ]; then
+    die "cannot read $BOOTSTRAP_FILE"
+fi
+BOOTSTRAP=""
+if [ "$BOOTSTRAP_FILE" = "-" ]; then
+    # Read now, before apt-get and friends could eat stdin. Kept in this shell's
+    # memory only: printf below is a builtin, so no process's argv ever holds it.
+    IFS= read -r BOOTSTRAP || [ -n "$BOOTSTRAP" ] || die "no token on stdin"
 fi
 [ "$(id -u)" -eq 0 ] || die "run as root: sudo sh $0 ..."
 
@@ -88,7 +99,9 @@ python3 -m venv --system-site-packages "$PREFIX/venv"
 install -d -m 0750 -o root -g otklik "$ETC"
 install -d -m 0750 -o otklik -g otklik "$DATA"
 if [ -n "$BOOTSTRAP" ]; then
-    "$PREFIX/venv/bin/otklik" provision unpack "$BOOTSTRAP" --etc "$ETC"
+    printf '%s\n' "$BOOTSTRAP" | "$PREFIX/venv/bin/otklik" provision unpack --etc "$ETC"
+elif [ -n "$BOOTSTRAP_FILE" ]; then
+    "$PREFIX/venv/bin/otklik" provision unpack --etc "$ETC" --token-file "$BOOTSTRAP_FILE"
 else
     install -m 0640 "$CONFIG_DIR/kiosk.toml" "$ETC/kiosk.toml"
     install -m 0640 "$CONFIG_DIR/mqtt-password" "$ETC/mqtt-password"

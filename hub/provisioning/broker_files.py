@@ -28,6 +28,7 @@ PASSWD = "passwd"
 ACL = "acl"
 CERTS = "certs"
 DEFAULT_BROKER_DIR = "/etc/mosquitto/otklik"
+DEFAULT_BROKER_GROUP = "mosquitto"  # Debian's package runs the broker as user and group mosquitto
 
 # What a kiosk may publish, each under its own otklik/v1/<branch>/<kiosk>/. Not
 # "#": a kiosk that could write its own retained config could lock itself out of
@@ -51,6 +52,9 @@ def render_acl(credentials: list[Credential]) -> str:
             # accepted and nothing is ever delivered.
             lines.append(f"topic read {protocol.PREFIX}/#")
             lines.append(f"topic write {protocol.subscription(protocol.CONFIG)}")
+            if cred.role == ROLE_HUB:
+                # Alert evaluation runs inside the hub and publishes on its connection.
+                lines.append(f"topic write {protocol.PREFIX}/alerts/#")
         elif cred.role == ROLE_ADMIN:
             lines.append("topic readwrite otklik/#")
             lines.append("topic read $SYS/#")
@@ -65,6 +69,12 @@ def render_acl(credentials: list[Credential]) -> str:
 
 def render_passwd(credentials: list[Credential]) -> str:
     return "".join(f"{c.username}:{c.pw_hash}\n" for c in credentials if c.active)
+
+
+# A listener option (it must follow each `listener` line; before the first one it
+# would configure a default listener on 1883): the client id becomes the username,
+# so no kiosk can take the hub's id, kick it off or take over its queued session.
+IDENTITY = "use_username_as_clientid true"
 
 
 @dataclass
@@ -86,7 +96,7 @@ def render_mosquitto_conf(opts: ConfOptions | None = None) -> str:
     tls_listener = f"listener {o.tls_port}" + (f" {o.tls_bind}" if o.tls_bind else "")
     local = (
         "# Plain MQTT only on loopback, for the hub and dashboard on this host; still password-checked.\n"
-        f"listener {o.local_port} 127.0.0.1\n"
+        f"listener {o.local_port} 127.0.0.1\n{IDENTITY}\n"
         if o.local_port
         else ""
     )
@@ -105,6 +115,7 @@ acl_file {d}/{ACL}
 # --- listeners ---
 # TLS for every connection that leaves this machine.
 {tls_listener}
+{IDENTITY}
 cafile {d}/{CERTS}/ca.crt
 certfile {d}/{CERTS}/server.crt
 keyfile {d}/{CERTS}/server.key
@@ -118,10 +129,9 @@ persistence_location {o.persistence_dir}
 autosave_interval 30
 
 # --- limits ---
-# The protocol's limit is 4096 bytes; leave headroom so an oversized message
-# still reaches the hub and lands in dead_letters, where someone can see it.
-message_size_limit 16384
-max_packet_size 32768
+# A PUBLISH of the protocol's largest payload ({protocol.MAX_PAYLOAD_BYTES} bytes) on its longest topic;
+# a client sending more is disconnected before anything is stored (global option).
+max_packet_size {protocol.MAX_PACKET_BYTES}
 max_inflight_messages 100
 # The default of 1000 silently drops QoS 1 messages queued for a slow hub
 # (measured: 1k-5k lost in a 20k run). Never 0: buggy in some 2.0.x.
@@ -137,37 +147,62 @@ connection_messages true
 """
 
 
-def write_atomic(path: Path, text: str, *, mode: int = 0o640) -> None:
-    """Replace a file in one rename, readable by the broker's group and nobody else."""
+def write_atomic(path: Path, text: str, *, mode: int = 0o640, group: int | None = None) -> None:
+    """Replace a file in one rename, readable by the broker's group (``group``, a gid) and nobody else."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        give_to_group(Path(tmp), group)
         os.chmod(tmp, mode)
-        _give_to_broker_group(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _give_to_broker_group(path: Path) -> None:
-    # Mosquitto drops to the `mosquitto` user after start and rereads these files
-    # on SIGHUP as that user, so they must be group-readable by it.
-    if os.geteuid() != 0:
+def broker_gid(group: str | None = None) -> int | None:
+    """The gid Mosquitto reads its files with: ``group`` by name, or ``mosquitto`` if it exists.
+
+    Mosquitto drops to its own user after start and reads the password file, ACL
+    and TLS key as that user (also on SIGHUP), so they must be group-readable by
+    it. None: no group to give them to (no ``mosquitto`` group, or not root),
+    and the files stay their creator's.
+    """
+    if group is None:
+        if os.geteuid() != 0:
+            return None
+        try:
+            return grp.getgrnam(DEFAULT_BROKER_GROUP).gr_gid
+        except KeyError:
+            return None
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise ProvisionError(
+            f"--broker-group {group!r} is not a group on this machine",
+            hint="name the group Mosquitto runs as (Debian: mosquitto)",
+        ) from None
+
+
+def give_to_group(path: Path, gid: int | None) -> None:
+    if gid is None:
         return
     try:
-        gid = grp.getgrnam("mosquitto").gr_gid
-    except KeyError:
-        return
-    os.chown(path, 0, gid)
+        os.chown(path, -1, gid)
+    except PermissionError:
+        raise ProvisionError(
+            f"cannot give {path} to group {gid}", hint="run as root, or as a member of the broker's group"
+        ) from None
 
 
-def write_auth_files(broker_dir: str | Path, credentials: list[Credential], *, mode: int = 0o640) -> None:
+def write_auth_files(
+    broker_dir: str | Path, credentials: list[Credential], *, mode: int = 0o640, group: int | None = None
+) -> None:
     d = Path(broker_dir)
-    write_atomic(d / PASSWD, render_passwd(credentials), mode=mode)
-    write_atomic(d / ACL, render_acl(credentials), mode=mode)
+    write_atomic(d / PASSWD, render_passwd(credentials), mode=mode, group=group)
+    write_atomic(d / ACL, render_acl(credentials), mode=mode, group=group)
 
 
 def reload_broker(how: str) -> str:

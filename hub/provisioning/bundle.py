@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import tomllib
 import zlib
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import tomli_w
 from hub.provisioning import ProvisionError
 
 TOKEN_PREFIX = "otk1:"
+TOKEN_RE = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_-]+")
 ETC_DIR = "/etc/otklik"
 DATA_DIR = "/var/lib/otklik"
 PASSWORD_NAME = "mqtt-password"
@@ -90,7 +92,17 @@ def read_token(token: str) -> tuple[dict[str, Any], str, str | None]:
 
 
 def bootstrap_line(token: str) -> str:
-    return f"sudo sh {SETUP_SCRIPT} --bootstrap '{token}'"
+    # The token decodes to the kiosk's password: it travels on stdin, never in an
+    # argv that `ps` shows. printf is a shell builtin, so no process carries it either.
+    return f"printf '%s\\n' '{token}' | sudo sh {SETUP_SCRIPT} --bootstrap -"
+
+
+def find_token(text: str) -> str:
+    """The token in what was pasted or piped: the bare token, or the whole bootstrap line."""
+    found = TOKEN_RE.search(text)
+    if not found:
+        raise ProvisionError(f"no bootstrap token (starting {TOKEN_PREFIX!r}) in the input", hint="copy the whole line")
+    return found.group(0)
 
 
 def _write_secret(path: Path, data: str | bytes) -> None:

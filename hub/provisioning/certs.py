@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from hub.provisioning import ProvisionError
+from hub.provisioning.broker_files import give_to_group
 
 CA_DAYS = 3650
 SERVER_DAYS = 825  # the longest validity most TLS clients still accept for a server certificate
@@ -23,7 +24,9 @@ def _openssl(*args: str, cwd: Path) -> None:
     exe = shutil.which("openssl")
     if not exe:
         raise ProvisionError("the openssl command is not installed", hint="apt-get install openssl")
-    done = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True)
+    # umask 077: a key openssl writes is never readable by others, not even for
+    # the moment before we set its mode.
+    done = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, umask=0o077)
     if done.returncode:
         raise ProvisionError(f"openssl {args[0]} failed: {done.stderr.strip()}")
 
@@ -37,7 +40,7 @@ def make_ca(certs_dir: Path, *, name: str = "Otklik store CA", force: bool = Fal
             hint="every kiosk trusts it; replacing it means re-provisioning them. Pass --force if you mean it",
         )
     _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(ca_key), cwd=certs_dir)
-    os.chmod(ca_key, 0o600)
+    os.chmod(ca_key, 0o600)  # also when an old key was there with looser bits
     _openssl(
         "req", "-x509", "-new", "-key", str(ca_key), "-sha256", "-days", str(CA_DAYS),
         "-subj", f"/CN={name}", "-out", str(ca_crt),
@@ -45,11 +48,16 @@ def make_ca(certs_dir: Path, *, name: str = "Otklik store CA", force: bool = Fal
         "-addext", "keyUsage=critical,keyCertSign,cRLSign",
         cwd=certs_dir,
     )  # fmt: skip
+    ca_crt.chmod(0o644)  # public: the broker and every kiosk read it
     return ca_crt
 
 
-def make_server_cert(certs_dir: Path, hosts: list[str]) -> Path:
-    """server.crt/server.key signed by the CA in ``certs_dir``, valid for every name/IP in ``hosts``."""
+def make_server_cert(certs_dir: Path, hosts: list[str], *, broker_gid: int | None = None) -> Path:
+    """server.crt/server.key signed by the CA in ``certs_dir``, valid for every name/IP in ``hosts``.
+
+    The key is 0640 with group ``broker_gid`` (the group Mosquitto runs as: it
+    reads the key after dropping to its own user), or 0600 without one.
+    """
     if not hosts:
         raise ProvisionError("a server certificate needs at least one --host (the name kiosks connect to)")
     ca_key, ca_crt = certs_dir / "ca.key", certs_dir / "ca.crt"
@@ -72,8 +80,12 @@ def make_server_cert(certs_dir: Path, hosts: list[str]) -> Path:
             "-extfile", str(ext), "-out", str(crt),
             cwd=work,
         )  # fmt: skip
-    # Mosquitto reads the key after dropping to its own user.
-    os.chmod(key, 0o640)
+    crt.chmod(0o644)  # the certificate is public; kiosks get the CA's
+    if broker_gid is None:
+        os.chmod(key, 0o600)
+    else:
+        give_to_group(key, broker_gid)
+        os.chmod(key, 0o640)
     return crt
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from hub.provisioning.pad import pad_config
 from otklik.mqtt import BrokerURLError, parse_broker_url
 
 DEFAULT_PUBLIC_URL = "mqtts://hub.local:8883"
+CONFIG_PUSH_USER = registry.service_username(registry.ROLE_HUB, "push")
 
 
 def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -44,6 +46,14 @@ def db_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def broker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option(
+        "--broker-group",
+        envvar="OTKLIK_BROKER_GROUP",
+        expose_value=False,
+        callback=lambda ctx, _p, value: ctx.meta.__setitem__("broker_group", value),
+        help="The group Mosquitto runs as; passwd, acl and the TLS key are made readable by it "
+        f"(default: {broker_files.DEFAULT_BROKER_GROUP}, if it exists; or OTKLIK_BROKER_GROUP).",
+    )(fn)
+    fn = click.option(
         "--reload",
         "reload_how",
         envvar="OTKLIK_BROKER_RELOAD",
@@ -62,8 +72,12 @@ def broker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
+def _broker_gid() -> int | None:
+    return broker_files.broker_gid(click.get_current_context().meta.get("broker_group"))
+
+
 def _sync(db: Any, broker_dir: Path, reload_how: str) -> None:
-    broker_files.write_auth_files(broker_dir, registry.all_credentials(db))
+    broker_files.write_auth_files(broker_dir, registry.all_credentials(db), group=_broker_gid())
     click.echo(
         f"broker: wrote {broker_dir / broker_files.PASSWD} and {broker_dir / broker_files.ACL}; "
         + broker_files.reload_broker(reload_how)
@@ -212,9 +226,14 @@ def provision_service(db_path: Path, broker_dir: Path, reload_how: str, role: st
     The hub reads every kiosk's topics and writes config pushes; the dashboard
     the same; an admin may read and write everything under otklik/.
 
+    The broker makes each user's client id its username, so every process needs
+    its own user: --name gives a role another one with the same access, e.g.
+    otklik-hub-push for `otklik config push`, otklik-hub-2 for a second hub.
+
     \b
     Example:
         otklik provision service hub --out /etc/otklik
+        otklik provision service hub --name push --out /etc/otklik
         otklik hub --broker mqtt://127.0.0.1:1883 --db /var/lib/otklik/hub.db \\
             --username otklik-hub --password-file /etc/otklik/otklik-hub.password
     """
@@ -359,8 +378,18 @@ def provision_ca(broker_dir: Path, reload_how: str, hosts: tuple[str, ...], forc
     certs_dir = broker_dir / broker_files.CERTS
     if not server_only:
         certs.make_ca(certs_dir, force=force)
-    crt = certs.make_server_cert(certs_dir, list(hosts))
+    gid = _broker_gid()
+    crt = certs.make_server_cert(certs_dir, list(hosts), broker_gid=gid)
     click.echo(f"CA {certs_dir / 'ca.crt'} (kiosks get a copy), server certificate {crt} for {', '.join(hosts)}")
+    if gid is None:
+        click.echo(
+            f"Warning: no broker group ({broker_files.DEFAULT_BROKER_GROUP} does not exist, or not root): "
+            "server.key is 0600, readable only by its owner; Mosquitto must run as that user, "
+            "or rerun with --broker-group GROUP.",
+            err=True,
+        )
+    else:
+        click.echo(f"server.key: 0640, group {grp.getgrgid(gid).gr_name} (the broker reads it)")
     click.echo("Restart Mosquitto to load a new certificate (a reload does not change TLS listeners).")
 
 
@@ -381,17 +410,28 @@ def provision_broker_config(broker_dir: str, tls_port: int, local_port: int, out
 
 
 @provision.command("unpack")
-@click.argument("token")
+@click.argument("refused", metavar="", required=False)
+@click.option("--token-file", type=click.File(), default="-", show_default=True,
+              help="File holding the bootstrap token or line; - is stdin.")  # fmt: skip
 @click.option("--etc", "etc_dir", default=bundle.ETC_DIR, show_default=True, type=click.Path(path_type=Path))
 @_errors
-def provision_unpack(token: str, etc_dir: Path) -> None:
-    """On the kiosk: write config, password and CA from a bootstrap token (deploy/pi/setup-kiosk.sh runs this).
+def provision_unpack(refused: str | None, token_file: Any, etc_dir: Path) -> None:
+    """On the kiosk: write config, password and CA from a bootstrap token read from stdin or a file.
+
+    The token holds the kiosk's password, so it is never taken as an argument:
+    anyone on the machine can read a command line (`ps`). deploy/pi/setup-kiosk.sh
+    pipes it in.
 
     \b
     Example:
-        otklik provision unpack 'otk1:eNq...' --etc /etc/otklik
+        otklik provision unpack --etc /etc/otklik < bootstrap.txt
     """
-    path = bundle.unpack_token(token, etc_dir)
+    if refused is not None:
+        raise click.UsageError(
+            "the bootstrap token is not taken on the command line, where `ps` shows it to everyone: "
+            "pipe it in (otklik provision unpack < bootstrap.txt) or pass --token-file"
+        )
+    path = bundle.unpack_token(bundle.find_token(token_file.read()), etc_dir)
     click.echo(f"wrote {path}")
 
 
@@ -402,7 +442,14 @@ def mqtt_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for opt in reversed(
         [
             click.option("--broker", "broker_url", envvar="OTKLIK_BROKER", help="mqtt(s)://HOST:PORT to push to."),
-            click.option("--username", envvar="OTKLIK_MQTT_USERNAME", default="otklik-hub", show_default=True),
+            click.option(
+                "--username",
+                envvar="OTKLIK_MQTT_USERNAME",
+                default=CONFIG_PUSH_USER,
+                show_default=True,
+                help="A hub credential of its own (otklik provision service hub --name push): the broker "
+                "ties client ids to usernames, so pushing as the running hub's user would take over its session.",
+            ),
             click.option(
                 "--password-file",
                 envvar="OTKLIK_MQTT_PASSWORD_FILE",
@@ -470,7 +517,7 @@ def config_set(
     Example:
         otklik config set --branch b1 --kiosk k1 --cooldown 3 \\
             --label Bad --label Meh --label Good --label Great \\
-            --broker mqtt://127.0.0.1:1883 --password-file /etc/otklik/otklik-hub.password
+            --broker mqtt://127.0.0.1:1883 --password-file /etc/otklik/otklik-hub-push.password
         otklik config set --branch b1 --hours 'mon-fri=08:00-21:00;sat-sun=10:00-18:00'
     """
     from hub import config_push
@@ -515,7 +562,7 @@ def config_push_cmd(
 
     \b
     Example:
-        otklik config push --broker mqtt://127.0.0.1:1883 --password-file /etc/otklik/otklik-hub.password
+        otklik config push --broker mqtt://127.0.0.1:1883 --password-file /etc/otklik/otklik-hub-push.password
     """
     from hub import config_push
 

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
@@ -17,6 +18,7 @@ from sqlite_utils.migrations import Migrations
 from hub.provisioning import ProvisionError
 from hub.provisioning.passwords import hash_password, new_password
 from otklik import protocol
+from otklik.private_files import create_private
 
 MIGRATIONS = Migrations("otklik-provisioning")
 migrations = MIGRATIONS  # the name hub.db.open_db looks for
@@ -35,7 +37,7 @@ USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 @MIGRATIONS()
 def m001_credentials(db: sqlite_utils.Database) -> None:
-    db["credentials"].create(
+    db.table("credentials").create(
         {
             "username": str,
             "role": str,
@@ -61,7 +63,7 @@ def m001_credentials(db: sqlite_utils.Database) -> None:
 def m002_kiosk_settings(db: sqlite_utils.Database) -> None:
     # The settings the hub pushes to each kiosk (hub/config_push.py). version only
     # goes up; published_version says what the broker holds retained.
-    db["kiosk_settings"].create(
+    db.table("kiosk_settings").create(
         {
             "branch": str,
             "kiosk": str,
@@ -98,6 +100,7 @@ def open_hub_db(path: str | Path) -> sqlite_utils.Database:
     try:
         from hub.db import open_db  # the lead's opener: WAL and every area's migrations
     except ImportError:
+        create_private(path)
         db = sqlite_utils.Database(path)
         db.execute("PRAGMA journal_mode=WAL")
     else:
@@ -181,7 +184,7 @@ def _add(
             hint="pick a kiosk id that does not collide, or revoke the other one first",
         )
     password = new_password()
-    record = {
+    record: dict[str, Any] = {
         "username": username,
         "role": role,
         "branch": branch,
@@ -193,20 +196,20 @@ def _add(
         "note": note,
     }
     # A revoked username can be provisioned again: the old row is replaced, not resurrected.
-    db["credentials"].upsert(record, pk="username")
+    db.table("credentials").upsert(record, pk="username")
     return Credential(**record), password
 
 
 def rotate(db: sqlite_utils.Database, username: str) -> tuple[Credential, str]:
     cred = _active(db, username)
     password = new_password()
-    db["credentials"].update(username, {"pw_hash": hash_password(password), "rotated_at": now()})
+    db.table("credentials").update(username, {"pw_hash": hash_password(password), "rotated_at": now()})
     return get(db, cred.username), password  # type: ignore[return-value]
 
 
 def revoke(db: sqlite_utils.Database, username: str) -> Credential:
     _active(db, username)
-    db["credentials"].update(username, {"revoked_at": now()})
+    db.table("credentials").update(username, {"revoked_at": now()})
     return get(db, username)  # type: ignore[return-value]
 
 

@@ -200,8 +200,8 @@ class BlazeFaceDetector:
         def corner(dx: float, dy: float) -> tuple[float, float]:
             return (cx + dx * c - dy * s, cy + dx * s + dy * c)
 
-        src = np.float32([corner(-half, -half), corner(half, -half), corner(-half, half)])
-        dst = np.float32([[0, 0], [size, 0], [0, size]])
+        src = np.array([corner(-half, -half), corner(half, -half), corner(-half, half)], dtype=np.float32)
+        dst = np.array([[0, 0], [size, 0], [0, size]], dtype=np.float32)
         crop = cv2.warpAffine(frame, cv2.getAffineTransform(src, dst), (size, size), flags=cv2.INTER_LINEAR)
         blob = cv2.dnn.blobFromImage(crop, 1 / 255.0, (size, size), swapRB=True, crop=False)
         self.landmark_net.setInput(blob)
