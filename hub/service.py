@@ -225,10 +225,13 @@ class HubService:
                 if self._db is None:
                     self._db = open_db(self.db_path, migrate=False)
                 return ingest.handle_batch(self._db, messages)
-            except sqlite3.OperationalError as err:
-                # Disk full, read-only, I/O error, a lock held too long: not the
-                # messages' fault. Nothing is acknowledged; if we are stopping,
-                # the broker delivers them again after the restart.
+            except Exception as err:
+                # Disk full, read-only, I/O error, corruption, a lock held too
+                # long: no message's fault (ingest decides which errors those
+                # are). Nothing is acknowledged; if we are stopping, the broker
+                # delivers them again after the restart. Anything else is fatal.
+                if not ingest.is_environmental(err):
+                    raise
                 log.error("could not write a batch of %d to %s (%s); retrying in %g s",
                           len(batch), self.db_path, err, RETRY_S)  # fmt: skip
                 # A connection opened while the file was read-only stays
