@@ -37,6 +37,8 @@ STORED, DUPLICATE, REJECTED, UPDATED, IGNORED = "stored", "duplicate", "rejected
 class Outcome:
     result: str
     reason: str | None = None
+    # The stored (or already stored) event's id, for the hub's receipt to its kiosk.
+    id: str | None = None
 
 
 @dataclass
@@ -253,7 +255,7 @@ def _rating(db: Database, batch: _Batch, rating: Rating, topic: str, payload: by
     }
     if store_event(db, row):
         batch.touch(rating.branch, rating.kiosk, row["received_at"], seq=rating.seq)
-        return Outcome(STORED)
+        return Outcome(STORED, id=rating.id)
     batch.touch(rating.branch, rating.kiosk, row["received_at"])
     # Compared on what the press itself fixed, not on ts, clock or age_ms: a
     # kiosk whose clock synced while the press waited re-sends it with a
@@ -263,7 +265,7 @@ def _rating(db: Database, batch: _Batch, rating: Rating, topic: str, payload: by
         # Same id, other content: a kiosk bug or someone replaying ids. The
         # first event stands; the second is kept where a person can see it.
         return Outcome(REJECTED, f"duplicate id {rating.id} with content different from the stored event")
-    return Outcome(DUPLICATE)
+    return Outcome(DUPLICATE, id=rating.id)
 
 
 def store_event(db: Database, row: dict[str, Any]) -> bool:
@@ -349,9 +351,9 @@ def _reaction(db: Database, batch: _Batch, reaction: Reaction, received: str) ->
         ],
     )
     if cursor.rowcount != 1:
-        return Outcome(DUPLICATE)
+        return Outcome(DUPLICATE, id=reaction.id)
     aggregates.on_reaction(db, {**reaction.__dict__, "window_start": protocol.format_ts(reaction.window_start)})
-    return Outcome(STORED)
+    return Outcome(STORED, id=reaction.id)
 
 
 def _ensure_kiosk(db: Database, branch: str, kiosk: str, at: str) -> None:

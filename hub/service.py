@@ -28,7 +28,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from sqlite_utils import Database
 
-from hub import ingest
+from hub import ingest, receipts
 from hub.db import open_db
 from otklik import protocol
 from otklik.mqtt import Broker, connect_async, make_client
@@ -198,6 +198,7 @@ class HubService:
                     return  # stopping with the batch unstored and unacknowledged
                 self._count(outcomes)
                 self._acknowledge(batch)
+                self._send_receipts(batch, outcomes)
             elif self._stop.is_set():
                 return
             if time.monotonic() - last_report > 60:
@@ -259,6 +260,17 @@ class HubService:
         for m in batch:
             if m.qos > 0 and m.generation == generation:
                 self.client.ack(m.mid, m.qos)
+
+    def _send_receipts(self, batch: list[_Received], outcomes: list[ingest.Outcome]) -> None:
+        """Committed: now each kiosk may forget these presses (see hub/receipts.py)."""
+        try:
+            out = receipts.receipts_for_batch([(m.topic, m.payload) for m in batch], outcomes)
+        except Exception:
+            # A bug here must not stop ingest: without a receipt the kiosks re-send, and the hub confirms then.
+            log.exception("could not build the receipts for a batch of %d", len(batch))
+            return
+        for to, body in out:
+            self.client.publish(to, body, qos=protocol.QOS[protocol.RECEIPT])
 
     def _summary(self) -> str:
         return ", ".join(f"{k} {v}" for k, v in self.counts.items())

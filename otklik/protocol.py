@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,12 +28,16 @@ HEARTBEAT = "heartbeat"
 STATUS = "status"
 CONFIG = "config"
 REACTION = "reaction"
-KINDS = (RATING, HEARTBEAT, STATUS, CONFIG, REACTION)
+RECEIPT = "receipt"
+KINDS = (RATING, HEARTBEAT, STATUS, CONFIG, REACTION, RECEIPT)
 
 # QoS per kind: ratings and reactions must arrive; a heartbeat is worthless
-# once the next one is due; status and config are retained state.
-QOS = {RATING: 1, REACTION: 1, HEARTBEAT: 0, STATUS: 1, CONFIG: 1}
+# once the next one is due; status and config are retained state. A receipt is
+# QoS 1 but not retained: a lost one costs a re-send, never a press.
+QOS = {RATING: 1, REACTION: 1, HEARTBEAT: 0, STATUS: 1, CONFIG: 1, RECEIPT: 1}
 RETAINED = {STATUS, CONFIG}
+# What a kiosk keeps in its outbox until a receipt names it (hub -> kiosk, after the hub's commit).
+RECEIPTED_KINDS = (RATING, REACTION)
 
 # Large enough for any honest message (a rating is ~250 bytes), small enough
 # that a broken or hostile sender cannot fill the hub's disk with one publish.
@@ -254,10 +259,25 @@ class Config:
     settings: dict[str, Any]
 
 
-Message = Rating | Heartbeat | Status | Reaction | Config
+@dataclass
+class Receipt:
+    """The hub has taken custody of these ids: ``ids`` are stored (now or before), ``rejected`` dead-lettered."""
+
+    branch: str
+    kiosk: str
+    ids: list[str]
+    rejected: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Message = Rating | Heartbeat | Status | Reaction | Config | Receipt
 
 _RATING_FIELDS = ("v", "branch", "kiosk", "id", "seq", "ts", "score", "employee", "clock", "age_ms", "flags")
 _HEARTBEAT_FIELDS = ("v", "branch", "kiosk", "ts", "uptime_s", "version", "outbox_depth", "last_seq_sent")
+_RECEIPT_FIELDS = ("v", "branch", "kiosk", "ids", "rejected")
+# Optional heartbeat fields with a meaning of their own (checked when present, kept in ``extra``).
+HEARTBEAT_UNCONFIRMED = "unconfirmed"  # outbox rows sent but not yet named by a receipt
+HEARTBEAT_UNCONFIRMED_AGE = "unconfirmed_age_s"  # how long ago the oldest of them was pressed
 _STATUS_FIELDS = ("v", "branch", "kiosk", "state", "ts")
 _REACTION_FIELDS = (
     "v", "branch", "kiosk", "id", "window_start", "window_s",
@@ -331,6 +351,58 @@ def status_payload(branch: str, kiosk: str, state: str, *, with_ts: bool = True)
     return body
 
 
+def receipt_payloads(branch: str, kiosk: str, ids: Iterable[str], rejected: Iterable[str] = ()) -> list[bytes]:
+    """Encoded receipts naming every id once, split so each stays within MAX_PAYLOAD_BYTES.
+
+    ``ids`` the hub has committed (stored now or already stored), ``rejected``
+    the ones it dead-lettered: the kiosk deletes both, so a poison press is not
+    re-sent forever. No receipt at all when both are empty.
+    """
+    check_id("branch", branch)
+    check_id("kiosk", kiosk)
+    lists = {"ids": _event_ids("ids", ids), "rejected": _event_ids("rejected", rejected)}
+    head = {"v": VERSION, "branch": branch, "kiosk": kiosk}
+    # Sized by arithmetic, not by re-encoding: an id is ASCII, so it costs its
+    # length plus two quotes and a comma; the empty body carries both lists.
+    base = len(encode({**head, "ids": [], "rejected": []}))
+    out: list[bytes] = []
+    chunk: dict[str, list[str]] = {"ids": [], "rejected": []}
+    size = base
+    for name, values in lists.items():
+        for value in values:
+            cost = len(value) + 2 + (1 if chunk[name] else 0)
+            if size + cost > MAX_PAYLOAD_BYTES:
+                out.append(_receipt_chunk(head, chunk))
+                chunk, size = {"ids": [], "rejected": []}, base
+                cost = len(value) + 2
+            chunk[name].append(value)
+            size += cost
+    if chunk["ids"] or chunk["rejected"]:
+        out.append(_receipt_chunk(head, chunk))
+    return out
+
+
+def _receipt_chunk(head: dict[str, Any], chunk: dict[str, list[str]]) -> bytes:
+    body = {**head, "ids": chunk["ids"]}
+    if chunk["rejected"]:
+        body["rejected"] = chunk["rejected"]
+    return encode(body)
+
+
+def _event_ids(what: str, values: Iterable[str]) -> list[str]:
+    # dict.fromkeys: one mention per id, first-seen order kept.
+    out = list(dict.fromkeys(values))
+    for value in out:
+        _check_event_id(what, value)
+    return out
+
+
+def _check_event_id(what: str, value: Any) -> str:
+    if not isinstance(value, str) or not EVENT_ID_RE.fullmatch(value):
+        raise ProtocolError(f"{what} {_short(value)} must be 8-64 characters of letters, digits, '-' or '_'")
+    return value
+
+
 def encode(body: dict[str, Any]) -> bytes:
     data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     if len(data) > MAX_PAYLOAD_BYTES:
@@ -362,6 +434,8 @@ def decode(topic_name: str, payload: bytes) -> Message:
         return _heartbeat(where, body)
     if where.kind == STATUS:
         return _status(where, body)
+    if where.kind == RECEIPT:
+        return _receipt(where, body)
     return _reaction(where, body)
 
 
@@ -395,7 +469,7 @@ def _rating(where: Topic, body: dict[str, Any]) -> Rating:
 
 
 # Optional heartbeat fields the fleet page shows: checked when present, kept in ``extra``.
-_HEARTBEAT_OPTIONAL_COUNTS = ("refused", "config_version", "dropped")
+_HEARTBEAT_OPTIONAL_COUNTS = ("refused", "config_version", "dropped", HEARTBEAT_UNCONFIRMED)
 
 
 def _heartbeat(where: Topic, body: dict[str, Any]) -> Heartbeat:
@@ -404,6 +478,9 @@ def _heartbeat(where: Topic, body: dict[str, Any]) -> Heartbeat:
             _int(body, name, low=0)
     if "camera" in body:
         _camera(body["camera"])
+    if HEARTBEAT_UNCONFIRMED_AGE in body:
+        # Wall-clock age for presses from an earlier boot: bounded like an uptime, not like age_ms.
+        _number(body, HEARTBEAT_UNCONFIRMED_AGE, low=0, high=MAX_UPTIME_S)
     return Heartbeat(
         branch=where.branch,
         kiosk=where.kiosk,
@@ -457,6 +534,18 @@ def _reaction(where: Topic, body: dict[str, Any]) -> Reaction:
         detector=detector,
         extra=_extra(body, _REACTION_FIELDS),
     )
+
+
+def _receipt(where: Topic, body: dict[str, Any]) -> Receipt:
+    lists: dict[str, list[str]] = {}
+    for name in ("ids", "rejected"):
+        value = body.get(name, []) if name == "rejected" else _required(body, name)
+        if not isinstance(value, list):
+            raise ProtocolError(f"{name} must be a list of event ids, got {_type(value)}")
+        lists[name] = [_check_event_id(f"{name}[{i}]", item) for i, item in enumerate(value)]
+    if not lists["ids"] and not lists["rejected"]:
+        raise ProtocolError("a receipt must name at least one id in ids or rejected")
+    return Receipt(where.branch, where.kiosk, lists["ids"], lists["rejected"], _extra(body, _RECEIPT_FIELDS))
 
 
 def _config(where: Topic, body: dict[str, Any]) -> Config:
@@ -517,10 +606,7 @@ def _required(body: dict[str, Any], name: str) -> Any:
 
 
 def _event_id(body: dict[str, Any]) -> str:
-    event_id = _required(body, "id")
-    if not isinstance(event_id, str) or not EVENT_ID_RE.fullmatch(event_id):
-        raise ProtocolError(f"id {_short(event_id)} must be 8-64 characters of letters, digits, '-' or '_'")
-    return event_id
+    return _check_event_id("id", _required(body, "id"))
 
 
 def _label(body: dict[str, Any], name: str) -> str:

@@ -31,6 +31,13 @@ def test_every_rating_field_is_documented():
     assert f"at most {protocol.MAX_PAYLOAD_BYTES} bytes" in table
 
 
+def test_receipt_and_its_heartbeat_fields_are_documented():
+    table = section("Wire protocol v1")
+    for name in (*protocol._RECEIPT_FIELDS, protocol.HEARTBEAT_UNCONFIRMED, protocol.HEARTBEAT_UNCONFIRMED_AGE):
+        assert f"`{name}`" in table, f"field {name!r} not documented in the README's protocol section"
+    assert "receipt" in section("How a press travels")
+
+
 def test_quick_start_has_exactly_two_commands_and_ci_runs_the_test_one():
     block = re.search(r"## Quick start\n\n```sh\n(.*?)```", README, re.DOTALL)
     assert block
