@@ -92,7 +92,7 @@ class Visit:
     path: str
     status: int = 200
     ready: str | None = None  # a selector the page's own scripts fill in; wait for it
-    user: str = "admin"  # "admin", "manager" (central only) or "" (logged out)
+    user: str = "admin"  # "admin", "manager" (central only), "technician" or "" (logged out)
     controls: str | None = None  # buttons that must stay on screen without scrolling
 
 
@@ -108,7 +108,9 @@ PAGES = (
     Visit("alerts", "/alerts", controls="#alerts button"),
     Visit("alerts-all", "/alerts?state=all"),
     Visit("error-400", "/employees?from=2026-13-01", status=400),
-    Visit("error-403", "/branch/tehran", status=403, user="manager"),
+    # A branch a manager may not see answers as one that does not exist; 403 is for a role without figures.
+    Visit("error-404-other-branch", "/branch/tehran", status=404, user="manager"),
+    Visit("error-403", "/employees", status=403, user="technician"),
     Visit("error-404", "/no-such-page", status=404),
 )
 
@@ -137,6 +139,7 @@ def demo_server(demo_db: Path) -> Iterator[str]:
     for lang in LANGUAGES:
         accounts.add_user(store, f"admin-{lang}", PASSWORD, "admin", language=lang)
         accounts.add_user(store, f"manager-{lang}", PASSWORD, "manager", ["central"], language=lang)
+        accounts.add_user(store, f"technician-{lang}", PASSWORD, "technician", language=lang)
     store.conn.close()
     port = free_port()
     httpd = make_server("127.0.0.1", port, app, threaded=True)
