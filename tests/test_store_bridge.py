@@ -209,7 +209,7 @@ def test_store_bridge_speaks_only_for_its_own_branch(chain: Chain) -> None:
     """Three fences: the store's per-kiosk ACL, the bridge's topics, and the central ACL for the bridge user."""
     other_pw = chain.provision_kiosk("b2", "k9")  # another branch, known only to the central broker
     k2_pw = chain.provision_kiosk("b1", "k2")  # added after the store was provisioned
-    users = chain.central.run(provision, "store", "--branch", "b1", "--central-url", "mqtts://127.0.0.1:1",
+    users = chain.central.run(provision, "store", "--branch", "b1",
                               "--users-only", "--out", str(chain.out))  # fmt: skip
     assert "2 kiosks" in users
     passwd = (chain.out / broker_files.PASSWD).read_text()
@@ -285,6 +285,14 @@ def test_provision_store_writes_private_files_and_refuses_what_would_break_a_sto
     assert "must be mqtts://" in run("store", "--branch", "b1", "--central-url", "mqtt://hub.example.com:1883",
                                      "--host", "s1", "--out", str(out), ok=False)  # fmt: skip
     assert "--host is required" in run("store", "--branch", "b1", "--out", str(out), ok=False)
+    assert (
+        "--central-url"
+        in runner.invoke(
+            provision,
+            ["store", "--branch", "b1", "--host", "s", "--out", str(out)],
+            env={**env, "OTKLIK_CENTRAL_BROKER_URL": ""},
+        ).output
+    )
     assert "branch" in run("store", "--branch", "B 1", "--host", "s1", "--out", str(out), ok=False)
     assert "bridge-b1" not in run("list", "--all"), "a refused store left a bridge registered"
 

@@ -421,7 +421,7 @@ def provision_broker_config(broker_dir: str, tls_port: int, local_port: int, out
 @db_option
 @broker_options
 @click.option("--branch", required=True, help="The store's branch id.")
-@click.option("--central-url", required=True, envvar="OTKLIK_CENTRAL_BROKER_URL",
+@click.option("--central-url", envvar="OTKLIK_CENTRAL_BROKER_URL",
               help="mqtts://HOST:PORT of the central broker's TLS listener, as the store reaches it "
               "(or OTKLIK_CENTRAL_BROKER_URL).")  # fmt: skip
 @click.option("--host", "hosts", multiple=True, help="Name or IP the store's kiosks use for its broker (repeat).")
@@ -433,7 +433,7 @@ def provision_broker_config(broker_dir: str, tls_port: int, local_port: int, out
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
 @_errors
 def provision_store(
-    db_path: Path, broker_dir: Path, reload_how: str, branch: str, central_url: str, hosts: tuple[str, ...],
+    db_path: Path, broker_dir: Path, reload_how: str, branch: str, central_url: str | None, hosts: tuple[str, ...],
     store_dir: str, tls_port: int, users_only: bool, out: Path,
 ) -> None:  # fmt: skip
     """A store broker for BRANCH, bridged to the central broker: its bridge user and all its files.
@@ -451,7 +451,7 @@ def provision_store(
         otklik provision store --branch b1 --central-url mqtts://hub.example.com:8883 \\
             --host store-b1.local --host 192.168.1.2 --out ./store-b1
         otklik provision kiosk --branch b1 --kiosk k1 --broker-url mqtts://store-b1.local:8883 --out ./k1
-        otklik provision store --branch b1 --central-url mqtts://hub.example.com:8883 --users-only --out ./store-b1
+        otklik provision store --branch b1 --users-only --out ./store-b1
     """
     db = registry.open_hub_db(db_path)
     gid = _broker_gid()
@@ -460,6 +460,8 @@ def provision_store(
         click.echo(f"store {branch}: wrote {out / broker_files.PASSWD} and {out / broker_files.ACL} "
                    f"({len(users)} kiosks); copy them to {store_dir} and send the store broker SIGHUP")  # fmt: skip
         return
+    if not central_url:
+        raise click.UsageError("--central-url (or OTKLIK_CENTRAL_BROKER_URL) is required: where the bridge connects")
     if not hosts:
         raise click.UsageError("--host is required: the name kiosks use for the store broker (its certificate's)")
     files = store.write_store_broker(
