@@ -102,6 +102,23 @@ def _pct_filter(context: Context, value: Any) -> str:
     return fmt_pct(value, _locale_name(context))
 
 
+@pass_context
+def _alert_text_filter(context: Context, alert: dict[str, Any]) -> str:
+    # Alert texts live with the hub (hub.alert_text), shared with its e-mails and MQTT messages.
+    from hub import alert_text
+
+    return alert_text.render(alert, _locale_name(context))
+
+
+@pass_context
+def _alert_state_filter(context: Context, alert: dict[str, Any]) -> str:
+    from hub import alert_text
+
+    locale = _locale_name(context)
+    done = alert_text.resolved_by(alert, locale) if alert.get("resolved_by") == "auto" else alert.get("resolve_note")
+    return alert_text.state(alert["state"], locale) + (f": {done}" if done else "")
+
+
 def _translations() -> Translations | NullTranslations:
     # flask_babel finds the request's catalog through a chain of lookups on g
     # for every message (6 us); a fleet page translates over a hundred.
@@ -121,6 +138,7 @@ def init_app(app: Flask) -> None:
         newstyle=True,
     )
     app.jinja_env.filters.update(dt=fmt_dt, num=_num_filter, pct=_pct_filter)
+    app.jinja_env.filters.update(alert_text=_alert_text_filter, alert_state=_alert_state_filter)
 
     @app.context_processor
     def _locale() -> dict[str, Any]:

@@ -3,10 +3,11 @@ hub.roster, hub.branches, hub.exports, hub.alerts and hub.notify (``otklik repor
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -255,7 +256,10 @@ def branch_set(db_path: Path, branch: str, timezone: str | None, hours: str | No
 
     \b
     Settings: burst_max, burst_window_s, hours_grace_min, unhappy_share_pct, unhappy_window_min,
-    unhappy_min_responses, day_index_below, day_min_responses, offline_after_min, backlog_above.
+    unhappy_min_responses, day_index_below, day_min_responses, offline_after_min, backlog_above,
+    change_window_min, change_weeks, change_min_responses, change_alpha (0 = off), positive_alerts (on/off),
+    silent_after_min (0 = off), silent_expected_min, silent_visitors_min, auto_resolve_min (0 = never),
+    alert_language (en, ru, fa). See "Alerts" in the README.
     Example:
         otklik branch set b1 --db hub.db --timezone Asia/Yekaterinburg
         otklik branch set b1 --db hub.db --set burst_max=15 --set burst_window_s=20
@@ -407,33 +411,94 @@ def alerts_group() -> None:
 @click.option("--state", type=click.Choice(["live", "open", "acknowledged", "resolved", "all"]), default="live",
               show_default=True)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True)
-def alerts_list(db_path: Path, branch: str | None, state: str, as_json: bool) -> None:
+@click.option("--language", type=click.Choice(["en", "ru", "fa"]), default="en", show_default=True,
+              help="Language of the alert texts.")  # fmt: skip
+def alerts_list(db_path: Path, branch: str | None, state: str, as_json: bool, language: str) -> None:
     """List alerts, newest first.
 
     \b
     Example:
         otklik alerts list --db hub.db --state all --json
+        otklik alerts list --db hub.db --language ru
     """
+    from hub import alert_text
+
     found = alerts.list_alerts(_db(db_path), branch=branch, state=None if state == "all" else state)
     if as_json:
         _echo_json(found)
         return
     for a in found:
-        who = a["resolved_by"] or a["acknowledged_by"] or ""
-        click.echo(f"#{a['id']:<5} {a['state']:<12} {a['opened_at']}  {a['message']}{'  [' + who + ']' if who else ''}")
+        who = alert_text.resolved_by(a, language) or a["acknowledged_by"] or ""
+        text = alert_text.render(a, language)
+        click.echo(f"#{a['id']:<5} {alert_text.state(a['state'], language):<12} {a['opened_at']}  {text}"
+                   f"{'  [' + who + ']' if who else ''}")  # fmt: skip
 
 
-def _transition(action: Callable, db_path: Path, alert_id: int, who: str, note: str, broker_url: str | None) -> None:
+def _broker_options(f: Callable) -> Callable:
+    """How the alert commands reach the broker, taken as `otklik hub` takes them."""
+    for option in reversed(
+        [
+            click.option("--username", help="Broker user name (not the hub's own: see `otklik provision service`)."),
+            click.option(
+                "--password-file",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="File holding the broker password (or set OTKLIK_MQTT_PASSWORD).",
+            ),
+            click.option(
+                "--ca-file", type=click.Path(exists=True, dir_okay=False), help="CA certificate for mqtts://."
+            ),
+            click.option("--mqtt-version", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+class _publisher:
+    """A connection for publishing alerts: QoS 1, each publish waits for a PUBACK that says yes."""
+
+    def __init__(self, broker_url: str, username: str | None = None, password_file: Path | None = None,
+                 ca_file: str | None = None, mqtt_version: str = "5") -> None:  # fmt: skip
+        from hub.cli import read_password
+        from otklik.mqtt import BrokerURLError, parse_broker_url
+
+        try:
+            self.broker = parse_broker_url(broker_url, username=username, password=read_password(password_file),
+                                           ca_file=ca_file, mqtt_version=mqtt_version)  # fmt: skip
+        except BrokerURLError as err:
+            raise click.BadParameter(str(err), param_hint="--broker") from None
+
+    def __enter__(self) -> Callable[[str, bytes], None]:
+        from otklik.mqtt import AckedPublisher, connect_and_wait
+
+        try:
+            self.client = connect_and_wait(self.broker, f"otklik-alerts-{os.getpid()}-{id(self):x}", logger=log)
+        except ConnectionError as err:
+            raise click.ClickException(str(err)) from None
+        return AckedPublisher(self.client).publish
+
+    def __exit__(self, *_exc: object) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _transition(action: Callable, db_path: Path, alert_id: int, who: str, note: str, broker_url: str | None,
+                **broker: Any) -> None:  # fmt: skip
+    from otklik.mqtt import PublishError
+
     db = _db(db_path)
-    try:
-        alert = action(db, alert_id, who, note)
-    except alerts.AlertError as err:
-        raise _fail(err) from None
-    if broker_url:
-        with _publisher(broker_url) as publish:
-            publish_result = notify.deliver_state(alert, publish)
-            click.echo(publish_result, err=True)
-    _echo_json(alert)
+    # Connected first: an unreachable broker stops the command before the state changes.
+    with _publisher(broker_url, **broker) if broker_url else contextlib.nullcontext() as publish:
+        try:
+            alert = action(db, alert_id, who, note)
+        except alerts.AlertError as err:
+            raise _fail(err) from None
+        _echo_json(alert)
+        if publish:
+            try:
+                click.echo(notify.deliver_state(db, alert, publish), err=True)
+            except PublishError as err:
+                raise _fail(err, f"the alert is {alert['state']} in the database; only the publish failed") from None
 
 
 @alerts_group.command("ack")
@@ -442,14 +507,15 @@ def _transition(action: Callable, db_path: Path, alert_id: int, who: str, note: 
 @click.option("--by", "who", required=True, help="Who takes it on.")
 @click.option("--note", default="")
 @click.option("--broker", "broker_url", help="Also publish the new state on the alert topic.")
-def alerts_ack(db_path: Path, alert_id: int, who: str, note: str, broker_url: str | None) -> None:
+@_broker_options
+def alerts_ack(db_path: Path, alert_id: int, who: str, note: str, broker_url: str | None, **broker: Any) -> None:
     """Acknowledge an open alert: someone is on it.
 
     \b
     Example:
         otklik alerts ack 3 --db hub.db --by olga --note "calling the store"
     """
-    _transition(alerts.acknowledge, db_path, alert_id, who, note, broker_url)
+    _transition(alerts.acknowledge, db_path, alert_id, who, note, broker_url, **broker)
 
 
 @alerts_group.command("resolve")
@@ -458,53 +524,25 @@ def alerts_ack(db_path: Path, alert_id: int, who: str, note: str, broker_url: st
 @click.option("--by", "who", required=True, help="Who closes it.")
 @click.option("--note", default="")
 @click.option("--broker", "broker_url", help="Also publish the new state on the alert topic.")
-def alerts_resolve(db_path: Path, alert_id: int, who: str, note: str, broker_url: str | None) -> None:
-    """Resolve an alert; the same rule can fire again afterwards.
+@_broker_options
+def alerts_resolve(db_path: Path, alert_id: int, who: str, note: str, broker_url: str | None, **broker: Any) -> None:
+    """Resolve an alert by hand; the same rule can fire again afterwards.
+
+    Alerts also resolve themselves (by "auto") once their condition has been gone for the
+    branch's auto_resolve_min.
 
     \b
     Example:
         otklik alerts resolve 3 --db hub.db --by olga --note "queue cleared, extra till opened"
     """
-    _transition(alerts.resolve, db_path, alert_id, who, note, broker_url)
-
-
-class _publisher:
-    """A short-lived MQTT connection for publishing alerts (QoS 1, waits for the PUBACK)."""
-
-    def __init__(self, broker_url: str) -> None:
-        from hub.cli import read_password
-        from otklik.mqtt import BrokerURLError, parse_broker_url
-
-        try:
-            self.broker = parse_broker_url(broker_url, password=read_password(None))
-        except BrokerURLError as err:
-            raise click.BadParameter(str(err), param_hint="--broker") from None
-
-    def __enter__(self) -> Callable[[str, bytes], None]:
-        from otklik.mqtt import connect_async, make_client
-
-        self.connected = threading.Event()
-        self.client = make_client(self.broker, f"otklik-alerts-{id(self):x}", logger=log)
-        self.client.on_connect = lambda *_a: self.connected.set()
-        connect_async(self.client, self.broker, persistent=False)
-        if not self.connected.wait(10):
-            raise click.ClickException(f"cannot reach the broker at {self.broker} within 10 s")
-
-        def publish(topic: str, payload: bytes) -> None:
-            info = self.client.publish(topic, payload, qos=1)
-            info.wait_for_publish(10)
-
-        return publish
-
-    def __exit__(self, *_exc: object) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+    _transition(alerts.resolve, db_path, alert_id, who, note, broker_url, **broker)
 
 
 @alerts_group.command("check")
 @_db_option
 @click.option("--broker", "broker_url", help="Publish new alerts on otklik/v1/alerts/<branch>.")
-def alerts_check(db_path: Path, broker_url: str | None) -> None:
+@_broker_options
+def alerts_check(db_path: Path, broker_url: str | None, **broker: Any) -> None:
     """Evaluate every branch's rules once and send what newly opened.
 
     \b
@@ -513,7 +551,7 @@ def alerts_check(db_path: Path, broker_url: str | None) -> None:
     """
     db = _db(db_path)
     if broker_url:
-        with _publisher(broker_url) as publish:
+        with _publisher(broker_url, **broker) as publish:
             opened = notify.check_and_deliver(db, publish)
     else:
         opened = notify.check_and_deliver(db)
@@ -523,38 +561,32 @@ def alerts_check(db_path: Path, broker_url: str | None) -> None:
 @alerts_group.command("watch")
 @_db_option
 @click.option("--broker", "broker_url", required=True, help="Broker for the alert topic.")
-@click.option("--interval", type=float, default=30.0, show_default=True, help="Seconds between checks.")
-def alerts_watch(db_path: Path, broker_url: str, interval: float) -> None:
-    """Keep checking the rules and sending new alerts (run beside `otklik hub`).
+@_broker_options
+@click.option("--poll", type=float, default=0.5, show_default=True, help="Seconds between looks for new commits.")
+@click.option("--sweep", type=float, default=30.0, show_default=True, help="Seconds between checks of all branches.")
+def alerts_watch(db_path: Path, broker_url: str, poll: float, sweep: float, **broker: Any) -> None:
+    """Evaluate the rules within a second of each commit and send new alerts.
+
+    `otklik hub` already does this (unless started with --no-alerts); run this only beside a
+    hub started with --no-alerts, with its own broker user (the hub's would take over the
+    hub's session).
 
     \b
     Example:
-        otklik alerts watch --db /var/lib/otklik/hub.db --broker mqtt://127.0.0.1:1883 --interval 30
+        otklik alerts watch --db /var/lib/otklik/hub.db --broker mqtts://hub.local:8883 \\
+            --username otklik-hub-alerts --password-file /etc/otklik/otklik-hub-alerts.password \\
+            --ca-file /etc/otklik/ca.crt
     """
+    from hub.alert_watch import AlertWatcher
     from otklik.runtime import wait_for_stop_signal
 
-    db_file = db_path
-    stop = threading.Event()
-
-    def loop(publish: Callable[[str, bytes], None]) -> None:
-        db = _db(db_file)
-        while not stop.is_set():
-            try:
-                for alert in notify.check_and_deliver(db, publish):
-                    click.echo(f"alert #{alert['id']}: {alert['message']}")
-            except Exception:  # a bad evaluation must not end the watcher
-                log.exception("alert check failed")
-            stop.wait(interval)
-
-    with _publisher(broker_url) as publish:
-        worker = threading.Thread(target=loop, args=(publish,), daemon=True)
-        worker.start()
-        click.echo(f"alerts: checking {db_path} every {interval:g} s (Ctrl-C to stop)", err=True)
+    with _publisher(broker_url, **broker) as publish:
+        watcher = AlertWatcher(db_path, publish, poll_s=poll, sweep_s=sweep).start()
+        click.echo(f"alerts: watching {db_path}, publishing on {broker_url} (Ctrl-C to stop)", err=True)
         try:
             wait_for_stop_signal()
         finally:
-            stop.set()
-            worker.join(5)
+            watcher.stop()
 
 
 @alerts_group.command("channel")
@@ -563,13 +595,16 @@ def alerts_watch(db_path: Path, broker_url: str, interval: float) -> None:
 @click.argument("kind", type=click.Choice(["webhook", "email"]), required=False)
 @click.argument("target", required=False)
 @click.option("--branch", default="*", show_default=True, help="Branch, or * for all branches.")
-def alerts_channel(db_path: Path, action: str, kind: str | None, target: str | None, branch: str) -> None:
+@click.option("--language", type=click.Choice(["", "en", "ru", "fa"]), default="",
+              help="Language of what this channel receives (default: the branch's alert_language).")  # fmt: skip
+def alerts_channel(db_path: Path, action: str, kind: str | None, target: str | None, branch: str,
+                   language: str) -> None:  # fmt: skip
     """Add, remove or list where alerts are sent (webhook URLs, e-mail addresses).
 
     \b
     Example:
         otklik alerts channel add webhook https://chat.example/hooks/otklik --db hub.db
-        otklik alerts channel add email manager-b1@example.com --branch b1 --db hub.db
+        otklik alerts channel add email manager-b1@example.com --branch b1 --language ru --db hub.db
         otklik alerts channel list --db hub.db
     """
     db = _db(db_path)
@@ -580,7 +615,7 @@ def alerts_channel(db_path: Path, action: str, kind: str | None, target: str | N
         raise click.UsageError(f"`channel {action}` needs KIND and TARGET")
     try:
         if action == "add":
-            _echo_json(notify.add_channel(db, kind, target, branch))
+            _echo_json(notify.add_channel(db, kind, target, branch, language))
         elif not notify.remove_channel(db, kind, target, branch):
             raise click.ClickException(f"no {kind} channel {target} for branch {branch}")
     except notify.ChannelError as err:

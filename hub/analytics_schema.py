@@ -175,3 +175,18 @@ def m002_rollup_triggers(db: Database) -> None:
         db.execute(
             f"CREATE TRIGGER IF NOT EXISTS agg_hour_rollup_{event.lower()} AFTER {event} ON agg_hour BEGIN {body} END"
         )
+
+
+@MIGRATIONS()
+def m003_alert_texts(db: Database) -> None:
+    """Alerts keep their rule's parameters, so each reader gets the text in their own language
+    (``hub.alert_text``); ``message`` stays as the English text for exports and old rows.
+    ``cleared_at`` is when the condition was last seen gone, for auto-resolve; a channel may
+    name the language its e-mails are written in (empty: the branch's ``alert_language``)."""
+    db.executescript(
+        """
+        ALTER TABLE alerts ADD COLUMN params TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE alerts ADD COLUMN cleared_at TEXT;
+        ALTER TABLE alert_channels ADD COLUMN language TEXT NOT NULL DEFAULT '';
+        """
+    )

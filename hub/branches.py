@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlite_utils import Database
 
+from hub.alert_text import LANGUAGES
 from otklik.protocol import now_ts
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -43,6 +44,17 @@ class BranchSettings:
     day_min_responses: int = 20  # ... once today has this many responses
     offline_after_min: float = 10.0  # kiosk silent or offline longer than this
     backlog_above: int = 100  # kiosk outbox deeper than this
+    # Statistical rules (hub.alerts): the recent window against the same hour of the week before.
+    change_window_min: int = 60  # the recent window compared with the baseline ...
+    change_weeks: int = 8  # ... of the same hours of the week over this many past weeks
+    change_min_responses: int = 6  # no verdict on fewer presses in the window
+    change_alpha: float = 0.001  # chance of a change this large by luck at most this (0 = rule off)
+    positive_alerts: bool = False  # also alert on an unusually good hour (very happy share)
+    silent_after_min: float = 45.0  # an online kiosk with no press this long ... (0 = rule off)
+    silent_expected_min: float = 10.0  # ... where its past weeks had at least this many presses then
+    silent_visitors_min: int = 15  # ... or its camera counted this many visitors meanwhile
+    auto_resolve_min: float = 30.0  # resolve an alert whose condition has been gone this long (0 = never)
+    alert_language: str = "en"  # language of this branch's MQTT alert messages and e-mails (en, ru, fa)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -181,6 +193,18 @@ def update(db: Database, branch: str, **changes: Any) -> BranchSettings:
 def _coerce(name: str, value: Any) -> Any:
     if name == "hours":
         return str(value or "")
+    if name == "alert_language":
+        if value not in LANGUAGES:
+            raise SettingsError(f"alert_language must be one of {', '.join(LANGUAGES)}, got {value!r}")
+        return value
+    if _TUNABLE[name].type in ("bool", bool):
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(value).lower() in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{name} must be on or off, got {value!r}")
     if value is None or (isinstance(value, str) and value.lower() in ("", "off", "none")):
         if name == "day_index_below":
             return None

@@ -38,6 +38,13 @@ def read_password(password_file: Path | None) -> str | None:
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), help="CA certificate for mqtts://.")
 @click.option("--mqtt-version", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True)
 @click.option("--client-id", default="otklik-hub", show_default=True, help="Fixed id: the broker keeps our session.")
+@click.option(
+    "--alerts/--no-alerts",
+    "run_alerts",
+    default=True,
+    show_default=True,
+    help="Evaluate the alert rules within a second of each commit and send what opens.",
+)
 def hub(
     broker_url: str,
     db_path: Path,
@@ -46,12 +53,17 @@ def hub(
     ca_file: str | None,
     mqtt_version: str,
     client_id: str,
+    run_alerts: bool,
 ) -> None:
     """Run the ingest service: subscribe to every kiosk and store its events.
 
     Ratings are acknowledged to the broker only after they are committed, and
     the session is persistent, so nothing published while the hub is down or
     restarting is lost; a redelivered event is stored once.
+
+    Alert evaluation runs inside the hub (see "Alerts" in the README): alerts
+    are published on otklik/v1/alerts/<branch> over the hub's own connection
+    and sent to the webhooks and e-mail addresses of `otklik alerts channel`.
 
     \b
     Example:
@@ -70,10 +82,19 @@ def hub(
     except BrokerURLError as err:
         raise click.BadParameter(str(err), param_hint="--broker") from None
     service = HubService(broker, db_path, client_id=client_id).start()
-    click.echo(f"hub: storing events from {broker} in {db_path} (Ctrl-C to stop)")
+    watcher = None
+    if run_alerts:
+        from hub.alert_watch import AlertWatcher
+        from otklik.mqtt import AckedPublisher
+
+        # The hub's own connection: a second one with the hub's username would take over its session.
+        watcher = AlertWatcher(db_path, AckedPublisher(service.client).publish).start()
+    click.echo(f"hub: storing events from {broker} in {db_path}{' with alerts' if watcher else ''} (Ctrl-C to stop)")
     try:
         wait_for_stop_signal()
     finally:
+        if watcher:
+            watcher.stop()
         service.stop()
 
 
@@ -114,4 +135,44 @@ def report(db_path: Path, as_json: bool, by: str, branch: str | None, start: str
     click.echo(json.dumps(rows, indent=2) if as_json else format_report(rows, by))
 
 
-COMMANDS: list[click.Command] = [hub, report]
+@click.command("dead-letters")
+@click.option(
+    "--db", "db_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Hub DB."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--last", type=click.IntRange(0, 1000), default=10, show_default=True, help="Newest letters to show.")
+def dead_letters_command(db_path: Path, as_json: bool, last: int) -> None:
+    """Show rejected messages: per kiosk topic, letters written, dropped over the rate limit, retained repeats.
+
+    \b
+    Example:
+        otklik dead-letters --db data/hub.db
+    """
+    from hub import dead_letters
+
+    db = open_db(db_path)
+    try:
+        sources = dead_letters.sources(db)
+        newest = [
+            dict(zip(("id", "received_at", "topic", "payload_size", "reason"), row, strict=True))
+            for row in db.execute(
+                "SELECT id, received_at, topic, payload_size, reason FROM dead_letters ORDER BY id DESC LIMIT ?",
+                [last],
+            )
+        ]
+    finally:
+        db.close()
+    if as_json:
+        click.echo(json.dumps({"sources": sources, "newest": newest}, indent=2))
+        return
+    click.echo(f"{'source':<48} {'written':>8} {'dropped':>8} {'retained':>8}  last")
+    for s in sources:
+        click.echo(
+            f"{s['source']:<48} {s['written']:>8} {s['dropped']:>8} {s['retained_repeats']:>8}  {s['last_at'] or ''}"
+        )
+    for letter in newest:
+        size = f"{letter['payload_size']} B"
+        click.echo(f"#{letter['id']} {letter['received_at']} {letter['topic']} ({size}): {letter['reason']}")
+
+
+COMMANDS: list[click.Command] = [hub, report, dead_letters_command]

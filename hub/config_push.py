@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -21,7 +20,7 @@ from hub.provisioning import ProvisionError
 from hub.provisioning.registry import now
 from kiosk.remote_config import SETTING_NAMES, ConfigPushError, parse_settings
 from otklik import protocol
-from otklik.mqtt import Broker, connect_async, make_client
+from otklik.mqtt import AckedPublisher, Broker, PublishError, connect_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -93,19 +92,6 @@ def mark_published(db: sqlite_utils.Database, branch: str, kiosk: str, version: 
     db.table("kiosk_settings").update((branch, kiosk), {"published_version": version, "published_at": now()})
 
 
-class _Acks:
-    """PUBACKs by message id, with MQTT 5 reason codes: a refused push must not pass as delivered."""
-
-    def __init__(self) -> None:
-        self.codes: dict[int, Any] = {}
-        self.cond = threading.Condition()
-
-    def on_publish(self, _c: mqtt.Client, _u: object, mid: int, reason_code: Any, _p: object) -> None:
-        with self.cond:
-            self.codes[mid] = reason_code
-            self.cond.notify_all()
-
-
 def push(
     broker: Broker,
     db: sqlite_utils.Database,
@@ -114,46 +100,31 @@ def push(
     client_id: str = "otklik-config-push",
     timeout: float = 15,
 ) -> list[tuple[str, str, int]]:
-    """Connect, publish each kiosk's settings retained, wait for every PUBACK; returns what was published."""
+    """Connect, publish each kiosk's settings retained, wait for its PUBACK; returns what was published."""
     kiosks = list(kiosks)
     if not kiosks:
         return []
-    acks = _Acks()
-    connected = threading.Event()
-    refused: list[str] = []
-    client = make_client(broker, client_id, logger=log)
-
-    def on_connect(_c: mqtt.Client, _u: object, _f: object, reason_code: Any, _p: object) -> None:
-        if reason_code.is_failure:
-            refused.append(str(reason_code))
-        connected.set()
-
-    client.on_connect = on_connect
-    client.on_publish = acks.on_publish
-    connect_async(client, broker, persistent=False)
     try:
-        if not connected.wait(timeout) or refused:
-            why = refused[0] if refused else f"no answer within {timeout:g} s"
-            raise ProvisionError(
-                f"cannot connect to {broker} to push config: {why}",
-                hint="the settings are saved; `otklik config push` publishes them later",
-            )
-        sent = []
-        for branch, kiosk in kiosks:
-            version, _ = get_settings(db, branch, kiosk)
-            info = publish_with(client, db, branch, kiosk)
-            sent.append((branch, kiosk, version, info.mid))
+        client = connect_and_wait(broker, client_id, logger=log, timeout=timeout)
+    except ConnectionError as err:
+        raise ProvisionError(
+            f"{err}; config not pushed", hint="the settings are saved; `otklik config push` publishes them later"
+        ) from None
+    publisher = AckedPublisher(client)
+    try:
         done = []
-        with acks.cond:
-            if not acks.cond.wait_for(lambda: all(m in acks.codes for *_, m in sent), timeout):
-                raise ProvisionError(f"the broker did not acknowledge the config push within {timeout:g} s")
-        for branch, kiosk, version, mid in sent:
-            code = acks.codes[mid]
-            if getattr(code, "is_failure", False):
+        for branch, kiosk in kiosks:
+            version, settings = get_settings(db, branch, kiosk)
+            if not version:
+                raise ProvisionError(f"branch {branch!r} kiosk {kiosk!r} has no settings to push")
+            topic = protocol.topic(branch, kiosk, protocol.CONFIG)
+            try:
+                publisher.publish(topic, payload(version, settings), timeout=timeout, retain=True)
+            except PublishError as err:
                 raise ProvisionError(
-                    f"the broker refused the config for {branch}/{kiosk}: {code}",
+                    f"config for {branch}/{kiosk} not pushed: {err}",
                     hint=f"the user {broker.username!r} needs write access to {protocol.subscription(protocol.CONFIG)}",
-                )
+                ) from None
             mark_published(db, branch, kiosk, version)
             done.append((branch, kiosk, version))
         return done

@@ -16,15 +16,14 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from hub import aggregates
+from hub import aggregates, dead_letters
 from otklik import protocol
 from otklik.protocol import Heartbeat, ProtocolError, Rating, Reaction, Status
 
 log = logging.getLogger(__name__)
 
-# Dead letters keep the raw payload so nothing is lost, but not without limit:
-# a hostile 100 MB publish must not become 100 MB on the hub's disk.
-DEAD_LETTER_KEEP_BYTES = 64 * 1024
+# How much of a rejected payload is kept, and the other bounds: hub/dead_letters.py.
+DEAD_LETTER_KEEP_BYTES = dead_letters.KEEP_BYTES
 # A Pi without a real-time clock boots at a stale time; anything before this
 # cannot be a real press time for this product.
 EARLIEST_PLAUSIBLE = datetime(2025, 1, 1, tzinfo=UTC)
@@ -38,6 +37,8 @@ STORED, DUPLICATE, REJECTED, UPDATED, IGNORED = "stored", "duplicate", "rejected
 class Outcome:
     result: str
     reason: str | None = None
+    # The stored (or already stored) event's id, for the hub's receipt to its kiosk.
+    id: str | None = None
 
 
 @dataclass
@@ -61,57 +62,141 @@ class _Batch:
             entry.new_events += 1
 
 
+# A message as the service hands it over: topic, payload, when it arrived and,
+# optionally, the MQTT retain flag (True when the broker re-sent a retained copy).
+Received = tuple[str, bytes, datetime] | tuple[str, bytes, datetime, bool]
+
+# SQLite result codes (primary, the low byte) that mean the database or the
+# disk failed, not the message: these propagate, nothing is acknowledged, and
+# the caller retries. Anything else raised while storing one message is that
+# message's problem (or a bug in our code for it) and makes it a dead letter.
+_ENVIRONMENT_CODES = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+        sqlite3.SQLITE_NOTADB,
+    }
+)
+
+
+def is_environmental(err: BaseException) -> bool:
+    """True when ``err`` says the database or the machine failed, so no message is to blame."""
+    if isinstance(err, MemoryError):
+        return True
+    if not isinstance(err, sqlite3.Error):
+        return False
+    code = getattr(err, "sqlite_errorcode", None)
+    # No code: the connection itself is unusable (closed, wrong thread), for every message alike.
+    return code is None or (code & 0xFF) in _ENVIRONMENT_CODES
+
+
+class _TransactionLost(Exception):
+    """SQLite rolled back the whole transaction while storing message ``index``."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
+
+
 def handle_message(db: Database, topic: str, payload: bytes, received_at: datetime | None = None) -> Outcome:
     """Handle one message in its own transaction."""
     return handle_batch(db, [(topic, payload, received_at or datetime.now(UTC))])[0]
 
 
-def handle_batch(db: Database, messages: Iterable[tuple[str, bytes, datetime]]) -> list[Outcome]:
-    """Handle many messages in one transaction: one commit (and one fsync) per batch.
+def handle_batch(db: Database, messages: Iterable[Received]) -> list[Outcome]:
+    """Handle many messages in one transaction: one commit (and one fsync) per batch, one outcome per message.
 
-    The batch runs first without a savepoint per message (they cost about a
-    tenth of the ingest time). Only if storing some message fails in a way
-    validation did not foresee is the batch rolled back and run again with a
-    savepoint around each message, so that message goes to the dead letters and
-    the others are stored. Database errors (disk full, I/O) are not a message's
-    fault: they propagate, nothing is acknowledged, and the caller retries.
+    Every message is stored inside its own savepoint (a few microseconds), so a
+    message that fails in a way validation did not foresee costs that savepoint
+    only: it is rolled back and dead-lettered, with the traceback in the log,
+    and the batch's other messages are stored and committed. Whatever a message
+    holds, this never raises for it; only database errors that are no
+    message's fault (disk full, I/O, read-only) propagate, with nothing
+    committed, for the caller to retry.
     """
-    messages = list(messages)
-    try:
-        return _run_batch(db, messages, guarded=False)
-    except sqlite3.OperationalError:
-        raise
-    except Exception:
-        log.warning("a message in a batch of %d could not be stored; storing them one by one", len(messages))
-    return _run_batch(db, messages, guarded=True)
+    items = [(m[0], m[1], m[2], bool(m[3]) if len(m) > 3 else False) for m in messages]  # type: ignore[misc]
+    poisoned: set[int] = set()
+    while True:
+        try:
+            return _run_batch(db, items, poisoned)
+        except _TransactionLost as lost:
+            # Rare (a RAISE(ROLLBACK) trigger, say): the transaction is gone, so the
+            # batch runs again, this time with that message dead-lettered unstored.
+            log.error("storing a message rolled back its whole batch; running the batch again without it")
+            poisoned.add(lost.index)
 
 
-def _run_batch(db: Database, messages: list[tuple[str, bytes, datetime]], *, guarded: bool) -> list[Outcome]:
+def _run_batch(db: Database, items: list[tuple[str, bytes, datetime, bool]], poisoned: set[int]) -> list[Outcome]:
     batch = _Batch()
+    letters = dead_letters.Letters(db)
     with db.atomic():
-        outcomes = [_handle_one(db, batch, t, p, r, guarded) for t, p, r in messages]
+        outcomes = [
+            _handle_one(db, batch, letters, i in poisoned, i, topic, payload, received_at, retained)
+            for i, (topic, payload, received_at, retained) in enumerate(items)
+        ]
         _write_registry(db, batch)
+        letters.flush()
+        # Now is when the batch arrived (the hub's clock, as every received_at).
+        dead_letters.prune_if_due(db, max(m[2] for m in items) if items else None)
     return outcomes
 
 
 def _handle_one(
-    db: Database, batch: _Batch, topic: str, payload: bytes, received_at: datetime, guarded: bool
+    db: Database,
+    batch: _Batch,
+    letters: dead_letters.Letters,
+    poisoned: bool,
+    index: int,
+    topic: str,
+    payload: bytes,
+    received_at: datetime,
+    retained: bool,
 ) -> Outcome:
-    received = protocol.format_ts(received_at)
+    def reject(reason: str) -> Outcome:
+        letters.reject(topic, payload, reason, received_at, retained)
+        return Outcome(REJECTED, reason)
+
     try:
         message = protocol.decode(topic, payload)
     except ProtocolError as err:
-        return dead_letter(db, topic, payload, str(err), received)
-    if not guarded:
-        return _store(db, batch, message, topic, payload, received_at, received)
+        return reject(str(err))
+    except Exception as err:  # a bug in decode: only this message's problem
+        log.exception("protocol.decode failed on a message on %s", dead_letters.text(str(topic))[:200])
+        return reject(f"hub could not check it: {type(err).__name__}: {err}")
+    kind = topic.rsplit("/", 1)[-1]
+    if retained and kind not in protocol.RETAINED:
+        # The live copy was handled when it was published; the broker re-sends
+        # the retained one on every subscribe, so it is refused (once: see dead_letters).
+        return reject(f"retained {kind} message: a kiosk must not retain {kind} messages; it is not stored")
+    if poisoned:
+        return reject("hub could not store it: storing it rolled back the whole batch (see the hub's log)")
+    conn = db.conn
+    received = protocol.format_ts(received_at)
+    conn.execute("SAVEPOINT message")
     try:
-        with db.atomic():  # a savepoint
-            return _store(db, batch, message, topic, payload, received_at, received)
-    except sqlite3.OperationalError:
-        raise
-    except Exception as err:  # one bad message must not stop ingest
+        outcome = _store(db, batch, message, topic, payload, received_at, received)
+    except BaseException as err:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK TO message")
+            conn.execute("RELEASE message")
+        # A full disk can roll the whole transaction back too: that is still no message's fault.
+        if is_environmental(err) or not isinstance(err, Exception):
+            raise
+        if not conn.in_transaction:
+            raise _TransactionLost(index) from err
         log.exception("could not store message on %s", topic)
-        return dead_letter(db, topic, payload, f"hub could not store it: {type(err).__name__}: {err}", received)
+        return reject(f"hub could not store it: {type(err).__name__}: {err}")
+    conn.execute("RELEASE message")
+    if outcome.result == REJECTED:
+        reject(outcome.reason or "rejected")
+    return outcome
 
 
 def _store(
@@ -170,22 +255,17 @@ def _rating(db: Database, batch: _Batch, rating: Rating, topic: str, payload: by
     }
     if store_event(db, row):
         batch.touch(rating.branch, rating.kiosk, row["received_at"], seq=rating.seq)
-        return Outcome(STORED)
+        return Outcome(STORED, id=rating.id)
     batch.touch(rating.branch, rating.kiosk, row["received_at"])
-    stored = db.execute(
-        "SELECT branch, kiosk, seq, kiosk_ts, score, employee FROM events WHERE id = ?", [rating.id]
-    ).fetchone()
-    if stored != (rating.branch, rating.kiosk, rating.seq, row["kiosk_ts"], rating.score, rating.employee):
+    # Compared on what the press itself fixed, not on ts, clock or age_ms: a
+    # kiosk whose clock synced while the press waited re-sends it with a
+    # corrected time, and that is the same press, not a conflict.
+    stored = db.execute("SELECT branch, kiosk, seq, score, employee FROM events WHERE id = ?", [rating.id]).fetchone()
+    if stored != (rating.branch, rating.kiosk, rating.seq, rating.score, rating.employee):
         # Same id, other content: a kiosk bug or someone replaying ids. The
         # first event stands; the second is kept where a person can see it.
-        return dead_letter(
-            db,
-            topic,
-            payload,
-            f"duplicate id {rating.id} with content different from the stored event",
-            row["received_at"],
-        )
-    return Outcome(DUPLICATE)
+        return Outcome(REJECTED, f"duplicate id {rating.id} with content different from the stored event")
+    return Outcome(DUPLICATE, id=rating.id)
 
 
 def store_event(db: Database, row: dict[str, Any]) -> bool:
@@ -271,9 +351,9 @@ def _reaction(db: Database, batch: _Batch, reaction: Reaction, received: str) ->
         ],
     )
     if cursor.rowcount != 1:
-        return Outcome(DUPLICATE)
+        return Outcome(DUPLICATE, id=reaction.id)
     aggregates.on_reaction(db, {**reaction.__dict__, "window_start": protocol.format_ts(reaction.window_start)})
-    return Outcome(STORED)
+    return Outcome(STORED, id=reaction.id)
 
 
 def _ensure_kiosk(db: Database, branch: str, kiosk: str, at: str) -> None:
@@ -293,12 +373,3 @@ def _write_registry(db: Database, batch: _Batch) -> None:
             """,
             [seen.last_seen, seen.seq_max, seen.new_events, branch, kiosk],
         )
-
-
-def dead_letter(db: Database, topic: str, payload: bytes, reason: str, received: str) -> Outcome:
-    log.warning("rejected message on %s: %s", topic, reason)
-    db.execute(
-        "INSERT INTO dead_letters (topic, payload, payload_size, reason, received_at) VALUES (?, ?, ?, ?, ?)",
-        [topic[:1024], bytes(payload[:DEAD_LETTER_KEEP_BYTES]), len(payload), reason, received],
-    )
-    return Outcome(REJECTED, reason)

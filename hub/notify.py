@@ -14,15 +14,17 @@ import logging
 import smtplib
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlite_utils import Database
 
-from hub import alerts
-from otklik.protocol import alert_topic, encode
+from hub import alert_text, alerts, branches
+from otklik.protocol import alert_topic, encode, format_ts
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +36,30 @@ class ChannelError(ValueError):
     """A channel or SMTP setting that cannot be used."""
 
 
-def add_channel(db: Database, kind: str, target: str, branch: str = "*") -> dict[str, Any]:
+def add_channel(db: Database, kind: str, target: str, branch: str = "*", language: str = "") -> dict[str, Any]:
+    """A webhook URL or e-mail address for one branch (or '*'); ``language`` (en, ru, fa) of what
+    it receives, empty for the branch's ``alert_language``."""
     if kind == "webhook" and not target.startswith(("http://", "https://")):
-        raise ChannelError(f"webhook {target!r} must be an http:// or https:// URL")
+        raise ChannelError(f"webhook {redact(target)!r} must be an http:// or https:// URL")
     if kind == "email" and "@" not in target:
         raise ChannelError(f"e-mail address {target!r} has no '@'")
     if kind not in ("webhook", "email"):
         raise ChannelError(f"channel kind {kind!r} must be webhook or email")
+    if language and language not in alert_text.LANGUAGES:
+        raise ChannelError(f"language {language!r} must be one of {', '.join(alert_text.LANGUAGES)}")
     with db.atomic():
         db.execute(
-            "INSERT INTO alert_channels (branch, kind, target) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            [branch, kind, target],
+            "INSERT INTO alert_channels (branch, kind, target, language) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT DO UPDATE SET language = excluded.language",
+            [branch, kind, target, language],
         )
-    return {"branch": branch, "kind": kind, "target": target}
+    return {"branch": branch, "kind": kind, "target": target, "language": language}
+
+
+def redact(url: str) -> str:
+    """A webhook URL as it may be logged or shown: scheme and host only (its path is the secret)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or '?'}{':' + str(parts.port) if parts.port else ''}/…"
 
 
 def remove_channel(db: Database, kind: str, target: str, branch: str = "*") -> bool:
@@ -58,11 +71,12 @@ def remove_channel(db: Database, kind: str, target: str, branch: str = "*") -> b
 
 
 def list_channels(db: Database, branch: str | None = None) -> list[dict[str, Any]]:
-    sql, params = "SELECT branch, kind, target FROM alert_channels", []
+    sql, params = "SELECT id, branch, kind, target, language FROM alert_channels", []
     if branch:
         sql, params = sql + " WHERE branch IN (?, '*')", [branch]
     return [
-        {"branch": b, "kind": k, "target": t} for b, k, t in db.execute(sql + " ORDER BY branch, kind, target", params)
+        {"id": i, "branch": b, "kind": k, "target": t, "language": lang}
+        for i, b, k, t, lang in db.execute(sql + " ORDER BY branch, kind, target", params)
     ]
 
 
@@ -92,10 +106,17 @@ def smtp_settings(db: Database) -> dict[str, str]:
     return dict(db.execute(f"SELECT key, value FROM hub_settings WHERE key IN ({marks})", SMTP_KEYS).fetchall())
 
 
-def payload(alert: dict[str, Any]) -> dict[str, Any]:
-    keep = ("id", "rule", "branch", "kiosk", "state", "message", "value", "details", "opened_at",
-            "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by")  # fmt: skip
-    return {"v": 1, **{k: alert.get(k) for k in keep}}
+def payload(alert: dict[str, Any], lang: str = "en") -> dict[str, Any]:
+    """The alert as published on MQTT and posted to webhooks, its texts in ``lang``."""
+    keep = ("id", "rule", "branch", "kiosk", "state", "value", "details", "params", "opened_at",
+            "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "resolve_note")  # fmt: skip
+    body = {"v": 1, **{k: alert.get(k) for k in keep}}
+    body.update(
+        language=alert_text.language(lang),
+        message=alert_text.render(alert, lang),
+        state_text=alert_text.state(alert["state"], lang),
+    )
+    return body
 
 
 def send_webhook(url: str, body: dict[str, Any], timeout: float = 5.0) -> str:
@@ -109,20 +130,18 @@ def send_webhook(url: str, body: dict[str, Any], timeout: float = 5.0) -> str:
         return f"ok {response.status}"
 
 
-def send_email(settings: dict[str, str], to: str, alert: dict[str, Any], timeout: float = 10.0) -> str:
+def send_email(
+    settings: dict[str, str], to: str, alert: dict[str, Any], timeout: float = 10.0, lang: str = "en"
+) -> str:
     host = settings.get("smtp_host")
     if not host:
         raise ChannelError("no SMTP server set; use `otklik alerts smtp --host ...`")
     message = EmailMessage()
     message["From"] = settings.get("smtp_from", "otklik@localhost")
     message["To"] = to
-    message["Subject"] = (
-        f"[Otklik] {alert['rule']} at {alert['branch']}{'/' + alert['kiosk'] if alert['kiosk'] else ''}"
-    )
-    message.set_content(
-        f"{alert['message']}\n\nAlert {alert['id']} opened {alert['opened_at']}.\n"
-        f"Acknowledge: otklik alerts ack {alert['id']} --by NAME\n\n{json.dumps(alert['details'], indent=2)}\n"
-    )
+    text = alert_text.render(alert, lang)
+    message["Subject"] = f"[Otklik] {text if len(text) <= 140 else text[:139] + '…'}"
+    message.set_content(f"{alert_text.email_body(alert, lang)}\n{json.dumps(alert['details'], indent=2)}\n")
     with smtplib.SMTP(host, int(settings.get("smtp_port", "25")), timeout=timeout) as smtp:
         if settings.get("smtp_starttls", "").lower() in ("1", "true", "yes"):
             smtp.starttls()
@@ -133,30 +152,42 @@ def send_email(settings: dict[str, str], to: str, alert: dict[str, Any], timeout
     return "ok"
 
 
+def channel_name(channel: dict[str, Any]) -> str:
+    """How a channel is named in logs and in the alert's ``delivered``: a webhook by its host only."""
+    if channel["kind"] == "webhook":
+        return f"webhook#{channel['id']}:{redact(channel['target'])}"
+    return f"email:{channel['target']}"
+
+
 def deliver(
-    db: Database, alert: dict[str, Any], publish: Publish | None = None, timeout: float = 5.0
+    db: Database,
+    alert: dict[str, Any],
+    publish: Publish | None = None,
+    timeout: float = 5.0,
+    only: Collection[str] | None = None,
 ) -> dict[str, str]:
-    """Send one alert to MQTT (when ``publish`` is given), its branch's webhooks and e-mails.
+    """Send one newly opened alert to MQTT (when ``publish`` is given), its branch's webhooks and e-mails
+    (or ``only`` the channels of these names, as ``channel_name`` and ``"mqtt"`` name them).
 
     A failing channel does not stop the others; every outcome is recorded on the alert.
+    ``publish`` raises when the broker did not accept the message (see otklik.mqtt.AckedPublisher).
     """
-    body = payload(alert)
+    branch_language = branches.get(db, alert["branch"]).alert_language
     results: dict[str, str] = {}
-    if publish is not None:
-        try:
-            publish(alert_topic(alert["branch"]), encode(body))
-            results["mqtt"] = "ok"
-        except Exception as err:
-            results["mqtt"] = f"failed: {err}"
+    if publish is not None and (only is None or "mqtt" in only):
+        results["mqtt"] = _publish(alert, publish, branch_language)
     smtp = None
     for channel in list_channels(db, alert["branch"]):
-        name = f"{channel['kind']}:{channel['target']}"
+        name = channel_name(channel)
+        if only is not None and name not in only:
+            continue
+        lang = channel["language"] or branch_language
         try:
             if channel["kind"] == "webhook":
-                results[name] = send_webhook(channel["target"], body, timeout)
+                results[name] = send_webhook(channel["target"], payload(alert, lang), timeout)
             else:
                 smtp = smtp if smtp is not None else smtp_settings(db)
-                results[name] = send_email(smtp, channel["target"], alert, timeout)
+                results[name] = send_email(smtp, channel["target"], alert, timeout, lang)
         except (OSError, urllib.error.URLError, smtplib.SMTPException, ChannelError) as err:
             results[name] = f"failed: {err}"
             log.warning("alert %s: %s failed: %s", alert["id"], name, err)
@@ -164,15 +195,51 @@ def deliver(
     return results
 
 
+RETRY_FOR = timedelta(hours=1)  # a channel still failing an hour after the alert opened is given up
+
+
+def retry_failed(db: Database, publish: Publish | None, now: datetime) -> int:
+    """Send again, to the channels that failed, every live alert opened within ``RETRY_FOR``: a
+    webhook or mail server that was briefly down still gets the alert.  Returns how many were retried."""
+    retried = 0
+    for (alert_id,) in db.execute(
+        "SELECT id FROM alerts WHERE state != 'resolved' AND opened_at > ? AND delivered LIKE '%failed%'",
+        [format_ts(now - RETRY_FOR)],
+    ).fetchall():
+        alert = alerts.get(db, alert_id)
+        failed = {name for name, result in alert["delivered"].items() if str(result).startswith("failed")}
+        if failed - ({"mqtt"} if publish is None else set()):
+            deliver(db, alert, publish, only=failed)
+            retried += 1
+    return retried
+
+
+def _publish(alert: dict[str, Any], publish: Publish, lang: str) -> str:
+    try:
+        publish(alert_topic(alert["branch"]), encode(payload(alert, lang)))
+        return "ok"
+    except Exception as err:  # a broker fault must not stop the webhooks and e-mails
+        log.warning("alert %s: MQTT publish failed: %s", alert["id"], err)
+        return f"failed: {err}"
+
+
 def check_and_deliver(db: Database, publish: Publish | None = None, now: Any = None) -> list[dict[str, Any]]:
-    """Evaluate every rule once and send what newly opened (what ``otklik alerts watch`` loops on)."""
-    opened = alerts.evaluate(db, now=now)
-    for alert in opened:
+    """Evaluate every rule once and send what newly opened (``otklik alerts check``)."""
+    return send_changes(db, alerts.check(db, now=now), publish).opened
+
+
+def send_changes(db: Database, changes: alerts.Changes, publish: Publish | None) -> alerts.Changes:
+    """Deliver newly opened alerts everywhere, and publish auto-resolved ones' new state on MQTT."""
+    for alert in changes.opened:
         alert["delivered"] = deliver(db, alert, publish)
-    return opened
+    if publish is not None:
+        for alert in changes.resolved:
+            _publish(alert, publish, branches.get(db, alert["branch"]).alert_language)
+    return changes
 
 
-def deliver_state(alert: dict[str, Any], publish: Publish) -> str:
-    """Publish an alert's new state (acknowledged, resolved) on the alert topic."""
-    publish(alert_topic(alert["branch"]), encode(payload(alert)))
+def deliver_state(db: Database, alert: dict[str, Any], publish: Publish) -> str:
+    """Publish an alert's new state (acknowledged, resolved) on the alert topic; raises if refused."""
+    lang = branches.get(db, alert["branch"]).alert_language
+    publish(alert_topic(alert["branch"]), encode(payload(alert, lang)))
     return f"published alert {alert['id']} ({alert['state']}) on {alert_topic(alert['branch'])}"

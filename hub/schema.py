@@ -1,4 +1,4 @@
-"""The spine's tables: events, dead letters, the kiosk registry and camera reactions."""
+"""The spine's tables: events, dead letters (and their bounds), the kiosk registry and camera reactions."""
 
 from __future__ import annotations
 
@@ -84,3 +84,37 @@ def m001_spine(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX reactions_branch_kiosk_window ON reactions (branch, kiosk, window_start)")
+
+
+@migrations()
+def m002_bounded_dead_letters(db: Database) -> None:
+    # See hub/dead_letters.py: payloads are cut to 1 KB, so the hash tells
+    # repeats apart; the index serves the retention prune.
+    db.execute("ALTER TABLE dead_letters ADD COLUMN payload_sha256 TEXT")
+    db.execute("CREATE INDEX dead_letters_received_at ON dead_letters (received_at)")
+    db.execute(
+        """
+        CREATE TABLE dead_letter_sources (
+            source TEXT PRIMARY KEY,
+            tokens REAL NOT NULL,
+            refilled_at REAL NOT NULL,
+            written INTEGER NOT NULL DEFAULT 0,
+            dropped INTEGER NOT NULL DEFAULT 0,
+            retained_repeats INTEGER NOT NULL DEFAULT 0,
+            last_dropped_at TEXT,
+            last_at TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE retained_rejects (
+            topic TEXT NOT NULL,
+            payload_sha256 TEXT NOT NULL,
+            first_at TEXT NOT NULL,
+            last_at TEXT NOT NULL,
+            repeats INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (topic, payload_sha256)
+        )
+        """
+    )

@@ -21,7 +21,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from sqlite_utils import Database
 
-from hub import ingest
+from hub import ingest, receipts
 from hub.db import open_db
 from otklik import protocol
 from otklik.mqtt import Broker, connect_async, make_client
@@ -39,6 +39,8 @@ class _Received:
     mid: int
     qos: int
     generation: int
+    # Set when the broker re-sends a retained copy on subscribe (ingest refuses those once).
+    retain: bool = False
 
 
 class HubService:
@@ -122,7 +124,9 @@ class HubService:
             log.warning("hub lost the broker (%s); reconnecting", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        self._queue.put(_Received(msg.topic, bytes(msg.payload), datetime.now(UTC), msg.mid, msg.qos, self._generation))
+        self._queue.put(
+            _Received(msg.topic, bytes(msg.payload), datetime.now(UTC), msg.mid, msg.qos, self._generation, msg.retain)
+        )
 
     # --- writer thread -----------------------------------------------------
 
@@ -164,7 +168,7 @@ class HubService:
     def _store(self, db: Database, batch: list[_Received]) -> None:
         while True:
             try:
-                outcomes = ingest.handle_batch(db, [(m.topic, m.payload, m.received_at) for m in batch])
+                outcomes = ingest.handle_batch(db, [(m.topic, m.payload, m.received_at, m.retain) for m in batch])
                 break
             except sqlite3.OperationalError as err:
                 # Disk full, I/O error, a lock held too long: not the messages'
@@ -181,6 +185,18 @@ class HubService:
         for m in batch:
             if m.qos > 0 and m.generation == generation:
                 self.client.ack(m.mid, m.qos)
+        self._send_receipts(batch, outcomes)
+
+    def _send_receipts(self, batch: list[_Received], outcomes: list[ingest.Outcome]) -> None:
+        """Committed: now each kiosk may forget these presses (see hub/receipts.py)."""
+        try:
+            out = receipts.receipts_for_batch([(m.topic, m.payload) for m in batch], outcomes)
+        except Exception:
+            # A bug here must not stop ingest: without a receipt the kiosks re-send, and the hub confirms then.
+            log.exception("could not build the receipts for a batch of %d", len(batch))
+            return
+        for to, body in out:
+            self.client.publish(to, body, qos=protocol.QOS[protocol.RECEIPT])
 
     def _summary(self) -> str:
         return ", ".join(f"{k} {v}" for k, v in self.counts.items())

@@ -36,7 +36,7 @@ CLOCKS: dict[str, ClockCheck] = {"system": system_clock_synced, "synced": fixed(
     help="Simulated presses per second (Poisson arrivals).",
 )
 @click.option("--count", type=click.IntRange(min=0), help="Stop pressing after N presses (default: never).")
-@click.option("--exit-when-sent", is_flag=True, help="With --count: exit once all N presses are acknowledged.")
+@click.option("--exit-when-sent", is_flag=True, help="With --count: exit once the hub has confirmed all N presses.")
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),

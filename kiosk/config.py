@@ -61,6 +61,10 @@ class KioskConfig:
     data_dir: Path = Path("/var/lib/otklik")
     cooldown_s: float = 5.0
     heartbeat_s: float = 30.0
+    # Keep each press until the hub's receipt; false only for a hub too old to send them.
+    receipts: bool = True
+    resend_s: float = 30.0
+    resend_max_s: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,17 @@ class Config:
 
 _SECTIONS: dict[str, tuple[str, ...]] = {
     "broker": ("url", "username", "password", "password_file", "ca_file", "mqtt_version"),
-    "kiosk": ("branch", "id", "employee", "data_dir", "cooldown_s", "heartbeat_s"),
+    "kiosk": (
+        "branch",
+        "id",
+        "employee",
+        "data_dir",
+        "cooldown_s",
+        "heartbeat_s",
+        "receipts",
+        "resend_s",
+        "resend_max_s",
+    ),
     "buttons": ("pins", "labels", "scores", "debounce_ms"),
     "leds": ("thanks", "status"),
     "camera": (),  # free-form, checked by kiosk/camera
@@ -249,7 +263,12 @@ class _Parser:
             raise ConfigError("kiosk.data_dir", "must not be empty")
         cooldown = _number(t, "kiosk", "cooldown_s", default=5.0, low=0, high=3600)
         heartbeat = _number(t, "kiosk", "heartbeat_s", default=30.0, low=1, high=3600)
-        return KioskConfig(branch, kiosk_id, employee, self.base_dir / data_dir, cooldown, heartbeat)
+        receipts = _get(t, "kiosk", "receipts", bool, default=True)
+        resend = _number(t, "kiosk", "resend_s", default=30.0, low=1, high=86400)
+        resend_max = _number(t, "kiosk", "resend_max_s", default=600.0, low=resend, high=86400)
+        return KioskConfig(
+            branch, kiosk_id, employee, self.base_dir / data_dir, cooldown, heartbeat, receipts, resend, resend_max
+        )
 
     def buttons(self, t: Mapping[str, Any]) -> ButtonsConfig:
         _known_keys("buttons", t, _SECTIONS["buttons"])

@@ -1,10 +1,20 @@
 """The kiosk's durable outbox: every press is on disk before anything acknowledges it.
 
 SQLite in WAL mode with ``synchronous=FULL``: once ``add_rating`` returns, the
-press survives a pulled plug. The publisher sends rows oldest first and
-deletes a row only after the broker's PUBACK; a row the broker refuses (an
-MQTT 5 failure reason code, e.g. 135 Not authorized) is kept and marked
-``refused`` so it is neither lost nor retried in a hot loop.
+press survives a pulled plug. A row goes through three states:
+
+- ``pending`` (waiting): committed, not yet acknowledged by the broker;
+- ``sent``: the broker's PUBACK said it took the message (any non-failure
+  reason code, including 16 "No matching subscribers"). The broker may still
+  lose it, so the row stays, with a time (``due_ns``) at which it is sent
+  again, backing off per attempt;
+- confirmed: a receipt from the hub names its id, and the row is deleted in
+  that same transaction (the hub holds it now).
+
+A row the broker refuses (an MQTT 5 failure reason code, e.g. 135 Not
+authorized) is kept and marked ``refused`` so it is neither lost nor retried
+in a hot loop. With receipts off (a kiosk talking to a hub too old to send
+them) a row is deleted at the PUBACK instead.
 
 A rating's payload is rendered when it is published, not when it is pressed,
 because the right timestamp depends on what the kiosk knows by then: a press
@@ -36,6 +46,7 @@ from otklik import protocol
 from otklik.private_files import create_private
 
 PENDING = "pending"
+SENT = "sent"
 REFUSED = "refused"
 
 migrations = Migrations("otklik-kiosk-outbox")
@@ -69,6 +80,16 @@ def m001_outbox(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX outbox_state ON outbox(state, n)")
     db.execute("CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
     db.execute("INSERT INTO counters VALUES ('seq', 0), ('last_seq_sent', 0)")
+
+
+@migrations()
+def m002_receipts(db: sqlite_utils.Database) -> None:
+    # attempts: how often the broker took it (the re-send backoff doubles with
+    # it); due_ns: when a sent row is sent again, on the publisher's monotonic
+    # clock (reset to 0 at every connect, so a value from another boot is harmless).
+    db.execute("ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE outbox ADD COLUMN due_ns INTEGER")
+    db.execute("CREATE INDEX outbox_due ON outbox(state, due_ns)")
 
 
 class OutboxError(RuntimeError):
@@ -245,11 +266,48 @@ class Outbox:
         with self._tx() as conn:
             top = conn.execute(f"SELECT max(seq) FROM outbox WHERE n IN ({marks})", tuple(ns)).fetchone()[0]
             conn.execute(f"DELETE FROM outbox WHERE n IN ({marks})", tuple(ns))
-            if top is not None:
-                conn.execute(
-                    "UPDATE counters SET value = max(value, ?) WHERE name = 'last_seq_sent'",
-                    (top,),
-                )
+            self._sent_up_to(conn, top)
+
+    @staticmethod
+    def _sent_up_to(conn: sqlite3.Connection, seq: int | None) -> None:
+        if seq is not None:
+            conn.execute("UPDATE counters SET value = max(value, ?) WHERE name = 'last_seq_sent'", (seq,))
+
+    def mark_sent(self, ns: Collection[int], *, now_ns: int, resend_ns: int, resend_max_ns: int) -> None:
+        """The broker took these rows: keep them until a receipt, to be re-sent at now + backoff.
+
+        The backoff is ``resend_ns`` doubled per earlier attempt, at most
+        ``resend_max_ns``. A row already confirmed (the receipt overtook the
+        PUBACK) is gone and not touched.
+        """
+        if not ns:
+            return
+        marks = ",".join("?" * len(ns))
+        with self._tx() as conn:
+            top = conn.execute(f"SELECT max(seq) FROM outbox WHERE n IN ({marks})", tuple(ns)).fetchone()[0]
+            # The shift stops at 20 doublings: far past any cap, and 64-bit safe for any base.
+            conn.execute(
+                f"UPDATE outbox SET state = ?, due_ns = ? + min(? << min(attempts, 20), ?), attempts = attempts + 1"
+                f" WHERE n IN ({marks}) AND state != ?",
+                (SENT, now_ns, resend_ns, resend_max_ns, *ns, REFUSED),
+            )
+            self._sent_up_to(conn, top)
+
+    def confirm(self, ids: Collection[str]) -> int:
+        """Rows the hub's receipt names: it holds them now, so they are deleted (any state). Returns how many."""
+        if not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
+        with self._tx() as conn:
+            # Confirmed is certainly sent, even if the receipt overtook the PUBACK.
+            top = conn.execute(f"SELECT max(seq) FROM outbox WHERE id IN ({marks})", tuple(ids)).fetchone()[0]
+            self._sent_up_to(conn, top)
+            return conn.execute(f"DELETE FROM outbox WHERE id IN ({marks})", tuple(ids)).rowcount
+
+    def resend_unconfirmed(self) -> int:
+        """Make every sent, unconfirmed row due now (after a reconnect: receipts sent meanwhile are gone)."""
+        with self._tx() as conn:
+            return conn.execute("UPDATE outbox SET due_ns = 0 WHERE state = ?", (SENT,)).rowcount
 
     def mark_refused(self, n: int, reason: str) -> None:
         now = protocol.now_ts()
@@ -271,12 +329,19 @@ class Outbox:
         A row that cannot be rendered (a corrupt or hand-edited row) is marked
         refused with the reason rather than blocking the queue.
         """
+        return self._select("state = ?", (PENDING,), limit, exclude)
+
+    def due(self, now_ns: int, limit: int = 100, exclude: Collection[int] = ()) -> list[Outgoing]:
+        """Sent rows still unconfirmed at their re-send time, oldest first, rendered for the wire."""
+        return self._select("state = ? AND due_ns <= ?", (SENT, now_ns), limit, exclude)
+
+    def _select(self, where: str, params: tuple[Any, ...], limit: int, exclude: Collection[int]) -> list[Outgoing]:
         out: list[Outgoing] = []
         after = 0
         while len(out) < limit:
             rows = self._read(
-                "SELECT * FROM outbox WHERE state = ? AND n > ? ORDER BY n LIMIT ?",
-                (PENDING, after, limit + len(exclude)),
+                f"SELECT * FROM outbox WHERE {where} AND n > ? ORDER BY n LIMIT ?",
+                (*params, after, limit + len(exclude)),
             )
             if not rows:
                 break
@@ -294,11 +359,22 @@ class Outbox:
         return out
 
     def depth(self) -> int:
-        """Rows not yet delivered (pending and refused)."""
+        """Rows the hub has not confirmed (pending, sent and refused)."""
         return self._read("SELECT count(*) FROM outbox")[0][0]
 
     def pending_count(self) -> int:
         return self._read("SELECT count(*) FROM outbox WHERE state = ?", (PENDING,))[0][0]
+
+    def unconfirmed(self) -> tuple[int, float | None]:
+        """How many rows wait for a receipt, and how long ago (s) the oldest of them was made."""
+        count = self._read("SELECT count(*) FROM outbox WHERE state = ?", (SENT,))[0][0]
+        oldest = self._read("SELECT wall_ns, mono_ns, boot_id FROM outbox WHERE state = ? ORDER BY n LIMIT 1", (SENT,))
+        if not oldest:
+            return count, None
+        wall, mono, boot = oldest[0]
+        # Same boot: the monotonic clock is right even if NTP moved the wall clock since.
+        age_ns = self._monotonic_ns() - mono if boot == self.boot_id else self._wall_ns() - wall
+        return count, round(max(0, age_ns) / 1e9, 1)
 
     def refused_count(self) -> int:
         return self._read("SELECT count(*) FROM outbox WHERE state = ?", (REFUSED,))[0][0]
@@ -360,7 +436,7 @@ class Outbox:
 
 _COLUMNS = (
     "n", "kind", "id", "branch", "kiosk", "seq", "score", "employee", "flags", "wall_ns", "mono_ns",
-    "boot_id", "clock_synced", "payload", "state", "reason", "refused_at",
+    "boot_id", "clock_synced", "payload", "state", "reason", "refused_at", "attempts", "due_ns",
 )  # fmt: skip
 
 

@@ -1,5 +1,20 @@
 """The thread that drains the outbox to the broker, and keeps the kiosk's status and heartbeat.
 
+A press leaves the outbox only when the hub's receipt names it (see
+kiosk/outbox.py for the row states and hub/receipts.py for the sender): the
+broker's PUBACK only moves it to ``sent``. A sent row no receipt has named is
+due again after ``resend_s``, doubling per attempt up to ``resend_max_s``,
+and every unconfirmed row is due again after a reconnect, since receipts
+published while the kiosk was away are lost (its session is clean). The hub
+de-duplicates on the id, so a re-send costs a message, never a double.
+
+Due rows are re-sent in full only while receipts are coming back (the hub is
+there and something was lost on the way); otherwise only the oldest one goes,
+as a probe, at most once per backoff interval. A hub away for a day then costs
+each kiosk a probe every ``resend_max_s``, not a copy of every waiting press in
+the broker's queue every ``resend_max_s``; the probe's receipt, once the hub is
+back, releases the rest.
+
 All outbox bookkeeping happens on this one thread. paho calls ``on_publish``
 on its network thread while holding its own message lock, so that callback
 only queues the acknowledgement; taking our lock there could deadlock with a
@@ -18,7 +33,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from kiosk.outbox import Outbox
+from kiosk.outbox import Outbox, Outgoing
 from otklik import __version__, protocol
 from otklik.mqtt import Broker, connect_async, make_client
 
@@ -38,6 +53,9 @@ class Publisher:
         heartbeat_s: float = 30.0,
         window: int = 100,
         refused_retry_s: float = 300.0,
+        receipts: bool = True,
+        resend_s: float = 30.0,
+        resend_max_s: float = 600.0,
         on_config: ConfigHandler | None = None,
         on_connection_change: Callable[[bool], object] | None = None,
         camera_status: Callable[[], str] | None = None,
@@ -51,6 +69,10 @@ class Publisher:
         self.heartbeat_s = heartbeat_s
         self.window = window
         self.refused_retry_s = refused_retry_s
+        # Off only for a hub too old to send receipts: then a row goes at the PUBACK (not durable).
+        self.receipts = receipts
+        self.resend_ns = int(resend_s * 1e9)
+        self.resend_max_ns = int(max(resend_s, resend_max_s) * 1e9)
         self.on_config = on_config
         self.on_connection_change = on_connection_change
         self.camera_status = camera_status
@@ -60,11 +82,13 @@ class Publisher:
         self.status_topic = protocol.topic(branch, kiosk, protocol.STATUS)
         self.config_topic = protocol.topic(branch, kiosk, protocol.CONFIG)
         self.heartbeat_topic = protocol.topic(branch, kiosk, protocol.HEARTBEAT)
+        self.receipt_topic = protocol.topic(branch, kiosk, protocol.RECEIPT)
 
         # Set by paho's thread, read by ours.
         self._connected = threading.Event()
         self._reconnected = threading.Event()
         self._acks: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
+        self._receipts: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         # Only touched by the publisher thread: rows handed to paho in this
@@ -76,6 +100,16 @@ class Publisher:
         self.published = 0
         self.acked = 0
         self.refused = 0
+        self.confirmed = 0
+        self.receipts_received = 0
+        self.rejected = 0
+        self.resent = 0
+        self.probes = 0
+        # Publisher thread only (monotonic ns): the last receipt, the last window of re-sends, the next probe.
+        self._receipt_at = 0
+        self._resent_at = 0
+        self._probe_wait_ns = self.resend_ns
+        self._next_probe_ns = 0
 
         will = (
             self.status_topic,
@@ -149,6 +183,9 @@ class Publisher:
             self.status_topic, self._status(protocol.status_payload(self.branch, self.kiosk, "online")), 1, True
         )
         client.subscribe(self.config_topic, qos=1)
+        if self.receipts:
+            # Before anything is published on this connection, so no receipt for it is missed.
+            client.subscribe(self.receipt_topic, qos=protocol.QOS[protocol.RECEIPT])
         self._connected.set()
         self._reconnected.set()
         self._wake.set()
@@ -167,6 +204,11 @@ class Publisher:
         self._wake.set()
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
+        if message.topic == self.receipt_topic:
+            # Handled on our thread: the outbox is only touched there.
+            self._receipts.put(bytes(message.payload))
+            self._wake.set()
+            return
         if self.on_config is None:
             log.info("config message on %s ignored (no handler yet)", message.topic)
             return
@@ -193,8 +235,14 @@ class Publisher:
             self._wake.clear()
             try:
                 self._handle_acks()
+                self._handle_receipts()
                 now = time.monotonic()
                 if self._reconnected.is_set() or now >= next_refused_retry:
+                    if self._reconnected.is_set() and self.receipts:
+                        self.outbox.resend_unconfirmed()
+                        # Receipts from before the reconnect say nothing about this connection: probe first.
+                        self._resent_at = time.monotonic_ns()
+                        self._next_probe_ns = 0
                     self._reconnected.clear()
                     next_refused_retry = now + self.refused_retry_s
                     retried = self.outbox.retry_refused()
@@ -220,8 +268,38 @@ class Publisher:
                 self._acks_one(self._acks.get_nowait(), done)
         except queue.Empty:
             pass
-        if done:
+        if not done:
+            return
+        if self.receipts:
+            self.outbox.mark_sent(
+                done, now_ns=time.monotonic_ns(), resend_ns=self.resend_ns, resend_max_ns=self.resend_max_ns
+            )
+        else:
             self.outbox.delete(done)
+
+    def _handle_receipts(self) -> None:
+        ids: list[str] = []
+        while True:
+            try:
+                payload = self._receipts.get_nowait()
+            except queue.Empty:
+                break
+            try:
+                receipt = protocol.decode(self.receipt_topic, payload)
+            except protocol.ProtocolError as err:
+                log.warning("ignored a receipt that does not follow the protocol: %s", err)
+                continue
+            assert isinstance(receipt, protocol.Receipt)
+            self.receipts_received += 1
+            if receipt.rejected:
+                # The hub keeps them in its dead letters, with the reason; another send would fail the same way.
+                log.warning("hub rejected outbox rows %s; see its dead letters", ", ".join(receipt.rejected))
+                self.rejected += len(receipt.rejected)
+            ids += receipt.ids + receipt.rejected
+        if ids:
+            self.confirmed += self.outbox.confirm(ids)
+            self._receipt_at = time.monotonic_ns()
+            self._probe_wait_ns = self.resend_ns
 
     def _acks_one(self, ack: tuple[int, Any], done: list[int]) -> None:
         mid, reason_code = ack
@@ -242,7 +320,10 @@ class Publisher:
         room = self.window - len(self._mids)
         if room <= 0:
             return
-        for row in self.outbox.pending(limit=room, exclude=self._sent):
+        rows = self.outbox.pending(limit=room, exclude=self._sent)
+        if self.receipts and len(rows) < room:
+            rows += self._due_rows(room - len(rows))
+        for row in rows:
             info = self.client.publish(row.topic, row.payload, qos=protocol.QOS[row.kind])
             # paho keeps a QoS 1 message and sends it on reconnect even when
             # this returns MQTT_ERR_NO_CONN, so the mid is tracked either way.
@@ -250,8 +331,33 @@ class Publisher:
             self._sent.add(row.n)
             self.published += 1
 
+    def _due_rows(self, room: int) -> list[Outgoing]:
+        """Unconfirmed rows to send again now: a window of them if the hub answers, else one probe in a while."""
+        now = time.monotonic_ns()
+        # A row is due resend_s after its send; a receipt since then and since the last window means the hub
+        # is there and this row was lost on the way.
+        if self._receipt_at > self._resent_at and now - self._receipt_at < self.resend_ns:
+            again = self.outbox.due(now, limit=room, exclude=self._sent)
+            if again:
+                self._resent_at = now  # the next window waits for these receipts: re-sends pace themselves
+        elif now >= self._next_probe_ns:
+            again = self.outbox.due(now, limit=1, exclude=self._sent)
+            if again:
+                self.probes += 1
+                self._next_probe_ns = now + self._probe_wait_ns
+                self._probe_wait_ns = min(self._probe_wait_ns * 2, self.resend_max_ns)
+        else:
+            again = []
+        self.resent += len(again)
+        return again
+
     def _heartbeat(self) -> None:
         extra: dict[str, Any] = {"refused": self.outbox.refused_count()}
+        if self.receipts:
+            waiting, age = self.outbox.unconfirmed()
+            extra[protocol.HEARTBEAT_UNCONFIRMED] = waiting
+            if age is not None:
+                extra[protocol.HEARTBEAT_UNCONFIRMED_AGE] = age
         extra["camera"] = self._hook(self.camera_status, "off")
         version = self._hook(self.config_version, None)
         if version is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -130,3 +131,65 @@ def connect_async(
         kwargs = {"clean_start": not persistent, "properties": props}
     client.connect_async(broker.host, broker.port, keepalive=keepalive, **kwargs)
     client.loop_start()
+
+
+class PublishError(RuntimeError):
+    """A QoS 1 publish the broker refused (MQTT 5 reason code) or did not acknowledge in time."""
+
+
+class AckedPublisher:
+    """QoS 1 publishes on a paho client that wait for their PUBACK and check its MQTT 5 reason code.
+
+    A PUBACK with a failure code (135: not authorised) must not pass as delivered; with
+    MQTT 3.1.1 a refusal cannot be told from success (the broker acknowledges anyway).
+    It chains onto any ``on_publish`` the client already has, so it can share the hub's
+    own connection (a second connection with the hub's username would take over its session).
+    """
+
+    def __init__(self, client: mqtt.Client) -> None:
+        self.client = client
+        self._codes: dict[int, Any] = {}
+        self._cond = threading.Condition()
+        self._previous: Any = client.on_publish  # paho types it as either callback API version
+        client.on_publish = self._on_publish
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any, props: Any) -> None:
+        if self._previous is not None:
+            self._previous(client, userdata, mid, reason_code, props)
+        with self._cond:
+            self._codes[mid] = reason_code
+            self._cond.notify_all()
+
+    def publish(self, topic: str, payload: bytes, *, timeout: float = 10.0, retain: bool = False) -> None:
+        """Publish and return once the broker accepted it; raise PublishError otherwise."""
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        with self._cond:
+            if not self._cond.wait_for(lambda: info.mid in self._codes, timeout):
+                raise PublishError(f"no PUBACK for {topic} within {timeout:g} s (broker unreachable?)")
+            code = self._codes.pop(info.mid)
+        if getattr(code, "is_failure", False):
+            raise PublishError(f"the broker refused the publish on {topic}: {code}")
+
+
+def connect_and_wait(broker: Broker, client_id: str, *, logger: logging.Logger, timeout: float = 10.0) -> mqtt.Client:
+    """A clean-session client connected to ``broker``, or ConnectionError naming why not.
+
+    A CONNACK with a failure code (bad password, not authorised) is a refusal, not a
+    connection: paho would otherwise keep retrying it silently in the background.
+    """
+    client = make_client(broker, client_id, logger=logger)
+    answered = threading.Event()
+    refusal: list[str] = []
+
+    def on_connect(_c: mqtt.Client, _u: object, _f: object, reason_code: Any, _p: object) -> None:
+        if getattr(reason_code, "is_failure", False):
+            refusal.append(str(reason_code))
+        answered.set()
+
+    client.on_connect = on_connect
+    connect_async(client, broker, persistent=False)
+    if not answered.wait(timeout) or refusal:
+        client.loop_stop()  # and so no retrying against a broker that said no
+        why = f"refused: {refusal[0]}" if refusal else f"no answer within {timeout:g} s"
+        raise ConnectionError(f"cannot connect to the broker at {broker}: {why}")
+    return client

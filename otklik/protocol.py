@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,12 +28,16 @@ HEARTBEAT = "heartbeat"
 STATUS = "status"
 CONFIG = "config"
 REACTION = "reaction"
-KINDS = (RATING, HEARTBEAT, STATUS, CONFIG, REACTION)
+RECEIPT = "receipt"
+KINDS = (RATING, HEARTBEAT, STATUS, CONFIG, REACTION, RECEIPT)
 
 # QoS per kind: ratings and reactions must arrive; a heartbeat is worthless
-# once the next one is due; status and config are retained state.
-QOS = {RATING: 1, REACTION: 1, HEARTBEAT: 0, STATUS: 1, CONFIG: 1}
+# once the next one is due; status and config are retained state. A receipt is
+# QoS 1 but not retained: a lost one costs a re-send, never a press.
+QOS = {RATING: 1, REACTION: 1, HEARTBEAT: 0, STATUS: 1, CONFIG: 1, RECEIPT: 1}
 RETAINED = {STATUS, CONFIG}
+# What a kiosk keeps in its outbox until a receipt names it (hub -> kiosk, after the hub's commit).
+RECEIPTED_KINDS = (RATING, REACTION)
 
 # Large enough for any honest message (a rating is ~250 bytes), small enough
 # that a broken or hostile sender cannot fill the hub's disk with one publish.
@@ -49,11 +54,42 @@ KIOSK_FLAGS = ("cooldown",)
 
 # Branch and kiosk ids are topic levels: no '/', '+', '#', no spaces, no case
 # games (two kiosks "Till-1" and "till-1" would be one kiosk to a person).
+# Each pattern ends in \Z, so .match() and .fullmatch() both take the whole
+# string: '$' also matches before a trailing newline, and "abcdefgh12\n" would
+# be a second id for the same press.
 ID_MAX_CHARS = 32
-ID_RE = re.compile(rf"^[a-z0-9][a-z0-9_-]{{0,{ID_MAX_CHARS - 1}}}$")
-EMPLOYEE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-EVENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-FLAG_RE = re.compile(r"^[a-z_]{1,32}$")
+ID_RE = re.compile(rf"[a-z0-9][a-z0-9_-]{{0,{ID_MAX_CHARS - 1}}}\Z")
+EMPLOYEE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+EVENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}\Z")
+FLAG_RE = re.compile(r"[a-z_]{1,32}\Z")
+# RFC 3339 exactly (ASCII digits only: \d alone would take any script's digits);
+# datetime.fromisoformat alone also takes week dates, bare dates and "2026-11-22 11:00".
+TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
+
+# Integers are stored in SQLite, whose INTEGER is 64-bit signed: anything wider
+# would fail at the insert (OverflowError), long after validation said yes.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+# age_ms comes from the kiosk's monotonic clock, which restarts at every boot,
+# so it can only span one uptime without NTP. 30 days is far beyond any honest
+# unsynced stretch (a kiosk syncs within minutes of reaching the network) and
+# still small enough that hub time minus age is a date inside this product's life:
+# 10**12 ms would have stored a press in 1995.
+MAX_AGE_MS = 30 * 24 * 3600 * 1000
+# Upper bounds for the numbers a device measures; a value beyond them is a bug
+# or an attack, not a measurement, and would make a page print nonsense.
+MAX_UPTIME_S = 100 * 365 * 24 * 3600.0
+MAX_WINDOW_S = 24 * 3600.0
+MAX_FPS = 10_000.0
+# Free text a device reports (versions, detector names, camera state) is shown
+# on pages: printable, one line, short.
+MAX_LABEL_CHARS = 64
+MAX_CAMERA_CHARS = 512
+CAMERA_STATES = ("ok", "off")
+CAMERA_UNAVAILABLE = "unavailable"
+# Unknown fields are kept, but nested no deeper than this: an honest extra is
+# flat, and json nested ~1000 deep (3000 '[' fit in the payload limit) would
+# otherwise raise RecursionError wherever it is parsed or written back.
+MAX_NESTING = 16
 
 
 # The largest MQTT packet an honest client sends: a PUBLISH of a payload at the
@@ -87,7 +123,7 @@ def topic(branch: str, kiosk: str, kind: str) -> str:
     check_id("branch", branch)
     check_id("kiosk", kiosk)
     if kind not in KINDS:
-        raise ProtocolError(f"unknown message kind {kind!r}; expected one of {', '.join(KINDS)}")
+        raise ProtocolError(f"unknown message kind {_short(kind)}; expected one of {', '.join(KINDS)}")
     return f"{PREFIX}/{branch}/{kiosk}/{kind}"
 
 
@@ -107,19 +143,19 @@ def alert_topic(branch: str) -> str:
 def parse_topic(name: str) -> Topic:
     parts = name.split("/")
     if len(parts) != 5 or "/".join(parts[:2]) != PREFIX:
-        raise ProtocolError(f"topic {name!r} is not of the form {PREFIX}/<branch>/<kiosk>/<kind>")
+        raise ProtocolError(f"topic {_short(name)} is not of the form {PREFIX}/<branch>/<kiosk>/<kind>")
     _, _, branch, kiosk, kind = parts
     check_id("topic branch", branch)
     check_id("topic kiosk", kiosk)
     if kind not in KINDS:
-        raise ProtocolError(f"topic {name!r} has unknown kind {kind!r}")
+        raise ProtocolError(f"topic {_short(name)} has unknown kind {_short(kind)}")
     return Topic(branch, kiosk, kind)
 
 
 def check_id(what: str, value: Any) -> str:
-    if not isinstance(value, str) or not ID_RE.match(value):
+    if not isinstance(value, str) or not ID_RE.fullmatch(value):
         raise ProtocolError(
-            f"{what} {value!r} is not a valid id: use 1-32 lowercase letters, digits, '-' or '_', "
+            f"{what} {_short(value)} is not a valid id: use 1-32 lowercase letters, digits, '-' or '_', "
             "starting with a letter or digit"
         )
     return value
@@ -143,13 +179,22 @@ def now_ts() -> str:
 def parse_ts(what: str, value: Any) -> datetime:
     if not isinstance(value, str):
         raise ProtocolError(f"{what} must be an RFC 3339 timestamp string, got {_type(value)}")
+    if not TS_RE.fullmatch(value):
+        if TS_RE.fullmatch(value + "Z"):
+            raise ProtocolError(f"{what} {_short(value)} has no UTC offset; send UTC with a trailing 'Z'")
+        raise ProtocolError(f"{what} {_short(value)} is not an RFC 3339 timestamp (e.g. 2026-11-22T11:24:46.123Z)")
     try:
-        moment = datetime.fromisoformat(value)
+        # fromisoformat keeps at most microseconds; RFC 3339 allows more digits.
+        head, dot, tail = value.upper().partition(".")
+        if dot:
+            digits = len(tail) - len(tail.lstrip("0123456789"))
+            tail = tail[:digits][:6] + tail[digits:]
+        return datetime.fromisoformat(head + dot + tail).astimezone(UTC)
     except ValueError:
-        raise ProtocolError(f"{what} {value!r} is not an RFC 3339 timestamp") from None
-    if moment.tzinfo is None:
-        raise ProtocolError(f"{what} {value!r} has no UTC offset; send UTC with a trailing 'Z'")
-    return moment.astimezone(UTC)
+        raise ProtocolError(f"{what} {_short(value)} is not a real date and time") from None
+    except OverflowError:
+        # e.g. 0001-01-01T00:00:00+01:00: a valid string whose UTC is before year 1.
+        raise ProtocolError(f"{what} {_short(value)} is outside the years 1-9999 once converted to UTC") from None
 
 
 # --- messages ---------------------------------------------------------------
@@ -214,10 +259,25 @@ class Config:
     settings: dict[str, Any]
 
 
-Message = Rating | Heartbeat | Status | Reaction | Config
+@dataclass
+class Receipt:
+    """The hub has taken custody of these ids: ``ids`` are stored (now or before), ``rejected`` dead-lettered."""
+
+    branch: str
+    kiosk: str
+    ids: list[str]
+    rejected: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Message = Rating | Heartbeat | Status | Reaction | Config | Receipt
 
 _RATING_FIELDS = ("v", "branch", "kiosk", "id", "seq", "ts", "score", "employee", "clock", "age_ms", "flags")
 _HEARTBEAT_FIELDS = ("v", "branch", "kiosk", "ts", "uptime_s", "version", "outbox_depth", "last_seq_sent")
+_RECEIPT_FIELDS = ("v", "branch", "kiosk", "ids", "rejected")
+# Optional heartbeat fields with a meaning of their own (checked when present, kept in ``extra``).
+HEARTBEAT_UNCONFIRMED = "unconfirmed"  # outbox rows sent but not yet named by a receipt
+HEARTBEAT_UNCONFIRMED_AGE = "unconfirmed_age_s"  # how long ago the oldest of them was pressed
 _STATUS_FIELDS = ("v", "branch", "kiosk", "state", "ts")
 _REACTION_FIELDS = (
     "v", "branch", "kiosk", "id", "window_start", "window_s",
@@ -268,7 +328,19 @@ def heartbeat_payload(
         "version": version, "outbox_depth": outbox_depth, "last_seq_sent": last_seq_sent,
     }  # fmt: skip
     body.update(extra)
+    camera = body.get("camera")
+    if isinstance(camera, str):
+        body["camera"] = camera_text(camera)
     return body
+
+
+def camera_text(state: str) -> str:
+    """A camera state as the protocol takes it: one printable line, cut to MAX_CAMERA_CHARS.
+
+    The kiosk reports "unavailable: <the error>", and an error text may span lines.
+    """
+    line = "".join(c if c.isprintable() else " " for c in state)
+    return line[:MAX_CAMERA_CHARS]
 
 
 def status_payload(branch: str, kiosk: str, state: str, *, with_ts: bool = True) -> dict[str, Any]:
@@ -277,6 +349,58 @@ def status_payload(branch: str, kiosk: str, state: str, *, with_ts: bool = True)
     if with_ts:
         body["ts"] = now_ts()
     return body
+
+
+def receipt_payloads(branch: str, kiosk: str, ids: Iterable[str], rejected: Iterable[str] = ()) -> list[bytes]:
+    """Encoded receipts naming every id once, split so each stays within MAX_PAYLOAD_BYTES.
+
+    ``ids`` the hub has committed (stored now or already stored), ``rejected``
+    the ones it dead-lettered: the kiosk deletes both, so a poison press is not
+    re-sent forever. No receipt at all when both are empty.
+    """
+    check_id("branch", branch)
+    check_id("kiosk", kiosk)
+    lists = {"ids": _event_ids("ids", ids), "rejected": _event_ids("rejected", rejected)}
+    head = {"v": VERSION, "branch": branch, "kiosk": kiosk}
+    # Sized by arithmetic, not by re-encoding: an id is ASCII, so it costs its
+    # length plus two quotes and a comma; the empty body carries both lists.
+    base = len(encode({**head, "ids": [], "rejected": []}))
+    out: list[bytes] = []
+    chunk: dict[str, list[str]] = {"ids": [], "rejected": []}
+    size = base
+    for name, values in lists.items():
+        for value in values:
+            cost = len(value) + 2 + (1 if chunk[name] else 0)
+            if size + cost > MAX_PAYLOAD_BYTES:
+                out.append(_receipt_chunk(head, chunk))
+                chunk, size = {"ids": [], "rejected": []}, base
+                cost = len(value) + 2
+            chunk[name].append(value)
+            size += cost
+    if chunk["ids"] or chunk["rejected"]:
+        out.append(_receipt_chunk(head, chunk))
+    return out
+
+
+def _receipt_chunk(head: dict[str, Any], chunk: dict[str, list[str]]) -> bytes:
+    body = {**head, "ids": chunk["ids"]}
+    if chunk["rejected"]:
+        body["rejected"] = chunk["rejected"]
+    return encode(body)
+
+
+def _event_ids(what: str, values: Iterable[str]) -> list[str]:
+    # dict.fromkeys: one mention per id, first-seen order kept.
+    out = list(dict.fromkeys(values))
+    for value in out:
+        _check_event_id(what, value)
+    return out
+
+
+def _check_event_id(what: str, value: Any) -> str:
+    if not isinstance(value, str) or not EVENT_ID_RE.fullmatch(value):
+        raise ProtocolError(f"{what} {_short(value)} must be 8-64 characters of letters, digits, '-' or '_'")
+    return value
 
 
 def encode(body: dict[str, Any]) -> bytes:
@@ -289,8 +413,11 @@ def encode(body: dict[str, Any]) -> bytes:
 def decode(topic_name: str, payload: bytes) -> Message:
     """Check one received message against protocol v1 and return it typed.
 
-    Raises ProtocolError with a reason a person can act on.
+    Raises ProtocolError, and nothing else, with a reason that names the field:
+    whatever bytes arrive, the caller has one exception to turn into a dead letter.
     """
+    if not isinstance(topic_name, str):
+        raise ProtocolError(f"topic must be a string, got {_type(topic_name)}")
     where = parse_topic(topic_name)
     body = _load(payload)
     if where.kind == CONFIG:
@@ -299,32 +426,33 @@ def decode(topic_name: str, payload: bytes) -> Message:
     for name in ("branch", "kiosk"):
         value = _required(body, name)
         if value != getattr(where, name):
-            raise ProtocolError(f"payload {name} {value!r} does not match the topic's {name} {getattr(where, name)!r}")
+            expected = getattr(where, name)
+            raise ProtocolError(f"payload {name} {_short(value)} does not match the topic's {name} {expected!r}")
     if where.kind == RATING:
         return _rating(where, body)
     if where.kind == HEARTBEAT:
         return _heartbeat(where, body)
     if where.kind == STATUS:
         return _status(where, body)
+    if where.kind == RECEIPT:
+        return _receipt(where, body)
     return _reaction(where, body)
 
 
 def _rating(where: Topic, body: dict[str, Any]) -> Rating:
-    event_id = _required(body, "id")
-    if not isinstance(event_id, str) or not EVENT_ID_RE.match(event_id):
-        raise ProtocolError(f"id {event_id!r} must be 8-64 characters of letters, digits, '-' or '_'")
+    event_id = _event_id(body)
     employee = body.get("employee")
-    if employee is not None and (not isinstance(employee, str) or not EMPLOYEE_RE.match(employee)):
-        raise ProtocolError(f"employee {employee!r} must be 1-64 letters, digits, '.', '-' or '_'")
+    if employee is not None and (not isinstance(employee, str) or not EMPLOYEE_RE.fullmatch(employee)):
+        raise ProtocolError(f"employee {_short(employee)} must be 1-64 letters, digits, '.', '-' or '_'")
     clock = body.get("clock", CLOCK_SYNCED)
     if clock not in (CLOCK_SYNCED, CLOCK_UNSYNCED):
-        raise ProtocolError(f"clock {clock!r} must be {CLOCK_SYNCED!r} or {CLOCK_UNSYNCED!r}")
+        raise ProtocolError(f"clock {_short(clock)} must be {CLOCK_SYNCED!r} or {CLOCK_UNSYNCED!r}")
     age = body.get("age_ms")
     if age is not None:
-        age = _int(body, "age_ms", low=0)
+        age = _int(body, "age_ms", low=0, high=MAX_AGE_MS)
     flags = body.get("flags", [])
-    if not isinstance(flags, list) or not all(isinstance(f, str) and FLAG_RE.match(f) for f in flags):
-        raise ProtocolError(f"flags {flags!r} must be a list of short lowercase words")
+    if not isinstance(flags, list) or not all(isinstance(f, str) and FLAG_RE.fullmatch(f) for f in flags):
+        raise ProtocolError(f"flags {_short(flags)} must be a list of short lowercase words")
     return Rating(
         branch=where.branch,
         kiosk=where.kiosk,
@@ -340,37 +468,55 @@ def _rating(where: Topic, body: dict[str, Any]) -> Rating:
     )
 
 
+# Optional heartbeat fields the fleet page shows: checked when present, kept in ``extra``.
+_HEARTBEAT_OPTIONAL_COUNTS = ("refused", "config_version", "dropped", HEARTBEAT_UNCONFIRMED)
+
+
 def _heartbeat(where: Topic, body: dict[str, Any]) -> Heartbeat:
-    version = _required(body, "version")
-    if not isinstance(version, str) or not 0 < len(version) <= 64:
-        raise ProtocolError(f"version {version!r} must be a short string")
+    for name in _HEARTBEAT_OPTIONAL_COUNTS:
+        if name in body:
+            _int(body, name, low=0)
+    if "camera" in body:
+        _camera(body["camera"])
+    if HEARTBEAT_UNCONFIRMED_AGE in body:
+        # Wall-clock age for presses from an earlier boot: bounded like an uptime, not like age_ms.
+        _number(body, HEARTBEAT_UNCONFIRMED_AGE, low=0, high=MAX_UPTIME_S)
     return Heartbeat(
         branch=where.branch,
         kiosk=where.kiosk,
         ts=parse_ts("ts", _required(body, "ts")),
-        uptime_s=_number(body, "uptime_s", low=0),
-        version=version,
+        uptime_s=_number(body, "uptime_s", low=0, high=MAX_UPTIME_S),
+        version=_label(body, "version"),
         outbox_depth=_int(body, "outbox_depth", low=0),
         last_seq_sent=_int(body, "last_seq_sent", low=0),
+        # The optional fields checked above stay in extra, where the registry keeps them.
         extra=_extra(body, _HEARTBEAT_FIELDS),
+    )
+
+
+def _camera(value: Any) -> str:
+    if isinstance(value, str) and (
+        value in CAMERA_STATES
+        or (value.startswith(CAMERA_UNAVAILABLE) and len(value) <= MAX_CAMERA_CHARS and _printable(value))
+    ):
+        return value
+    raise ProtocolError(
+        f"camera {_short(value)} must be {' or '.join(map(repr, CAMERA_STATES))} or "
+        f"'{CAMERA_UNAVAILABLE}: <why>' (at most {MAX_CAMERA_CHARS} printable characters)"
     )
 
 
 def _status(where: Topic, body: dict[str, Any]) -> Status:
     state = _required(body, "state")
     if state not in ("online", "offline"):
-        raise ProtocolError(f"state {state!r} must be 'online' or 'offline'")
+        raise ProtocolError(f"state {_short(state)} must be 'online' or 'offline'")
     ts = parse_ts("ts", body["ts"]) if "ts" in body else None
     return Status(where.branch, where.kiosk, state, ts, _extra(body, _STATUS_FIELDS))
 
 
 def _reaction(where: Topic, body: dict[str, Any]) -> Reaction:
-    event_id = _required(body, "id")
-    if not isinstance(event_id, str) or not EVENT_ID_RE.match(event_id):
-        raise ProtocolError(f"id {event_id!r} must be 8-64 characters of letters, digits, '-' or '_'")
-    detector = _required(body, "detector")
-    if not isinstance(detector, str) or not 0 < len(detector) <= 64:
-        raise ProtocolError(f"detector {detector!r} must be a short string")
+    event_id = _event_id(body)
+    detector = _label(body, "detector")
     visitors = _int(body, "visitors", low=0)
     smiling = _int(body, "smiling", low=0)
     if smiling > visitors:
@@ -380,34 +526,67 @@ def _reaction(where: Topic, body: dict[str, Any]) -> Reaction:
         kiosk=where.kiosk,
         id=event_id,
         window_start=parse_ts("window_start", _required(body, "window_start")),
-        window_s=_number(body, "window_s", low=0, low_open=True),
+        window_s=_number(body, "window_s", low=0, high=MAX_WINDOW_S, low_open=True),
         visitors=visitors,
         smiling=smiling,
         frames=_int(body, "frames", low=0),
-        fps=_number(body, "fps", low=0),
+        fps=_number(body, "fps", low=0, high=MAX_FPS),
         detector=detector,
         extra=_extra(body, _REACTION_FIELDS),
     )
 
 
+def _receipt(where: Topic, body: dict[str, Any]) -> Receipt:
+    lists: dict[str, list[str]] = {}
+    for name in ("ids", "rejected"):
+        value = body.get(name, []) if name == "rejected" else _required(body, name)
+        if not isinstance(value, list):
+            raise ProtocolError(f"{name} must be a list of event ids, got {_type(value)}")
+        lists[name] = [_check_event_id(f"{name}[{i}]", item) for i, item in enumerate(value)]
+    if not lists["ids"] and not lists["rejected"]:
+        raise ProtocolError("a receipt must name at least one id in ids or rejected")
+    return Receipt(where.branch, where.kiosk, lists["ids"], lists["rejected"], _extra(body, _RECEIPT_FIELDS))
+
+
 def _config(where: Topic, body: dict[str, Any]) -> Config:
     _version(body)
-    settings = {k: v for k, v in body.items() if k not in ("v", "version")}
-    return Config(where.branch, where.kiosk, _int(body, "version", low=1), settings)
+    version = _int(body, "version", low=1)
+    # The kiosk checks each setting's meaning (kiosk.remote_config); here only
+    # that nothing in them can break a receiver (depth, 64-bit ints, text).
+    settings = _extra(body, ("v", "version"))
+    return Config(where.branch, where.kiosk, version, settings)
 
 
 # --- field checks -----------------------------------------------------------
 
 
+# A JSON object starts with '{', perhaps after JSON whitespace; '[' goes on to
+# json too, for the nesting check's sake (3000 '[' is the classic poison).
+_OBJECT_STARTS = (b"{", b"[", b" ", b"\t", b"\r", b"\n")
+
+
 def _load(payload: bytes) -> dict[str, Any]:
+    if not isinstance(payload, bytes | bytearray):
+        raise ProtocolError(f"payload must be bytes, got {_type(payload)}")
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ProtocolError(f"payload is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    first = payload[:1]
+    if first and first < b"\x80" and first not in _OBJECT_STARTS:
+        # Checked first because it is the flood's path: ASCII junk is refused
+        # without json building a JSONDecodeError (most of the hub's time per junk message).
+        raise ProtocolError(f"payload is not valid JSON: an object starts with '{{', this with {first.decode()!r}")
     try:
+        # NaN and Infinity (not JSON, but Python's json takes them) and 1e400
+        # arrive as non-finite floats, refused field by field with the field's name.
         body = json.loads(payload.decode("utf-8"))
     except UnicodeDecodeError:
         raise ProtocolError("payload is not UTF-8 text") from None
     except json.JSONDecodeError as err:
         raise ProtocolError(f"payload is not valid JSON: {err.msg} at character {err.pos}") from None
+    except RecursionError:
+        raise ProtocolError(f"payload nests arrays or objects too deeply (the limit is {MAX_NESTING})") from None
+    except ValueError as err:  # e.g. Python's limit on the digits of an integer
+        raise ProtocolError(f"payload is not acceptable JSON: {err}") from None
     if not isinstance(body, dict):
         raise ProtocolError(f"payload must be a JSON object, got {_type(body)}")
     return body
@@ -415,8 +594,9 @@ def _load(payload: bytes) -> dict[str, Any]:
 
 def _version(body: dict[str, Any]) -> None:
     v = _required(body, "v")
-    if v != VERSION or isinstance(v, bool):
-        raise ProtocolError(f"v {v!r} is not a protocol version this receiver speaks (expected {VERSION})")
+    # type() rather than ==: true == 1 and 1.0 == 1 in Python, but neither is the integer 1.
+    if type(v) is not int or v != VERSION:
+        raise ProtocolError(f"v {_short(v)} is not a protocol version this receiver speaks (expected {VERSION})")
 
 
 def _required(body: dict[str, Any], name: str) -> Any:
@@ -425,27 +605,101 @@ def _required(body: dict[str, Any], name: str) -> Any:
     return body[name]
 
 
-def _int(body: dict[str, Any], name: str, low: int | None = None, high: int | None = None) -> int:
+def _event_id(body: dict[str, Any]) -> str:
+    return _check_event_id("id", _required(body, "id"))
+
+
+def _label(body: dict[str, Any], name: str) -> str:
     value = _required(body, name)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ProtocolError(f"{name} must be an integer, got {_type(value)} {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        bounds = f"{low if low is not None else '-inf'}..{high if high is not None else 'inf'}"
-        raise ProtocolError(f"{name} {value} is out of range {bounds}")
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_LABEL_CHARS or not _printable(value):
+        raise ProtocolError(f"{name} {_short(value)} must be 1-{MAX_LABEL_CHARS} printable characters")
     return value
 
 
-def _number(body: dict[str, Any], name: str, low: float, low_open: bool = False) -> float:
+def _printable(text: str) -> bool:
+    # Also refuses lone surrogates, which JSON's \ud800 escapes allow and which
+    # fail only later, when SQLite or a page encodes them as UTF-8.
+    return text.isprintable()
+
+
+def _int(body: dict[str, Any], name: str, low: int = INT_MIN, high: int = INT_MAX) -> int:
     value = _required(body, name)
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-        raise ProtocolError(f"{name} must be a number, got {_type(value)} {value!r}")
-    if value < low or (low_open and value == low):
-        raise ProtocolError(f"{name} {value} must be {'above' if low_open else 'at least'} {low}")
-    return float(value)
+    # type() rather than isinstance: a bool is an int to Python, not to the protocol.
+    if type(value) is not int:
+        raise ProtocolError(f"{name} must be an integer, got {_type(value)} {_short(value)}")
+    if not max(low, INT_MIN) <= value <= min(high, INT_MAX):
+        raise ProtocolError(f"{name} {_short(value)} is out of range {max(low, INT_MIN)}..{min(high, INT_MAX)}")
+    return value
+
+
+def _number(body: dict[str, Any], name: str, low: float, high: float, low_open: bool = False) -> float:
+    value = _required(body, name)
+    if type(value) is int:
+        # Compared as an int first: float() of a 4000-digit integer raises OverflowError.
+        if not low <= value <= high:
+            raise ProtocolError(f"{name} {_short(value)} is out of range {low:g}..{high:g}")
+        value = float(value)
+    if type(value) is not float or not math.isfinite(value):
+        raise ProtocolError(f"{name} must be a finite number, got {_type(value)} {_short(value)}")
+    if value < low or (low_open and value == low) or value > high:
+        shown = f"{'above' if low_open else 'at least'} {low:g} and at most {high:g}"
+        raise ProtocolError(f"{name} {value:g} must be {shown}")
+    return value
 
 
 def _extra(body: dict[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if k not in known}
+    """The fields this receiver does not know, kept as long as nothing in them can break whoever reads them."""
+    extra = {k: v for k, v in body.items() if k not in known}
+    for name, value in extra.items():
+        _utf8("a field name", name)
+        _plain(_name(name), value, 1)
+    return extra
+
+
+def _plain(where: str, value: Any, depth: int) -> None:
+    if value is None or type(value) is bool:
+        return
+    if type(value) is int:
+        if not INT_MIN <= value <= INT_MAX:
+            raise ProtocolError(f"{where} {_short(value)} does not fit in 64 bits")
+    elif type(value) is float:
+        if not math.isfinite(value):  # 1e400 parses as inf
+            raise ProtocolError(f"{where} {_short(value)} is not a finite number")
+    elif type(value) is str:
+        _utf8(where, value)
+    elif type(value) in (list, dict):
+        if depth >= MAX_NESTING:
+            raise ProtocolError(f"{where} nests arrays or objects deeper than {MAX_NESTING} levels")
+        items = value.items() if type(value) is dict else enumerate(value)
+        for key, item in items:
+            if type(key) is str:
+                _utf8(f"a key in {where}", key)
+            _plain(f"{where}.{_name(key)}" if type(key) is str else f"{where}[{key}]", item, depth + 1)
+    else:  # json.loads makes nothing else; a caller's own dict might
+        raise ProtocolError(f"{where} has a value of type {_type(value)}, which JSON cannot carry")
+
+
+def _utf8(where: str, text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ProtocolError(f"{where} contains a lone surrogate at character {err.start}, not UTF-8 text") from None
+
+
+def _name(key: str) -> str:
+    """A field name for an error message: as is when plain, escaped and cut otherwise."""
+    return key if len(key) <= 40 and key.isascii() and key.isprintable() else _short(key)
+
+
+def _short(value: Any) -> str:
+    """A value for an error message: repr (which escapes surrogates and newlines), cut to 80 characters."""
+    if type(value) is int and not -(10**30) < value < 10**30:
+        return f"<{value.bit_length()}-bit integer>"
+    try:
+        text = repr(value)
+    except RecursionError:  # repr of an array nested 900 deep
+        return f"<deeply nested {_type(value)}>"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _type(value: Any) -> str:

@@ -93,6 +93,8 @@ def test_alert_commands_and_errors(db_path):
         ]
         == "rebooted"
     )
+    listed = run("alerts", "list", "--db", db_path, "--state", "all", "--language", "ru")
+    assert "закрыта" in listed and "нет сигнала с" in listed and "[olga]" in listed
     result = CliRunner().invoke(CLI, ["alerts", "ack", alert_id, "--db", db_path, "--by", "olga"])
     assert result.exit_code == 1 and "only an open alert can be acknowledged" in result.output
     result = CliRunner().invoke(CLI, ["report", "--db", db_path, "--from", "yesterday"])

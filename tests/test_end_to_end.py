@@ -119,13 +119,16 @@ def test_hub_stopped_while_kiosks_press_then_restarted_loses_nothing(mosquitto, 
         for _ in range(20):
             press(factory, 4)
         wait_until(lambda: stored_count(tmp_path / "hub.db") == 20, message="20 stored before the hub stops")
+        wait_until(lambda: kiosk.outbox.depth() == 0, message="and confirmed")
         first.stop()
         for _ in range(30):
             press(factory, 2)
-        # The broker has them all (the kiosk's outbox drained against PUBACKs) ...
-        wait_until(lambda: kiosk.outbox.depth() == 0, message="kiosk outbox drained to the broker")
-        start_hub()  # ... and hands them to the hub's persistent session when it returns.
+        # The broker has them all (PUBACKed), but the kiosk keeps them until the hub's receipt ...
+        wait_until(lambda: kiosk.outbox.last_seq_sent() == 50, message="all 50 taken by the broker")
+        assert kiosk.outbox.depth() == 30
+        start_hub()  # ... which comes once the hub's persistent session hands them over.
         wait_until(lambda: stored_count(tmp_path / "hub.db") == 50, message="all 50 stored after hub restart")
+        wait_until(lambda: kiosk.outbox.depth() == 0, message="kiosk outbox emptied by receipts")
     finally:
         kiosk.stop()
     rows = stored(tmp_path / "hub.db")
@@ -140,6 +143,7 @@ def test_broker_stopped_while_kiosk_presses_then_restarted_nothing_lost_nothing_
         for _ in range(10):
             press(factory, 3)
         wait_until(lambda: stored_count(tmp_path / "hub.db") == 10, message="10 stored")
+        wait_until(lambda: kiosk.outbox.depth() == 0, message="and confirmed")
         mosquitto.stop()
         wait_until(lambda: not kiosk.connected, message="kiosk notices the broker is gone")
         for _ in range(25):

@@ -98,6 +98,7 @@ def test_presses_reach_the_hub_with_the_bound_employee(make_pad, hub, mosquitto)
     msgs = collector.wait_for(4)
     decoded = {m.topic.split("/")[-1]: protocol.decode(m.topic, m.payload) for m in msgs}
     assert decoded["status"].state == "online" and decoded["heartbeat"].extra["dropped"] == 0
+    assert "unconfirmed" in decoded["heartbeat"].extra
     wait_until(lambda: (kiosk_row(hub) or {}).get("state") == "online", message="hub sees the pad online")
     collector.close()
 
@@ -106,7 +107,7 @@ def test_broker_away_and_back_delivers_buffered_presses_once_in_order(make_pad, 
     pad = make_pad(cooldown_s=0)
     run_until(pad, lambda: pad.session is not None, message="pad online")
     press(3)
-    run_until(pad, lambda: len(events(hub)) == 1, message="first event")
+    run_until(pad, lambda: len(events(hub)) == 1 and len(pad.buffer) == 0, message="first event stored, confirmed")
     mosquitto.stop()
     for score in (1, 2, 3, 4, 4):
         press(score)
@@ -156,8 +157,11 @@ def test_full_buffer_reports_its_drops_to_the_hub(make_pad, hub, mosquitto):
     pad._heartbeat_at = 0  # the next heartbeat now rather than in 60 s
     run_until(
         pad,
-        lambda: json.loads((kiosk_row(hub) or {}).get("heartbeat_extra") or "{}").get("dropped") == 2,
-        message="a heartbeat with dropped=2 at the hub",
+        lambda: (
+            json.loads((kiosk_row(hub) or {}).get("heartbeat_extra") or "{}").get("dropped") == 2
+            and kiosk_row(hub)["outbox_depth"] == 0
+        ),
+        message="a heartbeat with dropped=2 and an empty buffer at the hub",
     )
     row = kiosk_row(hub)
     # Newest dropped: seq 1-3 kept; the hub's gap count matches the drops.
@@ -198,3 +202,51 @@ def test_last_will_marks_the_pad_offline(make_pad, mosquitto):
     msgs = collector.wait_for(2, timeout=15)
     assert [json.loads(m.payload)["state"] for m in msgs][:2] == ["online", "offline"]
     collector.close()
+
+
+def test_a_broker_that_loses_its_queue_loses_no_press_of_the_pad(make_pad, start_hub, mosquitto, tmp_path):
+    """Hub away, presses PUBACKed into its queue, broker SIGKILLed with the queue lost, code 16 after:
+    the pad keeps every press in flash until the hub's receipt, so all arrive once."""
+    db = tmp_path / "hub.db"
+    hub = start_hub()
+    pad = make_pad(cooldown_s=0, resend_s=1)
+    run_until(pad, lambda: pad.session is not None, message="pad online")
+    press(1)
+    run_until(pad, lambda: len(events(db)) == 1 and len(pad.buffer) == 0, message="first press stored, confirmed")
+    hub.stop()  # its persistent session stays in the broker and queues for it
+    for score in (2, 3, 4, 1, 2):
+        press(score)
+    run_until(pad, lambda: pad.last_seq_sent == 6, message="the broker PUBACKed all five")
+    assert len(pad.buffer) == 5  # kept: no receipt yet
+    mosquitto.kill()
+    (mosquitto.dir / "mosquitto.db").unlink(missing_ok=True)  # the queue (and the hub's session) are gone
+    mosquitto.start()
+    press(3)
+    # Reconnected, it probes with its oldest press; no hub is subscribed, so the broker drops it (code 16).
+    run_until(pad, lambda: pad.session is not None and len(pad.unconfirmed) == 1, timeout=20, message="a probe")
+    assert pad.unconfirmed.probing and len(pad.buffer) == 6
+    start_hub()
+    run_until(pad, lambda: len(pad.buffer) == 0, timeout=30, message="every press confirmed")
+    rows = events(db)
+    assert [r["seq"] for r in rows] == [1, 2, 3, 4, 5, 6, 7]
+    assert [r["score"] for r in rows] == [1, 2, 3, 4, 1, 2, 3]
+    assert pad.unconfirmed.resends >= 1
+
+
+def test_without_receipts_the_pad_loses_what_the_broker_lost(make_pad, start_hub, mosquitto, tmp_path):
+    """The control for the test above: deleting at the PUBACK (``receipts: false``) loses the presses."""
+    db = tmp_path / "hub.db"
+    hub = start_hub()
+    pad = make_pad(cooldown_s=0, receipts=False)
+    run_until(pad, lambda: pad.session is not None, message="pad online")
+    hub.stop()
+    for score in (2, 3, 4):
+        press(score)
+    run_until(pad, lambda: len(pad.buffer) == 0, message="deleted at the PUBACK")
+    mosquitto.kill()
+    (mosquitto.dir / "mosquitto.db").unlink(missing_ok=True)
+    mosquitto.start()
+    start_hub()
+    run_until(pad, lambda: pad.session is not None, timeout=20, message="pad back online")
+    time.sleep(1)
+    assert events(db) == []

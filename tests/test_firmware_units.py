@@ -16,6 +16,7 @@ import time  # noqa: E402
 from otpad import config as padconfig  # noqa: E402
 from otpad import payload, timefmt  # noqa: E402
 from otpad.presses import Cooldown, Debouncer  # noqa: E402
+from otpad.receipts import Unconfirmed  # noqa: E402
 from otpad.ringbuf import RingBuffer  # noqa: E402
 
 
@@ -218,3 +219,84 @@ def test_config_push_applies_newer_versions_whole_or_not_at_all():
     assert not cfg.apply_push({"v": 1, "version": 2, "employee": "e1"})  # the retained copy again
     assert cfg.apply_push({"v": 1, "version": 4, "employee": None})
     assert cfg.employee is None and cfg.cooldown_s == 5.0  # unbound; cooldown back to config.json
+
+
+# --- receipts: a press leaves flash only when the hub confirms it -----------------
+
+
+def press_records(n):
+    return [json.dumps({"s": i, "i": f"pad-ab-{i}"}).encode() for i in range(1, n + 1)]
+
+
+def send_all(unconfirmed, buf, up=0):
+    """What the pad's loop does: publish from ``next_from`` while the window has room."""
+    sent = []
+    while unconfirmed.room() and (item := buf.first_after(unconfirmed.next_from)) is not None:
+        rec = json.loads(item[0])
+        unconfirmed.note_sent(rec["i"], item[1], up, up, buf.generation)
+        sent.append(rec["s"])
+    return sent
+
+
+def receipt(*ids, device="p1", rejected=()):
+    return protocol.receipt_payloads("b1", device, list(ids), list(rejected))[0]
+
+
+def test_a_sent_press_stays_until_a_receipt_confirms_it_front_first(tmp_path):
+    buf = RingBuffer(str(tmp_path / "p"), capacity=10)
+    for r in press_records(4):
+        buf.append(r)
+    pending = Unconfirmed(resend_ms=1000)
+    assert send_all(pending, buf) == [1, 2, 3, 4]
+    assert send_all(pending, buf) == []  # sent once, not again until due
+    assert pending.take_receipt(receipt("pad-ab-2", "pad-ab-3"), "b1", "p1") == 2
+    assert pending.commit(buf, 10) == 0 and len(buf) == 4  # 1 is not confirmed: nothing can go yet
+    assert pending.take_receipt(receipt("pad-ab-1", "pad-ab-4", device="p2"), "b1", "p1") == 0  # not ours
+    assert pending.take_receipt(b"not json", "b1", "p1") == 0
+    # A rejected id leaves too: the hub keeps it in its dead letters.
+    assert pending.take_receipt(receipt(rejected=["pad-ab-1"]), "b1", "p1") == 1
+    assert pending.commit(buf, 10) == 3 and len(buf) == 1 and len(pending) == 1
+    assert drain(RingBuffer(str(tmp_path / "p"), capacity=10)) == [4]  # what flash still holds
+
+
+def test_no_receipt_in_time_probes_from_the_front_backing_off(tmp_path):
+    buf = RingBuffer(str(tmp_path / "p"), capacity=10)
+    for r in press_records(3):
+        buf.append(r)
+    pending = Unconfirmed(resend_ms=1000, resend_max_ms=3000)
+    assert send_all(pending, buf, up=0) == [1, 2, 3]
+    assert not pending.due(999) and pending.due(1000)
+    # Nobody answered: one probe, not the whole window again.
+    assert send_all(pending, buf, up=1000) == [1]
+    assert not pending.due(2999) and pending.due(3000)  # waited twice as long
+    assert send_all(pending, buf, up=3000) == [1]
+    assert not pending.due(5999) and pending.due(6000)  # capped at 3 s
+    assert send_all(pending, buf, up=6000) == [1]
+    pending.take_receipt(receipt("pad-ab-1"), "b1", "p1")  # the hub is back
+    assert pending.commit(buf, 6500) == 1
+    assert send_all(pending, buf, up=6500) == [2, 3]  # the rest at once
+    assert not pending.due(7499) and pending.due(7500)  # progress: the wait starts over at its minimum
+    assert pending.resends == 4
+
+
+def test_confirming_across_a_compaction_keeps_every_press(tmp_path):
+    buf = RingBuffer(str(tmp_path / "p"), capacity=100, compact_bytes=120)
+    for r in press_records(12):
+        buf.append(r)
+    pending = Unconfirmed(window=6)
+    sent_order, committed, generations = [], [], {buf.generation}
+    while len(buf):
+        sent_order += send_all(pending, buf)
+        in_flight = [int(entry[0].rsplit("-", 1)[1]) for entry in pending.sent]
+        half = in_flight[: max(1, len(in_flight) // 2)]
+        pending.take_receipt(receipt(*[f"pad-ab-{s}" for s in half]), "b1", "p1")
+        before = [json.loads(b)["s"] for b in buf.records()]
+        assert pending.commit(buf, 0) == len(half)
+        after = [json.loads(b)["s"] for b in buf.records()]
+        assert before[: len(half)] == half and after == before[len(half) :]
+        committed += half
+        generations.add(buf.generation)
+    assert len(generations) > 2  # the log was compacted (and reset) on the way
+    assert sent_order == list(range(1, 13))  # each sent once: offsets stayed right across compactions
+    assert committed == list(range(1, 13))
+    assert list(tmp_path.iterdir()) == []

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hub.service import HubService
 from tests.broker import Collector, Mosquitto, wait_until
 from tests.test_kiosk_publisher import ratings
 
@@ -48,7 +49,9 @@ def test_a_killed_kiosk_sends_its_presses_after_restart(tmp_path: Path) -> None:
 
     broker.start()
     collector = Collector(broker, "otklik/v1/#")
+    hub = HubService(broker.broker(), tmp_path / "hub.db", client_id="hub-cli").start()  # its receipts empty the outbox
     try:
+        assert hub.connected.wait(10)
         # The SIGKILLed process left its outbox behind (and its lock, released by the kernel).
         second = run_kiosk(broker, data_dir, "--count", "2", "--rate", "40", "--exit-when-sent")
         output, _ = second.communicate(timeout=30)
@@ -65,6 +68,7 @@ def test_a_killed_kiosk_sends_its_presses_after_restart(tmp_path: Path) -> None:
         )
     finally:
         collector.close()
+        hub.stop()
         broker.stop()
 
 

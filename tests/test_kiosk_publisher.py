@@ -1,17 +1,18 @@
-"""A kiosk against a real Mosquitto: QoS 1 delivery, PUBACK-only deletes, outages, clocks, refusals."""
+"""A kiosk against a real Mosquitto and hub: QoS 1 delivery, receipt-only deletes, outages, clocks, refusals."""
 
 from __future__ import annotations
 
 import json
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from gpiozero.pins.mock import MockFactory
 
+from hub.service import HubService
 from kiosk.app import Kiosk
 from kiosk.clock import Switchable, fixed
 from kiosk.config import Config, simple_config
@@ -56,7 +57,10 @@ def make_config(broker: Mosquitto, tmp_path: Path, **kw: object) -> Config:
 
 
 @pytest.fixture
-def running(mosquitto: Mosquitto, mock_pins: MockFactory, tmp_path: Path) -> Iterator[Kiosk]:
+def running(
+    mosquitto: Mosquitto, mock_pins: MockFactory, tmp_path: Path, start_hub: Callable[[], HubService]
+) -> Iterator[Kiosk]:
+    start_hub()  # the receipts that let the kiosk delete come from the real hub
     kiosk = Kiosk(make_config(mosquitto, tmp_path, heartbeat_s=1), pin_factory=mock_pins, clock_synced=fixed(True),
                   clock=Ticker())  # fmt: skip
     yield kiosk
@@ -84,14 +88,15 @@ def test_presses_arrive_as_protocol_v1_with_status_and_heartbeat(
             if msg.topic.endswith("/heartbeat"):
                 beat = protocol.decode(msg.topic, msg.payload)
                 assert isinstance(beat, protocol.Heartbeat)
-                if beat.last_seq_sent == 5:
+                if beat.last_seq_sent == 5 and beat.outbox_depth == 0:
                     return beat
         return None
 
-    wait_until(heartbeat_after_drain, timeout=5, message="a heartbeat showing seq 5 sent")
+    wait_until(heartbeat_after_drain, timeout=5, message="a heartbeat showing seq 5 sent and confirmed")
     beat = heartbeat_after_drain()
-    assert beat is not None and beat.outbox_depth == 0 and beat.version
+    assert beat is not None and beat.version
     assert beat.extra["refused"] == 0 and beat.extra["camera"] == "off"
+    assert beat.extra["unconfirmed"] == 0 and "unconfirmed_age_s" not in beat.extra
 
     running.stop()
     statuses = [json.loads(m.payload)["state"] for m in collector.wait_for(1) if m.topic.endswith("/status")]
@@ -106,7 +111,9 @@ def test_presses_arrive_as_protocol_v1_with_status_and_heartbeat(
     late.close()
 
 
-def test_a_row_is_deleted_only_after_the_puback(mosquitto: Mosquitto, mock_pins: MockFactory, running: Kiosk) -> None:
+def test_a_row_is_kept_until_the_puback_and_the_receipt(
+    mosquitto: Mosquitto, mock_pins: MockFactory, running: Kiosk
+) -> None:
     collector = Collector(mosquitto, "otklik/v1/+/+/rating")
     assert running.wait_connected(10)
     assert mosquitto.proc is not None
@@ -119,7 +126,7 @@ def test_a_row_is_deleted_only_after_the_puback(mosquitto: Mosquitto, mock_pins:
         assert running.outbox.depth() == 2 and running.publisher.in_flight == 2
     finally:
         mosquitto.proc.send_signal(signal.SIGCONT)
-    wait_until(lambda: running.outbox.depth() == 0, message="rows deleted once PUBACKs arrive")
+    wait_until(lambda: running.outbox.depth() == 0, message="rows deleted once the hub's receipts arrive")
     assert [r.score for r in ratings(collector.wait_for(2))] == [3, 4]
     collector.close()
 
@@ -190,6 +197,7 @@ ACL_DENY_RATINGS = """\
 topic readwrite otklik/v1/b1/k1/status
 topic write otklik/v1/b1/k1/heartbeat
 topic read otklik/v1/#
+topic write otklik/v1/+/+/receipt
 """
 
 
@@ -200,8 +208,9 @@ def test_mqtt5_refusal_keeps_the_row_marked_refused(tmp_path: Path, mock_pins: M
     kiosk = Kiosk(make_config(broker, tmp_path, heartbeat_s=1), pin_factory=mock_pins, clock_synced=fixed(True),
                   clock=Ticker())  # fmt: skip
     collector = Collector(broker, "otklik/v1/#")
+    hub = HubService(broker.broker(), tmp_path / "hub.db", client_id="hub-acl").start()
     try:
-        assert kiosk.wait_connected(10)
+        assert kiosk.wait_connected(10) and hub.connected.wait(10)
         press(mock_pins, 1)
         wait_until(lambda: kiosk.outbox.refused_count() == 1, message="the row marked refused")
         assert kiosk.outbox.depth() == 1
@@ -226,10 +235,14 @@ def test_mqtt5_refusal_keeps_the_row_marked_refused(tmp_path: Path, mock_pins: M
     finally:
         collector.close()
         kiosk.stop()
+        hub.stop()
         broker.stop()
 
 
-def test_mqtt_3_1_1_works_too(mosquitto: Mosquitto, mock_pins: MockFactory, tmp_path: Path) -> None:
+def test_mqtt_3_1_1_works_too(
+    mosquitto: Mosquitto, mock_pins: MockFactory, tmp_path: Path, start_hub: Callable[[], HubService]
+) -> None:
+    start_hub()
     collector = Collector(mosquitto, "otklik/v1/+/+/rating")
     config = make_config(mosquitto, tmp_path, mqtt_version="3.1.1")
     with Kiosk(config, pin_factory=mock_pins, clock_synced=fixed(True), clock=Ticker()) as kiosk:

@@ -162,6 +162,67 @@ def test_a_kiosk_cannot_speak_for_or_listen_to_another(store: Store) -> None:
         hub_view.close()
 
 
+def test_receipts_come_only_from_the_hub_and_reach_only_their_own_kiosk(store: Store) -> None:
+    """A receipt makes a kiosk delete presses: nobody but the hub may write one, and no kiosk reads another's."""
+    k1 = (store.provision_kiosk("b1", "k1") / "mqtt-password").read_text().strip()
+    store.provision_kiosk("b1", "k2")
+    a = connect(store, "k-b1-k1", k1)
+    hub_view = connect(store, "otklik-hub", store.hub_password)
+    try:
+        assert a.connected() and hub_view.connected()
+        a.c.subscribe("otklik/v1/b1/k2/receipt", qos=1)
+        a.c.subscribe("otklik/v1/b1/k1/receipt", qos=1)
+        a.wait(lambda: len(a.suback) == 2)
+        receipt = {k: protocol.receipt_payloads("b1", k, ["pressid001"])[0] for k in ("k1", "k2")}
+        forged = a.c.publish("otklik/v1/b1/k2/receipt", receipt["k2"], qos=1).mid
+        a.wait(lambda: forged in a.acks)
+        assert a.acks[forged].value == NOT_AUTHORIZED, "a kiosk must not confirm presses for another"
+        sent = [hub_view.c.publish(f"otklik/v1/b1/{k}/receipt", receipt[k], qos=1).mid for k in ("k2", "k1")]
+        hub_view.wait(lambda: set(sent) <= hub_view.acks.keys())
+        assert not any(hub_view.acks[mid].is_failure for mid in sent)
+        a.wait(lambda: any(m.topic.endswith("k1/receipt") for m in a.messages))
+        assert [m.topic for m in a.messages] == ["otklik/v1/b1/k1/receipt"]
+    finally:
+        a.close()
+        hub_view.close()
+
+
+def test_deployed_broker_killed_with_its_queue_lost_costs_no_press(store: Store, mock_pins: MockFactory) -> None:
+    """deploy's broker config (TLS, ACL, persistence): SIGKILLed while the hub is away, its snapshot lost."""
+    bundle_dir = store.provision_kiosk("b1", "k1")
+    hub = hub_service(store)
+    kiosk = make_kiosk(store, bundle_dir, mock_pins, cooldown_s=0, resend_s=1, resend_max_s=2)
+    hubs = [hub]
+
+    def add(score: int, times: int = 1) -> None:  # straight into the outbox: the pins' debounce is real time
+        for _ in range(times):
+            kiosk.outbox.add_rating(branch="b1", kiosk="k1", score=score)
+        kiosk.publisher.wake()
+
+    try:
+        assert kiosk.wait_connected(10) and hub.connected.wait(10)
+        add(3, times=3)
+        wait_until(lambda: len(events(store)) == 3 and kiosk.outbox.depth() == 0, message="3 stored, confirmed")
+        hubs.pop().stop()
+        add(4, times=4)
+        wait_until(lambda: kiosk.outbox.last_seq_sent() == 7, message="the broker PUBACKed all 4")
+        assert kiosk.outbox.depth() == 4
+        store.broker.kill()
+        (store.broker.dir / "mosquitto.db").unlink(missing_ok=True)  # a kill before the next autosave, at worst
+        store.broker.start()
+        wait_until(kiosk.wait_connected, timeout=20, message="kiosk back on the restarted broker")
+        add(1)  # no hub subscribed: code 16
+        wait_until(lambda: kiosk.outbox.last_seq_sent() == 8, message="the eighth PUBACKed")
+        hubs.append(hub_service(store))
+        wait_until(lambda: kiosk.outbox.depth() == 0, timeout=30, message="every press confirmed")
+        assert sorted(e["seq"] for e in events(store)) == list(range(1, 9))
+        assert [e["score"] for e in sorted(events(store), key=lambda e: e["seq"])] == [3] * 3 + [4] * 4 + [1]
+    finally:
+        kiosk.stop()
+        for h in hubs:
+            h.stop()
+
+
 def test_anonymous_and_wrong_password_are_refused(store: Store) -> None:
     k1 = (store.provision_kiosk("b1", "k1") / "mqtt-password").read_text().strip()
     for tls in (True, False):

@@ -208,6 +208,9 @@ T = {
         "%(field)s: '%(value)s' — не время вида 2026-11-22 09:00",
         "%(field)s: '%(value)s' زمانی مانند 2026-11-22 09:00 نیست",
     ),
+    # Receipts (issue 11): presses a kiosk has sent and keeps until the hub confirms them.
+    "Awaiting receipt": ("Ждут квитанции", "در انتظار رسید"),
+    "oldest %(age)s s": ("старейшей %(age)s с", "قدیمی‌ترین %(age)s ثانیه"),
 }
 
 

@@ -2,7 +2,7 @@
 
 Every press goes to the flash buffer first and is published from there, so
 there is one path for online and offline: a press is deleted from flash only
-after the broker's PUBACK, oldest first.
+when the hub's receipt names it, oldest first (otpad/receipts.py).
 """
 
 import json
@@ -18,6 +18,7 @@ from otpad.config import ConfigError, PadConfig
 from otpad.config import load as load_config
 from otpad.link import Session, Wifi
 from otpad.presses import Cooldown, Debouncer
+from otpad.receipts import Unconfirmed
 from otpad.ringbuf import RingBuffer
 
 DRAIN_PER_STEP = 8  # publishes per loop turn, so buttons and LEDs stay responsive during a backlog
@@ -68,6 +69,8 @@ class Pad:
         if self.cfg.ntp_host:
             ntptime.host = self.cfg.ntp_host
         self.buffer = RingBuffer(self.data + "presses", self.cfg.buffer_capacity)
+        self.unconfirmed = Unconfirmed(self.cfg.resend_s * 1000)
+        self._receipts: list = []
         self._load_state()
         self.cooldown = Cooldown(int(self.cfg.cooldown_s * 1000))
         self.buttons = Buttons(self.cfg.button_pins, self.cfg.active_low, self.cfg.debounce_ms)
@@ -175,13 +178,16 @@ class Pad:
 
     def _connect(self, up: int) -> None:
         try:
-            session = Session(self.cfg, self._pushes.append)
+            session = Session(self.cfg, self._pushes.append, self._receipts.append)
             self.session = session
-            session.announce(self.clock.now_ms())
+            session.announce(self.clock.now_ms(), self.cfg.receipts)
         except Exception as err:
             self._lost("connect: %r" % (err,))
             return
         print("otpad: connected to", self.cfg.broker_host)
+        # Receipts sent while the pad was away are gone: everything unconfirmed goes again.
+        self.unconfirmed.restart()
+        self._receipts.clear()
         self._mqtt_backoff = MQTT_RETRY_MIN_MS
         self._heartbeat_at = up  # one right away: the hub learns the buffer depth and drops
         self._active_at = up
@@ -199,23 +205,32 @@ class Pad:
         assert session is not None
         session.poll()
         self._apply_pushes()
+        self._apply_receipts(up)
+        if self.unconfirmed.due(up):
+            print("otpad: no receipt in time; re-sending", len(self.buffer), "buffered presses")
         for _ in range(DRAIN_PER_STEP):
-            item = self.buffer.peek()
+            if not self.unconfirmed.room():
+                break
+            item = self.buffer.first_after(self.unconfirmed.next_from)
             if item is None:
                 break
             body, end = item
+            gen = self.buffer.generation
             try:
                 rec = json.loads(body)
                 wire = payload.encode(payload.rating(self.cfg.branch, self.cfg.device, rec, self.boot, up, self.clock))
             except (ValueError, KeyError, TypeError) as err:
                 # CRC-valid but not a press (a bug, never a torn write): sending it would block the queue forever.
                 print("otpad: dropping unreadable buffered record:", err)
-                self.buffer.commit(end)
+                self.unconfirmed.note_sent(None, end, -1, up, gen)
                 continue
             session.publish("rating", wire, qos=1)
-            self.buffer.commit(end)  # only now: the broker has acknowledged it
+            # The broker has it; the hub's receipt (or, without receipts, this PUBACK) lets it go.
+            event_id = None if not self.cfg.receipts else rec["i"]
+            self.unconfirmed.note_sent(event_id, end, rec["u"] if rec.get("n") == self.boot else -1, up, gen)
             self.last_seq_sent = rec["s"]
             self._active_at = up
+        self.unconfirmed.commit(self.buffer, up)
         if up >= self._heartbeat_at:
             self._heartbeat_at = up + self.cfg.heartbeat_s * 1000
             session.publish("heartbeat", payload.encode(self.heartbeat(up)), qos=0)
@@ -225,10 +240,21 @@ class Pad:
             self._active_at = up
 
     def heartbeat(self, up: int) -> dict:
-        return payload.heartbeat(
+        body = payload.heartbeat(
             self.cfg.branch, self.cfg.device, self.clock.now_ms(), up, VERSION, len(self.buffer), self.last_seq_sent,
             self.dropped, self.cfg.config_version, self.clock.synced,
         )  # fmt: skip
+        if self.cfg.receipts:
+            body["unconfirmed"] = len(self.unconfirmed)
+            age = self.unconfirmed.oldest_age_s(up)
+            if age is not None:
+                body["unconfirmed_age_s"] = age
+        return body
+
+    def _apply_receipts(self, up: int) -> None:
+        while self._receipts:
+            self.unconfirmed.take_receipt(self._receipts.pop(0), self.cfg.branch, self.cfg.device)
+        self.unconfirmed.commit(self.buffer, up)
 
     def _apply_pushes(self) -> None:
         while self._pushes:

@@ -133,6 +133,9 @@ class PadConfig:
         self.debounce_ms = _int(raw, "", "debounce_ms", 50, 0, 1000)
         self.heartbeat_s = _int(raw, "", "heartbeat_s", 60, 5, 3600)
         self.buffer_capacity = _int(raw, "", "buffer_capacity", 500, 1, 5000)
+        # Keep presses until the hub's receipt; false only for a hub too old to send receipts.
+        self.receipts = raw.get("receipts", True) is not False
+        self.resend_s = _int(raw, "", "resend_s", 30, 1, 3600)
         self.thanks_ms = _int(raw, "", "thanks_ms", 1500, 0, 10000)
         ntp = raw.get("ntp_host")
         self.ntp_host = ntp if isinstance(ntp, str) and ntp else None

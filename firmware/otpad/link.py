@@ -39,12 +39,13 @@ class Wifi:
 class Session:
     """One connected MQTT session; construct to connect, any exception means it is gone."""
 
-    def __init__(self, cfg: object, on_config: object) -> None:
+    def __init__(self, cfg: object, on_config: object, on_receipt: object = None) -> None:
         c = cfg
         self.branch = c.branch  # type: ignore[attr-defined]
         self.device = c.device  # type: ignore[attr-defined]
         self.status_topic = payload.topic(self.branch, self.device, "status").encode()
         self.config_topic = payload.topic(self.branch, self.device, "config").encode()
+        self.receipt_topic = payload.topic(self.branch, self.device, "receipt").encode()
         kwargs = {"port": c.broker_port, "keepalive": c.keepalive_s}  # type: ignore[attr-defined]
         if c.broker_user:  # type: ignore[attr-defined]
             kwargs["user"] = c.broker_user  # type: ignore[attr-defined]
@@ -58,18 +59,24 @@ class Session:
         self.client.set_last_will(self.status_topic, offline, retain=True, qos=1)
         self.client.set_callback(self._on_message)
         self._on_config = on_config
+        self._on_receipt = on_receipt
         self.client.connect()
         self.connected = True
 
-    def announce(self, ts_ms: int) -> None:
+    def announce(self, ts_ms: int, receipts: bool = True) -> None:
         online = payload.encode(payload.status(self.branch, self.device, "online", ts_ms))
         self.client.publish(self.status_topic, online, retain=True, qos=1)
         # Retained: the current config arrives right after subscribing.
         self.client.subscribe(self.config_topic, qos=1)
+        if receipts:
+            # Before any press is sent on this session, so no receipt for one is missed.
+            self.client.subscribe(self.receipt_topic, qos=1)
 
     def _on_message(self, topic: bytes, msg: bytes) -> None:
         if topic == self.config_topic:
             self._on_config(msg)  # type: ignore[operator]
+        elif topic == self.receipt_topic and self._on_receipt is not None:
+            self._on_receipt(msg)  # type: ignore[operator]
 
     def publish(self, kind: str, body: bytes, qos: int = 1) -> None:
         """Returns once the broker has the message (QoS 1: after its PUBACK)."""

@@ -155,6 +155,26 @@ class RingBuffer:
         self._reset()
         return None
 
+    @property
+    def generation(self) -> bytes:
+        """Changes whenever offsets change meaning (a compaction, a reset)."""
+        return self._gen
+
+    def first_after(self, offset: int) -> tuple[bytes, int] | None:
+        """The first valid record starting at or after ``offset`` (0: the oldest), and its end offset."""
+        for body, end in self._scan(max(offset, self._start)):
+            return body, end
+        return None
+
+    def ends(self, count: int) -> list:
+        """End offsets of the ``count`` oldest records."""
+        out: list = []
+        for _, end in self._scan(self._start):
+            if len(out) >= count:
+                break
+            out.append(end)
+        return out
+
     def records(self):  # -> iterator of bytes
         for body, _ in self._scan(self._start):
             yield body

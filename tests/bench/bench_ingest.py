@@ -94,6 +94,28 @@ def raw_rate(port: int, messages: list[tuple[str, bytes]], clients: int) -> tupl
     return received / elapsed, received
 
 
+class ReceiptCounter:
+    """Counts what the hub publishes on otklik/v1/+/+/receipt (and so what each kiosk would receive)."""
+
+    def __init__(self, port: int) -> None:
+        self.messages = 0
+        subscribed = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-receipts", protocol=mqtt.MQTTv5)
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe(protocol.subscription(protocol.RECEIPT), qos=1)
+        self.client.loop_start()
+        subscribed.wait(10)
+
+    def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        self.messages += 1
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
 def hub_rate(port: int, messages: list[tuple[str, bytes]], clients: int, unique: int, work: Path) -> tuple[float, int]:
     db_path = work / "hub.db"
     hub = subprocess.Popen(
@@ -142,7 +164,10 @@ def main() -> None:
         raw, raw_received = raw_rate(broker.port, messages, args.kiosks)
         broker.stop()
         broker = MosquittoProcess(work / "hub").start()
+        receipts = ReceiptCounter(broker.port)
         rate, stored = hub_rate(broker.port, messages, args.kiosks, args.events, work)
+        time.sleep(0.5)
+        receipts.close()
         broker.stop()
     print(f"messages published      {len(messages)} ({args.events} unique, {len(messages) - args.events} re-sent)")
     print(f"kiosk clients           {args.kiosks}")
@@ -150,6 +175,7 @@ def main() -> None:
     print(f"hub ingest (stored)     {rate:,.0f} events/s")
     print(f"hub / raw               {rate / raw:.0%} (goal: at least 80%)")
     print(f"stored                  {stored} of {args.events} unique events, lost {args.events - stored}, doubled 0")
+    print(f"receipts                {receipts.messages} messages, {receipts.messages / max(1, stored):.4f} per press")
 
 
 if __name__ == "__main__":

@@ -112,7 +112,8 @@ def data(hub_path: Path) -> Path:
     publish(hub_path, "b1", "k1", 2, 7, flags=["cooldown"])
     publish(hub_path, "b2", "k9", 1, 1, employee="e2")
     publish(hub_path, "b2", "k9", 1, 2, employee="e2")
-    heartbeat(hub_path, "b1", "k1", outbox_depth=3, last_seq_sent=7, camera="unavailable: no device", refused=1)
+    heartbeat(hub_path, "b1", "k1", outbox_depth=3, last_seq_sent=7, camera="unavailable: no device", refused=1,
+              unconfirmed=2, unconfirmed_age_s=40.4)  # fmt: skip
     db = open_db(hub_path)
     hub_alerts.fire(db, "unhappy", "b2", "Many unhappy presses")
     hub_alerts.fire(db, "offline", "b1", "Kiosk k1 offline", kiosk="k1")

@@ -90,10 +90,11 @@ def test_fleet_shows_health_from_heartbeats(client: FlaskClient, data: Path) -> 
     k1 = rows["k1"]
     assert (k1["outbox_depth"], k1["refused"], k1["version"]) == (3, 1, "1.2.3")
     assert k1["camera"] == "unavailable: no device"
+    assert (k1["unconfirmed"], k1["unconfirmed_age_s"]) == (2, 40.4)  # sent, waiting for the hub's receipt
     assert k1["seq_gaps"] == 2  # seqs 1-4 and 7 arrived: 5 and 6 are missing
     assert rows["k9"]["seq_gaps"] == 0
     page = client.get("/fleet").get_data(as_text=True)
-    assert "unavailable: no device" in page and "1.2.3" in page
+    assert "unavailable: no device" in page and "1.2.3" in page and "oldest 40 s" in page
 
 
 def test_manager_sees_only_their_branches(client: FlaskClient, data: Path) -> None:

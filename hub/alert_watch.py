@@ -1,0 +1,137 @@
+"""Alert evaluation as a running part of the hub: the rules of a branch are checked within about a
+second of a commit that stored its presses, and what opens is sent out once.
+
+``otklik hub`` runs an ``AlertWatcher`` beside its ingest (``--no-alerts`` turns it off) and
+publishes through the hub's own MQTT connection; ``otklik alerts watch`` runs the same class on
+its own connection.  The watcher has its own SQLite connection and polls ``PRAGMA data_version``,
+which changes only when another connection commits: a cheap way to learn of new presses
+without touching the ingest path.  Only branches with new events (or camera reactions) since
+the last look are evaluated; every ``sweep_s`` all branches are, for the rules that time alone
+makes true (a kiosk gone quiet, a condition that has cleared long enough to auto-resolve), and
+channels that failed get the alert again for an hour (``notify.retry_failed``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from hub import alerts, notify
+from hub.db import open_db
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+class AlertWatcher:
+    def __init__(
+        self,
+        db_path: str | Path,
+        publish: notify.Publish | None,
+        *,
+        poll_s: float = 0.5,
+        sweep_s: float = 30.0,
+        clock: Clock | None = None,
+    ) -> None:
+        self.db_path = Path(db_path)
+        self.publish = publish
+        self.poll_s = poll_s
+        self.sweep_s = sweep_s
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.evaluations = 0  # for the log and tests: how often rules ran ...
+        self.polls = 0  # ... and how often it looked for commits
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="alert-watch", daemon=True)
+        self._marks: dict[str, int] = {}
+
+    def start(self) -> AlertWatcher:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        db = open_db(self.db_path)
+        try:
+            self._loop(db)
+        finally:
+            db.close()
+
+    def _loop(self, db: Database) -> None:
+        version = None
+        next_sweep = 0.0
+        self._marks = {table: self._max_rowid(db, table) for table in ("events", "reactions")}
+        self._resend_undelivered(db)
+        while True:
+            try:
+                changed: set[str] = set()
+                current = db.execute("PRAGMA data_version").fetchone()[0]
+                if current != version:
+                    version = current
+                    changed = self._changed_branches(db)
+                only: list[str] | None = sorted(changed)
+                if time.monotonic() >= next_sweep:
+                    only, next_sweep = None, time.monotonic() + self.sweep_s
+                if only is None or only:
+                    self._evaluate(db, only)
+            except Exception:  # a bad evaluation (a locked database, a bad row) must not end the watcher
+                log.exception("alert evaluation failed; trying again")
+            self.polls += 1
+            if self._stop.wait(self.poll_s):
+                return
+
+    def _evaluate(self, db: Database, only: list[str] | None) -> None:
+        now = self.clock()
+        changes = alerts.check(db, now, only)
+        self.evaluations += 1
+        notify.send_changes(db, changes, self.publish)
+        if only is None:  # at each sweep: channels that failed get the alert again
+            notify.retry_failed(db, self.publish, now)
+        for alert in changes.opened:
+            log.info("alert #%s opened: %s (sent: %s)", alert["id"], alert["message"], _outcomes(alert["delivered"]))
+        for alert in changes.resolved:
+            log.info("alert #%s resolved: its condition has cleared", alert["id"])
+
+    @staticmethod
+    def _max_rowid(db: Database, table: str) -> int:
+        if not db[table].exists():
+            return 0
+        return db.execute(f"SELECT COALESCE(max(rowid), 0) FROM {table}").fetchone()[0]
+
+    def _changed_branches(self, db: Database) -> set[str]:
+        """Branches with rows added since the last look; rowids only grow, so a range finds them."""
+        changed: set[str] = set()
+        for table, last in self._marks.items():
+            if not db[table].exists():
+                continue
+            row = db.execute(
+                f"SELECT max(rowid), group_concat(DISTINCT branch) FROM {table} WHERE rowid > ?", [last]
+            ).fetchone()
+            if row[0] is not None:
+                self._marks[table] = row[0]
+                changed.update(row[1].split(","))
+        return changed
+
+    def _resend_undelivered(self, db: Database) -> None:
+        """An alert opened by a watcher killed before delivery has an empty record: send it now."""
+        for (alert_id,) in db.execute(
+            "SELECT id FROM alerts WHERE state = 'open' AND delivered = '{}' ORDER BY id"
+        ).fetchall():
+            try:
+                notify.deliver(db, alerts.get(db, alert_id), self.publish)
+            except Exception:
+                log.exception("alert #%s: delivery after restart failed", alert_id)
+
+
+def _outcomes(delivered: dict[str, str]) -> str:
+    # Channel names are already redacted (a webhook shows only its host); outcomes are short.
+    return ", ".join(f"{name} {result.split(':')[0]}" for name, result in delivered.items()) or "nowhere"

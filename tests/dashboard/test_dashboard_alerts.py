@@ -1,0 +1,59 @@
+"""The alerts page in the reader's language: texts rendered from the alert's kind and parameters
+(the same wording as the hub's e-mails and MQTT messages), states translated, auto-resolve shown."""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from flask.testing import FlaskClient
+
+from hub import alerts as hub_alerts
+from hub import branches
+from hub.db import open_db
+from tests.dashboard.conftest import csrf_token, login, publish
+
+
+def unhappy_alert(hub_path: Path) -> int:
+    now = datetime.now(UTC)
+    db = open_db(hub_path)
+    branches.update(db, "b1", day_index_below="off")
+    db.conn.close()
+    for seq, score in enumerate((1, 1, 2, 4), start=1):
+        publish(hub_path, "b1", "k1", score, seq, ts=now - timedelta(minutes=5 - seq))
+    db = open_db(hub_path)
+    [alert] = [a for a in hub_alerts.evaluate(db, now, only=["b1"]) if a["rule"] == "unhappy_share"]
+    db.conn.close()
+    return alert["id"]
+
+
+def alerts_page(client: FlaskClient, language: str, state: str = "live") -> str:
+    token = csrf_token(client, "/alerts")
+    client.post("/settings/language", data={"language": language, "csrf_token": token})
+    return html.unescape(client.get(f"/alerts?state={state}").get_data(as_text=True))
+
+
+def test_alert_text_and_state_in_each_language(client: FlaskClient, hub_path: Path) -> None:
+    unhappy_alert(hub_path)
+    login(client, "olga")
+    assert "b1: 75% unhappy (3 of 4 presses) in the last 15 min (limit 50%)" in alerts_page(client, "en")
+    page = alerts_page(client, "ru")
+    assert "b1: 75% недовольных (3 из 4 нажатий) за последние 15 мин (порог 50%)" in page
+    assert 'data-state="open">открыта<' in page
+    page = alerts_page(client, "fa")
+    assert "b1: 75٪ ناراضی (3 از 4 فشار)" in page and 'data-state="open">باز<' in page
+
+
+def test_auto_resolved_and_hand_resolved_alerts_say_so(client: FlaskClient, hub_path: Path) -> None:
+    alert_id = unhappy_alert(hub_path)
+    db = open_db(hub_path)
+    hub_alerts.resolve(db, alert_id, "auto", "condition cleared for 30 min")
+    other = hub_alerts.fire(db, "backlog", "b1", kiosk="k2", params={"depth": 300, "limit": 100})
+    assert other is not None
+    hub_alerts.resolve(db, other["id"], "olga", "cable replaced")
+    db.conn.close()
+    login(client, "olga")
+    page = alerts_page(client, "ru", "resolved")
+    assert "закрыта: автоматически: условие больше не выполняется" in page
+    assert "b1/k2: 300 нажатий ждут отправки (порог 100)" in page and "закрыта: cable replaced" in page
