@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from gpiozero.pins.mock import MockFactory
 
 from hub import ingest
 from hub.provisioning import broker_files, store
@@ -31,6 +32,7 @@ from otklik import protocol
 from otklik.mosquitto import free_port
 from otklik.mqtt import Broker
 from tests.broker import Mosquitto, wait_until
+from tests.test_provision_broker import make_kiosk, press
 from tests.test_provision_env import BROKER_USER, Client, Store
 from tests.uplink import Uplink
 
@@ -69,6 +71,7 @@ class Chain:
         self.uplink = Uplink("127.0.0.1", self.central.broker.port)
         self.store_port = free_port()
         self.store_url = f"mqtts://127.0.0.1:{self.store_port}"
+        self.k1_bundle = self.central.root / "bundle-b1-k1"
         self.kiosk_pw = self.provision_kiosk("b1", "k1")
         self.out = self.central.public / "store-b1"  # a 0755 parent: the broker's user must reach it
         self.output = self.central.run(
@@ -205,6 +208,28 @@ def test_uplink_cut_for_10k_presses_then_restored_all_arrive_once(chain: Chain, 
     )
 
 
+def test_a_real_kiosk_at_the_store_keeps_its_presses_until_the_receipt_crosses_the_bridge(
+    chain: Chain, mock_pins: MockFactory
+) -> None:
+    """The kiosk app (outbox, publisher) on the store broker: presses made while the uplink is cut stay in
+    its outbox, acknowledged by the store broker but unconfirmed, until the hub's receipt comes back in."""
+    chain.start()
+    kiosk = make_kiosk(chain.central, chain.k1_bundle, mock_pins, cooldown_s=0.0)
+    try:
+        assert kiosk.wait_connected(20), "the kiosk did not connect to the store broker"
+        chain.uplink.cut()
+        for pin in (5, 6, 13):
+            press(mock_pins, pin)
+        wait_until(lambda: kiosk.outbox.unconfirmed()[0] == 3, timeout=20, message="3 presses sent, unconfirmed")
+        assert kiosk.outbox.depth() == 3 and chain.stored_count() == 0
+        chain.uplink.restore()
+        wait_until(lambda: kiosk.outbox.depth() == 0, timeout=60, interval=0.1,
+                   message="the hub's receipts to reach the kiosk through the bridge")  # fmt: skip
+        assert chain.stored_count() == 3
+    finally:
+        kiosk.stop()
+
+
 def test_store_bridge_speaks_only_for_its_own_branch(chain: Chain) -> None:
     """Three fences: the store's per-kiosk ACL, the bridge's topics, and the central ACL for the bridge user."""
     other_pw = chain.provision_kiosk("b2", "k9")  # another branch, known only to the central broker
@@ -250,7 +275,7 @@ def test_store_bridge_speaks_only_for_its_own_branch(chain: Chain) -> None:
         attempts = {
             "other branch's rating": (protocol.topic("b2", "k9", protocol.RATING), rating_line("b2", "k9", 2), False),
             "own kiosk's config": (protocol.topic("b1", "k1", protocol.CONFIG), '{"v":1,"version":99}', True),
-            "own kiosk's receipt": (f"{protocol.PREFIX}/b1/k1/{broker_files.RECEIPT}", '{"v":1}', False),
+            "own kiosk's receipt": (protocol.topic("b1", "k1", protocol.RECEIPT), '{"v":1}', False),
             "a hub-wide topic": (f"{protocol.PREFIX}/alerts/b1", "{}", False),
         }
         mids = {name: thief.c.publish(t, p, qos=1, retain=r).mid for name, (t, p, r) in attempts.items()}

@@ -36,11 +36,9 @@ DEFAULT_BROKER_GROUP = "mosquitto"  # Debian's package runs the broker as user a
 # config pushes.
 DEVICE_WRITE_KINDS = (protocol.RATING, protocol.HEARTBEAT, protocol.STATUS, protocol.REACTION)
 
-# The hub -> kiosk receipt kind (protocol.RECEIPT once the receipts work is merged).
-RECEIPT = "receipt"
 # What a store broker's bridge carries: out, what its kiosks publish; in, what the
 # hub sends them. Disjoint, so nothing can loop between the two brokers.
-BRIDGE_IN_KINDS = (protocol.CONFIG, RECEIPT)
+BRIDGE_IN_KINDS = (protocol.CONFIG, protocol.RECEIPT)
 
 
 def bridge_topics(branch: str) -> tuple[list[str], list[str]]:
