@@ -208,11 +208,12 @@ def test_uplink_cut_for_10k_presses_then_restored_all_arrive_once(chain: Chain, 
     )
 
 
-def test_a_real_kiosk_at_the_store_keeps_its_presses_until_the_receipt_crosses_the_bridge(
+def test_a_real_kiosk_at_the_store_keeps_presses_until_the_receipt_crosses_the_bridge(
     chain: Chain, mock_pins: MockFactory
 ) -> None:
     """The kiosk app (outbox, publisher) on the store broker: presses made while the uplink is cut stay in
-    its outbox, acknowledged by the store broker but unconfirmed, until the hub's receipt comes back in."""
+    its outbox, acknowledged by the store broker but unconfirmed, until the hub's receipt comes back in;
+    so a store broker killed meanwhile (SIGKILL: its queue since the last snapshot gone) costs nothing."""
     chain.start()
     kiosk = make_kiosk(chain.central, chain.k1_bundle, mock_pins, cooldown_s=0.0)
     try:
@@ -222,6 +223,10 @@ def test_a_real_kiosk_at_the_store_keeps_its_presses_until_the_receipt_crosses_t
             press(mock_pins, pin)
         wait_until(lambda: kiosk.outbox.unconfirmed()[0] == 3, timeout=20, message="3 presses sent, unconfirmed")
         assert kiosk.outbox.depth() == 3 and chain.stored_count() == 0
+        # The store machine loses power: whatever its broker acknowledged since its
+        # last snapshot is gone. The kiosk still has every press and sends them again.
+        chain.broker.kill()
+        chain.broker.start()
         chain.uplink.restore()
         wait_until(lambda: kiosk.outbox.depth() == 0, timeout=60, interval=0.1,
                    message="the hub's receipts to reach the kiosk through the bridge")  # fmt: skip
