@@ -12,8 +12,12 @@ import threading
 
 
 class Uplink:
-    def __init__(self, target_host: str, target_port: int) -> None:
+    """``reset=False``: while cut nothing listens, so connects are refused (a line that is down).
+    ``reset=True``: connects are accepted and closed at once, mid-handshake (a middlebox resetting them)."""
+
+    def __init__(self, target_host: str, target_port: int, *, reset: bool = False) -> None:
         self.target = (target_host, target_port)
+        self.reset = reset
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._cut = threading.Event()
@@ -21,17 +25,32 @@ class Uplink:
         self._conns: set[socket.socket] = set()
         self.connections = 0  # relayed connections so far
         self.refused = 0  # connection attempts dropped while cut
-        threading.Thread(target=self._accept, name="uplink-accept", daemon=True).start()
+        self.cuts = 0
+        self.upstream_bytes = 0  # store -> central, since the last restore()
+        self._cut_at: int | None = None
+        self._start_accepting()
+
+    def _start_accepting(self) -> None:
+        threading.Thread(target=self._accept, args=(self._listener,), name="uplink-accept", daemon=True).start()
 
     def cut(self) -> None:
         """Drop every relayed connection and every new one until restore()."""
+        self.cuts += 1
         self._cut.set()
+        if not self.reset:
+            self._listener.close()
         with self._lock:
             conns, self._conns = self._conns, set()
         for s in conns:
             _shut(s)
 
-    def restore(self) -> None:
+    def restore(self, *, cut_again_after_bytes: int | None = None) -> None:
+        """Relay again; with ``cut_again_after_bytes``, cut by itself once that much went upstream (mid-stream)."""
+        self.upstream_bytes = 0
+        self._cut_at = cut_again_after_bytes
+        if self._cut.is_set() and not self.reset:
+            self._listener = socket.create_server(("127.0.0.1", self.port))
+            self._start_accepting()
         self._cut.clear()
 
     def live(self) -> int:
@@ -42,10 +61,10 @@ class Uplink:
         self.cut()
         self._listener.close()
 
-    def _accept(self) -> None:
+    def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
-                client, _ = self._listener.accept()
+                client, _ = listener.accept()
             except OSError:
                 return  # closed
             if self._cut.is_set():
@@ -61,13 +80,18 @@ class Uplink:
             with self._lock:
                 self._conns |= {client, server}
                 self.connections += 1
-            for src, dst in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(src, dst), name="uplink-pump", daemon=True).start()
+            for src, dst, up in ((client, server, True), (server, client, False)):
+                threading.Thread(target=self._pump, args=(src, dst, up), name="uplink-pump", daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, upstream: bool) -> None:
         try:
             while not self._cut.is_set() and (data := src.recv(65536)):
                 dst.sendall(data)
+                if upstream:
+                    self.upstream_bytes += len(data)
+                    if self._cut_at is not None and self.upstream_bytes >= self._cut_at:
+                        self._cut_at = None
+                        self.cut()
         except OSError:
             pass
         finally:
