@@ -6,6 +6,9 @@
   WAL means a reader never blocks ingest).
 - ``OTKLIK_AUTH_DB``: the dashboard's own database (accounts, tokens, log-in
   attempts); defaults to ``<hub db stem>-dashboard.db`` next to the hub's.
+- ``OTKLIK_TRUSTED_PROXIES``: reverse proxies in front whose X-Forwarded-For/-Proto
+  are believed (default 0: none); ``OTKLIK_SECURE_COOKIE=1`` marks the session cookie
+  Secure even on requests that did not look like HTTPS.
 - ``SECRET_KEY``: signs sessions; if unset, one is generated once and kept in
   ``<auth db>.secret`` (mode 0600) so restarts and gunicorn workers agree.
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,12 +69,23 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         "SECRET_KEY": os.environ.get("SECRET_KEY") or os.environ.get("OTKLIK_SECRET_KEY"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # Secure is added per request when it came over HTTPS (auth.SessionInterface); this forces it always.
+        "SESSION_COOKIE_SECURE": os.environ.get("OTKLIK_SECURE_COOKIE", "") == "1",
+        # The browser forgets the cookie after this long without a request (Flask re-sends it on each one);
+        # the server holds the session to the same idle limit and a 7-day absolute one (accounts.SESSION_*).
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
+        # How many reverse proxies of ours stand in front (deploy: 1, nginx or Caddy with TLS); 0 ignores
+        # X-Forwarded-For/-Proto, which any client could send.
+        "TRUSTED_PROXIES": _env_int("OTKLIK_TRUSTED_PROXIES", 0),
         "WTF_CSRF_TIME_LIMIT": None,
         # CSRF is checked in auth.before_request so that API-token clients
         # (no cookie, nothing to forge) are exempt and everyone else is not.
         "WTF_CSRF_CHECK_DEFAULT": False,
         "SSE_POLL_S": 0.2,
-        "SSE_MAX_S": 3600.0,
+        # A stream ends after this long and the page reconnects (OTKLIK_SSE_MAX_S; under a proxy's own timeout).
+        "SSE_MAX_S": float(_env_int("OTKLIK_SSE_MAX_S", 3600)),
+        # How often an open stream checks that its session or token is still good.
+        "SSE_RECHECK_S": 1.0,
         # Live streams one process serves at once (see api.StreamSlots); gunicorn_conf sets it from its threads.
         "SSE_MAX_STREAMS": _env_int("OTKLIK_SSE_MAX_STREAMS", 24),
         "BABEL_DEFAULT_LOCALE": "en",
@@ -84,10 +99,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config)
 
     # Imported here so `otklik users ...` works without the web-only extras installed.
-    from dashboard import api, auth, i18n, store, views
+    from dashboard import api, auth, i18n, levels, store, views
 
     store.init_app(app)
     i18n.init_app(app)
+    levels.init_app(app)
     auth.init_app(app)
 
     app.register_blueprint(auth.bp)

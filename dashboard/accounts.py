@@ -13,10 +13,12 @@ the field and the reason.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
+import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
@@ -31,10 +33,24 @@ USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.@-]{1,63}$")
 MIN_PASSWORD = 8
 TOKEN_PREFIX = "otk_"
 
-# Throttling: this many failures for one username, or from one address,
-# within the window, and further attempts are refused until the window passes.
-MAX_FAILURES = 5
-FAILURE_WINDOW = timedelta(minutes=15)
+# Log-in throttling, per account and per client address: FREE_FAILURES failed log-ins
+# are checked at once; after that each attempt waits twice as long as the one before
+# (1 s, 2 s, 4 s ... up to MAX_DELAY_S) from the latest one. A typo costs a second, not a
+# quarter of an hour, while a guesser gets about four tries an hour once at the cap. A
+# key that has been quiet for FORGET_AFTER_S starts over.
+FREE_FAILURES = 5
+MAX_DELAY_S = 900.0
+FORGET_AFTER_S = 24 * 3600.0
+
+# Sessions live on the server (the cookie holds only a random id): log-out, a new
+# password or disabling an account ends them there, so a copied cookie is worth nothing
+# afterwards. IDLE: a working day, so a manager logs in once a shift and a cookie left on
+# the shop's shared PC dies overnight; ABSOLUTE: a week, so even a cookie kept alive by an
+# open overview page (or by whoever stole it) must log in again.
+SESSION_IDLE_S = 12 * 3600.0
+SESSION_ABSOLUTE_S = 7 * 24 * 3600.0
+# seen_at is written at most this often: not one write to the accounts file per request.
+SESSION_TOUCH_S = 60.0
 
 migrations = Migrations("otklik-dashboard")
 
@@ -83,12 +99,37 @@ def m001_accounts(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX login_attempts_address ON login_attempts(address, at)")
 
 
+@migrations()
+def m002_sessions_and_throttle(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE sessions (
+            id_hash TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            created_at REAL NOT NULL,
+            seen_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX sessions_user ON sessions(user_id)")
+    db.execute(
+        """CREATE TABLE login_throttle (
+            key TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            last_at REAL NOT NULL
+        )"""
+    )
+    db.execute("DROP TABLE login_attempts")
+
+
 class AccountError(ValueError):
     """Bad input to an account operation; the text names the field and the reason."""
 
 
 class Throttled(AccountError):
-    """Too many failed log-ins recently."""
+    """Too many failed log-ins recently; ``retry_after`` is how many seconds to wait."""
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = max(1, math.ceil(retry_after))
+        super().__init__(f"too many failed log-ins; try again in {self.retry_after} s")
 
 
 @dataclass(frozen=True)
@@ -271,6 +312,9 @@ def change_user(
         db.execute(f"UPDATE users SET {sets} WHERE id = ?", [*updates.values(), user.id])
         db.execute("DELETE FROM branch_grants WHERE user_id = ?", [user.id])
         db.conn.executemany("INSERT INTO branch_grants (user_id, branch) VALUES (?, ?)", [(user.id, b) for b in grants])
+        if password is not None or active is False or new_role != user.role:
+            # Whoever holds an old cookie must prove themselves again; re-enabling revives none.
+            db.execute("DELETE FROM sessions WHERE user_id = ?", [user.id])
     changed = get_user(db, username)
     assert changed is not None
     return changed
@@ -282,6 +326,7 @@ def remove_user(db: sqlite_utils.Database, username: str) -> None:
         raise AccountError(f"username {username!r} does not exist")
     with db.conn:
         db.execute("DELETE FROM api_tokens WHERE user_id = ?", [user.id])
+        db.execute("DELETE FROM sessions WHERE user_id = ?", [user.id])
         db.execute("DELETE FROM branch_grants WHERE user_id = ?", [user.id])
         db.execute("DELETE FROM users WHERE id = ?", [user.id])
 
@@ -289,41 +334,122 @@ def remove_user(db: sqlite_utils.Database, username: str) -> None:
 # --- log-in ----------------------------------------------------------------------
 
 
-def recent_failures(db: sqlite_utils.Database, username: str, address: str, now: datetime | None = None) -> int:
-    since = _ts((now or _now()) - FAILURE_WINDOW)
-    by_user = db.execute(
-        "SELECT count(*) FROM login_attempts WHERE username = ? AND at >= ? AND ok = 0", [username, since]
-    ).fetchone()[0]
-    by_address = db.execute(
-        "SELECT count(*) FROM login_attempts WHERE address = ? AND at >= ? AND ok = 0", [address, since]
-    ).fetchone()[0]
-    return max(by_user, by_address)
+def throttle_delay(failures: int) -> float:
+    """Seconds an attempt must wait after the latest one, given the failures counted so far."""
+    if failures < FREE_FAILURES:
+        return 0.0
+    return min(2.0 ** (failures - FREE_FAILURES), MAX_DELAY_S)
+
+
+def _reserve_attempt(db: sqlite_utils.Database, keys: list[str], now: float | None) -> None:
+    """Count an attempt as failed before its password is checked, or raise Throttled.
+
+    One IMMEDIATE transaction reads and bumps every key, so of 64 guesses sent at once
+    only FREE_FAILURES get a password check: the rest find the counter already raised
+    (a read, then a write, in two statements let all 64 through).
+    """
+    conn = db.conn
+    if conn.in_transaction:
+        conn.commit()
+    conn.execute("BEGIN IMMEDIATE")
+    # The clock is read holding the lock: read before it, a thread that waited for the lock
+    # would compare an older time with a newer thread's last_at.
+    now = time.time() if now is None else now
+    try:
+        wait = 0.0
+        counts: dict[str, int] = {}
+        for key in keys:
+            row = conn.execute("SELECT failures, last_at FROM login_throttle WHERE key = ?", [key]).fetchone()
+            failures = 0 if row is None or now - row[1] > FORGET_AFTER_S else row[0]
+            counts[key] = failures
+            if row is not None and throttle_delay(failures) > 0:
+                wait = max(wait, row[1] + throttle_delay(failures) - now)
+        if wait > 0:
+            raise Throttled(wait)
+        conn.executemany(
+            "INSERT INTO login_throttle (key, failures, last_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, last_at = excluded.last_at",
+            [(key, counts[key] + 1, now) for key in keys],
+        )
+        conn.execute("DELETE FROM login_throttle WHERE last_at < ?", [now - FORGET_AFTER_S])
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
 
 
 def authenticate(
-    db: sqlite_utils.Database, username: str, password: str, address: str, now: datetime | None = None
+    db: sqlite_utils.Database, username: str, password: str, address: str, now: float | None = None
 ) -> User | None:
-    """The user if the password is right; None if not; Throttled after too many recent failures.
+    """The user if the password is right; None if not; Throttled while the account or the address must wait.
 
-    Every attempt is recorded, so the limit holds across worker processes.
+    Kept in the accounts database, so the limit holds across gunicorn's workers and threads.
+    ``address`` is the client's (the forwarded one only behind a configured trusted proxy).
     """
-    now = now or _now()
     username = (username or "").strip().lower()[:64]
-    if recent_failures(db, username, address, now) >= MAX_FAILURES:
-        raise Throttled("too many failed log-ins; wait 15 minutes and try again")
+    account, client = f"user:{username}", f"address:{address}"
+    _reserve_attempt(db, [account, client], now)
     rows = list(db.query("SELECT * FROM users WHERE username = ? AND active = 1", [username]))
     ok = bool(rows) and check_password_hash(rows[0]["password_hash"], password or "")
     if not rows:
         # Spend the same time as a real check so timing does not reveal which usernames exist.
         check_password_hash(_DUMMY_HASH, password or "")
+    if not ok:
+        return None
+    with db.conn:
+        # The right password clears the account; the address gives back only the attempt it
+        # was charged (one good account must not reset the count of guesses at others).
+        db.execute("DELETE FROM login_throttle WHERE key = ?", [account])
+        db.execute("UPDATE login_throttle SET failures = max(failures - 1, 0) WHERE key = ?", [client])
+    return _row_to_user(db, rows[0])
+
+
+# --- sessions ----------------------------------------------------------------------
+
+
+def start_session(db: sqlite_utils.Database, user: User, now: float | None = None) -> str:
+    """A new session for the user; the returned id goes in the cookie, only its hash is stored."""
+    now = time.time() if now is None else now
+    session_id = secrets.token_urlsafe(32)
     with db.conn:
         db.execute(
-            "INSERT INTO login_attempts (username, address, at, ok) VALUES (?, ?, ?, ?)",
-            [username, address, _ts(now), 1 if ok else 0],
+            "INSERT INTO sessions (id_hash, user_id, created_at, seen_at) VALUES (?, ?, ?, ?)",
+            [_hash_token(session_id), user.id, now, now],
         )
-        # Keep the table small: attempts older than a day tell nothing.
-        db.execute("DELETE FROM login_attempts WHERE at < ?", [_ts(now - timedelta(days=1))])
-    return _row_to_user(db, rows[0]) if ok else None
+        db.execute(
+            "DELETE FROM sessions WHERE created_at < ? OR seen_at < ?",
+            [now - SESSION_ABSOLUTE_S, now - SESSION_IDLE_S],
+        )
+    return session_id
+
+
+def session_user(db: sqlite_utils.Database, session_id: str, now: float | None = None) -> User | None:
+    """The active user of a live session, or None (ended, expired, unknown, or the account disabled)."""
+    if not isinstance(session_id, str) or not session_id:
+        return None
+    now = time.time() if now is None else now
+    rows = list(
+        db.query(
+            "SELECT s.created_at AS session_created, s.seen_at AS session_seen, u.* FROM sessions s "
+            "JOIN users u ON u.id = s.user_id WHERE s.id_hash = ? AND u.active = 1",
+            [_hash_token(session_id)],
+        )
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    if now - row["session_created"] > SESSION_ABSOLUTE_S or now - row["session_seen"] > SESSION_IDLE_S:
+        end_session(db, session_id)
+        return None
+    if now - row["session_seen"] > SESSION_TOUCH_S:
+        with db.conn:
+            db.execute("UPDATE sessions SET seen_at = ? WHERE id_hash = ?", [now, _hash_token(session_id)])
+    return _row_to_user(db, row)
+
+
+def end_session(db: sqlite_utils.Database, session_id: str) -> None:
+    with db.conn:
+        db.execute("DELETE FROM sessions WHERE id_hash = ?", [_hash_token(session_id or "")])
 
 
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
@@ -387,3 +513,14 @@ def user_for_token(db: sqlite_utils.Database, token: str) -> User | None:
     if not rows:
         return None
     return _row_to_user(db, rows[0])
+
+
+def credential_user(db: sqlite_utils.Database, credential: tuple[str, str] | None) -> User | None:
+    """Who a request's credential (``("session", id)`` or ``("token", token)``) still belongs to, if anyone.
+
+    A live stream asks again while it runs: a log-out, a disabled account or a revoked token ends it.
+    """
+    if credential is None:
+        return None
+    kind, secret = credential
+    return session_user(db, secret) if kind == "session" else user_for_token(db, secret)

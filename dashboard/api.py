@@ -14,9 +14,9 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
-from dashboard import queries
+from dashboard import accounts, queries
 from dashboard.auth import api_error, check_branch
-from dashboard.store import connect_hub, get_db
+from dashboard.store import connect_hub, connect_store, get_db
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -102,9 +102,12 @@ def alerts() -> Any:
 
 @bp.post("/alerts/<int:alert_id>/<action>")
 def alert_action(alert_id: int, action: str) -> Any:
-    body = request.get_json(silent=True) or request.form.to_dict()
-    note = body.get("note", "") if isinstance(body, dict) else ""
-    return jsonify(queries.alert_action(get_db(), g.user, alert_id, action, note))
+    body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
+    if body is None and request.is_json and request.get_data():
+        raise queries.InputError('body: not JSON; send an object like {"note": "..."} or nothing')
+    if body is not None and not isinstance(body, dict):
+        raise queries.InputError('body: send a JSON object like {"note": "..."} or nothing')
+    return jsonify(queries.alert_action(get_db(), g.user, alert_id, action, (body or {}).get("note", "")))
 
 
 @bp.get("/fleet")
@@ -196,6 +199,9 @@ def stream() -> Response:
     once streaming starts.
     """
     user = g.user
+    credential = g.credential
+    auth_path = current_app.config["OTKLIK_AUTH_DB"]
+    recheck = float(current_app.config["SSE_RECHECK_S"])
     path = current_app.config["OTKLIK_DB"]
     poll = float(current_app.config["SSE_POLL_S"])
     max_s = float(current_app.config["SSE_MAX_S"])
@@ -208,12 +214,20 @@ def stream() -> Response:
 
     def events() -> Iterator[str]:
         db = connect_hub(path)
+        store = connect_store(auth_path)
         try:
             last_version = None
             last_body = None
-            started = last_sent = time.monotonic()
+            started = last_sent = last_check = time.monotonic()
             yield "retry: 2000\n\n"
             while time.monotonic() - started < max_s:
+                if time.monotonic() - last_check >= recheck:
+                    last_check = time.monotonic()
+                    if accounts.credential_user(store, credential) is None:
+                        # Logged out, disabled or revoked since the stream opened: it ends here, and
+                        # the page's reconnect gets a 401.
+                        yield 'event: end\ndata: {"error": "session ended or token revoked"}\n\n'
+                        return
                 version = db.execute("PRAGMA data_version").fetchone()[0]
                 if version != last_version:
                     last_version = version
@@ -231,6 +245,7 @@ def stream() -> Response:
                 time.sleep(poll)
         finally:
             db.conn.close()
+            store.conn.close()
 
     response = Response(
         events(),

@@ -21,6 +21,7 @@ from flask import (
     current_app,
     flash,
     g,
+    has_request_context,
     jsonify,
     redirect,
     render_template,
@@ -28,15 +29,18 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from dashboard import accounts
+from dashboard.queries import not_found
 from dashboard.store import get_store
 
 bp = Blueprint("auth", __name__)
@@ -63,6 +67,7 @@ def api_error(status: int, message: str) -> Any:
 def load_user() -> Any:
     g.user = None
     g.via_token = False
+    g.credential = None
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         user = accounts.user_for_token(get_store(), header[len("Bearer ") :].strip())
@@ -70,12 +75,14 @@ def load_user() -> Any:
             return api_error(401, "invalid or revoked API token") if is_api() else abort(401)
         g.user = user
         g.via_token = True
-    elif "uid" in session:
-        user = accounts.get_user_by_id(get_store(), session["uid"])
-        if user is None or not user.active or session.get("role") != user.role:
+        g.credential = ("token", header[len("Bearer ") :].strip())
+    elif "sid" in session:
+        user = accounts.session_user(get_store(), session["sid"])
+        if user is None:
             session.clear()
         else:
             g.user = user
+            g.credential = ("session", session["sid"])
     if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS:
         if is_api():
             return api_error(401, "log in or send an API token (Authorization: Bearer ...)")
@@ -89,10 +96,23 @@ def load_user() -> Any:
     return None
 
 
-def _safe_next(target: str | None) -> str:
-    # Only local paths: a crafted ?next= must not bounce a fresh session to another site.
-    if not target or urlsplit(target).netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("views.overview")
+def safe_next(target: str | None, default: str | None = None) -> str:
+    """``target`` if it is a path on this site, else ``default`` (the overview): every ``next`` goes through here.
+
+    A crafted ``next`` must not bounce a fresh session to another site. Browsers drop tabs and
+    newlines from a URL and read a backslash as a slash, so ``/\t/evil.example`` and
+    ``/\\evil.example`` are ``//evil.example`` to them: any control character, space or
+    backslash makes the target unsafe, as does anything ``urlsplit`` sees a host or scheme in.
+    CR/LF would also break the Location header.
+    """
+    fallback = default or url_for("views.overview")
+    if not isinstance(target, str) or not target.startswith("/") or target.startswith("//") or len(target) > 2000:
+        return fallback
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F or c == "\\" for c in target):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return fallback
     return target
 
 
@@ -101,18 +121,18 @@ def login() -> Any:
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
+        # remote_addr is the client's own, or the forwarded one when OTKLIK_TRUSTED_PROXIES says a proxy is ours.
         address = request.remote_addr or "-"
         try:
             user = accounts.authenticate(get_store(), form.username.data, form.password.data, address)
-        except accounts.Throttled:
-            flash(_("Too many failed log-ins. Wait 15 minutes and try again."), "error")
-            return render_template("login.html", form=form), 429
+        except accounts.Throttled as exc:
+            flash(_("Too many failed log-ins: try again in %(n)s seconds.", n=exc.retry_after), "error")
+            return render_template("login.html", form=form), 429, {"Retry-After": str(exc.retry_after)}
         if user is not None:
             session.clear()
-            session["uid"] = user.id
-            session["role"] = user.role
+            session["sid"] = accounts.start_session(get_store(), user)
             session.permanent = True
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next")))
         flash(_("Wrong username or password."), "error")
         status = 401
     elif request.method == "POST":
@@ -122,6 +142,9 @@ def login() -> Any:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Any:
+    # Ended on the server: the cookie, replayed, is worth nothing.
+    if "sid" in session:
+        accounts.end_session(get_store(), session["sid"])
     session.clear()
     return redirect(url_for("auth.login"))
 
@@ -149,8 +172,12 @@ def require_admin(view: Callable) -> Callable:
 
 
 def check_branch(branch: str) -> None:
-    if not g.user.can_see_branch(branch):
+    """404 for a branch the user may not see, as for one that does not exist (403 is only for a role
+    that sees no branch's figures at all: that says nothing about any branch)."""
+    if not g.user.sees_scores:
         abort(403)
+    if not g.user.can_see_branch(branch):
+        not_found(_("branch '%(value)s' not found", value=branch))
 
 
 def _error(exc: HTTPException) -> Any:
@@ -158,8 +185,16 @@ def _error(exc: HTTPException) -> Any:
     if isinstance(exc, CSRFError):
         message = _("The form has expired or did not come from this site; reload the page and try again.")
     if is_api():
-        return api_error(exc.code or 500, message)
-    return render_template("error.html", code=exc.code, name=exc.name, message=message), exc.code
+        response = api_error(exc.code or 500, message)
+    else:
+        response = current_app.make_response(
+            (render_template("error.html", code=exc.code, name=exc.name, message=message), exc.code or 500)
+        )
+    # The exception's own headers: a 405's Allow (RFC 9110 requires it), a 401's WWW-Authenticate.
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 # Scripts, styles and charts come only from this server (no inline code, no CDN):
@@ -179,7 +214,27 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie, marked Secure whenever the request came over HTTPS.
+
+    Directly, or through a trusted proxy's X-Forwarded-Proto (see ``trust_proxies``); a
+    cookie without Secure would be sent again over plain HTTP to anyone on the shop's Wi-Fi.
+    """
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and request.is_secure)
+
+
+def trust_proxies(app: Flask, count: int) -> None:
+    """Behind ``count`` reverse proxies of ours, take the client's address and scheme from their
+    X-Forwarded-For / X-Forwarded-Proto. Without it those headers are ignored: anyone could send them."""
+    if count > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = SessionInterface()
+    trust_proxies(app, int(app.config["TRUSTED_PROXIES"]))
     app.after_request(_security_headers)
     csrf.init_app(app)
     app.before_request(load_user)

@@ -10,13 +10,17 @@ from typing import Any
 
 from otklik import __version__
 
-_PERIOD = [
-    {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "First local day"},
-    {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "Last local day"},
+# A date, or empty for the default (the pages' filter forms send from=&to=); years 1970-8999.
+_DATE: dict[str, Any] = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]}
+_PERIOD: list[dict[str, Any]] = [
+    {"name": "from", "in": "query", "schema": _DATE, "description": "First local day"},
+    {"name": "to", "in": "query", "schema": _DATE, "description": "Last local day"},
 ]
-_BRANCH = {"name": "branch", "in": "path", "required": True, "schema": {"type": "string"}}
-_ROWS = {"type": "object", "properties": {"rows": {"type": "array", "items": {"type": "object"}}}}
-_SHIFT_ID = {"name": "shift_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_BRANCH: dict[str, Any] = {"name": "branch", "in": "path", "required": True, "schema": {"type": "string"}}
+_VIEW: dict[str, Any] = {"name": "view", "in": "path", "required": True, "schema": {"type": "string"}}
+_BRANCH_FILTER: dict[str, Any] = {"name": "branch", "in": "query", "schema": {"type": "string"}}
+_ROWS: dict[str, Any] = {"type": "object", "properties": {"rows": {"type": "array", "items": {"type": "object"}}}}
+_SHIFT_ID: dict[str, Any] = {"name": "shift_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 _SHIFT_COLUMNS = ("employee", "name", "branch", "kiosk", "start", "end", "note", "timezone", "start_utc", "end_utc")
 _SHIFT = {
     "type": "object",
@@ -24,9 +28,54 @@ _SHIFT = {
     "properties": {"id": {"type": "integer"}, **{name: {"type": "string"} for name in _SHIFT_COLUMNS}},
 }
 _SHIFT_BODY = "JSON: employee, branch, kiosk ('' = every kiosk), start, end (branch-local, e.g. 2026-11-22T09:00), note"
+_TEXT = {"type": "string", "maxLength": 500}
+_SHIFT_FIELDS = {
+    "employee": {"type": "string", "maxLength": 64, "description": "An employee of the branch's roster"},
+    "branch": {"type": "string", "maxLength": 32, "description": "Cannot change in an update"},
+    "kiosk": {"type": "string", "maxLength": 32, "description": "'' (or left out) covers every kiosk of the branch"},
+    "start": {"type": "string", "maxLength": 40, "description": "Branch-local, e.g. 2026-11-22T09:00"},
+    "end": {"type": "string", "maxLength": 40, "description": "After start, at most 24 hours later"},
+    "note": _TEXT,
+}
+_NEW_SHIFT = {"type": "object", "required": ["employee", "branch", "start", "end"], "properties": _SHIFT_FIELDS}
+_SHIFT_CHANGE = {"type": "object", "properties": _SHIFT_FIELDS, "description": "Fields left out keep their value"}
+_EMPLOYEE = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "maxLength": 64},
+        "name": {"type": "string", "maxLength": 200},
+        "branch": {"type": "string", "maxLength": 32},
+        "active": {"type": "boolean"},
+    },
+}
+_NEW_EMPLOYEE = {**_EMPLOYEE, "required": ["id", "branch"]}
+_ALERT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "rule": {"type": "string"},
+        "branch": {"type": "string"},
+        "kiosk": {"type": "string"},
+        "state": {"enum": ["open", "acknowledged", "resolved"]},
+        "message": {"type": "string"},
+        "delivered": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "Outcome per channel; webhook URLs shown as scheme and host only",
+        },
+    },
+}
+_NOTE = {
+    "type": "object",
+    "properties": {"note": {"type": "string", "maxLength": 2000, "description": "Required to resolve"}},
+}
 
-# (method, path, summary, parameters, response schema)
-ENDPOINTS: list[tuple[str, str, str, list[dict[str, Any]], dict[str, Any]]] = [
+# (method, path, summary, parameters, response schema[, request body schema, success status])
+Endpoint = (
+    tuple[str, str, str, list[dict[str, Any]], dict[str, Any]]
+    | tuple[str, str, str, list[dict[str, Any]], dict[str, Any], dict[str, Any] | None, str]
+)
+ENDPOINTS: list[Endpoint] = [
     ("get", "/me", "The logged-in account and the branches it may see", [], {"type": "object"}),
     (
         "get",
@@ -54,7 +103,11 @@ ENDPOINTS: list[tuple[str, str, str, list[dict[str, Any]], dict[str, Any]]] = [
         "get",
         "/branches/{branch}/flagged",
         "Latest flagged presses (kept, left out of scores)",
-        [_BRANCH, *_PERIOD, {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 5000}}],
+        [
+            _BRANCH,
+            *_PERIOD,
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 5000}},
+        ],
         _ROWS,
     ),
     ("get", "/branches/{branch}/kiosks", "The branch's kiosks (as in /fleet)", [_BRANCH], _ROWS),
@@ -64,7 +117,7 @@ ENDPOINTS: list[tuple[str, str, str, list[dict[str, Any]], dict[str, Any]]] = [
         "Employee ranking: raw and adjusted index, Wilson 95% interval of the positive share",
         [
             {"name": "branch", "in": "query", "schema": {"type": "string"}},
-            {"name": "min_responses", "in": "query", "schema": {"type": "integer"}},
+            {"name": "min_responses", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 100000}},
             *_PERIOD,
         ],
         _ROWS,
@@ -81,7 +134,7 @@ ENDPOINTS: list[tuple[str, str, str, list[dict[str, Any]], dict[str, Any]]] = [
         "/alerts",
         "Alerts of the visible branches",
         [{"name": "state", "in": "query", "schema": {"enum": ["live", "open", "acknowledged", "resolved", "all"]}}],
-        _ROWS,
+        {"type": "object", "properties": {"rows": {"type": "array", "items": _ALERT}}},
     ),
     (
         "post",
@@ -91,11 +144,21 @@ ENDPOINTS: list[tuple[str, str, str, list[dict[str, Any]], dict[str, Any]]] = [
             {"name": "alert_id", "in": "path", "required": True, "schema": {"type": "integer"}},
             {"name": "action", "in": "path", "required": True, "schema": {"enum": ["ack", "resolve"]}},
         ],
-        {"type": "object"},
+        _ALERT,
+        _NOTE,
+        "200",
     ),
     ("get", "/fleet", "Every visible kiosk: state, last seen, version, backlog, camera, sequence gaps", [], _ROWS),
     ("get", "/roster", "Employees of the visible branches", [], _ROWS),
-    ("post", "/roster", "Add or change an employee (JSON: id, name, branch, active)", [], {"type": "object"}),
+    (
+        "post",
+        "/roster",
+        "Add or change an employee (JSON: id, name, branch, active)",
+        [],
+        _EMPLOYEE,
+        _NEW_EMPLOYEE,
+        "201",
+    ),
     (
         "get",
         "/shifts",
@@ -110,33 +173,49 @@ ENDPOINTS: list[tuple[str, str, str, list[dict[str, Any]], dict[str, Any]]] = [
             },
         },
     ),
-    ("post", "/shifts", f"Add a shift; presses it covers are re-attributed ({_SHIFT_BODY})", [], _SHIFT),
+    (
+        "post",
+        "/shifts",
+        f"Add a shift; presses it covers are re-attributed ({_SHIFT_BODY})",
+        [],
+        _SHIFT,
+        _NEW_SHIFT,
+        "201",
+    ),
     (
         "put",
         "/shifts/{shift_id}",
         f"Change a shift; fields left out keep their value; branch cannot change ({_SHIFT_BODY})",
         [_SHIFT_ID],
         _SHIFT,
+        _SHIFT_CHANGE,
+        "200",
     ),
     ("delete", "/shifts/{shift_id}", "Delete a shift; its presses are re-attributed", [_SHIFT_ID], _SHIFT),
     (
         "get",
         "/export/{view}.csv",
         "CSV of any table: overview, fleet, employees, series, heatmap, flagged, alerts, roster, shifts",
-        [
-            {"name": "view", "in": "path", "required": True, "schema": {"type": "string"}},
-            {"name": "branch", "in": "query", "schema": {"type": "string"}},
-            *_PERIOD,
-        ],
+        [_VIEW, _BRANCH_FILTER, *_PERIOD],
         {"type": "string"},
     ),
     (
         "get",
         "/stream",
         "Server-sent events: `overview` whenever the hub stores something new; 503 with Retry-After "
-        "when the server's live streams are all taken (poll /overview instead)",
+        "when the server's live streams are all taken (poll /overview instead); `end` when the session or "
+        "token that opened it is gone",
         [],
-        {"type": "string"},
+        {
+            "type": "object",
+            "description": "One event: `overview` carries the /overview document as JSON, `end` an error",
+            "properties": {
+                "event": {"enum": ["overview", "end"]},
+                "data": {"type": "string"},
+                "id": {"type": "string"},
+                "retry": {"type": "integer"},
+            },
+        },
     ),
     ("get", "/openapi.json", "This document", [], {"type": "object"}),
 ]
@@ -144,22 +223,32 @@ ENDPOINTS: list[tuple[str, str, str, list[dict[str, Any]], dict[str, Any]]] = [
 
 def document() -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    for method, path, summary, params, schema in ENDPOINTS:
+    error = {"$ref": "#/components/responses/Error"}
+    for method, path, summary, params, schema, *more in ENDPOINTS:
+        body, status = (more[0], more[1]) if more else (None, "200")
         media = (
             "text/csv" if path.endswith(".csv") else "text/event-stream" if path == "/stream" else "application/json"
         )
-        paths.setdefault(path, {})[method] = {
+        operation: dict[str, Any] = {
             "summary": summary,
             "parameters": params,
             "responses": {
-                "200": {"description": "OK", "content": {media: {"schema": schema}}},
-                "400": {"$ref": "#/components/responses/Error"},
-                "401": {"$ref": "#/components/responses/Error"},
-                "403": {"$ref": "#/components/responses/Error"},
-                **({"404": {"$ref": "#/components/responses/Error"}} if "{" in path else {}),
-                **({"503": {"$ref": "#/components/responses/Error"}} if path == "/stream" else {}),
+                status: {"description": "Created" if status == "201" else "OK", "content": {media: {"schema": schema}}},
+                "400": error,
+                "401": error,
+                "403": error,
+                "404": error,
+                # Every path answers the methods it does not serve with 405 and an Allow header.
+                "405": error,
+                **({"503": error} if path == "/stream" else {}),
             },
         }
+        if body is not None:
+            operation["requestBody"] = {
+                "required": method == "post" and path != "/alerts/{alert_id}/{action}",
+                "content": {"application/json": {"schema": body}},
+            }
+        paths.setdefault(path, {})[method] = operation
     return {
         "openapi": "3.1.0",
         "info": {"title": "Otklik dashboard API", "version": __version__},

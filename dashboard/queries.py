@@ -8,8 +8,10 @@ hub.alerts, hub.roster); nothing here computes a score.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 import sqlite_utils
@@ -19,14 +21,16 @@ from flask_babel import gettext as _
 from dashboard import fleet as fleet_mod
 from dashboard.accounts import User
 from dashboard.cache import cached
+from hub.periods import FAR_FUTURE, FAR_PAST
 from otklik.protocol import format_ts
 
 if TYPE_CHECKING:
-    from hub.roster import Shift
+    from hub.roster import RosterError, Shift
 
 GRAINS = ("day", "week", "month")
 DEFAULT_MIN_RESPONSES = 30
 ALERT_STATES = ("live", "open", "acknowledged", "resolved", "all")
+T = TypeVar("T")
 
 
 class InputError(ValueError):
@@ -51,11 +55,17 @@ def visible_branches(db: sqlite_utils.Database, user: User) -> list[str]:
     return fleet_mod.all_branches(db)
 
 
+def not_found(what: str = "") -> NoReturn:
+    """The answer for anything the user may not see: the same as for what does not exist, so
+    another branch's ids cannot be told from ids nobody has."""
+    abort(404, what or _("Not found."))
+
+
 def _one_branch(user: User, branch: str | None) -> str:
     if not branch:
         raise InputError("branch: choose a branch")
     if not user.can_see_branch(branch):
-        abort(403)
+        not_found(_("branch '%(value)s' not found", value=branch))
     return branch
 
 
@@ -64,13 +74,23 @@ def _scores_allowed(user: User) -> None:
         abort(403)
 
 
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+
+
 def parse_date(value: str | None, field: str) -> date | None:
     if value in (None, ""):
         return None
     try:
-        return date.fromisoformat(value)  # type: ignore[arg-type]
-    except ValueError:
+        # Only 2026-01-31: fromisoformat also takes 20260131 and 2026-W05-6, which the API does not promise.
+        if not _DATE.match(value):  # type: ignore[arg-type]
+            raise ValueError(value)
+        day = date.fromisoformat(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
         raise InputError(f"{field}: {value!r} is not a date like 2026-01-31") from None
+    # Periods reach a day or a week past their ends; near year 1 or 9999 that is no date at all.
+    if not FAR_PAST.date() <= day < FAR_FUTURE.date():
+        raise InputError(f"{field}: {value!r} is outside the years {FAR_PAST.year}-{FAR_FUTURE.year - 1}")
+    return day
 
 
 def period(args: dict[str, str], default_days: int = 30) -> tuple[date, date]:
@@ -88,10 +108,9 @@ def min_responses(args: dict[str, str]) -> int:
     raw = args.get("min_responses")
     if raw in (None, ""):
         return DEFAULT_MIN_RESPONSES
-    try:
-        value = int(raw)  # type: ignore[arg-type]
-    except ValueError:
-        raise InputError(f"min_responses: {raw!r} is not a whole number") from None
+    if not (raw.isascii() and raw.strip().lstrip("-").isdigit()):  # type: ignore[union-attr]
+        raise InputError(f"min_responses: {raw!r} is not a whole number")
+    value = int(raw)  # type: ignore[arg-type]
     if not 0 <= value <= 100000:
         raise InputError("min_responses: use a number between 0 and 100000")
     return value
@@ -103,7 +122,7 @@ def min_responses(args: dict[str, str]) -> int:
 def fleet(db: sqlite_utils.Database, user: User, branch: str | None = None) -> list[dict[str, Any]]:
     if branch is not None:
         if user.role == "manager" and branch not in user.branches:
-            abort(403)
+            not_found(_("branch '%(value)s' not found", value=branch))
         return fleet_mod.fleet(db, [branch])
     # Admins and technicians look after every kiosk; a manager only their branches'.
     return fleet_mod.fleet(db, list(user.branches) if user.role == "manager" else None)
@@ -210,7 +229,8 @@ def flagged(db: sqlite_utils.Database, user: User, branch: str, args: dict[str, 
     _one_branch(user, branch)
     start, end = period(args, 30)
     raw = args.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= 5000:
+    # isdigit() alone lets '²' through to int().
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 5000:
         raise InputError("limit: use a whole number between 1 and 5000")
     return list(
         db.query(
@@ -341,7 +361,26 @@ def alerts(db: sqlite_utils.Database, user: User, state: str = "live") -> list[d
     for name in names:
         rows.extend(hub_alerts.list_alerts(db, branch=name, state=None if state == "all" else state))
     rows.sort(key=lambda r: r["opened_at"], reverse=True)
+    for row in rows:
+        row["delivered"] = {redact_urls(k): redact_urls(str(v)) for k, v in (row.get("delivered") or {}).items()}
     return rows
+
+
+# A URL, up to the next blank or quote.
+_URL = re.compile(r"""[a-z][a-z0-9+.-]*://[^\s'"]*""", re.I)
+
+
+def redact_urls(text: str) -> str:
+    """Text with every URL cut as hub.notify.redact cuts a webhook's: scheme and host only.
+
+    A webhook's path is its secret (Slack, Teams and most others put the key there), and the
+    alerts' delivery results name each webhook, failures quoting it again (older rows in full):
+    the dashboard shows them to managers, so only the admin's channel list (``otklik alerts
+    channel list``, on the hub) shows the URL.
+    """
+    from hub.notify import redact
+
+    return _URL.sub(lambda m: redact(m[0]), text)
 
 
 def alert_action(db: sqlite_utils.Database, user: User, alert_id: int, action: str, note: str) -> dict[str, Any]:
@@ -350,11 +389,13 @@ def alert_action(db: sqlite_utils.Database, user: User, alert_id: int, action: s
     _scores_allowed(user)
     if action not in ("ack", "resolve"):
         raise InputError(f"action: {action!r} is not ack or resolve")
+    check_row_id(alert_id, "alert_id")
     row = db.execute("SELECT branch FROM alerts WHERE id = ?", [alert_id]).fetchone() if db["alerts"].exists() else None
-    if row is None:
-        abort(404, f"alert {alert_id} does not exist")
-    _one_branch(user, row[0])
-    note = (note or "").strip()
+    if row is None or not user.can_see_branch(row[0]):
+        not_found(f"alert {alert_id} does not exist")
+    if not isinstance(note, str):
+        raise InputError("note: must be text")
+    note = note.strip()
     if len(note) > 2000:
         raise InputError("note: keep it under 2000 characters")
     if action == "resolve" and not note:
@@ -383,9 +424,6 @@ def roster(db: sqlite_utils.Database, user: User) -> list[dict[str, Any]]:
 
 SHIFT_DAYS_BACK = 7
 SHIFT_DAYS_AHEAD = 14
-# Longer than a day is a mistyped date, not a shift: it would silently take over a day's presses.
-MAX_SHIFT_HOURS = 24
-MAX_NOTE = 500
 LOCAL_MINUTE = "%Y-%m-%d %H:%M"
 
 
@@ -442,9 +480,11 @@ def _local(ts: str, zone: ZoneInfo) -> str:
 
 
 def shift(db: sqlite_utils.Database, user: User, shift_id: int) -> dict[str, Any]:
-    """One shift as the table shows it; 404 if unknown, 403 if of another branch."""
+    """One shift as the table shows it; 404 if unknown or of a branch the user may not see."""
+    from hub import roster as hub_roster
+
     _scores_allowed(user)
-    return _one_shift_row(db, _own_shift(db, user, shift_id))
+    return _one_shift_row(db, _write(hub_roster.own_shift, db, shift_id, _actor(user)))
 
 
 def _one_shift_row(db: sqlite_utils.Database, found: Shift) -> dict[str, Any]:
@@ -454,21 +494,17 @@ def _one_shift_row(db: sqlite_utils.Database, found: Shift) -> dict[str, Any]:
     return _shift_row(found, branches.get(db, found.branch).zone, hub_roster.employee_names(db))
 
 
-def _own_shift(db: sqlite_utils.Database, user: User, shift_id: int) -> Shift:
-    from hub import roster as hub_roster
-
-    try:
-        found = hub_roster.get_shift(db, shift_id)
-    except hub_roster.RosterError:
-        abort(404, _("shift %(id)s does not exist", id=shift_id))
-    _one_branch(user, found.branch)
-    return found
+def check_row_id(value: int, field: str) -> int:
+    """A row id from a path: SQLite's integers end at 2**63 - 1, and a bigger one is a typo, not a 500."""
+    if not 0 < value < 2**63:
+        raise InputError(_("%(field)s: %(value)s is not an id", field=field, value=value))
+    return value
 
 
 def parse_shift_id(raw: Any) -> int:
     """A shift id from a form or query string."""
     text = str(raw or "").strip()
-    if not text.isdigit() or len(text) > 18:
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
         raise InputError(_("shift: '%(value)s' is not a shift id", value=text))
     return int(text)
 
@@ -476,29 +512,50 @@ def parse_shift_id(raw: Any) -> int:
 SHIFT_FIELDS = ("employee", "branch", "kiosk", "start", "end", "note")
 
 
-def save_shift(
-    db: sqlite_utils.Database, user: User, form: dict[str, Any], shift_id: int | None = None
-) -> dict[str, Any]:
-    """Add a shift, or change shift ``shift_id``; every field is checked before anything is written.
+def _actor(user: User) -> frozenset[str] | None:
+    """The branches whose roster the user may change (None: all of them)."""
+    _scores_allowed(user)
+    return None if user.is_admin else frozenset(user.branches)
 
-    A field left out of an update keeps its value (the JSON API may send only what changes).
+
+def _write(change: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run one of hub.roster's writes; its refusals become the dashboard's answers, translated.
+
+    hub.roster is the one place the rules live (ownership, the fields); the form, the JSON API
+    and the CSV import all come through here to it.
     """
     from hub import roster as hub_roster
 
-    _scores_allowed(user)
-    given = {k: str(form[k]).strip() for k in SHIFT_FIELDS if form.get(k) is not None}
-    old = None if shift_id is None else _own_shift(db, user, shift_id)
-    values = {k: "" for k in SHIFT_FIELDS} if old is None else _stored_values(old)
-    values.update(given)
-    clean = _checked_shift(db, user, values, old)
     try:
-        if old is None:
-            stored = hub_roster.add_shift(db, **clean)
-        else:
-            clean.pop("branch")
-            stored = hub_roster.update_shift(db, old.id, **clean)
+        return change(*args, **kwargs)
+    except hub_roster.NotYours as exc:
+        not_found(_roster_message(exc))
     except hub_roster.RosterError as exc:
-        raise InputError(str(exc)) from None
+        raise InputError(_roster_message(exc)) from None
+
+
+def _roster_message(exc: RosterError) -> str:
+    reason = _(exc.template, **exc.params)
+    return reason if exc.line is None else _("line %(line)s: %(reason)s", line=exc.line, reason=reason)
+
+
+def save_shift(
+    db: sqlite_utils.Database, user: User, form: dict[str, Any], shift_id: int | None = None
+) -> dict[str, Any]:
+    """Add a shift, or change shift ``shift_id`` (a field left out of a change keeps its value)."""
+    from hub import roster as hub_roster
+
+    actor = _actor(user)
+    for name in SHIFT_FIELDS:
+        if form.get(name) is not None and not isinstance(form[name], str):
+            raise InputError(_("%(field)s: must be text", field=name))
+    given = {k: form[k] for k in SHIFT_FIELDS if form.get(k) is not None}
+    if shift_id is None:
+        fields = {k: "" for k in SHIFT_FIELDS} | given
+        stored = _write(hub_roster.add_shift, db, **fields, actor=actor)
+    else:
+        check_row_id(shift_id, "shift_id")
+        stored = _write(hub_roster.update_shift, db, shift_id, **given, actor=actor)
     return _one_shift_row(db, stored)
 
 
@@ -506,151 +563,39 @@ def delete_shift(db: sqlite_utils.Database, user: User, shift_id: int) -> dict[s
     """Delete a shift; the presses it covered go back to whoever else was on shift, or nobody."""
     from hub import roster as hub_roster
 
-    _scores_allowed(user)
-    row = _one_shift_row(db, _own_shift(db, user, shift_id))
-    hub_roster.remove_shift(db, shift_id)
-    return row
-
-
-def _stored_values(old: Shift) -> dict[str, str]:
-    # Stored UTC timestamps parse as aware times, so an untouched start/end is kept to the millisecond.
-    return {k: getattr(old, k) for k in SHIFT_FIELDS}
-
-
-def _checked_shift(db: sqlite_utils.Database, user: User, values: dict[str, str], old: Shift | None) -> dict[str, Any]:
-    """The shift's fields ready for hub.roster, or InputError naming the first bad one.
-
-    Employee and kiosk are checked against the roster and the kiosk registry only when they
-    change: a shift recorded before someone moved branch must still be correctable.
-    """
-    from hub import branches
-
-    branch = _shift_branch(db, user, values["branch"], old)
-    if old is None or values["employee"] != old.employee:
-        _check_shift_employee(db, branch, values["employee"])
-    if values["kiosk"] and (old is None or values["kiosk"] != old.kiosk):
-        _check_shift_kiosk(db, branch, values["kiosk"])
-    zone = branches.get(db, branch).zone
-    start = _shift_time(values["start"], "start", zone)
-    end = _shift_time(values["end"], "end", zone)
-    if end <= start:
-        raise InputError(_("end: the shift must end after it starts"))
-    if end - start > timedelta(hours=MAX_SHIFT_HOURS):
-        raise InputError(_("end: a shift cannot be longer than %(hours)s hours", hours=MAX_SHIFT_HOURS))
-    if len(values["note"]) > MAX_NOTE:
-        raise InputError(_("note: keep it under %(n)s characters", n=MAX_NOTE))
-    return {**values, "branch": branch, "start": start, "end": end}
-
-
-def _shift_branch(db: sqlite_utils.Database, user: User, branch: str, old: Shift | None) -> str:
-    if not branch:
-        raise InputError(_("branch: choose the shift's branch"))
-    _one_branch(user, branch)
-    if old is not None and branch != old.branch:
-        raise InputError(_("branch: a shift stays in its branch; delete it and add a new one there"))
-    if branch not in fleet_mod.all_branches(db):
-        raise InputError(_("branch: '%(value)s' is not a known branch", value=branch))
-    return branch
-
-
-def _check_shift_employee(db: sqlite_utils.Database, branch: str, employee_id: str) -> None:
-    # A typo here would not fail later: the shift would silently credit presses to an id nobody has.
-    from hub import roster as hub_roster
-
-    if not employee_id:
-        raise InputError(_("employee: choose an employee"))
-    try:
-        found = hub_roster.get_employee(db, employee_id)
-    except hub_roster.RosterError:
-        raise InputError(_("employee: '%(value)s' is not on the roster; add them first", value=employee_id)) from None
-    if found["branch"] != branch:
-        raise InputError(
-            _(
-                "employee: %(value)s works at %(home)s, not %(branch)s",
-                value=employee_id,
-                home=found["branch"],
-                branch=branch,
-            )
-        )
-
-
-def _check_shift_kiosk(db: sqlite_utils.Database, branch: str, kiosk: str) -> None:
-    # Kiosks register themselves with their first message; one the hub never heard of is a typo.
-    from hub import aggregates
-
-    known = aggregates.branch_kiosks(db, branch)
-    if kiosk not in known:
-        raise InputError(
-            _(
-                "kiosk: '%(value)s' is not a kiosk of %(branch)s (known: %(known)s); leave it empty for all of them",
-                value=kiosk,
-                branch=branch,
-                known=", ".join(known) or "-",
-            )
-        )
-
-
-def _shift_time(value: str, field: str, zone: ZoneInfo) -> datetime:
-    """An aware time; a naive one is the branch's wall-clock time (what <input type=datetime-local> sends)."""
-    if not value:
-        raise InputError(_("%(field)s: give a time like 2026-11-22 09:00", field=field))
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InputError(
-            _("%(field)s: '%(value)s' is not a time like 2026-11-22 09:00", field=field, value=value)
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+    check_row_id(shift_id, "shift_id")
+    return _one_shift_row(db, _write(hub_roster.remove_shift, db, shift_id, actor=_actor(user)))
 
 
 def save_employee(db: sqlite_utils.Database, user: User, form: dict[str, Any]) -> dict[str, Any]:
     from hub import roster as hub_roster
 
-    _scores_allowed(user)
-    employee_id = str(form.get("id", "")).strip()
-    branch = str(form.get("branch", "")).strip()
-    name = str(form.get("name", "")).strip()
-    if not employee_id:
-        raise InputError("id: give the employee an id (e.g. e17)")
-    if not branch:
-        raise InputError("branch: choose the employee's branch")
-    if len(name) > 200:
-        raise InputError("name: keep it under 200 characters")
-    _one_branch(user, branch)
+    actor = _actor(user)
+    for name in ("id", "name", "branch"):
+        if form.get(name) is not None and not isinstance(form[name], str):
+            raise InputError(_("%(field)s: must be text", field=name))
     active = str(form.get("active", "1")).lower() not in ("0", "false", "no", "off", "")
-    try:
-        existing = hub_roster.get_employee(db, employee_id)
-    except hub_roster.RosterError:
-        existing = None
-    if existing is not None and not user.can_see_branch(existing["branch"]):
-        # Moving someone out of a branch the manager does not run is not theirs to do.
-        abort(403)
-    try:
-        return hub_roster.add_employee(db, employee_id, branch, name, active)
-    except hub_roster.RosterError as exc:
-        raise InputError(str(exc)) from None
+    return _write(
+        hub_roster.add_employee, db, form.get("id", ""), form.get("branch", ""), form.get("name", ""), active,
+        actor=actor,
+    )  # fmt: skip
 
 
 def import_roster(db: sqlite_utils.Database, user: User, data: bytes) -> int:
-    import csv
     import io
 
     from hub import roster as hub_roster
 
-    _scores_allowed(user)
+    actor = _actor(user)
     if len(data) > 2_000_000:
         raise InputError("file: the CSV is larger than 2 MB")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError("file: the CSV is not UTF-8 text") from None
-    # Check every row's branch before anything is written: all rows or none.
-    for line, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
-        branch = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}.get("branch", "")
-        if branch and not user.can_see_branch(branch):
-            raise InputError(f"line {line}: branch {branch!r} is not one of yours")
     try:
-        counts = hub_roster.import_csv(db, io.StringIO(text))
+        counts = hub_roster.import_csv(db, io.StringIO(text, newline=""), actor=actor)
     except hub_roster.RosterError as exc:
-        raise InputError(str(exc)) from None
+        # The whole file is refused, whichever row and why (another branch's too): a 400 with the line and reason.
+        raise InputError(_roster_message(exc)) from None
     return sum(counts.values())

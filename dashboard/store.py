@@ -32,11 +32,15 @@ def get_db() -> sqlite_utils.Database:
 def get_store() -> sqlite_utils.Database:
     """The dashboard's own database (accounts) for this request."""
     if "auth_db" not in g:
-        conn = sqlite3.connect(current_app.config["OTKLIK_AUTH_DB"], timeout=10, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 5000")
-        conn.execute("PRAGMA foreign_keys = ON")
-        g.auth_db = sqlite_utils.Database(conn)
+        g.auth_db = connect_store(current_app.config["OTKLIK_AUTH_DB"])
     return g.auth_db
+
+
+def connect_store(path: str) -> sqlite_utils.Database:
+    conn = sqlite3.connect(path, timeout=10, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return sqlite_utils.Database(conn)
 
 
 def close_dbs(_exc: BaseException | None = None) -> None:

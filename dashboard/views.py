@@ -4,7 +4,6 @@ figures from the JSON API, the same one outside clients use."""
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Callable
 from typing import Any
@@ -26,10 +25,11 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 
 from dashboard import accounts, queries
-from dashboard.auth import check_branch, require_scores
+from dashboard.auth import check_branch, require_scores, safe_next
 from dashboard.cache import remember
 from dashboard.i18n import LANGUAGES
 from dashboard.store import get_db, get_store
+from hub.exports import SafeWriter
 
 bp = Blueprint("views", __name__)
 
@@ -225,11 +225,9 @@ def export(view: str) -> Any:
 def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
     out = io.StringIO()
     if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]), extrasaction="ignore")
+        writer = SafeWriter(out, fieldnames=list(rows[0]), extrasaction="ignore")
         writer.writeheader()
-        for row in rows:
-            # A cell starting with = + - @ would run as a formula when a manager opens the file in a spreadsheet.
-            writer.writerow({k: _safe_cell(v) for k, v in row.items()})
+        writer.writerows(rows)
     return Response(
         out.getvalue(),
         mimetype="text/csv",
@@ -237,18 +235,10 @@ def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
     )
 
 
-def _safe_cell(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 @bp.route("/settings/language", methods=["POST"])
 def set_language() -> Any:
     language = request.form.get("language", "")
-    target = request.form.get("next", "/")
-    if not target.startswith("/") or target.startswith("//"):
-        target = "/"
+    target = safe_next(request.form.get("next"), "/")
     if language not in LANGUAGES:
         flash(_("language: choose one of %(list)s", list=", ".join(LANGUAGES)), "error")
         return redirect(target)

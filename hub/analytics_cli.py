@@ -102,7 +102,7 @@ def add_employee_cmd(db_path: Path, employee: str, branch: str, name: str, inact
         otklik roster add-employee e17 --db hub.db --branch b1 --name "Anna K."
     """
     try:
-        _echo_json(roster.add_employee(_db(db_path), employee, branch, name, not inactive))
+        _echo_json(roster.add_employee(_db(db_path), employee, branch, name, not inactive, actor=roster.ADMIN))
     except roster.RosterError as err:
         raise _fail(err) from None
 
@@ -137,7 +137,9 @@ def add_shift_cmd(db_path: Path, employee: str, branch: str, kiosk: str, start: 
             --start "2026-11-22 09:00" --end "2026-11-22 17:00"
     """
     try:
-        _echo_json(roster.add_shift(_db(db_path), employee, branch, start, end, kiosk, note).__dict__)
+        _echo_json(
+            roster.add_shift(_db(db_path), employee, branch, start, end, kiosk, note, actor=roster.ADMIN).__dict__
+        )
     except roster.RosterError as err:
         raise _fail(err) from None
 
@@ -158,7 +160,7 @@ def change_shift_cmd(db_path: Path, shift_id: int, **changes: Any) -> None:
         otklik roster change-shift 12 --db hub.db --employee e18
     """
     try:
-        _echo_json(roster.update_shift(_db(db_path), shift_id, **changes).__dict__)
+        _echo_json(roster.update_shift(_db(db_path), shift_id, actor=roster.ADMIN, **changes).__dict__)
     except roster.RosterError as err:
         raise _fail(err) from None
 
@@ -174,7 +176,7 @@ def remove_shift_cmd(db_path: Path, shift_id: int) -> None:
         otklik roster remove-shift 12 --db hub.db
     """
     try:
-        _echo_json(roster.remove_shift(_db(db_path), shift_id).__dict__)
+        _echo_json(roster.remove_shift(_db(db_path), shift_id, actor=roster.ADMIN).__dict__)
     except roster.RosterError as err:
         raise _fail(err) from None
 
@@ -207,7 +209,7 @@ def import_cmd(db_path: Path, csv_file: Any) -> None:
         otklik roster import --db hub.db shifts-november.csv
     """
     try:
-        _echo_json(roster.import_csv(_db(db_path), csv_file))
+        _echo_json(roster.import_csv(_db(db_path), csv_file, actor=roster.ADMIN))
     except roster.RosterError as err:
         raise _fail(err, "nothing was imported") from None
 

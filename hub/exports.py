@@ -1,5 +1,8 @@
 """CSV exports: raw events over a period, aggregate rows, and the monthly employee report.
 
+Every CSV the project writes goes through ``SafeWriter`` (the dashboard's downloads too):
+a cell a spreadsheet would run as a formula is written as text.
+
 Events are the one export that reads raw rows (it *is* the raw data); it walks the spine's
 (branch, kiosk, ts) index kiosk by kiosk, so a month of one branch does not scan a year.
 Period bounds are branch-local, as everywhere in the analytics layer.
@@ -8,7 +11,7 @@ Period bounds are branch-local, as everywhere in the analytics layer.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 from typing import IO, Any
 
@@ -25,6 +28,31 @@ SUMMARY_COLUMNS = ("responses", "n1", "n2", "n3", "n4", "index", "positive_share
 MONTHLY_COLUMNS = ("month", "branch", "employee", "name", "responses", "index", "adjusted_index", "rank",
                    "branch_rank", "very_unhappy_share", "positive_share", "positive_low", "positive_high",
                    "flagged")  # fmt: skip
+
+
+# What Excel, LibreOffice and Google Sheets take as the start of a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def safe_cell(value: Any) -> Any:
+    """A cell that a spreadsheet shows as text: a leading quote before anything it would evaluate.
+
+    Only text is touched: numbers stay numbers (a negative score is not a formula).
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class SafeWriter(csv.DictWriter):
+    """``csv.DictWriter`` whose every text cell has passed ``safe_cell``; names and notes are typed by people."""
+
+    def writerow(self, rowdict: Mapping[str, Any]) -> Any:
+        return super().writerow({k: safe_cell(v) for k, v in rowdict.items()})
+
+    def writerows(self, rowdicts: Iterable[Mapping[str, Any]]) -> None:
+        for row in rowdicts:
+            self.writerow(row)
 
 
 def _utc_bounds(db: Database, branch: str, start: Any, end: Any) -> tuple[str, str]:
@@ -79,7 +107,7 @@ def events(
 
 
 def write_events(db: Database, out: IO[str], **filters: Any) -> int:
-    writer = csv.DictWriter(out, EVENT_COLUMNS)
+    writer = SafeWriter(out, EVENT_COLUMNS)
     writer.writeheader()
     n = 0
     for row in events(db, **filters):
@@ -104,7 +132,7 @@ def write_aggregates(db: Database, out: IO[str], by: str = "day", **filters: Any
     rows = [flatten(r) for r in scores.report(db, by, **filters)]
     keys = [k for k in ("branch", "kiosk", "employee", "period") if rows and k in rows[0]]
     extra = [k for k in ("adjusted_index", "rank") if rows and k in rows[0]]
-    writer = csv.DictWriter(out, [*keys, *SUMMARY_COLUMNS, *extra], extrasaction="ignore")
+    writer = SafeWriter(out, [*keys, *SUMMARY_COLUMNS, *extra], extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     return len(rows)
@@ -160,7 +188,7 @@ def monthly_employees(
 
 def write_monthly(db: Database, out: IO[str], month: str, **options: Any) -> int:
     rows = monthly_employees(db, month, **options)
-    writer = csv.DictWriter(out, MONTHLY_COLUMNS)
+    writer = SafeWriter(out, MONTHLY_COLUMNS)
     writer.writeheader()
     writer.writerows(rows)
     return len(rows)

@@ -217,7 +217,7 @@ class _Chain:
         for b in CHAIN:
             branches.update(self.db, b.name, timezone=b.timezone, hours=b.hours)
             for employee, name in b.staff:
-                roster.add_employee(self.db, employee, b.name, name)
+                roster.add_employee(self.db, employee, b.name, name, actor=roster.ADMIN)
         with self.db.atomic():
             for b in CHAIN:
                 tills = [k for k in b.kiosks if k.kind == "till"]
@@ -241,7 +241,7 @@ class _Chain:
         return count
 
     def _shift(self, b: BranchPlan, kiosk: str, who: str, start: datetime, end: datetime) -> int:
-        roster.add_shift(self.db, who, b.name, start, end, kiosk=kiosk)
+        roster.add_shift(self.db, who, b.name, start, end, kiosk=kiosk, actor=roster.ADMIN)
         self.shifts.setdefault((b.name, kiosk, start.date()), []).append((start, end, who))
         return 1
 
@@ -399,6 +399,11 @@ class _Chain:
                 self.messages.append(self._status(key, "online", boot))
                 self.messages.append(self._heartbeat(kiosk, self.now - timedelta(seconds=5), boot))
 
+    def install(self) -> None:
+        """Every kiosk comes online once before its history: a shift may only name a kiosk the hub has heard from."""
+        start = self.now - timedelta(days=self.days, hours=1)
+        ingest.handle_batch(self.db, [self._status(key, "online", start) for key in self.kiosks])
+
     # --- storing -------------------------------------------------------------------
 
     def ingest(self, progress: Callable[[str], None] | None) -> tuple[int, int]:
@@ -452,6 +457,7 @@ def seed(
         raise ValueError("the database already has events; seed a new file")
     moment = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     chain = _Chain(db, days, seed, moment)
+    chain.install()
     shifts = chain.roster()
     for plan in next(b for b in CHAIN if b.name == "tehran").kiosks:
         config_push.set_settings(db, plan.branch, plan.kiosk, TEHRAN_KIOSK_SETTINGS)

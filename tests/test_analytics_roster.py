@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from hub import branches, roster, scores
+from hub import branches, ingest, roster, scores
 from hub.db import open_db
+from otklik import protocol
 from tests.analytics_util import feed, local, press
 
 TZ = "Europe/Moscow"
@@ -18,8 +19,14 @@ TZ = "Europe/Moscow"
 def db(tmp_path):
     database = open_db(tmp_path / "hub.db")
     branches.update(database, "b1", timezone=TZ)
-    roster.add_employee(database, "anna", "b1", "Anna")
-    roster.add_employee(database, "boris", "b1", "Boris")
+    roster.add_employee(database, "anna", "b1", "Anna", actor=roster.ADMIN)
+    roster.add_employee(database, "boris", "b1", "Boris", actor=roster.ADMIN)
+    # A shift may name only a kiosk the hub has heard from: these two say hello first.
+    for kiosk in ("k1", "k2"):
+        hello = protocol.heartbeat_payload(
+            branch="b1", kiosk=kiosk, uptime_s=1.0, version="1", outbox_depth=0, last_seq_sent=0
+        )
+        ingest.handle_message(database, protocol.topic("b1", kiosk, "heartbeat"), protocol.encode(hello))
     yield database
     database.close()
 
@@ -38,10 +45,10 @@ def attribution(db) -> dict:
 
 
 def test_shift_boundaries_and_precedence(db):
-    roster.add_shift(db, "anna", "b1", "2026-11-16 09:00", "2026-11-16 13:00", kiosk="k1")
-    roster.add_shift(db, "boris", "b1", "2026-11-16 13:00", "2026-11-16 17:00", kiosk="k1")
-    roster.add_employee(db, "vera", "b1", "Vera")
-    roster.add_shift(db, "vera", "b1", "2026-11-16 08:00", "2026-11-16 20:00")  # whole branch
+    roster.add_shift(db, "anna", "b1", "2026-11-16 09:00", "2026-11-16 13:00", kiosk="k1", actor=roster.ADMIN)
+    roster.add_shift(db, "boris", "b1", "2026-11-16 13:00", "2026-11-16 17:00", kiosk="k1", actor=roster.ADMIN)
+    roster.add_employee(db, "vera", "b1", "Vera", actor=roster.ADMIN)
+    roster.add_shift(db, "vera", "b1", "2026-11-16 08:00", "2026-11-16 20:00", actor=roster.ADMIN)  # whole branch
     at = lambda *hms: local(TZ, 2026, 11, 16, *hms)  # noqa: E731
     feed(
         db,
@@ -63,21 +70,21 @@ def test_shift_boundaries_and_precedence(db):
 
 
 def test_roster_correction_moves_presses_and_keeps_totals(db):
-    shift = roster.add_shift(db, "anna", "b1", "2026-11-16 09:00", "2026-11-16 13:00", kiosk="k1")
+    shift = roster.add_shift(db, "anna", "b1", "2026-11-16 09:00", "2026-11-16 13:00", kiosk="k1", actor=roster.ADMIN)
     feed(db, [press(local(TZ, 2026, 11, 16, 9, 30) + timedelta(minutes=20 * i), 1 + i % 4) for i in range(9)])
     # 9 presses 09:30 .. 12:10: all anna's
     assert credited(db) == {"anna": 9}
     # it was Boris, not Anna
-    roster.update_shift(db, shift.id, employee="boris")
+    roster.update_shift(db, shift.id, employee="boris", actor=roster.ADMIN)
     assert credited(db) == {"boris": 9}
     # and he only came at 10:00: the 09:30 and 09:50 presses are nobody's
-    roster.update_shift(db, shift.id, start="2026-11-16 10:00")
+    roster.update_shift(db, shift.id, start="2026-11-16 10:00", actor=roster.ADMIN)
     assert credited(db) == {"boris": 7, None: 2}
     # a late event inside the shift arrives a day later: it is credited and counted
     feed(db, [press(local(TZ, 2026, 11, 16, 11, 11), 4)])
     assert credited(db) == {"boris": 8, None: 2}
     # the shift was entered by mistake
-    roster.remove_shift(db, shift.id)
+    roster.remove_shift(db, shift.id, actor=roster.ADMIN)
     assert credited(db) == {None: 10}
     assert scores.total(db)["responses"] == 10
     # the kiosk and day totals never moved
@@ -86,13 +93,13 @@ def test_roster_correction_moves_presses_and_keeps_totals(db):
 
 def test_csv_import_is_all_or_nothing(db):
     good = "employee,branch,kiosk,start,end\nanna,b1,k1,2026-11-16 09:00,2026-11-16 13:00\n"
-    assert roster.import_csv(db, io.StringIO(good)) == {"shifts": 1}
+    assert roster.import_csv(db, io.StringIO(good), actor=roster.ADMIN) == {"shifts": 1}
     bad = good + "boris,b1,k1,2026-11-16 14:00,2026-11-16 13:00\n"
-    with pytest.raises(roster.RosterError, match="line 3: shift end"):
-        roster.import_csv(db, io.StringIO(bad))
+    with pytest.raises(roster.RosterError, match="line 3: end: the shift must end after it starts"):
+        roster.import_csv(db, io.StringIO(bad), actor=roster.ADMIN)
     assert len(roster.list_shifts(db)) == 1
     employees = "id,name,branch\ngleb,Gleb,b2\n"
-    assert roster.import_csv(db, io.StringIO(employees)) == {"employees": 1}
+    assert roster.import_csv(db, io.StringIO(employees), actor=roster.ADMIN) == {"employees": 1}
     assert roster.get_employee(db, "gleb")["branch"] == "b2"
     with pytest.raises(roster.RosterError, match="neither employees"):
-        roster.import_csv(db, io.StringIO("who,when\nx,y\n"))
+        roster.import_csv(db, io.StringIO("who,when\nx,y\n"), actor=roster.ADMIN)

@@ -16,10 +16,6 @@ from babel.messages.pofile import read_po, write_po
 HERE = Path(__file__).parent
 T = {
     # msgid: (ru, fa)
-    "Too many failed log-ins. Wait 15 minutes and try again.": (
-        "Слишком много неудачных попыток входа. Подождите 15 минут и попробуйте снова.",
-        "تلاش‌های ناموفق ورود بیش از حد است. ۱۵ دقیقه صبر کنید و دوباره امتحان کنید.",
-    ),
     "Wrong username or password.": ("Неверное имя пользователя или пароль.", "نام کاربری یا گذرواژه نادرست است."),
     "No such employee in this branch.": ("В этом филиале нет такого сотрудника.", "چنین کارمندی در این شعبه نیست."),
     "Alert updated.": ("Оповещение обновлено.", "هشدار به‌روز شد."),
@@ -208,6 +204,61 @@ T = {
         "%(field)s: '%(value)s' — не время вида 2026-11-22 09:00",
         "%(field)s: '%(value)s' زمانی مانند 2026-11-22 09:00 نیست",
     ),
+    # secdash: ownership on every roster write (hub.roster's refusals), 404 for what a user may not see, bad input.
+    "Not found.": ("Не найдено.", "پیدا نشد."),
+    "branch '%(value)s' not found": ("филиал '%(value)s' не найден", "شعبهٔ '%(value)s' پیدا نشد"),
+    "branch: '%(value)s' is not one of yours": (
+        "branch: филиал '%(value)s' не из ваших",
+        "branch: شعبهٔ '%(value)s' از شعبه‌های شما نیست",
+    ),
+    "%(field)s: %(value)s is not an id": ("%(field)s: %(value)s — не номер", "%(field)s: %(value)s شناسه نیست"),
+    "%(field)s: must be text": ("%(field)s: должно быть текстом", "%(field)s: باید متن باشد"),
+    "%(field)s: '%(value)s' is outside the years %(first)s-%(last)s": (
+        "%(field)s: '%(value)s' вне лет %(first)s-%(last)s",
+        "%(field)s: '%(value)s' بیرون از سال‌های %(first)s-%(last)s است",
+    ),
+    "employee id %(value)r must be 1-64 letters, digits, '.', '-' or '_'": (
+        "код сотрудника %(value)r: 1-64 буквы, цифры, '.', '-' или '_'",
+        "شناسهٔ کارمند %(value)r باید ۱ تا ۶۴ حرف، رقم، '.'، '-' یا '_' باشد",
+    ),
+    "id: give the employee an id (e.g. e17)": (
+        "id: укажите код сотрудника (например, e17)",
+        "id: برای کارمند یک شناسه بگذارید (مثلاً e17)",
+    ),
+    "branch: choose the employee's branch": (
+        "branch: выберите филиал сотрудника",
+        "branch: شعبهٔ کارمند را انتخاب کنید",
+    ),
+    "name: keep it under %(n)s characters": ("name: не больше %(n)s символов", "name: کمتر از %(n)s نویسه بنویسید"),
+    "id: '%(value)s' is taken by an employee you cannot change; choose another": (
+        "id: код '%(value)s' занят сотрудником, которого вы не можете менять; выберите другой",
+        "id: شناسهٔ '%(value)s' از آنِ کارمندی است که نمی‌توانید تغییرش دهید؛ شناسهٔ دیگری برگزینید",
+    ),
+    "employee %(value)r is not on the roster; add them with `otklik roster add-employee`": (
+        "сотрудника %(value)r нет в штате; добавьте его командой `otklik roster add-employee`",
+        "کارمند %(value)r در فهرست نیست؛ با `otklik roster add-employee` او را بیفزایید",
+    ),
+    "%(name)r is not a shift field that can change (%(fields)s)": (
+        "%(name)r — не поле смены, которое можно менять (%(fields)s)",
+        "%(name)r فیلدی از شیفت نیست که بتوان تغییرش داد (%(fields)s)",
+    ),
+    "employee: '%(value)s' is not on the roster of %(branch)s": (
+        "employee: '%(value)s' нет в штате филиала %(branch)s",
+        "employee: '%(value)s' در فهرست کارکنان شعبهٔ %(branch)s نیست",
+    ),
+    "CSV header %(header)s is neither employees (%(employees)s) nor shifts (%(shifts)s)": (
+        "заголовок CSV %(header)s — ни сотрудники (%(employees)s), ни смены (%(shifts)s)",
+        "سرستون CSV %(header)s نه کارمندان (%(employees)s) است و نه شیفت‌ها (%(shifts)s)",
+    ),
+    "the row has %(n)s more fields than the header": (
+        "в строке на %(n)s полей больше, чем в заголовке",
+        "این سطر %(n)s فیلد بیش از سرستون دارد",
+    ),
+    "line %(line)s: %(reason)s": ("строка %(line)s: %(reason)s", "سطر %(line)s: %(reason)s"),
+    "Too many failed log-ins: try again in %(n)s seconds.": (
+        "Слишком много неудачных попыток входа: попробуйте снова через %(n)s с.",
+        "تلاش‌های ناموفق ورود بیش از حد است: %(n)s ثانیهٔ دیگر دوباره امتحان کنید.",
+    ),
     # Receipts (issue 11): presses a kiosk has sent and keeps until the hub confirms them.
     "Awaiting receipt": ("Ждут квитанции", "در انتظار رسید"),
     "oldest %(age)s s": ("старейшей %(age)s с", "قدیمی‌ترین %(age)s ثانیه"),
@@ -218,6 +269,7 @@ def extract(pot: Path) -> None:
     """Every message in the templates and code into ``pot`` (a gettext template)."""
     subprocess.run(
         [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "dashboard/babel.cfg", "-k", "_l",
+         "-k", "RosterError", "-k", "NotYours",
          "--no-location", "-o", str(pot), "."],
         cwd=HERE.parent.parent, check=True, capture_output=True,
     )  # fmt: skip

@@ -104,8 +104,8 @@ def heartbeat(db_path: Path, branch: str, kiosk: str, **extra) -> None:
 def data(hub_path: Path) -> Path:
     """Two branches: b1 gets 4,4,3,1 (index 66.7) by e1, b2 gets 1,1 (index 0); b1/k1 skips seq 5..6."""
     db = open_db(hub_path)
-    hub_roster.add_employee(db, "e1", "b1", "Anna")
-    hub_roster.add_employee(db, "e2", "b2", "Boris")
+    hub_roster.add_employee(db, "e1", "b1", "Anna", actor=hub_roster.ADMIN)
+    hub_roster.add_employee(db, "e2", "b2", "Boris", actor=hub_roster.ADMIN)
     db.conn.close()
     for seq, score in zip((1, 2, 3, 4), (4, 4, 3, 1), strict=True):
         publish(hub_path, "b1", "k1", score, seq, employee="e1")

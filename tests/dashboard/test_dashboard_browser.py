@@ -149,8 +149,8 @@ def test_overview_polls_when_the_server_has_no_stream_left(app: Flask, hub_path,
 def test_deleting_a_shift_asks_first(hub_path, server, browser) -> None:
     publish(hub_path, "b1", "k1", 3, 1)
     db = open_db(hub_path)
-    hub_roster.add_employee(db, "e1", "b1", "Anna")
-    shift = hub_roster.add_shift(db, "e1", "b1", "2026-11-22 09:00", "2026-11-22 17:00")
+    hub_roster.add_employee(db, "e1", "b1", "Anna", actor=hub_roster.ADMIN)
+    shift = hub_roster.add_shift(db, "e1", "b1", "2026-11-22 09:00", "2026-11-22 17:00", actor=hub_roster.ADMIN)
     db.conn.close()
     page = browser.new_page()
     page.goto(server + "/roster?from=2026-11-20&to=2026-11-25")

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import http.client
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from flask import Flask
 
 from dashboard import accounts
-from tests.broker import free_port
 from tests.dashboard.conftest import login
+from tests.dashboard.served import gunicorn
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,25 +44,8 @@ def test_gunicorn_settings_serve_the_app_and_keep_threads_for_pages(app: Flask, 
     store = accounts.open_store(app.config["OTKLIK_AUTH_DB"])
     token = accounts.issue_token(store, "olga", "test")
     store.conn.close()
-    port = free_port()
-    env = {**os.environ, "OTKLIK_DB": str(data), "OTKLIK_AUTH_DB": app.config["OTKLIK_AUTH_DB"], "SECRET_KEY": "test",
-           "OTKLIK_DASHBOARD_BIND": f"127.0.0.1:{port}", "OTKLIK_DASHBOARD_WORKERS": "1",
-           "OTKLIK_DASHBOARD_THREADS": "9"}  # fmt: skip
-    env.pop("OTKLIK_SSE_MAX_STREAMS", None)
-    command = [sys.executable, "-m", "gunicorn", "-c", "python:dashboard.gunicorn_conf"]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              start_new_session=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                conn.request("GET", "/api/v1/me")
-                assert conn.getresponse().status == 401
-                break
-            except ConnectionRefusedError:
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
+    with gunicorn(data, app.config["OTKLIK_AUTH_DB"], threads=9) as served:
+        port = served.port
         headers = {"Authorization": f"Bearer {token}"}
         live = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         live.request("GET", "/api/v1/stream", headers=headers)
@@ -78,12 +59,7 @@ def test_gunicorn_settings_serve_the_app_and_keep_threads_for_pages(app: Flask, 
         page.request("GET", "/api/v1/overview", headers=headers)
         assert page.getresponse().status == 200
         live.close()
-    finally:
-        # The whole group at once: any orderly shutdown waits until the open
-        # stream's thread next writes and finds its client gone (up to 5 s).
-        os.killpg(server.pid, signal.SIGKILL)
-        output = server.communicate(timeout=30)[0].decode()
-    assert token not in output  # the access log writes paths, never the Authorization header
+    assert token not in served.output  # the access log writes paths, never the Authorization header
 
 
 def test_gunicorn_settings_refuse_a_bad_thread_count_by_name() -> None:

@@ -1,0 +1,308 @@
+"""Every dashboard page in real headless Chromium, on a phone and a laptop, in every language.
+
+A demo chain (``otklik.demo_seed``, written through the hub's own ingest) is
+seeded once for the module; each (language, screen) pair logs in once and
+visits every page. A page fails when it is wider than the screen (the page
+itself must never scroll sideways: wide tables scroll inside their card), when
+something the shopper's manager could tap sits outside the screen, when the
+browser logs a console error or an uncaught exception, or when the
+Content-Security-Policy refuses something. Full-page screenshots go to
+test-artifacts/ (git-ignored) as layout-<page>-<lang>-<width>.png.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from werkzeug.serving import make_server
+
+from dashboard import accounts, create_app
+from hub.db import open_db
+from otklik import demo_seed
+from tests.broker import free_port
+from tests.dashboard.conftest import PASSWORD
+from tests.dashboard.test_dashboard_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+
+LANGUAGES = ("en", "ru", "fa")
+SCREENS = {360: 780, 390: 844, 1366: 768}  # small and common phones held upright, a common laptop
+DEMO_DAYS = 14  # enough for every chart, table and alert; seeds in ~10 s
+
+# Records what the Content-Security-Policy refused, before any of the page's own scripts run.
+WATCH_CSP = """
+window.__csp = [];
+document.addEventListener('securitypolicyviolation',
+  (e) => window.__csp.push(e.violatedDirective + ' ' + (e.blockedURI || 'inline') + ' ' + (e.sourceFile || '')));
+"""
+
+# What is drawn outside the screen (at most five, named): elements matching ``selector`` and,
+# with ``text``, text spilling out of a box that itself fits (a long word in a narrow cell).
+# Unless ``keep_clipped``, what a scrolling box of its own holds (a wide table in its card) is
+# left out: the rest is what a manager could not reach without scrolling the page sideways.
+OUTSIDE = """
+({selector, keepClipped, text}) => {
+  const w = window.innerWidth, out = [];
+  const clipped = (el) => {
+    for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+      if (['auto', 'scroll', 'hidden', 'clip'].includes(getComputedStyle(p).overflowX)) return true;
+    }
+    return false;
+  };
+  const outside = (r) => r.width && r.height && (r.right > w + 1 || r.left < -1);
+  const at = (r) => ` x=${Math.round(r.left)}..${Math.round(r.right)}`;
+  const name = (el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+    (typeof el.className === 'string' && el.className.trim() ? '.' + el.className.trim().split(/\\s+/).join('.') : '');
+  if (text) {
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node && out.length < 5; node = walker.nextNode()) {
+      if (!node.textContent.trim() || (!keepClipped && clipped(node.parentElement))) continue;
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      const r = range.getBoundingClientRect();
+      if (outside(r)) out.push(`text "${node.textContent.trim().slice(0, 30)}"` + at(r));
+    }
+  }
+  for (const el of document.querySelectorAll(selector)) {
+    if (out.length >= 5) break;
+    const r = el.getBoundingClientRect();
+    if (!outside(r) || getComputedStyle(el).visibility === 'hidden' || (!keepClipped && clipped(el))) continue;
+    out.push(`${name(el)} "${el.textContent.trim().slice(0, 20)}"` + at(r));
+  }
+  return out;
+}
+"""
+
+
+def _outside(page: Any, selector: str = "body *", keep_clipped: bool = False, text: bool = False) -> list[str]:
+    return page.evaluate(OUTSIDE, {"selector": selector, "keepClipped": keep_clipped, "text": text})
+
+
+@dataclass(frozen=True)
+class Visit:
+    name: str
+    path: str
+    status: int = 200
+    ready: str | None = None  # a selector the page's own scripts fill in; wait for it
+    user: str = "admin"  # "admin", "manager" (central only), "technician" or "" (logged out)
+    controls: str | None = None  # buttons that must stay on screen without scrolling
+
+
+PAGES = (
+    Visit("login", "/login", user=""),
+    Visit("overview", "/", ready="#overview[data-updated]"),
+    Visit("branch", "/branch/central", ready="#heatmap table"),
+    Visit("branch-rtl-names", "/branch/tehran", ready="#heatmap table"),
+    Visit("employees", "/employees"),
+    Visit("employee", "/employees/central/c-anna"),
+    Visit("roster", "/roster"),
+    Visit("fleet", "/fleet"),
+    Visit("alerts", "/alerts", controls="#alerts button"),
+    Visit("alerts-all", "/alerts?state=all"),
+    Visit("error-400", "/employees?from=2026-13-01", status=400),
+    # A branch a manager may not see answers as one that does not exist; 403 is for a role without figures.
+    Visit("error-404-other-branch", "/branch/tehran", status=404, user="manager"),
+    Visit("error-403", "/employees", status=403, user="technician"),
+    Visit("error-404", "/no-such-page", status=404),
+)
+
+
+@dataclass
+class Findings:
+    console: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("demo") / "hub.db"
+    db = open_db(path)
+    try:
+        summary = demo_seed.seed(db, days=DEMO_DAYS, seed=1, now=datetime.now(UTC))
+    finally:
+        db.close()
+    assert summary.alerts_open, "the demo chain must have open alerts for the alerts page to show its controls"
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo_server(demo_db: Path) -> Iterator[str]:
+    app: Flask = create_app({"OTKLIK_DB": str(demo_db), "SECRET_KEY": "test", "TESTING": True})
+    store = accounts.open_store(app.config["OTKLIK_AUTH_DB"])
+    for lang in LANGUAGES:
+        accounts.add_user(store, f"admin-{lang}", PASSWORD, "admin", language=lang)
+        accounts.add_user(store, f"manager-{lang}", PASSWORD, "manager", ["central"], language=lang)
+        accounts.add_user(store, f"technician-{lang}", PASSWORD, "technician", language=lang)
+    store.conn.close()
+    port = free_port()
+    httpd = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is not installed: apt-get install -y chromium (the browser tests never skip)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _log_in(context: Any, server: str, username: str) -> None:
+    page = context.new_page()
+    page.goto(server + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation():
+        page.click("#login")
+    assert "/login" not in page.url, f"{username} could not log in"
+    page.close()
+
+
+def _problems(page: Any, visit: Visit, response: Any, console: list[str]) -> list[str]:
+    found: list[str] = []
+    if response is None or response.status != visit.status:
+        found.append(f"status {response and response.status}, expected {visit.status}")
+    # A chart redraws once its data arrive and again when a scroll bar appears; the page must
+    # settle within the screen, not merely pass through it.
+    fits = "() => document.documentElement.scrollWidth <= window.innerWidth"
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_function(fits, timeout=2000)
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    inner = page.evaluate("window.innerWidth")
+    if scroll > inner:
+        found.append(f"page is {scroll} px wide on a {inner} px screen")
+        # Nothing unclipped sticks out, yet the page is too wide: say what reaches furthest.
+        found += [f"reaches past the screen: {what}" for what in _outside(page, keep_clipped=True)]
+    found += [f"off screen: {what}" for what in _outside(page, text=True)]
+    header = page.evaluate("document.querySelector('header.top').getBoundingClientRect().width")
+    if header < inner - 1:
+        found.append(f"the header is {header:.0f} px wide on a {inner} px screen")
+    if visit.controls:
+        found += [f"control off screen: {what}" for what in _outside(page, visit.controls, keep_clipped=True)]
+    # A general cell rule once outranked td.num and left every number at the start of its cell.
+    misaligned = page.evaluate(
+        "[...document.querySelectorAll('td.num, th.num')].filter((c) => getComputedStyle(c).textAlign !== 'end').length"
+    )
+    if misaligned:
+        found.append(f"{misaligned} number cells not aligned to the end")
+    found += [f"CSP refused: {what}" for what in page.evaluate("window.__csp")]
+    found += [f"console: {line}" for line in console]
+    return found
+
+
+# Every language on the phone and the laptop, and the narrowest phone the layout supports in
+# Russian, whose labels are the longest.
+SIZES = [(lang, width) for lang in LANGUAGES for width in (390, 1366)] + [("ru", 360)]
+
+
+@pytest.mark.parametrize(("lang", "width"), SIZES)
+def test_every_page_fits_the_screen_without_errors(demo_server: str, chromium: Any, lang: str, width: int) -> None:
+    contexts: dict[str, Any] = {}
+    problems: dict[str, list[str]] = {}
+    try:
+        for visit in PAGES:
+            if visit.user not in contexts:
+                context = chromium.new_context(
+                    viewport={"width": width, "height": SCREENS[width]}, locale=lang, device_scale_factor=1
+                )
+                context.add_init_script(WATCH_CSP)
+                if visit.user:
+                    _log_in(context, demo_server, f"{visit.user}-{lang}")
+                contexts[visit.user] = context
+            page = contexts[visit.user].new_page()
+            console: list[str] = []
+
+            def on_console(msg: Any, console: list[str] = console, visit: Visit = visit) -> None:
+                # Chromium reports an error page's own status as a failed load; that status is the point.
+                own_status = (
+                    visit.status != 200 and "status of" in msg.text and msg.location.get("url", "").endswith(visit.path)
+                )
+                if msg.type == "error" and not own_status:
+                    console.append(msg.text)
+
+            page.on("console", on_console)
+            page.on("pageerror", lambda exc, console=console: console.append(f"uncaught {exc}"))
+            response = page.goto(demo_server + visit.path, wait_until="load")
+            if visit.ready:
+                page.wait_for_selector(visit.ready, state="attached", timeout=10_000)
+            if page.evaluate("!!document.querySelector('canvas')"):
+                # Drawn from data fetched after the page loaded: wait for the charts themselves.
+                page.wait_for_function(
+                    "() => window.Chart && [...document.querySelectorAll('canvas')].every((c) => Chart.getChart(c))",
+                    timeout=10_000,
+                )
+            assert page.get_attribute("html", "lang") == lang, f"{visit.name} is not in {lang}"
+            assert page.get_attribute("html", "dir") == ("rtl" if lang == "fa" else "ltr")
+            page.screenshot(path=str(ARTIFACTS / f"layout-{visit.name}-{lang}-{width}.png"), full_page=True)
+            found = _problems(page, visit, response, console)
+            if found:
+                problems[visit.name] = found
+            page.close()
+    finally:
+        for context in contexts.values():
+            context.close()
+    assert not problems, "\n".join(f"{name}: {'; '.join(found)}" for name, found in problems.items())
+
+
+def _admin_page(chromium: Any, server: str, lang: str, width: int) -> tuple[Any, Any]:
+    context = chromium.new_context(viewport={"width": width, "height": SCREENS[width]}, locale=lang)
+    context.add_init_script(WATCH_CSP)
+    _log_in(context, server, f"admin-{lang}")
+    return context, context.new_page()
+
+
+def test_charts_follow_the_screen_when_it_turns(demo_server: str, chromium: Any) -> None:
+    context, page = _admin_page(chromium, demo_server, "fa", 1366)
+    try:
+        page.goto(demo_server + "/branch/central")
+        page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('series-chart'))")
+        wide = page.evaluate("document.getElementById('series-chart').getBoundingClientRect().width")
+        page.set_viewport_size({"width": 390, "height": 844})
+        # The chart redraws to its card's new width; the page never scrolls sideways on the way.
+        page.wait_for_function(
+            """() => { const c = document.getElementById('series-chart');
+                       return c.getBoundingClientRect().width <= c.parentElement.clientWidth + 0.5
+                         && document.documentElement.scrollWidth <= window.innerWidth; }""",
+            timeout=3000,
+        )
+        narrow = page.evaluate("document.getElementById('series-chart').getBoundingClientRect().width")
+        assert narrow < 390 < wide, (wide, narrow)
+        assert page.evaluate("window.__csp") == []
+    finally:
+        context.close()
+
+
+def test_live_overview_colours_cards_by_the_server_rule(demo_server: str, chromium: Any) -> None:
+    context, page = _admin_page(chromium, demo_server, "en", 390)
+    try:
+        response = page.goto(demo_server + "/")
+        served = {
+            branch: level
+            for level, branch in re.findall(r'class="card (level-\w+)" data-branch="([^"]+)"', response.text())
+        }
+        assert len(set(served.values())) > 1, served  # the demo chain has branches in different bands
+        page.wait_for_selector("#overview[data-updated]", state="attached")  # the live figures arrived
+        live = page.evaluate(
+            "Object.fromEntries([...document.querySelectorAll('#overview [data-branch]')]"
+            ".map((c) => [c.dataset.branch, [...c.classList].find((k) => k.startsWith('level-'))]))"
+        )
+        assert live == served
+    finally:
+        context.close()
