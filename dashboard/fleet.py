@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,11 @@ import sqlite_utils
 from dashboard.cache import cached
 
 Seen = datetime | None
+# A kiosk heartbeats every 30 s unless its config says otherwise (``heartbeat_s``,
+# which it reports in the heartbeat). Two intervals without one and its last
+# figures are history, not its present state.
+DEFAULT_HEARTBEAT_S = 30.0
+STALE_AFTER_INTERVALS = 2
 FLEET_COLUMNS = (
     "branch",
     "kiosk",
@@ -27,6 +33,7 @@ FLEET_COLUMNS = (
     "uptime_s",
     "heartbeat_at",
     "silent_s",
+    "outbox_current",
 )
 
 
@@ -35,6 +42,10 @@ def fleet(db: sqlite_utils.Database, branches: list[str] | None, now: datetime |
 
     ``silent_s`` is the time since the kiosk last said anything; ``seq_gaps`` the
     presses the hub never received (highest seq minus distinct seqs stored).
+    ``outbox_depth`` is what the kiosk last reported, at ``heartbeat_at``;
+    ``outbox_current`` says whether that is still its present backlog: the kiosk
+    is online and its heartbeat is at most two intervals old. A kiosk that
+    drained and stopped keeps its last figure, shown as "last reported N at T".
     """
     if branches is not None and not branches:
         return []
@@ -42,13 +53,40 @@ def fleet(db: sqlite_utils.Database, branches: list[str] | None, now: datetime |
     # The registry is read once per change (a chain has hundreds of kiosks and the
     # fleet page is refreshed by every technician); only the silence is per request.
     return [
-        {**row, "silent_s": round((now - seen).total_seconds(), 1) if seen else None}
-        for row, seen in _registry(db, None if branches is None else tuple(branches))
+        {
+            **row,
+            "silent_s": round((now - seen).total_seconds(), 1) if seen else None,
+            "outbox_current": row["state"] == "online" and _fresh(reported, now),
+        }
+        for row, seen, reported in _registry(db, None if branches is None else tuple(branches))
     ]
 
 
+@dataclass(frozen=True)
+class _Reported:
+    """When the last heartbeat came, and how often the kiosk sends one."""
+
+    at: datetime | None
+    interval_s: float
+
+
+def _fresh(reported: _Reported, now: datetime) -> bool:
+    if reported.at is None:
+        return False
+    return (now - reported.at).total_seconds() <= STALE_AFTER_INTERVALS * reported.interval_s
+
+
+def _interval(extra: dict[str, Any]) -> float:
+    value = extra.get("heartbeat_s")
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 24 * 3600:
+        return float(value)
+    return DEFAULT_HEARTBEAT_S
+
+
 @cached
-def _registry(db: sqlite_utils.Database, branches: tuple[str, ...] | None) -> list[tuple[dict[str, Any], Seen]]:
+def _registry(
+    db: sqlite_utils.Database, branches: tuple[str, ...] | None
+) -> list[tuple[dict[str, Any], Seen, _Reported]]:
     if not db["kiosks"].exists():
         return []
     sql = "SELECT * FROM kiosks"
@@ -80,7 +118,8 @@ def _registry(db: sqlite_utils.Database, branches: tuple[str, ...] | None) -> li
             "uptime_s": row.get("uptime_s"),
             "heartbeat_at": row.get("heartbeat_at"),
         }
-        rows.append((shown, _parse(row.get("last_seen"))))
+        reported = _Reported(_parse(row.get("heartbeat_at")), _interval(extra))
+        rows.append((shown, _parse(row.get("last_seen")), reported))
     return rows
 
 

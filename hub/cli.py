@@ -59,7 +59,9 @@ def hub(
 
     Ratings are acknowledged to the broker only after they are committed, and
     the session is persistent, so nothing published while the hub is down or
-    restarting is lost; a redelivered event is stored once.
+    restarting is lost; a redelivered event is stored once. If storing stops
+    for any reason but a storage error (which is retried), the hub exits with
+    status 1 so that systemd restarts it.
 
     Alert evaluation runs inside the hub (see "Alerts" in the README): alerts
     are published on otklik/v1/alerts/<branch> over the hub's own connection
@@ -91,11 +93,16 @@ def hub(
         watcher = AlertWatcher(db_path, AckedPublisher(service.client).publish).start()
     click.echo(f"hub: storing events from {broker} in {db_path}{' with alerts' if watcher else ''} (Ctrl-C to stop)")
     try:
-        wait_for_stop_signal()
+        wait_for_stop_signal(until=service.failed)
     finally:
         if watcher:
             watcher.stop()
         service.stop()
+    if service.failed.is_set():
+        # A hub that stays up without its writer stores and acknowledges
+        # nothing while systemd sees it running: exit non-zero so it restarts.
+        cause = f"{type(service.failure).__name__}: {service.failure}" if service.failure else "it ended"
+        raise click.ClickException(f"the hub's writer stopped ({cause}); exiting so the service manager restarts it")
 
 
 @click.command()

@@ -5,6 +5,13 @@ SQLite connection, stores messages in batches (one transaction each) and only
 then acknowledges them to the broker (paho's manual_ack). A hub killed between
 receive and commit has acknowledged nothing, so the broker delivers again and
 the id de-duplication stores each event once.
+
+The in-memory queue between them is bounded: when it is full the network
+thread waits, stops reading the socket, and the broker keeps the rest (Mosquitto
+does not hold us to our Receive Maximum, so only this keeps memory flat under
+a backlog). A storage error is retried on a freshly opened connection without
+acknowledging anything; anything else that stops the writer is fatal:
+``failed`` is set and ``otklik hub`` exits non-zero so systemd restarts it.
 """
 
 from __future__ import annotations
@@ -29,6 +36,11 @@ from otklik.mqtt import Broker, connect_async, make_client
 log = logging.getLogger(__name__)
 
 SUBSCRIBED_KINDS = (protocol.RATING, protocol.HEARTBEAT, protocol.STATUS, protocol.REACTION)
+# Ten batches: enough to keep the writer busy while the network thread reads
+# on, a few MB at most whatever the broker's backlog.
+QUEUE_MAX = 5000
+# Between attempts to store a batch the database refused.
+RETRY_S = 2.0
 
 
 @dataclass
@@ -52,6 +64,7 @@ class HubService:
         client_id: str = "otklik-hub",
         batch_max: int = 500,
         receive_maximum: int = 1000,
+        queue_max: int = QUEUE_MAX,
     ) -> None:
         self.broker = broker
         self.db_path = Path(db_path)
@@ -61,7 +74,15 @@ class HubService:
         self.counts = {ingest.STORED: 0, ingest.DUPLICATE: 0, ingest.REJECTED: 0, ingest.UPDATED: 0, "ignored": 0}
         # Set once connected and subscribed: from then on nothing published is missed.
         self.connected = threading.Event()
-        self._queue: queue.Queue[_Received] = queue.Queue()
+        self._queue: queue.Queue[_Received] = queue.Queue(maxsize=queue_max)
+        # The most messages ever waiting for the writer at once.
+        self.queue_peak = 0
+        # Set when the writer stopped while the service was meant to run; the
+        # cause (an exception, or None if the thread simply ended) is in ``failure``.
+        self.failed = threading.Event()
+        self.failure: BaseException | None = None
+        self._db: Database | None = None
+        self._closing = threading.Event()
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
@@ -89,6 +110,8 @@ class HubService:
 
     def stop(self) -> None:
         """Disconnect, then store what was already received (unacknowledged: the broker keeps it too)."""
+        # First, so a network thread waiting for room in a full queue gives up.
+        self._closing.set()
         self.client.disconnect()
         self.client.loop_stop()
         self._stop.set()
@@ -115,42 +138,72 @@ class HubService:
             # Usually the broker's ACL: the hub would run and store nothing.
             log.error("broker refused the hub's subscriptions: %s", ", ".join(str(r) for r in failed))
             return
+        log.info("hub subscribed to %s", ", ".join(protocol.subscription(kind) for kind in SUBSCRIBED_KINDS))
         self.connected.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _flags: object, reason: object, _p: object) -> None:
         self._generation += 1
         self.connected.clear()
-        if not self._stop.is_set():
+        if not self._closing.is_set():
             log.warning("hub lost the broker (%s); reconnecting", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        self._queue.put(
-            _Received(msg.topic, bytes(msg.payload), datetime.now(UTC), msg.mid, msg.qos, self._generation, msg.retain)
+        received = _Received(
+            msg.topic, bytes(msg.payload), datetime.now(UTC), msg.mid, msg.qos, self._generation, msg.retain
         )
+        # A full queue blocks this thread: paho stops reading, TCP pushes back
+        # and the broker keeps the backlog. The writer frees a batch's room in
+        # well under a second, but Mosquitto 2.0.11 queues its PINGRESP behind
+        # the whole backlog it has already sent us, so a long drain (or storage
+        # failing for long) can end in a keepalive disconnect: the reconnect
+        # redelivers what was not acknowledged, stored once by its id.
+        while True:
+            try:
+                self._queue.put(received, timeout=0.5)
+                break
+            except queue.Full:
+                if self._closing.is_set() or self.failed.is_set():
+                    return  # not acknowledged: the broker delivers it again
+        self.queue_peak = max(self.queue_peak, self._queue.qsize())
 
     # --- writer thread -----------------------------------------------------
 
     def _write_loop(self) -> None:
         try:
-            db = open_db(self.db_path)
+            self._db = open_db(self.db_path)
         except BaseException as err:
             self._startup_error = err
             self._ready.set()
             return
         self._ready.set()
-        last_report = time.monotonic()
         try:
-            while True:
-                batch = self._next_batch()
-                if batch:
-                    self._store(db, batch)
-                elif self._stop.is_set():
-                    return
-                if time.monotonic() - last_report > 60:
-                    log.info("hub ingest: %s", self._summary())
-                    last_report = time.monotonic()
+            self._drain()
+        except BaseException as err:
+            self.failure = err
+            log.critical("hub writer died: %s: %s", type(err).__name__, err, exc_info=err)
         finally:
-            db.close()
+            if not self._stop.is_set():
+                if self.failure is None:
+                    log.critical("hub writer ended while the hub was running")
+                self.failed.set()
+            self._close_db()
+
+    def _drain(self) -> None:
+        last_report = time.monotonic()
+        while True:
+            batch = self._next_batch()
+            if batch:
+                outcomes = self._store(batch)
+                if outcomes is None:
+                    return  # stopping with the batch unstored and unacknowledged
+                self._count(outcomes)
+                self._acknowledge(batch)
+                self._send_receipts(batch, outcomes)
+            elif self._stop.is_set():
+                return
+            if time.monotonic() - last_report > 60:
+                log.info("hub ingest: %s", self._summary())
+                last_report = time.monotonic()
 
     def _next_batch(self) -> list[_Received]:
         try:
@@ -165,27 +218,48 @@ class HubService:
                 break
         return batch
 
-    def _store(self, db: Database, batch: list[_Received]) -> None:
+    def _store(self, batch: list[_Received]) -> list[ingest.Outcome] | None:
+        """Store the batch in one transaction, retrying until it is stored; None if stopped meanwhile."""
+        messages = [(m.topic, m.payload, m.received_at, m.retain) for m in batch]
         while True:
             try:
-                outcomes = ingest.handle_batch(db, [(m.topic, m.payload, m.received_at, m.retain) for m in batch])
-                break
-            except sqlite3.OperationalError as err:
-                # Disk full, I/O error, a lock held too long: not the messages'
-                # fault. Nothing is acknowledged; try again, and if we are
-                # stopping, the broker delivers them again after the restart.
-                log.error("could not write to %s (%s); retrying in 2 s", self.db_path, err)
-                if self._stop.wait(2):
-                    return
+                if self._db is None:
+                    self._db = open_db(self.db_path, migrate=False)
+                return ingest.handle_batch(self._db, messages)
+            except Exception as err:
+                # Disk full, read-only, I/O error, corruption, a lock held too
+                # long: no message's fault (ingest decides which errors those
+                # are). Nothing is acknowledged; if we are stopping, the broker
+                # delivers them again after the restart. Anything else is fatal.
+                if not ingest.is_environmental(err):
+                    raise
+                log.error("could not write a batch of %d to %s (%s); retrying in %g s",
+                          len(batch), self.db_path, err, RETRY_S)  # fmt: skip
+                # A connection opened while the file was read-only stays
+                # read-only, and one that hit an I/O error may stay broken:
+                # the next attempt opens the database afresh.
+                self._close_db()
+                if self._stop.wait(RETRY_S):
+                    return None
+
+    def _close_db(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.close()
+            except sqlite3.Error as err:
+                log.warning("closing %s: %s", self.db_path, err)
+            self._db = None
+
+    def _count(self, outcomes: list[ingest.Outcome]) -> None:
         for outcome in outcomes:
             self.counts[outcome.result] = self.counts.get(outcome.result, 0) + 1
+
+    def _acknowledge(self, batch: list[_Received]) -> None:
+        """Acknowledge in arrival order, as MQTT requires, and only once the batch is committed."""
         generation = self._generation
-        # Acknowledge in arrival order, as MQTT requires, and only now that the
-        # batch is committed.
         for m in batch:
             if m.qos > 0 and m.generation == generation:
                 self.client.ack(m.mid, m.qos)
-        self._send_receipts(batch, outcomes)
 
     def _send_receipts(self, batch: list[_Received], outcomes: list[ingest.Outcome]) -> None:
         """Committed: now each kiosk may forget these presses (see hub/receipts.py)."""

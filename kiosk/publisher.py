@@ -352,7 +352,8 @@ class Publisher:
         return again
 
     def _heartbeat(self) -> None:
-        extra: dict[str, Any] = {"refused": self.outbox.refused_count()}
+        # heartbeat_s lets the fleet tell a silent kiosk's last figures from current ones.
+        extra: dict[str, Any] = {"refused": self.outbox.refused_count(), "heartbeat_s": self.heartbeat_s}
         if self.receipts:
             waiting, age = self.outbox.unconfirmed()
             extra[protocol.HEARTBEAT_UNCONFIRMED] = waiting

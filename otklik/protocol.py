@@ -34,7 +34,10 @@ KINDS = (RATING, HEARTBEAT, STATUS, CONFIG, REACTION, RECEIPT)
 # QoS per kind: ratings and reactions must arrive; a heartbeat is worthless
 # once the next one is due; status and config are retained state. A receipt is
 # QoS 1 but not retained: a lost one costs a re-send, never a press.
-QOS = {RATING: 1, REACTION: 1, HEARTBEAT: 0, STATUS: 1, CONFIG: 1, RECEIPT: 1}
+# Receipts go at QoS 0: a lost one costs a re-send (the kiosk re-sends what stays unconfirmed, the hub
+# confirms again), while QoS 1 made the hub hold every receipt until its PUBACK, which Mosquitto sends
+# only after the backlog it is already pushing to the hub: 205 MB after a 1 M backlog.
+QOS = {RATING: 1, REACTION: 1, HEARTBEAT: 0, STATUS: 1, CONFIG: 1, RECEIPT: 0}
 RETAINED = {STATUS, CONFIG}
 # What a kiosk keeps in its outbox until a receipt names it (hub -> kiosk, after the hub's commit).
 RECEIPTED_KINDS = (RATING, REACTION)

@@ -6,7 +6,8 @@ import signal
 import threading
 
 
-def wait_for_stop_signal() -> None:
+def wait_for_stop_signal(until: threading.Event | None = None) -> None:
+    """Return on SIGINT or SIGTERM, or (within half a second) once ``until`` is set: a fault the service reports."""
     stop = threading.Event()
 
     def request_stop(_signum: int, _frame: object) -> None:
@@ -15,7 +16,8 @@ def wait_for_stop_signal() -> None:
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while not stop.wait(0.5):
-            pass
+            if until is not None and until.is_set():
+                return
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

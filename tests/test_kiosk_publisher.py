@@ -97,6 +97,7 @@ def test_presses_arrive_as_protocol_v1_with_status_and_heartbeat(
     assert beat is not None and beat.version
     assert beat.extra["refused"] == 0 and beat.extra["camera"] == "off"
     assert beat.extra["unconfirmed"] == 0 and "unconfirmed_age_s" not in beat.extra
+    assert beat.extra["heartbeat_s"] == 1  # the fleet's measure of a stale heartbeat
 
     running.stop()
     statuses = [json.loads(m.payload)["state"] for m in collector.wait_for(1) if m.topic.endswith("/status")]

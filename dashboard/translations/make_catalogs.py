@@ -262,6 +262,11 @@ T = {
     # Receipts (issue 11): presses a kiosk has sent and keeps until the hub confirms them.
     "Awaiting receipt": ("Ждут квитанции", "در انتظار رسید"),
     "oldest %(age)s s": ("старейшей %(age)s с", "قدیمی‌ترین %(age)s ثانیه"),
+    # hub service: a kiosk's outbox figure that is no longer current (fleet)
+    "last reported %(depth)s at %(time)s": (
+        "последнее значение %(depth)s на %(time)s",
+        "آخرین گزارش %(depth)s در %(time)s",
+    ),
 }
 
 

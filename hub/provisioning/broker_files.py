@@ -18,6 +18,7 @@ from pathlib import Path
 from hub.provisioning import ProvisionError
 from hub.provisioning.registry import (
     ROLE_ADMIN,
+    ROLE_BRIDGE,
     ROLE_DASHBOARD,
     ROLE_HUB,
     Credential,
@@ -34,6 +35,16 @@ DEFAULT_BROKER_GROUP = "mosquitto"  # Debian's package runs the broker as user a
 # "#": a kiosk that could write its own retained config could lock itself out of
 # config pushes.
 DEVICE_WRITE_KINDS = (protocol.RATING, protocol.HEARTBEAT, protocol.STATUS, protocol.REACTION)
+
+# What a store broker's bridge carries: out, what its kiosks publish; in, what the
+# hub sends them. Disjoint, so nothing can loop between the two brokers.
+BRIDGE_IN_KINDS = (protocol.CONFIG, protocol.RECEIPT)
+
+
+def bridge_topics(branch: str) -> tuple[list[str], list[str]]:
+    """(out, in) topic filters of ``branch``'s bridge, for its store config and the central ACL alike."""
+    out = [protocol.subscription(kind, branch=branch) for kind in DEVICE_WRITE_KINDS]
+    return out, [protocol.subscription(kind, branch=branch) for kind in BRIDGE_IN_KINDS]
 
 
 def render_acl(credentials: list[Credential]) -> str:
@@ -60,6 +71,13 @@ def render_acl(credentials: list[Credential]) -> str:
         elif cred.role == ROLE_ADMIN:
             lines.append("topic readwrite otklik/#")
             lines.append("topic read $SYS/#")
+        elif cred.role == ROLE_BRIDGE:
+            # A store broker speaks for its branch's kiosks, never another branch's,
+            # and never writes config or receipts (that would be the hub's voice).
+            assert cred.branch
+            out, in_ = bridge_topics(cred.branch)
+            lines.extend(f"topic write {t}" for t in out)
+            lines.extend(f"topic read {t}" for t in in_)
         else:
             assert cred.branch and cred.kiosk
             for kind in DEVICE_WRITE_KINDS:
@@ -91,6 +109,8 @@ class ConfOptions:
     persistence_dir: str = "/var/lib/mosquitto/"
     log_dest: str = "syslog"
     run_as: str = "mosquitto"
+    title: str = "Otklik production broker"
+    made_by: str = "otklik provision broker-config"
 
 
 def render_mosquitto_conf(opts: ConfOptions | None = None) -> str:
@@ -104,8 +124,8 @@ def render_mosquitto_conf(opts: ConfOptions | None = None) -> str:
         else ""
     )
     return f"""\
-# Otklik production broker, Mosquitto 2.0.
-# Written by `otklik provision broker-config`; per-device users live in the
+# {o.title}, Mosquitto 2.0.
+# Written by `{o.made_by}`; per-device users live in the
 # password and ACL files next to it, which `otklik provision` rewrites.
 user {o.run_as}
 per_listener_settings false

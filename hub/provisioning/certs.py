@@ -52,15 +52,19 @@ def make_ca(certs_dir: Path, *, name: str = "Otklik store CA", force: bool = Fal
     return ca_crt
 
 
-def make_server_cert(certs_dir: Path, hosts: list[str], *, broker_gid: int | None = None) -> Path:
-    """server.crt/server.key signed by the CA in ``certs_dir``, valid for every name/IP in ``hosts``.
+def make_server_cert(
+    certs_dir: Path, hosts: list[str], *, broker_gid: int | None = None, ca_dir: Path | None = None
+) -> Path:
+    """server.crt/server.key signed by the CA in ``ca_dir`` (default ``certs_dir``), for every name/IP in ``hosts``.
 
     The key is 0640 with group ``broker_gid`` (the group Mosquitto runs as: it
-    reads the key after dropping to its own user), or 0600 without one.
+    reads the key after dropping to its own user), or 0600 without one. A store
+    broker's certificate is made into its own folder from the central CA.
     """
     if not hosts:
         raise ProvisionError("a server certificate needs at least one --host (the name kiosks connect to)")
-    ca_key, ca_crt = certs_dir / "ca.key", certs_dir / "ca.crt"
+    certs_dir.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_crt = (ca_dir or certs_dir) / "ca.key", (ca_dir or certs_dir) / "ca.crt"
     if not ca_key.exists():
         raise ProvisionError(f"no CA key at {ca_key}", hint="run `otklik provision ca` first")
     san = ",".join(f"IP:{h}" if _is_ip(h) else f"DNS:{h}" for h in hosts)

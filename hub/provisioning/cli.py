@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from hub.provisioning import ProvisionError, broker_files, bundle, certs, registry
+from hub.provisioning import ProvisionError, broker_files, bundle, certs, registry, store
 from hub.provisioning.pad import pad_config
 from otklik.mqtt import BrokerURLError, parse_broker_url
 
@@ -103,6 +103,8 @@ def provision() -> None:
         otklik provision ca --host hub.local --host 192.168.1.10
         otklik provision service hub --out /etc/otklik
         otklik provision kiosk --branch b1 --kiosk k1 --out ./k1
+        otklik provision store --branch b1 --central-url mqtts://hub.example.com:8883 \\
+            --host store-b1.local --out ./store-b1
     """
 
 
@@ -309,8 +311,14 @@ def provision_rotate(
         otklik provision rotate --user otklik-hub --out /etc/otklik
     """
     db = registry.open_hub_db(db_path)
+    name = registry.resolve(db, username=username, branch=branch, kiosk=kiosk_id)
+    if (found := registry.get(db, name)) and found.role == registry.ROLE_BRIDGE:
+        raise ProvisionError(
+            f"{name} is a store bridge: its password lives in the store's mosquitto.conf",
+            hint=f"revoke it, then run `otklik provision store --branch {found.branch} ...` again",
+        )
     with db.conn:
-        cred, password = registry.rotate(db, registry.resolve(db, username=username, branch=branch, kiosk=kiosk_id))
+        cred, password = registry.rotate(db, name)
     if cred.role in registry.DEVICE_ROLES:
         assert cred.branch and cred.kiosk
         from hub import config_push
@@ -342,7 +350,7 @@ def provision_list(db_path: Path, show_all: bool) -> None:
     """
     db = registry.open_hub_db(db_path)
     for c in registry.all_credentials(db, active_only=not show_all):
-        where = f"{c.branch}/{c.kiosk}" if c.branch else "-"
+        where = f"{c.branch}/{c.kiosk or '*'}" if c.branch else "-"
         state = f"revoked {c.revoked_at}" if c.revoked_at else f"since {c.rotated_at or c.created_at}"
         click.echo(f"{c.username:28} {c.role:10} {where:24} {state}")
 
@@ -407,6 +415,66 @@ def provision_broker_config(broker_dir: str, tls_port: int, local_port: int, out
     """
     opts = broker_files.ConfOptions(broker_dir=broker_dir, tls_port=tls_port, local_port=local_port or None)
     out.write(broker_files.render_mosquitto_conf(opts))
+
+
+@provision.command("store")
+@db_option
+@broker_options
+@click.option("--branch", required=True, help="The store's branch id.")
+@click.option("--central-url", envvar="OTKLIK_CENTRAL_BROKER_URL",
+              help="mqtts://HOST:PORT of the central broker's TLS listener, as the store reaches it "
+              "(or OTKLIK_CENTRAL_BROKER_URL).")  # fmt: skip
+@click.option("--host", "hosts", multiple=True, help="Name or IP the store's kiosks use for its broker (repeat).")
+@click.option("--store-dir", default=broker_files.DEFAULT_BROKER_DIR, show_default=True,
+              help="Where the files will live on the store machine (the paths inside its mosquitto.conf).")  # fmt: skip
+@click.option("--tls-port", type=int, default=8883, show_default=True, help="The store broker's TLS port.")
+@click.option("--users-only", is_flag=True,
+              help="Rewrite only OUT/passwd and OUT/acl from the branch's kiosks, e.g. after adding one.")  # fmt: skip
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@_errors
+def provision_store(
+    db_path: Path, broker_dir: Path, reload_how: str, branch: str, central_url: str | None, hosts: tuple[str, ...],
+    store_dir: str, tls_port: int, users_only: bool, out: Path,
+) -> None:  # fmt: skip
+    """A store broker for BRANCH, bridged to the central broker: its bridge user and all its files.
+
+    Registers the bridge (user bridge-BRANCH, role bridge) on the central hub
+    and writes OUT/: mosquitto.conf (with the bridge's password: 0640, for the
+    broker's group), passwd and acl with the branch's kiosks, and certs/ (the
+    CA and a server certificate for --host). The central broker's ACL gains the
+    bridge: it may write only this branch's kiosk topics and read only its
+    config and receipts. Provision the store's kiosks with
+    --broker-url mqtts://<store host>:<port>, then rerun with --users-only.
+
+    \b
+    Example:
+        otklik provision store --branch b1 --central-url mqtts://hub.example.com:8883 \\
+            --host store-b1.local --host 192.168.1.2 --out ./store-b1
+        otklik provision kiosk --branch b1 --kiosk k1 --broker-url mqtts://store-b1.local:8883 --out ./k1
+        otklik provision store --branch b1 --users-only --out ./store-b1
+    """
+    db = registry.open_hub_db(db_path)
+    gid = _broker_gid()
+    if users_only:
+        users = store.write_store_users(out, db, branch, group=gid)
+        click.echo(f"store {branch}: wrote {out / broker_files.PASSWD} and {out / broker_files.ACL} "
+                   f"({len(users)} kiosks); copy them to {store_dir} and send the store broker SIGHUP")  # fmt: skip
+        return
+    if not central_url:
+        raise click.UsageError("--central-url (or OTKLIK_CENTRAL_BROKER_URL) is required: where the bridge connects")
+    if not hosts:
+        raise click.UsageError("--host is required: the name kiosks use for the store broker (its certificate's)")
+    files = store.write_store_broker(
+        out, db, branch=branch, central_url=central_url, central_certs=broker_dir / broker_files.CERTS,
+        hosts=list(hosts), conf=store.store_conf_options(branch, store_dir, tls_port), group=gid,
+    )  # fmt: skip
+    click.echo(
+        f"store {branch}: bridge user {files.bridge.username}; wrote {files.conf}, passwd, acl "
+        f"({len(files.kiosks)} kiosks) and certs/ in {out}"
+    )
+    click.echo(f"On the store machine: copy {out}/ to {store_dir}/ and {store.CONF} to "
+               "/etc/mosquitto/conf.d/otklik.conf, then restart mosquitto")  # fmt: skip
+    _sync(db, broker_dir, reload_how)
 
 
 @provision.command("unpack")

@@ -28,6 +28,7 @@ ROLE_PAD = "pad"  # a firmware button pad: a kiosk to the broker, with its own k
 ROLE_HUB = "hub"
 ROLE_DASHBOARD = "dashboard"
 ROLE_ADMIN = "admin"
+ROLE_BRIDGE = "bridge"  # a store broker's uplink to the central broker: one per branch
 DEVICE_ROLES = (ROLE_KIOSK, ROLE_PAD)
 SERVICE_ROLES = (ROLE_HUB, ROLE_DASHBOARD, ROLE_ADMIN)
 
@@ -113,6 +114,10 @@ def device_username(branch: str, kiosk: str) -> str:
     return f"k-{branch}-{kiosk}"
 
 
+def bridge_username(branch: str) -> str:
+    return f"bridge-{branch}"
+
+
 def service_username(role: str, name: str | None = None) -> str:
     if role == ROLE_ADMIN:
         return f"admin-{name or 'admin'}"
@@ -169,6 +174,29 @@ def add_service(
             f"{role} user {username!r} already exists", hint="use `otklik provision rotate` for a new password"
         )
     return _add(db, username, role, None, None, note)
+
+
+def add_bridge(db: sqlite_utils.Database, branch: str, *, note: str | None = None) -> tuple[Credential, str]:
+    """Register a store broker's bridge for ``branch``; returns its record and its new plain password.
+
+    Its row has the branch and no kiosk: the central ACL lets it speak for every
+    kiosk of that branch and no other.
+    """
+    try:
+        protocol.check_id("branch", branch)
+    except protocol.ProtocolError as err:
+        raise ProvisionError(str(err)) from None
+    username = bridge_username(branch)
+    existing = get(db, username)
+    if existing and existing.active:
+        # Its password lives only in the store's mosquitto.conf: a second one would
+        # silently lock out the store broker that is running with the first.
+        raise ProvisionError(
+            f"branch {branch!r} already has a store bridge ({username!r})",
+            hint=f"--users-only rewrites the store's passwd and acl; for a new bridge password "
+            f"`otklik provision revoke --user {username}` first",
+        )
+    return _add(db, username, ROLE_BRIDGE, branch, None, note)
 
 
 def _add(
