@@ -12,9 +12,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import sqlite_utils
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
 from dashboard import access, accounts, figures, filters, fleet, writes
+from dashboard.accounts import User
 from dashboard.errors import InputError, NotFound, api_error
 from dashboard.exports import csv_response, table
 from dashboard.openapi import document
@@ -182,15 +184,41 @@ class StreamSlots:
             self.open -= 1
 
 
+# Kiosks go stale and silent without any commit: their rows are looked at this often even when nothing was stored.
+FLEET_RECHECK_S = 5.0
+# What changes every second on its own; a difference there alone is no news.
+_VOLATILE = ("silent_s",)
+
+
+def live_state(db: sqlite_utils.Database, user: User) -> dict[str, dict[str, Any]]:
+    """What an open page of ``user``'s may be told, by topic: only their branches' figures, kiosks and alerts."""
+    state: dict[str, dict[str, Any]] = {}
+    if user.sees_scores:
+        names = access.score_branches(db, user)
+        state["overview"] = {"branches": figures.overview(db, names)}
+        state["alerts"] = {"rows": figures.alerts(db, names, "live")}
+    state["fleet"] = {"rows": fleet.fleet(db, access.fleet_branches(user))}
+    return state
+
+
+def _news(payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: [{k: v for k, v in row.items() if k not in _VOLATILE} for row in rows] if key == "rows" else rows
+        for key, rows in payload.items()
+    }
+
+
 @bp.get("/stream")
 def stream() -> Response:
-    """Server-sent events: the overview again whenever the hub commits something new.
+    """Server-sent events: each topic (``overview``, ``alerts``, ``fleet``) again whenever it changed.
 
     Polls SQLite's ``data_version`` (cheap: no query runs unless another
     connection committed) on its own connection, since the request's is gone
-    once streaming starts.
+    once streaming starts. What is sent is read for the user as every request
+    is (dashboard.access), and their account is read again each ``SSE_RECHECK_S``,
+    so a manager's stream carries only their branches, even after their grants change.
     """
-    user = g.user
+    opened_by: User = g.user
     credential = g.credential
     auth_path = current_app.config["OTKLIK_AUTH_DB"]
     recheck = float(current_app.config["SSE_RECHECK_S"])
@@ -207,27 +235,31 @@ def stream() -> Response:
     def events() -> Iterator[str]:
         db = connect_hub(path)
         store = connect_store(auth_path)
+        user = opened_by
         try:
             last_version = None
-            last_body = None
-            started = last_sent = last_check = time.monotonic()
+            last_news: dict[str, str] = {}
+            started = last_sent = last_check = last_look = time.monotonic()
             yield "retry: 2000\n\n"
             while time.monotonic() - started < max_s:
                 if time.monotonic() - last_check >= recheck:
                     last_check = time.monotonic()
-                    if accounts.credential_user(store, credential) is None:
+                    still = accounts.credential_user(store, credential)
+                    if still is None:
                         # Logged out, disabled or revoked since the stream opened: it ends here, and
                         # the page's reconnect gets a 401.
                         yield 'event: end\ndata: {"error": "session ended or token revoked"}\n\n'
                         return
+                    user = still
                 version = db.execute("PRAGMA data_version").fetchone()[0]
-                if version != last_version:
-                    last_version = version
-                    body = dumps({"branches": figures.overview(db, access.score_branches(db, user))})
-                    if body != last_body:
-                        last_body = body
-                        last_sent = time.monotonic()
-                        yield f"event: overview\ndata: {body}\n\n"
+                if version != last_version or time.monotonic() - last_look >= FLEET_RECHECK_S:
+                    last_version, last_look = version, time.monotonic()
+                    for topic, payload in live_state(db, user).items():
+                        news = dumps(_news(payload))
+                        if news != last_news.get(topic):
+                            last_news[topic] = news
+                            last_sent = time.monotonic()
+                            yield f"event: {topic}\ndata: {dumps(payload)}\n\n"
                 if time.monotonic() - last_sent > 5:
                     # A comment keeps proxies from closing an idle stream, and
                     # writing it is how a closed page's thread finds out and

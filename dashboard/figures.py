@@ -177,7 +177,12 @@ def employee(
 
 
 def alerts(db: sqlite_utils.Database, names: Sequence[str], state: str = "live") -> list[dict[str, Any]]:
-    state = filters.alert_state(state)
+    return _alerts(db, tuple(names), filters.alert_state(state))
+
+
+@cached
+def _alerts(db: sqlite_utils.Database, names: tuple[str, ...], state: str) -> list[dict[str, Any]]:
+    # Asked by every open page's live stream after each commit: once per change, not once per page.
     rows: list[dict[str, Any]] = []
     for name in names:
         rows.extend(hub_alerts.list_alerts(db, branch=name, state=None if state == "all" else state))

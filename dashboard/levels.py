@@ -1,8 +1,8 @@
 """Good / watch / bad: how the dashboard bands a satisfaction index (0..100), for pages and their scripts.
 
-One definition: templates ask ``index | level`` for a card's class, and the
-overview's live script reads the same limits from the page's data attributes
-(``level_attrs``) so a live update recolours a card by the same rule.
+One definition: templates ask ``index | level`` for a card's class (a live
+update brings the server's new class with it), and a script that draws levels
+itself reads the same limits from the page's data attributes (``level_attrs``).
 """
 
 from __future__ import annotations

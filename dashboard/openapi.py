@@ -202,15 +202,18 @@ ENDPOINTS: list[Endpoint] = [
     (
         "get",
         "/stream",
-        "Server-sent events: `overview` whenever the hub stores something new; 503 with Retry-After "
+        "Server-sent events, each topic whenever it changed for the caller's branches: `overview`, `alerts` "
+        "(open ones), `fleet`; 503 with Retry-After "
         "when the server's live streams are all taken (poll /overview instead); `end` when the session or "
         "token that opened it is gone",
         [],
         {
             "type": "object",
-            "description": "One event: `overview` carries the /overview document as JSON, `end` an error",
+            "description": "One event: `overview` carries the /overview document as JSON, `alerts` and `fleet` "
+            "the /alerts and /fleet documents (fleet sent when a kiosk's state changes, not as `silent_s` grows), "
+            "`end` an error",
             "properties": {
-                "event": {"enum": ["overview", "end"]},
+                "event": {"enum": ["overview", "alerts", "fleet", "end"]},
                 "data": {"type": "string"},
                 "id": {"type": "string"},
                 "retry": {"type": "integer"},

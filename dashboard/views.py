@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import (
     Blueprint,
+    Response,
     flash,
     g,
     redirect,
@@ -44,21 +45,33 @@ def shared_fragment(template: str, key: tuple, context: Callable[[], dict[str, A
     return remember(get_db(), where, lambda: Markup(render_template(template, **context())))
 
 
+def _fragment(markup: Markup) -> Response:
+    """A page's live part alone, for live.js to fold into the open page (never cached by the browser)."""
+    return Response(markup, mimetype="text/html", headers={"Cache-Control": "no-store"})
+
+
+def _overview_cards() -> Markup:
+    db = get_db()
+    names = tuple(access.score_branches(db, g.user))
+    return shared_fragment("_overview_cards.html", names, lambda: {"rows": figures.overview(db, names)})
+
+
 @bp.route("/")
 def overview() -> Any:
     if not g.user.sees_scores:
         return redirect(url_for("views.fleet"))
-    db = get_db()
-    names = tuple(access.score_branches(db, g.user))
-    cards = shared_fragment("_overview_cards.html", names, lambda: {"rows": figures.overview(db, names)})
-    return render_template("overview.html", cards=cards)
+    return render_template("overview.html", cards=_overview_cards())
 
 
-@bp.route("/branch/<branch>")
-def branch(branch: str) -> Any:
+@bp.route("/live/overview")
+def overview_live() -> Response:
+    return _fragment(_overview_cards())
+
+
+def _branch_body(branch: str) -> Markup:
     access.branch(g.user, branch)
     db = get_db()
-    body = shared_fragment(
+    return shared_fragment(
         "_branch_body.html",
         (branch,),
         lambda: {
@@ -69,7 +82,16 @@ def branch(branch: str) -> Any:
             "flagged": figures.flagged(db, branch, {}),
         },
     )
-    return render_template("branch.html", branch=branch, body=body)
+
+
+@bp.route("/branch/<branch>")
+def branch(branch: str) -> Any:
+    return render_template("branch.html", branch=branch, body=_branch_body(branch))
+
+
+@bp.route("/live/branch/<branch>")
+def branch_live(branch: str) -> Response:
+    return _fragment(_branch_body(branch))
 
 
 @bp.route("/employees")
@@ -94,14 +116,24 @@ def employee(branch: str, employee: str) -> Any:
 
 
 def _alerts_page(state: str) -> str:
+    return render_template("alerts.html", rows=_alert_rows(state), state=state)
+
+
+def _alert_rows(state: str) -> list[dict[str, Any]]:
     db = get_db()
-    rows = figures.alerts(db, access.score_branches(db, g.user), state)
-    return render_template("alerts.html", rows=rows, state=state)
+    return figures.alerts(db, access.score_branches(db, g.user), state)
 
 
 @bp.route("/alerts")
 def alerts() -> Any:
     return _alerts_page(request.args.get("state", "live"))
+
+
+@bp.route("/live/alerts")
+def alerts_live() -> Response:
+    # Not a shared fragment: each row's forms carry this session's CSRF token.
+    state = request.args.get("state", "live")
+    return _fragment(Markup(render_template("_alerts_table.html", rows=_alert_rows(state), state=state)))
 
 
 @bp.route("/alerts/<int:alert_id>/<action>", methods=["POST"])
@@ -115,13 +147,21 @@ def alert_action(alert_id: int, action: str) -> Any:
     return redirect(url_for("views.alerts"))
 
 
-@bp.route("/fleet", endpoint="fleet")
-def fleet_page() -> Any:
+def _fleet_table() -> Markup:
     mine = access.fleet_branches(g.user)
     db = get_db()
-    rows = shared_fragment("_fleet_table.html", (None if mine is None else tuple(mine),),
-                           lambda: {"kiosks": fleet.fleet(db, mine)})  # fmt: skip
-    return render_template("fleet.html", table=rows)
+    key = (None if mine is None else tuple(mine),)
+    return shared_fragment("_fleet_table.html", key, lambda: {"kiosks": fleet.fleet(db, mine)})
+
+
+@bp.route("/fleet", endpoint="fleet")
+def fleet_page() -> Any:
+    return render_template("fleet.html", table=_fleet_table())
+
+
+@bp.route("/live/fleet")
+def fleet_live() -> Response:
+    return _fragment(_fleet_table())
 
 
 @bp.route("/roster", methods=["GET"])

@@ -1,11 +1,10 @@
-// Otklik dashboard: charts and live figures, drawn from the same JSON API outside clients use.
+// Otklik dashboard: charts, drawn from the same JSON API outside clients use, and small page behaviours.
+// Live updates are live.js's.
 (function () {
   "use strict";
   const locale = document.documentElement.lang || "en";
   const num = (v, digits) => v === null || v === undefined ? "—" :
     new Intl.NumberFormat(locale, {minimumFractionDigits: digits || 0, maximumFractionDigits: digits || 0}).format(v);
-  const pct = (v) => v === null || v === undefined ? "—" : new Intl.NumberFormat(locale, {style: "percent"}).format(v);
-  const get = (obj, path) => path.split(".").reduce((o, k) => (o == null ? o : o[k]), obj);
   const fetchJSON = (url) => fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}})
     .then((r) => { if (!r.ok) throw new Error(url + ": " + r.status); return r.json(); });
 
@@ -17,12 +16,15 @@
 
   // Stacked tables (phones): each cell is labelled by its column's heading, read from the
   // table's own head so the template keeps one copy of every label.
-  document.querySelectorAll("table.stack").forEach((table) => {
+  // Again when live.js brings new rows in.
+  const labelStacks = (root) => root.querySelectorAll("table.stack").forEach((table) => {
     const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
     table.querySelectorAll("tbody tr").forEach((tr) => {
       [...tr.cells].forEach((td, i) => { if (!td.colSpan || td.colSpan === 1) td.dataset.label = heads[i] || ""; });
     });
   });
+  labelStacks(document);
+  document.addEventListener("otklik:updated", (event) => labelStacks(event.target));
 
   // A table wider than its box says so: a shadow at the edge where more columns wait
   // (.more-end / .more-start, drawn by app.css), updated on scroll and on resize.
@@ -37,51 +39,6 @@
     wrap.addEventListener("scroll", () => edges(wrap), {passive: true});
     if (watchSize) watchSize.observe(wrap); else edges(wrap);
   });
-
-  // Good / watch / bad by the limits the server put on the page (dashboard/levels.py).
-  const levelOf = (limits, index) => index === null || index === undefined ? "none" :
-    index >= Number(limits.goodFrom) ? "good" : index < Number(limits.badBelow) ? "bad" : "watch";
-
-  // Overview: server-sent events push the figures whenever the hub stores a press.
-  // A server with all its live streams taken answers 503 (the browser then closes
-  // the EventSource for good); the page polls the same figures each second instead.
-  const overview = document.getElementById("overview");
-  if (overview) {
-    const show = (data) => {
-      for (const row of data.branches) {
-        row.week = row.last_7_days;
-        const card = overview.querySelector(`[data-branch="${CSS.escape(row.branch)}"]`);
-        if (!card) continue;
-        card.querySelectorAll("[data-field]").forEach((el) => {
-          const field = el.dataset.field, value = get(row, field);
-          if (el.dataset.format === "pct") el.textContent = pct(value);
-          else if (field === "trend") el.textContent = value === null || value === undefined ? "" : (value > 0 ? "+" : "") + num(value, 1);
-          else el.textContent = num(value, field.endsWith("index") ? 1 : 0);
-          if (field === "trend") {
-            el.classList.toggle("trend-up", value > 0);
-            el.classList.toggle("trend-down", value < 0);
-          }
-          if (field === "open_alerts") el.classList.toggle("warn", value > 0);
-        });
-        card.classList.remove("level-good", "level-watch", "level-bad", "level-none");
-        card.classList.add("level-" + levelOf(overview.dataset, get(row, "week.index")));
-      }
-      overview.dataset.updated = String(Date.now());
-    };
-    const poll = () => {
-      overview.dataset.mode = "poll";
-      const tick = () => fetchJSON(overview.dataset.poll).then(show).catch(() => {}).finally(() => setTimeout(tick, 1000));
-      tick();
-    };
-    if (window.EventSource) {
-      overview.dataset.mode = "stream";
-      const source = new EventSource(overview.dataset.live);
-      source.addEventListener("overview", (msg) => show(JSON.parse(msg.data)));
-      source.addEventListener("error", () => { if (source.readyState === EventSource.CLOSED) poll(); });
-    } else {
-      poll();
-    }
-  }
 
   // Charts: Chart.js is served from /static/vendor (copied from npm by `python -m dashboard.build`).
   const hasChart = typeof window.Chart !== "undefined";
@@ -114,6 +71,10 @@
     const load = (by) => fetchJSON(seriesCanvas.dataset.src + "?by=" + by).then((d) => lineChart(seriesCanvas, d.rows, "period"));
     load("day");
     document.querySelectorAll("#grain input[name=by]").forEach((el) => el.addEventListener("change", () => load(el.value)));
+    // live.js brought new figures onto the page: the chart follows them.
+    document.addEventListener("otklik:updated", (event) => {
+      if (event.detail.changed) load((document.querySelector("#grain input[name=by]:checked") || {}).value || "day");
+    });
   }
   const employeeCanvas = document.getElementById("employee-chart");
   if (employeeCanvas) fetchJSON(employeeCanvas.dataset.src).then((d) => lineChart(employeeCanvas, d.series, "period"));
@@ -122,7 +83,7 @@
   const heat = document.getElementById("heatmap");
   if (heat) {
     const days = heat.dataset.days.split(",");
-    fetchJSON(heat.dataset.src).then((d) => {
+    const draw = () => fetchJSON(heat.dataset.src).then((d) => {
       const table = document.createElement("table");
       table.className = "heat";
       const head = table.insertRow();
@@ -143,5 +104,7 @@
       }
       heat.replaceChildren(table);
     });
+    draw();
+    document.addEventListener("otklik:updated", (event) => { if (event.detail.changed) draw(); });
   }
 })();

@@ -267,6 +267,16 @@ T = {
         "последнее значение %(depth)s на %(time)s",
         "آخرین گزارش %(depth)s در %(time)s",
     ),
+    # Live pages (static/live.js, _live_status.html): the quiet cue and the lost-stream notice.
+    "Updated %(time)s": ("Обновлено в %(time)s", "به‌روزشده در %(time)s"),
+    "Live updates lost, reconnecting… Figures as of %(time)s.": (
+        "Связь для обновлений потеряна, переподключаемся… Данные на %(time)s.",
+        "اتصال به‌روزرسانی زنده قطع شد، در حال اتصال دوباره… ارقام تا %(time)s.",
+    ),
+    "Your session has ended: reload the page to log in again.": (
+        "Сеанс завершён: обновите страницу, чтобы войти снова.",
+        "نشست شما پایان یافت: برای ورود دوباره صفحه را بارگذاری کنید.",
+    ),
 }
 
 

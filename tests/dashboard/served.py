@@ -24,12 +24,13 @@ class Served:
     url: str
     port: int
     output: str = ""  # what gunicorn wrote (its access log too), once the block has ended
+    process: subprocess.Popen | None = None  # to kill it from inside the block, as a crash would
 
 
 @contextmanager
-def gunicorn(hub_db: Path, auth_db: str, threads: int = 16, **env: str) -> Iterator[Served]:
-    """Serve the app until the block ends. ``env`` adds to the server's environment."""
-    port = free_port()
+def gunicorn(hub_db: Path, auth_db: str, threads: int = 16, port: int = 0, **env: str) -> Iterator[Served]:
+    """Serve the app until the block ends (on ``port``, or a free one). ``env`` adds to the server's environment."""
+    port = port or free_port()
     served = Served(f"http://127.0.0.1:{port}", port)
     environ = {**os.environ, "OTKLIK_DB": str(hub_db), "OTKLIK_AUTH_DB": auth_db, "SECRET_KEY": "test",
                "OTKLIK_DASHBOARD_BIND": f"127.0.0.1:{port}", "OTKLIK_DASHBOARD_WORKERS": "1",
@@ -41,6 +42,7 @@ def gunicorn(hub_db: Path, auth_db: str, threads: int = 16, **env: str) -> Itera
     with tempfile.TemporaryFile() as log:
         server = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)  # fmt: skip
+        served.process = server
         try:
             _wait_until_up(server, port)
             yield served
