@@ -82,17 +82,17 @@ def generate(n: int, seed: int = 7) -> dict[str, np.ndarray]:
     return {"kiosk": kiosk, "hour": hour.astype(np.int32), "second": (second % 3600).astype(np.int32), "cat": category}
 
 
-def hour_labels() -> list[str]:
-    return [f"{(FIRST_DAY + timedelta(days=d)).isoformat()}T{h:02d}" for d in range(DAYS) for h in range(24)]
+def hour_labels(first_day: date = FIRST_DAY) -> list[str]:
+    return [f"{(first_day + timedelta(days=d)).isoformat()}T{h:02d}" for d in range(DAYS) for h in range(24)]
 
 
-def load_bulk(db, ev: dict[str, np.ndarray]) -> int:
+def load_bulk(db, ev: dict[str, np.ndarray], first_day: date = FIRST_DAY) -> int:
     """Count presses per (kiosk, local hour) with numpy and write the hour rows in one transaction.
 
     Writing agg_hour fires the same roll-up triggers ingest fires, which build the day,
     month, weekday x hour and branch-hour rows.
     """
-    hours = hour_labels()
+    hours = hour_labels(first_day)
     n_hours = DAYS * 24
     key = ev["kiosk"].astype(np.int64) * n_hours + ev["hour"]
     counts = np.bincount(key * 5 + ev["cat"], minlength=KIOSKS * n_hours * 5).reshape(-1, 5)
