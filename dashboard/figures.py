@@ -109,11 +109,17 @@ def _heatmap(db: sqlite_utils.Database, branch: str, start: date, stop: date) ->
 def flagged(db: sqlite_utils.Database, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
     """The latest flagged presses of a branch: kept and shown, left out of scores."""
     start, end = filters.period(args, 30)
+    return _flagged(db, branch, start, end + timedelta(days=1), filters.limit(args))
+
+
+@cached
+def _flagged(db: sqlite_utils.Database, branch: str, start: date, stop: date, limit: int) -> list[dict[str, Any]]:
+    # Raw events, scanned: the slowest read of a branch page on a big database (tens of ms, seconds cold).
     return list(
         db.query(
             "SELECT id, branch, kiosk, seq, ts, score, employee, flags FROM events "
             "WHERE branch = ? AND ts >= ? AND ts < ? AND flags != '' ORDER BY ts DESC LIMIT ?",
-            [branch, start.isoformat(), (end + timedelta(days=1)).isoformat(), filters.limit(args)],
+            [branch, start.isoformat(), stop.isoformat(), limit],
         )
     )
 
