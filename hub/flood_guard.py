@@ -16,8 +16,9 @@ arriving:
   disconnects it and refuses it until it is restored (it checks every other
   user against the password file and ACL, as before).
 - Whatever that kiosk had queued for the hub before is acknowledged and counted
-  here, never decoded or stored: ``hub.service``'s network thread marks it and
-  the writer only acknowledges it, so the backlog drains in well under a second.
+  here (the counts written once a second), never decoded or stored:
+  ``hub.service``'s network thread marks it and the writer only acknowledges
+  it, so the backlog drains at the network thread's pace.
 - The cut-off is kept in the hub's database, sent to the broker again on every
   connect, listed by ``otklik cut-offs list`` and lifted by ``otklik cut-offs
   restore``, which the hub passes on to the broker within ``POLL_S``.
@@ -57,6 +58,9 @@ CUT_OFF_PER_S = 200
 WINDOW_S = 1.0
 # How often the writer looks for restores an admin asked for.
 POLL_S = 2.0
+# How often the counts of dropped messages are written: a commit per batch of
+# them would cost the hub what the flood costs it (a hub killed loses this much).
+COUNT_EVERY_S = 1.0
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"
 # "Already exists"/"not found" answers are the normal replay of a command on reconnect.
@@ -121,6 +125,7 @@ class FloodGuard:
         self._windows: dict[str, tuple[float, int]] = {}
         self._dropped: Counter[str] = Counter()
         self._next_poll = 0.0
+        self._next_count = 0.0
 
     # --- network thread ------------------------------------------------------
 
@@ -176,20 +181,22 @@ class FloodGuard:
         """
         self._dropped.update(dead_letters.source_of(t) for t in dropped)
         floods = self._floods(kept, outcomes)
-        if not floods and not self._dropped:
+        count_now = bool(self._dropped) and time.monotonic() >= self._next_count
+        if not floods and not count_now:
             return
         try:
             with db.atomic():
                 for source, n in floods.items():
                     self._cut(db, source, n)
-                for source, n in self._dropped.items():
-                    db.execute("UPDATE flood_cut_offs SET dropped = dropped + ? WHERE source = ?", [n, source])
-            self._dropped.clear()
+                if count_now:
+                    self._write_counts(db)
         except Exception:
             log.exception("could not record a flood cut-off (it holds until the hub restarts)")
 
     def poll(self, db: Database) -> None:
-        """Pass restores an admin asked for on to the broker, every POLL_S."""
+        """Write the last drop counts once the flood is over; pass restores on to the broker, every POLL_S."""
+        if self._dropped and time.monotonic() >= self._next_count:
+            self.after_commit(db, [], [], [])
         if time.monotonic() < self._next_poll:
             return
         self._next_poll = time.monotonic() + POLL_S
@@ -207,6 +214,12 @@ class FloodGuard:
                 log.warning("restored %s (%s) at an admin's request", source, username)
         except Exception:
             log.exception("could not pass on restores of cut-off kiosks")
+
+    def _write_counts(self, db: Database) -> None:
+        for source, n in self._dropped.items():
+            db.execute("UPDATE flood_cut_offs SET dropped = dropped + ? WHERE source = ?", [n, source])
+        self._dropped.clear()
+        self._next_count = time.monotonic() + COUNT_EVERY_S
 
     def _floods(self, kept: Sequence[tuple[str, datetime]], outcomes: Sequence[ingest.Outcome]) -> dict[str, int]:
         floods: dict[str, int] = {}

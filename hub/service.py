@@ -227,10 +227,10 @@ class HubService:
                 if outcomes is None:
                     return  # stopping with the batch unstored and unacknowledged
                 self._count(outcomes)
+                dropped = [m.topic for m in batch if m.dropped]
+                self.counts["cut off"] += len(dropped)
                 if self._db is not None:
-                    dropped = [m.topic for m in batch if m.dropped]
                     self.guard.after_commit(self._db, [(m.topic, m.received_at) for m in kept], outcomes, dropped)
-                    self.counts["cut off"] += len(dropped)
                 self._acknowledge(batch)
                 self._send_receipts(kept, outcomes)
             elif self._stop.is_set():
