@@ -7,11 +7,14 @@ deployed, and a C flooder (`mosquitto_pub -l`, ~thousands of 4 KB messages a
 second) on a provisioned kiosk's credentials.
 
 Without the cut-off the junk queues in the hub's one session ahead of every
-other kiosk's presses: measured 6-7 s behind a 6 s flood, 22 s behind a 10 s
-one (tests/bench/bench_flood.py), and more the longer it lasts. With it, the
-flooder is disabled at the broker within its first second of junk and what it
-queued before drains in well under a second: the bound below leaves room for
-a loaded 2-core machine and is still less than half the flood's length.
+other kiosk's presses, so they wait about as long as the flood has lasted
+(this test: 8.1 s; tests/bench/bench_flood.py: 9-17 s behind a 10 s flood).
+With it, the flooder is disabled at the broker within its first second of
+junk, and only what the broker had queued for the hub by then (a few thousand
+messages) is still ahead of the presses, acknowledged without being read. That
+took 0.3-0.6 s here and up to 2.8 s on a 2-core machine at load 15-21. The bound
+is half the flood's length: any press in the flood's second half waiting that
+long means the junk is still reaching the hub.
 """
 
 from __future__ import annotations
@@ -41,8 +44,8 @@ from tests.test_provision_env import Store, connect, store_fixture
 pytestmark = pytest.mark.broker
 
 FLOOD_S = 8.0
-# Other kiosks' presses are stored within this of being published, flood or not.
-DELAY_BOUND_S = 3.0
+# Other kiosks' presses are stored within this of being published, flood or not (see above).
+DELAY_BOUND_S = FLOOD_S / 2
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ throughout; in the middle phase C clients (`mosquitto_pub -l`, the fast
 publisher) flood junk with the flooding kiosk's own credentials. The whole
 scenario runs twice in one go, with the hub's flood cut-off off and on, and
 prints side by side per phase: the valid presses' delay from publish to stored
-(polling the database every 20 ms), junk the broker accepted (its PUBACKs to
-the flooders), junk the hub received, dead-lettered and dropped, hub.db growth,
-and Mosquitto's RSS.
+(polling the database every 20 ms), junk the flooders sent and the broker
+acknowledged (from `mosquitto_pub -d`), junk the hub received, dead-lettered
+and dropped, hub.db growth, and Mosquitto's RSS.
 
     python -m tests.bench.bench_flood [--seconds 10] [--flooders 2] [--rate 20]
     python -m tests.bench.bench_flood --only on          # one scenario only
@@ -118,14 +118,21 @@ def flood(port: int, clients: int, password: str, work: Path) -> list[tuple[subp
     procs = []
     for n in range(clients):
         log = work / f"flood{n}.log"
-        cmd = f"yes {FLOOD_LINE} | mosquitto_pub -d -h 127.0.0.1 -p {port} -V 5 -q 1 -l -t {topic} > {log} 2>&1"
+        # Line-buffered, so a flooder stopped with SIGTERM leaves every line in its log.
+        pub = f"stdbuf -oL mosquitto_pub -d -h 127.0.0.1 -p {port} -V 5 -q 1 -l -t {topic}"
+        cmd = f"yes {FLOOD_LINE} | {pub} > {log} 2>&1"
         procs.append((subprocess.Popen(["bash", "-c", cmd], env=env, start_new_session=True), log))
     return procs
 
 
-def pubacks(log: Path) -> int:
+def flooder_counts(log: Path) -> tuple[int, int]:
+    """PUBLISHes the flooder sent (first copies) and PUBACKs it got: up to its in-flight window apart."""
+    sent = acked = 0
     with log.open("rb") as f:
-        return sum(1 for line in f if b"received PUBACK" in line)
+        for line in f:
+            sent += b"sending PUBLISH (d0" in line
+            acked += b"received PUBACK" in line
+    return sent, acked
 
 
 def db_bytes(db_path: Path) -> int:
@@ -202,7 +209,8 @@ def scenario(seconds: float, flooders: int, rate: float, cut_off: bool) -> dict[
             after = junk_counts(db_path)
             rss, peak = rss_mb(broker.proc.pid)
             raw[phase] = {
-                "accepted": sum(pubacks(log) for _, log in floods),
+                "sent": sum(flooder_counts(log)[0] for _, log in floods),
+                "accepted": sum(flooder_counts(log)[1] for _, log in floods),
                 **{k: after[k] - before[k] for k in after},
                 "growth": db_bytes(db_path) - before_bytes,
                 "rss": rss,
@@ -226,6 +234,7 @@ def scenario(seconds: float, flooders: int, rate: float, cut_off: bool) -> dict[
                 "p50": f"{statistics.median(ordered) * 1000:.0f} ms",
                 "p95": f"{ordered[max(0, int(len(ordered) * 0.95) - 1)] * 1000:.0f} ms",
                 "max": f"{ordered[-1] * 1000:.0f} ms",
+                "junk": str(int(r["sent"])),
                 "accepted": str(int(r["accepted"])),
                 "received": str(int(received)),
                 "written": str(int(r["written"])),
@@ -251,7 +260,8 @@ LABELS = {
     "p50": "delay p50",
     "p95": "delay p95",
     "max": "delay max",
-    "accepted": "junk broker accepted",
+    "junk": "junk sent",
+    "accepted": "  of it PUBACKed",
     "received": "junk hub received",
     "written": "  dead letters written",
     "over": "  over rate limit",
