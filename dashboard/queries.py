@@ -198,14 +198,24 @@ def series(db: sqlite_utils.Database, user: User, branch: str, args: dict[str, s
     if grain not in GRAINS:
         raise InputError(f"by: {grain!r} is not one of {', '.join(GRAINS)}")
     start, end = period(args, {"day": 30, "week": 7 * 26, "month": 366}[grain])
-    return _series(db, grain, branch, start, end + timedelta(days=1))
+    return _series(db, grain, branch, start, end + timedelta(days=1), first_weekday(args))
+
+
+def first_weekday(args: dict[str, str]) -> int:
+    """``week_start``: the day weeks begin on, 0 = Monday (ISO, the default) .. 6 = Sunday."""
+    raw = args.get("week_start", "0") or "0"
+    if raw not in {str(d) for d in range(7)}:
+        raise InputError(f"week_start: {raw!r} is not a weekday 0 (Monday) to 6 (Sunday)")
+    return int(raw)
 
 
 @cached
-def _series(db: sqlite_utils.Database, grain: str, branch: str, start: date, stop: date) -> list[dict[str, Any]]:
+def _series(
+    db: sqlite_utils.Database, grain: str, branch: str, start: date, stop: date, first: int = 0
+) -> list[dict[str, Any]]:
     from hub import scores
 
-    return scores.series(db, grain, branch=branch, start=start, end=stop)
+    return scores.series(db, grain, branch=branch, start=start, end=stop, first_weekday=first)
 
 
 def heatmap(db: sqlite_utils.Database, user: User, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
@@ -294,7 +304,9 @@ def employee(
         return None
     if on_roster is not None and on_roster["branch"] != branch and summary["responses"] == 0:
         return None
-    weekly = scores.series(db, "week", branch=branch, employee=employee_id, start=start, end=stop)
+    weekly = scores.series(
+        db, "week", branch=branch, employee=employee_id, start=start, end=stop, first_weekday=first_weekday(args)
+    )
     return {
         "branch": branch,
         "employee": employee_id,

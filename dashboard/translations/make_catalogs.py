@@ -23,12 +23,12 @@ T = {
     "Bad request": ("Неверный запрос", "درخواست نادرست"),
     "file: choose a CSV file to import": (
         "file: выберите CSV-файл для импорта",
-        "file: یک فایل CSV برای ورود انتخاب کنید",
+        "file: یک فایل CSV برای وارد کردن انتخاب کنید",
     ),
     "Imported %(n)s rows.": ("Импортировано строк: %(n)s.", "%(n)s ردیف وارد شد."),
-    "language: choose one of %(list)s": (
-        "language: выберите один из: %(list)s",
-        "language: یکی از %(list)s را انتخاب کنید",
+    "%(field)s: choose one of %(list)s": (
+        "%(field)s: выберите один из: %(list)s",
+        "%(field)s: یکی از %(list)s را انتخاب کنید",
     ),
     "The form has expired or did not come from this site; reload the page and try again.": (
         "Форма устарела или отправлена не с этого сайта; обновите страницу и попробуйте снова.",
@@ -129,8 +129,8 @@ T = {
     "Nobody on the roster yet.": ("В штате пока никого нет.", "هنوز کسی در فهرست نیست."),
     "Add or change an employee": ("Добавить или изменить сотрудника", "افزودن یا تغییر کارمند"),
     "Save": ("Сохранить", "ذخیره"),
-    "Import CSV": ("Импорт CSV", "ورود CSV"),
-    "Import": ("Импортировать", "ورود"),
+    "Import CSV": ("Импорт CSV", "وارد کردن CSV"),
+    "Import": ("Импортировать", "وارد کردن"),
     "Employees: id,name,branch[,active]. Shifts: employee,branch,kiosk,start,end[,note] in the branch's local time.": (
         "Сотрудники: id,name,branch[,active]. Смены: employee,branch,kiosk,start,end[,note] по местному времени "
         "филиала.",
@@ -267,6 +267,24 @@ T = {
         "последнее значение %(depth)s на %(time)s",
         "آخرین گزارش %(depth)s در %(time)s",
     ),
+    # Codes the hub stores, as words (dashboard/i18n.py ROLE_NAMES, FLAG_NAMES, CAMERA_STATES).
+    "administrator": ("администратор", "مدیر سامانه"),
+    "manager": ("менеджер", "مدیر شعبه"),
+    "technician": ("техник", "تکنسین"),
+    "too soon after the previous press": ("слишком скоро после предыдущего нажатия", "خیلی زود پس از فشار قبلی"),
+    "burst of presses": ("серия нажатий подряд", "رگبار فشارها"),
+    "outside opening hours": ("вне часов работы", "بیرون از ساعات کاری"),
+    "kiosk clock was wrong": ("часы киоска шли неверно", "ساعت کیوسک نادرست بود"),
+    "other": ("другое", "سایر"),
+    "working": ("работает", "فعال"),
+    "off": ("выключена", "خاموش"),
+    "unavailable: %(reason)s": ("недоступна: %(reason)s", "در دسترس نیست: %(reason)s"),
+    # Words scripts write (dashboard/i18n.py script_words).
+    "week of %(day)s": ("неделя с %(day)s", "هفتهٔ %(day)s"),
+    "updated %(time)s": ("обновлено в %(time)s", "به‌روزرسانی %(time)s"),
+    "Calendar": ("Календарь", "تقویم"),
+    "Solar Hijri": ("солнечная хиджра", "هجری شمسی"),
+    "Gregorian": ("григорианский", "میلادی"),
 }
 
 
