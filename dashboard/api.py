@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask_babel import gettext as _
 
 from dashboard import access, accounts, figures, filters, fleet, writes
 from dashboard.errors import InputError, NotFound, api_error
@@ -97,9 +98,9 @@ def alerts() -> Any:
 def alert_action(alert_id: int, action: str) -> Any:
     body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
     if body is None and request.is_json and request.get_data():
-        raise InputError('body: not JSON; send an object like {"note": "..."} or nothing')
+        raise InputError(_('body: not JSON; send an object like {"note": "..."} or nothing'))
     if body is not None and not isinstance(body, dict):
-        raise InputError('body: send a JSON object like {"note": "..."} or nothing')
+        raise InputError(_('body: send a JSON object like {"note": "..."} or nothing'))
     return jsonify(writes.alert_action(get_db(), g.user, alert_id, action, (body or {}).get("note", "")))
 
 
@@ -133,7 +134,7 @@ def shifts() -> Any:
 def _shift_body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise InputError("body: send a JSON object with employee, branch, kiosk, start, end, note")
+        raise InputError(_("body: send a JSON object with employee, branch, kiosk, start, end, note"))
     return body
 
 

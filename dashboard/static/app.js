@@ -104,8 +104,10 @@
         locale: `${locale}-u-nu-${fmt.numbering}`, maintainAspectRatio: false, animation: false,
         plugins: {legend: {labels: {generateLabels: (chart) =>
           Chart.defaults.plugins.legend.labels.generateLabels(chart).map((l) => ({...l, text: fmt.digits(l.text)}))}}},
-        scales: {y: {min: 0, max: 100, position: document.dir === "rtl" ? "right" : "left"},
-                 n: {stacked: true, position: document.dir === "rtl" ? "left" : "right", grid: {drawOnChartArea: false}},
+        // Ticks through format.js: Chart.js writes a zero as "0" whatever the locale.
+        scales: {y: {min: 0, max: 100, position: document.dir === "rtl" ? "right" : "left", ticks: {callback: (v) => num(v)}},
+                 n: {stacked: true, position: document.dir === "rtl" ? "left" : "right", grid: {drawOnChartArea: false},
+                     ticks: {callback: (v) => num(v)}},
                  x: {stacked: true, reverse: document.dir === "rtl"}},
       },
     });
