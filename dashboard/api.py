@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from dashboard import access, accounts, figures, filters, fleet, writes
@@ -20,6 +21,7 @@ from dashboard.errors import InputError, NotFound, api_error
 from dashboard.exports import csv_response, table
 from dashboard.openapi import document
 from dashboard.store import connect_hub, connect_store, get_db
+from hub import alert_text
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -91,7 +93,14 @@ def employee(branch: str, employee: str) -> Any:
 @bp.get("/alerts")
 def alerts() -> Any:
     db = get_db()
-    return jsonify({"rows": figures.alerts(db, access.score_branches(db, g.user), request.args.get("state", "live"))})
+    rows = figures.alerts(db, access.score_branches(db, g.user), request.args.get("state", "live"))
+    # ``message`` is what the hub stored (English); ``text`` and ``state_text`` are in the reader's
+    # language (the user's, or the request's Accept-Language), worded as on the alerts page.
+    lang = str(get_locale() or "en")
+    for row in rows:
+        row["text"] = alert_text.render(row, lang)
+        row["state_text"] = alert_text.state(row["state"], lang)
+    return jsonify({"rows": rows})
 
 
 @bp.post("/alerts/<int:alert_id>/<action>")

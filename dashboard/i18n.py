@@ -78,10 +78,14 @@ FIELD_LABELS = {
 
 
 def input_message(message: str) -> str:
-    """A refusal ("from: ...") as a page shows it: the field by its label in the reader's language."""
-    field, sep, reason = message.partition(": ")
-    label = FIELD_LABELS.get(field)
-    return f"{label}: {reason}" if sep and label is not None else message
+    """A refusal ("from: ...") as a page shows it: the field by its label in the reader's language.
+
+    English pages keep the request's own names (they are English words, and what a URL takes)."""
+    if str(get_locale() or "en") == "en":
+        return message
+    # A roster file's refusal is "line 3: id: ...": the field may stand second.
+    parts = message.split(": ", 2)
+    return ": ".join(str(FIELD_LABELS.get(p, p)) if i < len(parts) - 1 else p for i, p in enumerate(parts))
 
 
 def role_name(role: str) -> str:
