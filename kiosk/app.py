@@ -20,7 +20,7 @@ from kiosk.outbox import Outbox, Press
 from kiosk.publisher import ConfigHandler, Publisher
 from kiosk.remote_config import STATE_FILE, RemoteConfig
 from kiosk.sleep import SleepSchedule
-from otklik.settings import KioskSettings, SettingsError, zone
+from otklik.settings import FollowUp, KioskSettings, SettingsError, zone
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,12 @@ class Kiosk:
         assert hours_zone is not None
         self.sleep.set_hours(settings.opening_hours, hours_zone)
         self.remote_settings = settings
+
+    @property
+    def followup(self) -> FollowUp | None:
+        """The pushed follow-up questions, read afresh for every press (a push applies without a restart)."""
+        settings = self.remote_settings
+        return settings.followup if settings is not None else None
 
     def _config_version(self) -> int | None:
         return self.remote_config.version if self.remote_config else None
