@@ -254,6 +254,7 @@ def _rating(db: Database, batch: _Batch, rating: Rating, topic: str, payload: by
         "score": rating.score,
         "employee": rating.employee,
         "flags": ",".join(sorted(flags)),
+        "channel": rating.channel,
         "received_at": protocol.format_ts(received_at),
         "extra": json.dumps(rating.extra, sort_keys=True) if rating.extra else None,
     }
@@ -280,8 +281,10 @@ def store_event(db: Database, row: dict[str, Any]) -> bool:
     """
     cursor = db.execute(
         """
-        INSERT INTO events (id, branch, kiosk, seq, ts, kiosk_ts, ts_source, score, employee, flags, received_at, extra)
-        VALUES (:id, :branch, :kiosk, :seq, :ts, :kiosk_ts, :ts_source, :score, :employee, :flags, :received_at, :extra)
+        INSERT INTO events (id, branch, kiosk, seq, ts, kiosk_ts, ts_source, score, employee, flags, channel,
+            received_at, extra)
+        VALUES (:id, :branch, :kiosk, :seq, :ts, :kiosk_ts, :ts_source, :score, :employee, :flags, :channel,
+            :received_at, :extra)
         ON CONFLICT (id) DO NOTHING
         """,
         row,

@@ -145,3 +145,12 @@ def m003_answers(db: Database) -> None:
     )
     db.execute("CREATE INDEX answers_rating ON answers (rating_id, ts)")
     db.execute("CREATE INDEX answers_branch_ts ON answers (branch, ts)")
+
+
+@migrations()
+def m004_event_channel(db: Database) -> None:
+    # Where the press was made (protocol.CHANNELS). Every press stored before came from buttons.
+    db.execute(
+        "ALTER TABLE events ADD COLUMN channel TEXT NOT NULL DEFAULT 'buttons'"
+        " CHECK (channel IN ('buttons', 'touch', 'phone', 'pad'))"
+    )

@@ -117,3 +117,16 @@ def test_a_manager_hides_a_comment_of_their_branch_only(db: sqlite_utils.Databas
         "manager-b1", "2026-11-22T12:00:00.000Z"
     )  # fmt: skip
     assert rows["answer-0002"]["hidden_at"] is None
+
+
+def test_the_hub_stores_where_a_press_was_made_and_buttons_for_kiosks_that_do_not_say(
+    db: sqlite_utils.Database,
+) -> None:
+    old = protocol.rating_payload(
+        branch="b1", kiosk="k1", id="rating-0002", seq=2, ts="2026-11-22T11:59:00.000Z", score=4
+    )
+    run(db, rating(), (protocol.topic("b1", "k1", protocol.RATING), protocol.encode(old)))
+    assert dict(db.execute("SELECT id, channel FROM events").fetchall()) == {
+        RATING_ID: "touch",
+        "rating-0002": "buttons",
+    }

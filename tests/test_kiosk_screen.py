@@ -60,7 +60,7 @@ def hub_rows(db_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
         return [], []
     db = open_db(db_path, migrate=False)
     try:
-        events = list(db.query("SELECT id, score, extra FROM events"))
+        events = list(db.query("SELECT id, score, channel FROM events"))
         stored = list(db.query("SELECT id, rating_id, reason, comment FROM answers ORDER BY ts"))
         return events, stored
     finally:
@@ -95,7 +95,7 @@ def test_tap_answer_reload_and_comment_with_the_broker_down_arrive_once_each(
         mosquitto.start()
         wait_until(lambda: kiosk.outbox.depth() == 0, timeout=40, message="the outbox confirmed by the hub")
         events, stored = hub_rows(tmp_path / "hub.db")
-        assert len(events) == 1 and events[0]["score"] == 2
+        assert len(events) == 1 and (events[0]["score"], events[0]["channel"]) == (2, "touch")
         assert [(a["rating_id"], a["reason"]) for a in stored] == [(events[0]["id"], "queue")] * 2
         assert stored[0]["comment"] is None and stored[1]["comment"] == "Only one till. Call me: [phone]"
         db = open_db(tmp_path / "hub.db", migrate=False)
