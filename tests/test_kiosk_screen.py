@@ -86,6 +86,10 @@ def test_tap_answer_reload_and_comment_with_the_broker_down_arrive_once_each(
         page.reload()  # mid-answer: the kiosk, not the page, knows where the shopper is
         page.wait_for_selector("#comment-text", state="visible")
         page.fill("#comment-text", "Only one till. Call me: +7 912 345-67-89")
+        for key in " ok":  # the on-screen keyboard types where the cursor is
+            page.click(f"#keyboard button[data-key='{key}']")
+        page.click("#keyboard button[data-action='backspace']")
+        page.click("#keyboard button[data-key='k']")
         page.click("#comment button.send")
         page.wait_for_selector("#thanks", state="visible")
         page.wait_for_selector("#idle", state="visible", timeout=5000)  # thanks_s later: the next shopper
@@ -97,7 +101,7 @@ def test_tap_answer_reload_and_comment_with_the_broker_down_arrive_once_each(
         events, stored = hub_rows(tmp_path / "hub.db")
         assert len(events) == 1 and (events[0]["score"], events[0]["channel"]) == (2, "touch")
         assert [(a["rating_id"], a["reason"]) for a in stored] == [(events[0]["id"], "queue")] * 2
-        assert stored[0]["comment"] is None and stored[1]["comment"] == "Only one till. Call me: [phone]"
+        assert stored[0]["comment"] is None and stored[1]["comment"] == "Only one till. Call me: [phone] ok"
         db = open_db(tmp_path / "hub.db", migrate=False)
         assert answers.reason_counts(db, "b1", "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z") == {"queue": 1}
         db.close()
@@ -180,6 +184,13 @@ def test_screenshots_at_kiosk_sizes(mosquitto: Mosquitto, tmp_path: Path, chromi
                 if tap:
                     page.click(tap)
                 page.wait_for_selector(f"#{stage}", state="visible")
+                if stage == "comment":  # a few keys of the branch's own keyboard
+                    keys = page.eval_on_selector_all(
+                        "#keyboard .keys button[data-key]", "bs => bs.map(b => b.dataset.key)"
+                    )
+                    for key in keys[:4]:
+                        page.click(f"#keyboard button[data-key='{key}']")
+                    assert page.input_value("#comment-text") == "".join(keys[:4])
                 # Everything on the screen, nothing to scroll to: a kiosk has no scroll bar.
                 overflow = page.evaluate(
                     "() => [document.documentElement.scrollWidth > innerWidth,"

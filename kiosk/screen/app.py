@@ -29,6 +29,7 @@ IDLE, QUESTION, COMMENT, THANKS = "idle", "question", "comment", "thanks"
 # A tap's body is a score or an answer: anything bigger is not from the page.
 MAX_BODY_BYTES = 4 * 1024
 LOOPBACK = "127.0.0.1"
+ZWNJ = "\u200c"  # Persian's zero-width non-joiner: a key of its own, drawn as a dot
 
 
 class Backend(Protocol):
@@ -119,7 +120,7 @@ def create_app(backend: Backend, config: ScreenConfig, *, clock: Callable[[], fl
     @app.get("/")
     def page() -> str:
         texts = TEXTS[language]
-        return render_template("screen.html", lang=language, rtl=language == "fa", texts=texts)
+        return render_template("screen.html", lang=language, rtl=language == "fa", texts=texts, zwnj=ZWNJ)
 
     @app.get("/api/state")
     def state() -> Any:

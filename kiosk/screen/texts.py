@@ -15,6 +15,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "comment": "Anything to add? (optional)",
         "comment_hint": "Please leave out names and phone numbers.",
         "offline": "Saved on this kiosk",
+        "keys": "qwertyuiop|asdfghjkl|zxcvbnm,.",
+        "space": "space",
+        "backspace": "Delete",
     },
     "ru": {
         "title": "Как прошёл ваш визит?",
@@ -26,6 +29,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "comment": "Хотите что-то добавить? (необязательно)",
         "comment_hint": "Пожалуйста, не указывайте имена и телефоны.",
         "offline": "Сохранено на этом терминале",
+        "keys": "йцукенгшщзхъ|фывапролджэ|ячсмитьбю.,",
+        "space": "пробел",
+        "backspace": "Стереть",
     },
     "fa": {
         "title": "بازدید شما چطور بود؟",
@@ -37,6 +43,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "comment": "چیزی برای افزودن دارید؟ (اختیاری)",
         "comment_hint": "لطفاً نام و شماره تلفن ننویسید.",
         "offline": "روی این دستگاه ذخیره شد",
+        # The Persian standard layout's letters; the zero-width non-joiner last, as on a phone.
+        "keys": "ضصثقفغعهخحجچ|شسیبلاتنمکگ|ظطزرذدپوژ.\u200c",
+        "space": "فاصله",
+        "backspace": "پاک کردن",
     },
 }
 assert set(TEXTS) == set(LANGUAGES) and all(TEXTS[lang].keys() == TEXTS["en"].keys() for lang in LANGUAGES)

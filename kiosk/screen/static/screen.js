@@ -54,10 +54,25 @@
     } else if (target.dataset.action === "send") {
       const comment = document.getElementById("comment-text").value;
       draw(await call("/api/answer", { rating: state.rating, comment }));
+    } else if (target.dataset.key !== undefined || target.dataset.action === "backspace") {
+      type(target.dataset.key);
     } else if (target.dataset.action === "skip") {
       draw(await call("/api/answer", { rating: state.rating }));
     }
   });
+  // A key of the on-screen keyboard (none: backspace), typed where the cursor is.
+  function type(key) {
+    const box = document.getElementById("comment-text");
+    const start = box.selectionStart, end = box.selectionEnd;
+    if (key === undefined) {
+      if (start === end && start > 0) box.setRangeText("", start - 1, end, "end");
+      else box.setRangeText("", start, end, "end");
+    } else if (box.value.length < box.maxLength) {
+      box.setRangeText(key, start, end, "end");
+    }
+    box.dispatchEvent(new Event("input"));
+  }
+
   let lastAlive = 0;
   document.getElementById("comment-text").addEventListener("input", () => {
     arm();
