@@ -7,6 +7,9 @@ and sends a comment; once it is back, the hub holds the press once and its answe
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -23,6 +26,7 @@ from hub.service import HubService
 from kiosk.app import Kiosk
 from kiosk.clock import fixed
 from kiosk.config import ConfigError, ScreenConfig, config_from_dict, simple_config
+from kiosk.remote_config import STATE_FILE
 from otklik import protocol
 from otklik.mosquitto import free_port
 from otklik.settings import LANGUAGES, parse_settings
@@ -215,3 +219,50 @@ def test_the_screen_section_is_checked_field_by_field() -> None:
         with pytest.raises(ConfigError) as err:
             config_from_dict({**base, "screen": section})
         assert err.value.field == field
+
+
+def test_a_kiosk_killed_right_after_the_page_heard_back_loses_neither_press_nor_answer(
+    mosquitto: Mosquitto, tmp_path: Path, start_hub: Callable[[], HubService]
+) -> None:
+    """SIGKILL the kiosk process the moment its page got the answer's 200, broker down: both arrive later, once."""
+    start_hub()
+    data = tmp_path / "kiosk"
+    data.mkdir()
+    # The follow-up as a previous push left it: the kiosk restores it before the broker is reachable.
+    (data / STATE_FILE.format(branch="b1", kiosk="k1")).write_text(
+        json.dumps(parse_settings(1, {"followup": FOLLOWUP}).to_payload())
+    )
+    port = free_port()
+    config = tmp_path / "kiosk.toml"
+    config.write_text(
+        f'[broker]\nurl = "{mosquitto.url}"\n[kiosk]\nbranch = "b1"\nid = "k1"\ndata_dir = "{data}"\n'
+        f'[screen]\nport = {port}\nlanguage = "ru"\n'
+    )
+    args = [sys.executable, "-m", "otklik", "kiosk", "--simulate", "--config", str(config), "--count", "0"]
+    url = f"http://127.0.0.1:{port}/"
+    mosquitto.stop()
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+
+        def page_up() -> bool:
+            try:
+                with urllib.request.urlopen(url + "api/state", timeout=2) as response:
+                    return response.status == 200
+            except OSError:
+                return False
+
+        wait_until(page_up, timeout=30, message="the kiosk process to serve its page")
+        status, state = post(url + "api/rate", {"score": 1})
+        assert status == 200 and state["question"]["text"] == "Что пошло не так?"
+        assert post(url + "api/answer", {"rating": state["rating"], "reason": "staff"})[0] == 200
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    mosquitto.start()
+    restarted = subprocess.run([*args, "--exit-when-sent"], capture_output=True, timeout=90)
+    assert restarted.returncode == 0, restarted.stdout.decode() + restarted.stderr.decode()
+    assert f"touch page: {url}" in restarted.stdout.decode()
+    wait_until(lambda: len(hub_rows(tmp_path / "hub.db")[1]) == 1, message="the answer stored by the hub")
+    events, stored = hub_rows(tmp_path / "hub.db")
+    assert [(e["id"], e["score"], e["channel"]) for e in events] == [(state["rating"], 1, "touch")]
+    assert [(a["rating_id"], a["reason"]) for a in stored] == [(state["rating"], "staff")]
