@@ -582,7 +582,7 @@ def config_group() -> None:
 @click.option(
     "--followup",
     "followup_file",
-    type=click.File(),
+    type=click.File(encoding="utf-8"),
     help="JSON file of the touch screen's follow-up questions (README: Follow-up questions).",
 )
 @click.option("--reset", "resets", multiple=True, help="Drop a setting back to the kiosk's file value (repeat).")
