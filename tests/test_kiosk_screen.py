@@ -266,3 +266,22 @@ def test_a_kiosk_killed_right_after_the_page_heard_back_loses_neither_press_nor_
     events, stored = hub_rows(tmp_path / "hub.db")
     assert [(e["id"], e["score"], e["channel"]) for e in events] == [(state["rating"], 1, "touch")]
     assert [(a["rating_id"], a["reason"]) for a in stored] == [(state["rating"], "staff")]
+
+
+def test_buttons_and_screen_share_one_cooldown(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    now = [100.0]
+    config = simple_config(broker_url=mosquitto.url, branch="b1", kiosk="k1", data_dir=tmp_path / "k", cooldown_s=5)
+    factory = MockFactory(pin_class=MockPWMPin)
+    kiosk = Kiosk(config, pin_factory=factory, clock_synced=fixed(True), clock=lambda: now[0])
+    try:
+        pin = factory.pin(config.buttons.pins[3])
+        pin.drive_low()  # the physical "very happy" button
+        pin.drive_high()
+        now[0] += 2
+        kiosk.touch_press(1)  # a tap 2 s later: a repeat within the cooldown, stored and flagged
+        now[0] += 10
+        kiosk.touch_press(2)
+        rows = [(r["channel"], r["score"], r["flags"]) for r in kiosk.outbox.rows()]
+        assert rows == [("buttons", 4, ""), ("touch", 1, "cooldown"), ("touch", 2, "")]
+    finally:
+        kiosk.stop()
