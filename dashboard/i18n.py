@@ -6,11 +6,12 @@ compiled by ``python -m dashboard.build`` (install/test step), not committed.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from babel import Locale
+from babel.dates import format_date, format_interval
 from babel.numbers import NumberPattern, parse_pattern
 from babel.support import NullTranslations, Translations
 from flask import Flask, g, request, session
@@ -50,6 +51,26 @@ def fmt_dt(value: Any, style: str = "short") -> str:
     # Keyed by what the result depends on; the same last-seen times are shown
     # to every manager on every refresh, and Babel takes 80 us for each.
     return _format_dt(moment, style, str(get_locale() or "en"), str(get_timezone()))
+
+
+def fmt_days(last: Any, days: int = 1) -> str:
+    """The ``days`` local dates ending on ``last`` (an ISO date), e.g. "Nov 25 – Dec 1", or one date.
+
+    Every "which days does this figure cover" label on a page comes from here, so a calendar
+    of the locale's own (Solar Hijri in Persian) changes them all at once.
+    """
+    try:
+        end = date.fromisoformat(str(last)[:10])
+    except ValueError:
+        return "—"
+    return _format_days(end, days, str(get_locale() or "en"))
+
+
+@lru_cache(maxsize=4096)
+def _format_days(end: date, days: int, locale: str) -> str:
+    if days <= 1:
+        return format_date(end, "MMMd", locale=locale)
+    return format_interval(end - timedelta(days=days - 1), end, "MMMd", locale=locale)
 
 
 @lru_cache(maxsize=8192)
@@ -137,7 +158,7 @@ def init_app(app: Flask) -> None:
         npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
         newstyle=True,
     )
-    app.jinja_env.filters.update(dt=fmt_dt, num=_num_filter, pct=_pct_filter)
+    app.jinja_env.filters.update(dt=fmt_dt, days=fmt_days, num=_num_filter, pct=_pct_filter)
     app.jinja_env.filters.update(alert_text=_alert_text_filter, alert_state=_alert_state_filter)
 
     @app.context_processor

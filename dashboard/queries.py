@@ -8,6 +8,7 @@ hub.alerts, hub.roster); nothing here computes a score.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 from flask import abort
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from dashboard import fleet as fleet_mod
@@ -174,13 +176,31 @@ def _add_trend_and_rate(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -
         visitors: dict[str, int] = {}
         for cam in scores.camera(db, branch=names, start=week_start, end=date.fromisoformat(today) + timedelta(days=1)):
             visitors[cam["branch"]] = visitors.get(cam["branch"], 0) + (cam["visitors"] or 0)
+        daily = _daily_index(db, names, date.fromisoformat(today))
         for row in members:
+            row["daily"] = daily.get(row["branch"], [None] * SPARK_DAYS)
             week = row.get("last_7_days") or {}
             prev = before.get(row["branch"], scores.summarize([0] * len(COUNT_COLUMNS)))
             if week.get("index") is not None and prev["index"] is not None:
                 row["trend"] = round(week["index"] - prev["index"], 1)
             if visitors.get(row["branch"]):
                 row["response_rate"] = round(week.get("responses", 0) / visitors[row["branch"]], 4)
+
+
+SPARK_DAYS = 14  # an overview card's sparkline: the index of each of the branch's last 14 local days
+
+
+def _daily_index(db: sqlite_utils.Database, names: list[str], today: date) -> dict[str, list[float | None]]:
+    """Branch -> index per local day, oldest first, None for a day without responses; one query."""
+    from hub import scores
+
+    first = today - timedelta(days=SPARK_DAYS - 1)
+    days = [(first + timedelta(days=i)).isoformat() for i in range(SPARK_DAYS)]
+    found: dict[str, dict[str, float | None]] = {}
+    for branch, day, *counts in scores.fetch(db, ["branch", "period"], branch=names, start=first,
+                                             end=today + timedelta(days=1), grain="day"):  # fmt: skip
+        found.setdefault(branch, {})[day] = scores.summarize(counts)["index"]
+    return {b: [by_day.get(d) for d in days] for b, by_day in found.items()}
 
 
 def branch_summary(db: sqlite_utils.Database, user: User, branch: str) -> dict[str, Any]:
@@ -242,23 +262,34 @@ def flagged(db: sqlite_utils.Database, user: User, branch: str, args: dict[str, 
 
 
 def ranking(db: sqlite_utils.Database, user: User, args: dict[str, str]) -> list[dict[str, Any]]:
+    """The ranked employees, best first (those below the minimum are in ``employee_field``)."""
+    return [r for r in employee_field(db, user, args) if r["rank"] is not None]
 
+
+def employee_field(db: sqlite_utils.Database, user: User, args: dict[str, str]) -> list[dict[str, Any]]:
+    """Everyone credited with responses in the period: the ranked first, best first, then those
+    below the ranking minimum (``rank`` None), most responses first."""
     _scores_allowed(user)
     branch = args.get("branch") or None
     names = [_one_branch(user, branch)] if branch else visible_branches(db, user)
     if not names:
         return []
     start, end = period(args, 30)
-    return _ranking(db, tuple(names), start, end + timedelta(days=1), min_responses(args))
+    return _field(db, tuple(names), start, end + timedelta(days=1), min_responses(args))
 
 
 @cached
-def _ranking(
+def _field(
     db: sqlite_utils.Database, names: tuple[str, ...], start: date, stop: date, minimum: int
 ) -> list[dict[str, Any]]:
     from hub import roster, scores
 
-    rows = scores.ranking(db, "employee", branch=list(names), start=start, end=stop, min_responses=minimum)
+    rows = [
+        r
+        for r in scores.report(db, "employee", branch=list(names), start=start, end=stop, min_responses=minimum)
+        if r.get("employee")
+    ]
+    rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, -r["responses"], str(r["employee"])))
     known = roster.employee_names(db) if db["employees"].exists() else {}
     return [_flat(r, name=known.get(r["employee"], "")) for r in rows]
 
@@ -301,6 +332,7 @@ def employee(
         "name": (on_roster or {}).get("name", ""),
         "from": start.isoformat(),
         "to": end.isoformat(),
+        "days": (end - start).days + 1,
         "summary": summary,
         "series": weekly,
     }
@@ -334,7 +366,7 @@ def table(db: sqlite_utils.Database, user: User, view: str, args: dict[str, str]
     if view == "employees":
         return ranking(db, user, args)
     if view == "alerts":
-        return alerts(db, user, args.get("state", "all"))
+        return [_alert_line(a) for a in alerts(db, user, args.get("state", "all"))]
     if view == "roster":
         return roster(db, user)
     if view == "shifts":
@@ -345,6 +377,16 @@ def table(db: sqlite_utils.Database, user: User, view: str, args: dict[str, str]
     if view == "heatmap":
         return [_flat(r) for r in heatmap(db, user, branch, args)]
     return flagged(db, user, branch, args)
+
+
+def _alert_line(alert: dict[str, Any]) -> dict[str, Any]:
+    """An alert as one CSV line: its text as the page shows it, nested fields as JSON (not Python's repr)."""
+    from hub import alert_text
+
+    line = {k: json.dumps(v, ensure_ascii=False, sort_keys=True) if isinstance(v, dict | list) else v
+            for k, v in alert.items()}  # fmt: skip
+    line["text"] = alert_text.render(alert, str(get_locale() or "en"))
+    return line
 
 
 # --- alerts (hub.alerts) ------------------------------------------------------------

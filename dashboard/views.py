@@ -4,10 +4,10 @@ figures from the JSON API, the same one outside clients use."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from typing import Any
 
+from babel.numbers import get_decimal_symbol
 from flask import (
     Blueprint,
     Response,
@@ -24,12 +24,12 @@ from flask_babel import get_locale, get_timezone
 from flask_babel import gettext as _
 from markupsafe import Markup
 
-from dashboard import accounts, queries
+from dashboard import accounts, charts, queries
 from dashboard.auth import check_branch, require_scores, safe_next
 from dashboard.cache import remember
 from dashboard.i18n import LANGUAGES
 from dashboard.store import get_db, get_store
-from hub.exports import SafeWriter
+from hub.exports import CsvDialect, csv_text
 
 bp = Blueprint("views", __name__)
 
@@ -73,8 +73,8 @@ def branch(branch: str) -> Any:
             "branch": branch,
             "summary": queries.branch_summary(db, user, branch),
             "kiosks": queries.fleet(db, user, branch=branch),
-            "ranking": queries.ranking(db, user, {"branch": branch}),
             "flagged": queries.flagged(db, user, branch, {}),
+            **_field_context(queries.employee_field(db, user, {"branch": branch})),
         },
     )
     return render_template("branch.html", branch=branch, body=body)
@@ -90,8 +90,25 @@ def employees() -> Any:
     minimum = queries.min_responses(args)
     # Only what the ranking depends on: any other query parameter must not make a new cache entry.
     key = (*(args.get(k, "") for k in ("branch", "from", "to")), minimum, tuple(queries.visible_branches(db, user)))
-    table = shared_fragment("_ranking_table.html", key, lambda: {"rows": queries.ranking(db, user, args)})
-    return render_template("employees.html", table=table, args=args, min_responses=minimum)
+    table = shared_fragment("_employees_body.html", key, lambda: _field_context(queries.employee_field(db, user, args)))
+    start, end = queries.period(args, 30)
+    return render_template(
+        "employees.html",
+        table=table,
+        args=args,
+        min_responses=minimum,
+        end=end.isoformat(),
+        days=(end - start).days + 1,
+    )
+
+
+def _field_context(field: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ranked table's rows, the rest below the minimum, and the funnel plot of them all."""
+    return {
+        "ranking": [r for r in field if r["rank"] is not None],
+        "unranked": [r for r in field if r["rank"] is None],
+        "funnel": charts.funnel_data(field),
+    }
 
 
 @bp.route("/employees/<branch>/<employee>")
@@ -101,7 +118,8 @@ def employee(branch: str, employee: str) -> Any:
     detail = queries.employee(get_db(), g.user, branch, employee)
     if detail is None:
         abort(404, _("No such employee in this branch."))
-    return render_template("employee.html", branch=branch, employee=employee, detail=detail)
+    minimum = queries.min_responses({})
+    return render_template("employee.html", branch=branch, employee=employee, detail=detail, min_responses=minimum)
 
 
 @bp.route("/alerts")
@@ -215,21 +233,20 @@ def shift_delete(shift_id: int) -> Any:
 
 @bp.route("/export/<view>.csv")
 def export(view: str) -> Any:
+    args = request.args.to_dict()
+    excel = args.pop("excel", "") == "1"
     try:
-        rows = queries.table(get_db(), g.user, view, request.args.to_dict())
+        rows = queries.table(get_db(), g.user, view, args)
     except queries.InputError as exc:
         abort(400, str(exc))
-    return csv_response(rows, f"otklik-{view}.csv")
+    return csv_response(rows, f"otklik-{view}{'-excel' if excel else ''}.csv", excel=excel)
 
 
-def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
-    out = io.StringIO()
-    if rows:
-        writer = SafeWriter(out, fieldnames=list(rows[0]), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+def csv_response(rows: list[dict[str, Any]], filename: str, excel: bool = False) -> Response:
+    """A CSV download; ``excel``: the variant Excel on Windows opens right (hub.exports.CsvDialect)."""
+    dialect = CsvDialect.excel(get_decimal_symbol(str(get_locale() or "en"))) if excel else CsvDialect()
     return Response(
-        out.getvalue(),
+        csv_text(rows, dialect),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

@@ -1,4 +1,4 @@
-// Otklik dashboard: charts and live figures, drawn from the same JSON API outside clients use.
+// Otklik dashboard: page behaviour and live figures, from the same JSON API outside clients use (charts: charts.js).
 (function () {
   "use strict";
   const locale = document.documentElement.lang || "en";
@@ -82,66 +82,5 @@
       poll();
     }
   }
-
-  // Charts: Chart.js is served from /static/vendor (copied from npm by `python -m dashboard.build`).
-  const hasChart = typeof window.Chart !== "undefined";
-  const charts = {};
-  function lineChart(canvas, rows, labelKey) {
-    if (!hasChart) return;
-    if (charts[canvas.id]) charts[canvas.id].destroy();
-    charts[canvas.id] = new Chart(canvas, {
-      data: {
-        labels: rows.map((r) => r[labelKey]),
-        datasets: [
-          {type: "line", label: "Index", data: rows.map((r) => r.index), yAxisID: "y", borderColor: "#23395d", tension: 0.2},
-          {type: "bar", label: "1", data: rows.map((r) => r.counts["1"]), yAxisID: "n", stack: "n", backgroundColor: "#b3261e"},
-          {type: "bar", label: "2", data: rows.map((r) => r.counts["2"]), yAxisID: "n", stack: "n", backgroundColor: "#e8a09a"},
-          {type: "bar", label: "3", data: rows.map((r) => r.counts["3"]), yAxisID: "n", stack: "n", backgroundColor: "#9ed3a9"},
-          {type: "bar", label: "4", data: rows.map((r) => r.counts["4"]), yAxisID: "n", stack: "n", backgroundColor: "#1b7f3b"},
-        ],
-      },
-      options: {
-        locale: locale, maintainAspectRatio: false, animation: false,
-        scales: {y: {min: 0, max: 100, position: document.dir === "rtl" ? "right" : "left"},
-                 n: {stacked: true, position: document.dir === "rtl" ? "left" : "right", grid: {drawOnChartArea: false}},
-                 x: {stacked: true, reverse: document.dir === "rtl"}},
-      },
-    });
-  }
-
-  const seriesCanvas = document.getElementById("series-chart");
-  if (seriesCanvas) {
-    const load = (by) => fetchJSON(seriesCanvas.dataset.src + "?by=" + by).then((d) => lineChart(seriesCanvas, d.rows, "period"));
-    load("day");
-    document.querySelectorAll("#grain input[name=by]").forEach((el) => el.addEventListener("change", () => load(el.value)));
-  }
-  const employeeCanvas = document.getElementById("employee-chart");
-  if (employeeCanvas) fetchJSON(employeeCanvas.dataset.src).then((d) => lineChart(employeeCanvas, d.series, "period"));
-
-  // Heat map: a plain table coloured by index; cell text is the number of responses.
-  const heat = document.getElementById("heatmap");
-  if (heat) {
-    const days = heat.dataset.days.split(",");
-    fetchJSON(heat.dataset.src).then((d) => {
-      const table = document.createElement("table");
-      table.className = "heat";
-      const head = table.insertRow();
-      head.insertCell().textContent = "";
-      for (let h = 0; h < 24; h++) head.insertCell().textContent = num(h);
-      for (let dow = 0; dow < 7; dow++) {
-        const tr = table.insertRow();
-        tr.insertCell().textContent = days[dow];
-        for (let h = 0; h < 24; h++) {
-          const cell = d.rows[dow * 24 + h], td = tr.insertCell();
-          td.textContent = cell.responses ? num(cell.responses) : "";
-          if (cell.index !== null) {
-            const hue = Math.round(cell.index * 1.2);  // 0 red .. 120 green
-            td.style.background = `hsl(${hue} 65% ${cell.responses ? 75 : 95}%)`;
-            td.title = `${days[dow]} ${h}:00 — ${num(cell.index, 1)} (${num(cell.responses)})`;
-          }
-        }
-      }
-      heat.replaceChildren(table);
-    });
-  }
+  // Charts and the heat map: static/charts.js.
 })();
