@@ -66,21 +66,26 @@ def funnel_data(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 SPARK_WIDTH, SPARK_HEIGHT = 120, 28  # the SVG's viewBox in _overview_cards.html
 
 
-def spark_y(value: float, top: float = 100.0) -> str:
-    """Where an index sits in a sparkline's box: 0 at the bottom, ``top`` at the top, 2 units of margin."""
-    return f"{SPARK_HEIGHT - 2 - (value / top) * (SPARK_HEIGHT - 4):.1f}"
+def sparkline(values: Sequence[float | None], mark: float) -> dict[str, str] | None:
+    """A card's sparkline: SVG points for indices per day (None: a day without responses, skipped)
+    and the height of ``mark`` (the "good" level) as a reference line.
 
-
-def sparkline(values: Sequence[float | None]) -> str:
-    """SVG polyline points for indices per day (None: a day without responses, skipped)."""
+    The scale spans the values and the mark with a little room, not 0..100: a branch moving
+    between 62 and 71 would be a flat line on 0..100. The reference line keeps it honest.
+    """
     known = [(i, v) for i, v in enumerate(values) if v is not None]
     if len(known) < 2:
-        return ""
+        return None
+    low = max(0.0, min(mark, *(v for _, v in known)) - 5)
+    high = min(100.0, max(mark, *(v for _, v in known)) + 5)
+
+    def y(value: float) -> str:
+        return f"{SPARK_HEIGHT - 2 - (value - low) / (high - low) * (SPARK_HEIGHT - 4):.1f}"
+
     step = SPARK_WIDTH / max(1, len(values) - 1)
-    return " ".join(f"{i * step:.1f},{spark_y(v)}" for i, v in known)
+    return {"points": " ".join(f"{i * step:.1f},{y(v)}" for i, v in known), "mark": y(mark)}
 
 
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["chart_text"] = chart_text
-    app.jinja_env.globals["good_from"] = levels.GOOD_FROM
-    app.jinja_env.filters.update(sparkline=sparkline, spark_y=spark_y)
+    app.jinja_env.filters["sparkline"] = lambda values: sparkline(values, levels.GOOD_FROM)

@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_date, format_interval
+from babel.dates import format_interval, format_skeleton
 from babel.numbers import NumberPattern, parse_pattern
 from babel.support import NullTranslations, Translations
 from flask import Flask, g, request, session
@@ -69,7 +69,7 @@ def fmt_days(last: Any, days: int = 1) -> str:
 @lru_cache(maxsize=4096)
 def _format_days(end: date, days: int, locale: str) -> str:
     if days <= 1:
-        return format_date(end, "MMMd", locale=locale)
+        return format_skeleton("MMMd", end, locale=locale)
     return format_interval(end - timedelta(days=days - 1), end, "MMMd", locale=locale)
 
 

@@ -55,7 +55,9 @@
     id: "otklikPointValues",
     afterDatasetsDraw(chart) {
       const meta = chart.getDatasetMeta(0), ctx = chart.ctx;
-      if (!meta || meta.hidden || meta.data.length > 14) return;
+      if (!meta || meta.hidden || !meta.data.length) return;
+      const room = chart.chartArea.width / meta.data.length;  // a label needs about 36 px to itself
+      if (room < 36) return;
       ctx.save();
       ctx.font = `600 12px ${getComputedStyle(document.body).fontFamily}`;
       ctx.textAlign = "center";
