@@ -42,7 +42,8 @@ def test_the_excel_variant_has_a_bom_the_regions_separators_and_still_escapes_fo
     assert rows[0]["name"] == '\'=HYPERLINK("http://evil")' and rows[1]["note"] == "'-done"
     assert rows[0]["note"] == "Ёлка, «ok»"
     english = csv_text(ROWS, CsvDialect.excel("."))
-    assert english.startswith("\ufeff") and list(csv.DictReader(io.StringIO(english[1:])))[0]["index"] == "66.7"
+    assert english.startswith("\ufeff")
+    assert next(csv.DictReader(io.StringIO(english[1:])))["index"] == "66.7"
 
 
 def _user(app: Flask, name: str, language: str) -> None:

@@ -351,8 +351,8 @@ def test_charts_say_what_they_show(demo_server: str, chromium: Any, lang: str, w
         assert 8 <= shown - 1 < 24, shown
         # One period: the index is a marked point drawn over the bars, with its value written beside it.
         page.check("#grain input[value=month]")
-        page.wait_for_function("() => Chart.getChart(document.getElementById('series-chart')).options.scales.x.title.text"
-                               f" === {json.dumps(text['grain']['month'])}")  # fmt: skip
+        shows_months = "() => Chart.getChart(document.getElementById('series-chart')).options.scales.x.title.text === "
+        page.wait_for_function(shows_months + json.dumps(text["grain"]["month"]))
         month = page.evaluate(CHART_FACTS, "series-chart")
         index = month["datasets"][0]
         assert index["label"] == text["index"] and index["radius"] >= 4
