@@ -1,7 +1,8 @@
 """What the dashboard's charts say and show, prepared on the server for static/charts.js.
 
 ``chart_text`` is every word a chart draws (legends, axis titles, the heat map's key), in the
-user's language: the script has no catalog of its own. ``funnel_data`` turns the employees of
+user's language: the script has no catalog of its own (it reaches the page with the other
+script words, dashboard/i18n.py ``script_words``). ``funnel_data`` turns the employees of
 a ranking into a funnel plot's points and limits (the statistics are hub.funnel's), and
 ``sparkline`` draws a card's small trend line as SVG points.
 """
@@ -23,9 +24,9 @@ def chart_text() -> dict[str, Any]:
         "index": _("Index"),
         "indexAxis": _("Index (0–100)"),
         "responses": _("Responses"),
+        "n": _("n = %(n)s"),
         "buttons": [_("Very unhappy"), _("Unhappy"), _("Happy"), _("Very happy")],
         "grain": {"day": _("Day"), "week": _("Week"), "month": _("Month")},
-        "weekOf": _("week of %(day)s"),
         "funnel": {
             "x": _("Responses (n)"),
             "y": _("Positive share, %"),
@@ -87,5 +88,4 @@ def sparkline(values: Sequence[float | None], mark: float) -> dict[str, str] | N
 
 
 def init_app(app: Flask) -> None:
-    app.jinja_env.globals["chart_text"] = chart_text
     app.jinja_env.filters["sparkline"] = lambda values: sparkline(values, levels.GOOD_FROM)

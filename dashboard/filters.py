@@ -78,6 +78,14 @@ def grain(args: dict[str, str]) -> str:
     return value
 
 
+def first_weekday(args: dict[str, str]) -> int:
+    """``week_start``: the day weeks begin on, 0 = Monday (ISO, the default) .. 6 = Sunday."""
+    raw = args.get("week_start", "0") or "0"
+    if raw not in {str(d) for d in range(7)}:
+        raise InputError(f"week_start: {raw!r} is not a weekday 0 (Monday) to 6 (Sunday)")
+    return int(raw)
+
+
 def min_responses(args: dict[str, str]) -> int:
     raw = args.get("min_responses")
     if raw in (None, ""):

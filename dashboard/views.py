@@ -26,7 +26,7 @@ from dashboard.auth import safe_next
 from dashboard.cache import remember
 from dashboard.errors import InputError, NotFound
 from dashboard.exports import csv_response, table
-from dashboard.i18n import LANGUAGES
+from dashboard.i18n import CALENDARS, LANGUAGES
 from dashboard.store import get_db, get_store
 
 bp = Blueprint("views", __name__)
@@ -223,14 +223,20 @@ def export(view: str) -> Any:
     return csv_response(table(get_db(), g.user, view, args), name, excel=excel)
 
 
-@bp.route("/settings/language", methods=["POST"])
-def set_language() -> Any:
-    language = request.form.get("language", "")
+@bp.route("/settings/<name>", methods=["POST"])
+def set_choice(name: str) -> Any:
+    """The page's language (kept with the account too) or, on Persian pages, Solar Hijri or
+    Gregorian dates (kept for the session); the form comes back to the page it was sent from."""
+    choices = {"language": ("lang", tuple(LANGUAGES)), "calendar": ("calendar", CALENDARS)}
+    if name not in choices:
+        raise NotFound(_("Not found."))
+    key, allowed = choices[name]
+    value = request.form.get(name, "")
     target = safe_next(request.form.get("next"), "/")
-    if language not in LANGUAGES:
-        flash(_("language: choose one of %(list)s", list=", ".join(LANGUAGES)), "error")
+    if value not in allowed:
+        flash(_("%(field)s: choose one of %(list)s", field=name, list=", ".join(allowed)), "error")
         return redirect(target)
-    session["lang"] = language
-    if g.user is not None:
-        accounts.change_user(get_store(), g.user.username, language=language)
+    session[key] = value
+    if name == "language" and g.user is not None:
+        accounts.change_user(get_store(), g.user.username, language=value)
     return redirect(target)

@@ -1,10 +1,9 @@
 // Otklik dashboard: page behaviour and live figures, from the same JSON API outside clients use (charts: charts.js).
 (function () {
   "use strict";
-  const locale = document.documentElement.lang || "en";
-  const num = (v, digits) => v === null || v === undefined ? "—" :
-    new Intl.NumberFormat(locale, {minimumFractionDigits: digits || 0, maximumFractionDigits: digits || 0}).format(v);
-  const pct = (v) => v === null || v === undefined ? "—" : new Intl.NumberFormat(locale, {style: "percent"}).format(v);
+  // Numbers, dates and words as the server writes them (static/format.js, loaded first).
+  const fmt = window.otklik.format;
+  const {num, pct} = fmt;
   const get = (obj, path) => path.split(".").reduce((o, k) => (o == null ? o : o[k]), obj);
   const fetchJSON = (url) => fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}})
     .then((r) => { if (!r.ok) throw new Error(url + ": " + r.status); return r.json(); });
@@ -55,7 +54,7 @@
         card.querySelectorAll("[data-field]").forEach((el) => {
           const field = el.dataset.field, value = get(row, field);
           if (el.dataset.format === "pct") el.textContent = pct(value);
-          else if (field === "trend") el.textContent = value === null || value === undefined ? "" : (value > 0 ? "+" : "") + num(value, 1);
+          else if (field === "trend") el.textContent = fmt.signed(value, 1);
           else el.textContent = num(value, field.endsWith("index") ? 1 : 0);
           if (field === "trend") {
             el.classList.toggle("trend-up", value > 0);

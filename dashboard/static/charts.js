@@ -1,39 +1,23 @@
 // Otklik dashboard charts: index and responses over time, the hour x weekday heat map and the
 // employees' funnel plot. Drawn with Chart.js (served from /static/vendor, copied from npm by
 // `python -m dashboard.build`) from the same JSON API outside clients use. Every word on a chart
-// comes from the page (data-chart-text on <body>, translated by the server, dashboard/charts.py).
+// comes from the page (the server's script words, dashboard/charts.py chart_text), every number and
+// date from static/format.js, so charts write the digits and calendar the rest of the page does.
 (function () {
   "use strict";
   const hasChart = typeof window.Chart !== "undefined";  // the heat map is a table: it needs no library
-  const locale = document.documentElement.lang || "en";
+  const fmt = window.otklik.format;
+  const {num, pct} = fmt;
+  // Chart.js writes its tick numbers with Intl: the same numbering system as everything else.
+  const locale = `${fmt.locale}-u-nu-${fmt.numbering}`;
   const rtl = document.dir === "rtl";
-  const text = JSON.parse(document.body.dataset.chartText || "{}");
-  const num = (v, digits) => v === null || v === undefined ? "—" :
-    new Intl.NumberFormat(locale, {minimumFractionDigits: digits || 0, maximumFractionDigits: digits || 0}).format(v);
-  const pct = (v) => v === null || v === undefined ? "—" : new Intl.NumberFormat(locale, {style: "percent"}).format(v);
+  const text = fmt.t("charts");
   const fill = (template, values) => template.replace(/%\((\w+)\)s/g, (_, k) => values[k]);
   const fetchJSON = (url) => fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}})
     .then((r) => { if (!r.ok) throw new Error(url + ": " + r.status); return r.json(); });
 
-  // Period labels ("2026-12-01", "2026-W49", "2026-12") as people read them. The one place a chart
-  // turns a period key into words, so localised calendars (the "i18n" work, static/format.js)
-  // replace only this function: window.OtklikFormat.period(key, grain) when it is there.
-  function periodLabel(key, grain) {
-    if (window.OtklikFormat && window.OtklikFormat.period) return window.OtklikFormat.period(key, grain);
-    const utc = (y, m, d) => new Date(Date.UTC(y, m - 1, d));
-    const dayMonth = new Intl.DateTimeFormat(locale, {day: "numeric", month: "short", timeZone: "UTC"});
-    let m = /^(\d{4})-W(\d{2})$/.exec(key);
-    if (m) {  // ISO week: its Monday, the 4th of January's week being week 1
-      const jan4 = utc(Number(m[1]), 1, 4), monday = new Date(jan4);
-      monday.setUTCDate(jan4.getUTCDate() - ((jan4.getUTCDay() + 6) % 7) + 7 * (Number(m[2]) - 1));
-      return fill(text.weekOf || "%(day)s", {day: dayMonth.format(monday)});
-    }
-    m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(key);
-    if (m) return dayMonth.format(utc(Number(m[1]), Number(m[2]), Number(m[3])));
-    m = /^(\d{4})-(\d{2})$/.exec(key);
-    if (m) return new Intl.DateTimeFormat(locale, {month: "short", year: "numeric", timeZone: "UTC"}).format(utc(Number(m[1]), Number(m[2]), 1));
-    return key;
-  }
+  // A period's label ("2 Dec", "week of 30 Nov", "December 2026") in the reader's calendar.
+  const periodLabel = (row, grain) => fmt.period(row, grain);
 
   // Buttons 1..4 in a palette that colour-blind readers still tell apart (Okabe-Ito: vermillion,
   // orange, sky blue, bluish green), always named in the legend; the index is the dark line.
@@ -88,7 +72,7 @@
     const buttons = text.buttons || ["1", "2", "3", "4"];
     draw(canvas, {
       data: {
-        labels: rows.map((r) => periodLabel(r.period, grain)),
+        labels: rows.map((r) => periodLabel(r, grain)),
         datasets: [
           {type: "line", label: text.index, data: rows.map((r) => r.index), yAxisID: "index", order: 0,
            borderColor: INDEX_COLOUR, backgroundColor: "#fff", borderWidth: 3, tension: 0.2,
@@ -119,7 +103,7 @@
 
   const seriesCanvas = document.getElementById("series-chart");
   if (seriesCanvas) {
-    const load = (by) => fetchJSON(seriesCanvas.dataset.src + "?by=" + by).then((d) => indexChart(seriesCanvas, d.rows, by));
+    const load = (by) => fetchJSON(seriesCanvas.dataset.src + "?by=" + by + "&week_start=" + fmt.weekStart).then((d) => indexChart(seriesCanvas, d.rows, by));
     load("day");
     document.querySelectorAll("#grain input[name=by]").forEach((el) => el.addEventListener("change", () => load(el.value)));
   }
@@ -158,7 +142,7 @@
       options: {
         locale: locale, maintainAspectRatio: false, animation: false,
         plugins: {legend: legend, tooltip: {...tooltip, filter: (item) => item.raw && item.raw.p, callbacks: {
-          label: (item) => { const p = item.raw.p; return `${p.name || p.employee}: ${pct(p.share)} (n = ${num(p.n)})`; }}}},
+          label: (item) => { const p = item.raw.p; return `${p.name || p.employee}: ${pct(p.share)} (${fill(text.n, {n: num(p.n)})})`; }}}},
         scales: {
           x: {type: "linear", min: 0, max: Math.ceil(maxN * 1.05), reverse: rtl, title: axisTitle(text.funnel.x),
               ticks: {precision: 0}},
@@ -180,7 +164,6 @@
   };
   const heat = document.getElementById("heatmap");
   if (heat) {
-    const days = heat.dataset.days.split(",");
     fetchJSON(heat.dataset.src).then((d) => {
       const busy = d.rows.filter((c) => c.responses).map((c) => c.hour);
       const first = busy.length ? Math.min(...busy) : 0, last = busy.length ? Math.max(...busy) : 23;
@@ -192,12 +175,13 @@
       head.insertCell().textContent = "";
       for (let h = 0; h < 24; h++) {
         const td = head.insertCell();
-        td.textContent = num(h);
+        td.textContent = fmt.hour(h);
         if (h < first || h > last) td.classList.add("night");
       }
-      for (let dow = 0; dow < 7; dow++) {
+      // Rows in the locale's week order (Saturday first in Persian); the API's are Monday first.
+      for (const {dow, name} of fmt.weekdays) {
         const tr = table.insertRow();
-        tr.insertCell().textContent = days[dow];
+        tr.insertCell().textContent = name;
         for (let h = 0; h < 24; h++) {
           const cell = d.rows[dow * 24 + h], td = tr.insertCell();
           if (h < first || h > last) td.classList.add("night");
@@ -205,7 +189,7 @@
           if (cell.index !== null && cell.responses) {
             td.style.backgroundColor = mix(cell.index, 1);
             if (cell.index > 85 || cell.index < 12) td.classList.add("deep");
-            td.title = fill(text.heat.cell, {day: days[dow], hour: num(h), index: num(cell.index, 1), n: num(cell.responses)});
+            td.title = fill(text.heat.cell, {day: name, hour: fmt.hour(h), index: num(cell.index, 1), n: num(cell.responses)});
           }
         }
       }
@@ -227,7 +211,7 @@
         const toggle = document.createElement("button");
         toggle.type = "button";
         toggle.className = "quiet";
-        toggle.textContent = fill(text.heat.allHours, {from: num(first), to: num(last + 1)});
+        toggle.textContent = fill(text.heat.allHours, {from: fmt.hour(first), to: fmt.hour(last + 1)});
         toggle.setAttribute("aria-pressed", "false");
         toggle.addEventListener("click", () => {
           const all = table.classList.toggle("all-hours");

@@ -23,12 +23,12 @@ T = {
     "Bad request": ("Неверный запрос", "درخواست نادرست"),
     "file: choose a CSV file to import": (
         "file: выберите CSV-файл для импорта",
-        "file: یک فایل CSV برای ورود انتخاب کنید",
+        "file: یک فایل CSV برای وارد کردن انتخاب کنید",
     ),
     "Imported %(n)s rows.": ("Импортировано строк: %(n)s.", "%(n)s ردیف وارد شد."),
-    "language: choose one of %(list)s": (
-        "language: выберите один из: %(list)s",
-        "language: یکی از %(list)s را انتخاب کنید",
+    "%(field)s: choose one of %(list)s": (
+        "%(field)s: выберите один из: %(list)s",
+        "%(field)s: یکی از %(list)s را انتخاب کنید",
     ),
     "The form has expired or did not come from this site; reload the page and try again.": (
         "Форма устарела или отправлена не с этого сайта; обновите страницу и попробуйте снова.",
@@ -129,8 +129,8 @@ T = {
     "Nobody on the roster yet.": ("В штате пока никого нет.", "هنوز کسی در فهرست نیست."),
     "Add or change an employee": ("Добавить или изменить сотрудника", "افزودن یا تغییر کارمند"),
     "Save": ("Сохранить", "ذخیره"),
-    "Import CSV": ("Импорт CSV", "ورود CSV"),
-    "Import": ("Импортировать", "ورود"),
+    "Import CSV": ("Импорт CSV", "وارد کردن CSV"),
+    "Import": ("Импортировать", "وارد کردن"),
     "Employees: id,name,branch[,active]. Shifts: employee,branch,kiosk,start,end[,note] in the branch's local time.": (
         "Сотрудники: id,name,branch[,active]. Смены: employee,branch,kiosk,start,end[,note] по местному времени "
         "филиала.",
@@ -273,8 +273,8 @@ T = {
     "Happy": ("Доволен", "راضی"),
     "Very happy": ("Очень доволен", "خیلی راضی"),
     "Index (0–100)": ("Индекс (0–100)", "شاخص (۰ تا ۱۰۰)"),
-    "week of %(day)s": ("неделя с %(day)s", "هفتهٔ %(day)s"),
-    "Responses (n)": ("Ответы (n)", "پاسخ‌ها (n)"),
+    "Responses (n)": ("Число ответов", "شمار پاسخ‌ها"),
+    "n = %(n)s": ("ответов: %(n)s", "%(n)s پاسخ"),
     "Positive share, %": ("Доля довольных, %", "سهم مثبت، ٪"),
     "Mean of everyone shown": ("Среднее по всем на графике", "میانگین همهٔ افراد نمودار"),
     "Limits: 95%": ("Границы: 95%", "حدود: ۹۵٪"),
@@ -327,7 +327,7 @@ T = {
         "بیرونی (۹۹٫۸%%) چیزی دربارهٔ آن فرد می‌گویند. نمونه‌های کوچک حدود پهن‌تری دارند، پس هیچ‌کس با چند فشار "
         "داوری نمی‌شود.",
     ),
-    "not enough responses yet (n = %(n)s)": ("пока мало ответов (n = %(n)s)", "هنوز پاسخ کافی نیست (n = %(n)s)"),
+    "not enough responses yet (n = %(n)s)": ("пока мало ответов (всего %(n)s)", "هنوز پاسخ کافی نیست (%(n)s پاسخ)"),
     "Period: %(period)s (last %(days)s days), in the branch's local time.": (
         "Период: %(period)s (последние %(days)s дн.), по местному времени филиала.",
         "دوره: %(period)s (%(days)s روز اخیر)، به وقت محلی شعبه.",
@@ -343,6 +343,24 @@ T = {
         "CSV с меткой порядка байтов и разделителями, которых ждёт Excel в Windows",
         "CSV با نشانهٔ ترتیب بایت و جداکننده‌هایی که Excel در ویندوز انتظار دارد",
     ),
+    # Codes the hub stores, as words (dashboard/i18n.py ROLE_NAMES, FLAG_NAMES, CAMERA_STATES).
+    "administrator": ("администратор", "مدیر سامانه"),
+    "manager": ("менеджер", "مدیر شعبه"),
+    "technician": ("техник", "تکنسین"),
+    "too soon after the previous press": ("слишком скоро после предыдущего нажатия", "خیلی زود پس از فشار قبلی"),
+    "burst of presses": ("серия нажатий подряд", "رگبار فشارها"),
+    "outside opening hours": ("вне часов работы", "بیرون از ساعات کاری"),
+    "kiosk clock was wrong": ("часы киоска шли неверно", "ساعت کیوسک نادرست بود"),
+    "other": ("другое", "سایر"),
+    "working": ("работает", "فعال"),
+    "off": ("выключена", "خاموش"),
+    "unavailable: %(reason)s": ("недоступна: %(reason)s", "در دسترس نیست: %(reason)s"),
+    # Words scripts write (dashboard/i18n.py script_words).
+    "week of %(day)s": ("неделя с %(day)s", "هفتهٔ %(day)s"),
+    "updated %(time)s": ("обновлено в %(time)s", "به‌روزرسانی %(time)s"),
+    "Calendar": ("Календарь", "تقویم"),
+    "Solar Hijri": ("солнечная хиджра", "هجری شمسی"),
+    "Gregorian": ("григорианский", "میلادی"),
 }
 
 

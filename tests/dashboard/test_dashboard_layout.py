@@ -6,8 +6,11 @@ visits every page. A page fails when it is wider than the screen (the page
 itself must never scroll sideways: wide tables scroll inside their card), when
 something the shopper's manager could tap sits outside the screen, when the
 browser logs a console error or an uncaught exception, or when the
-Content-Security-Policy refuses something. Full-page screenshots go to
-test-artifacts/ (git-ignored) as layout-<page>-<lang>-<width>.png.
+Content-Security-Policy refuses something. In Russian and Persian a page also fails on
+visible text in Latin script that is not an id or a name from the data (untranslated
+English, wherever it came from: a template, a server message, a script, a chart), and in
+Persian on Latin digits outside ids and names (one digit style per page). Full-page
+screenshots go to test-artifacts/ (git-ignored) as layout-<page>-<lang>-<width>.png.
 """
 
 from __future__ import annotations
@@ -83,6 +86,75 @@ OUTSIDE = """
 """
 
 
+# What a reader sees as text: the body's rendered text, the attributes a browser shows or reads
+# aloud, the title, and what the charts drew on their canvases (legend, axis titles and ticks).
+VISIBLE_TEXT = """
+() => {
+  const seen = [document.title, document.body.innerText];
+  for (const el of document.querySelectorAll('[title], [placeholder], [aria-label]')) {
+    for (const name of ['title', 'placeholder', 'aria-label']) {
+      if (el.getAttribute(name)) seen.push(el.getAttribute(name));
+    }
+  }
+  for (const canvas of document.querySelectorAll('canvas')) {
+    const chart = window.Chart && Chart.getChart(canvas);
+    if (!chart) continue;
+    for (const item of (chart.legend && chart.legend.legendItems) || []) seen.push(item.text);
+    for (const scale of Object.values(chart.scales)) {
+      if (scale.options.title && scale.options.title.display) seen.push(String(scale.options.title.text));
+      for (const tick of scale.ticks || []) seen.push(String(tick.label));
+    }
+  }
+  return seen;
+}
+"""
+# Runs of Latin letters and digits (with the joiners ids use: exit-1, c-anna, 0.1.0, central/exit-1).
+LATIN_RUN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._/@-]*[A-Za-z0-9])?")
+# Latin words that belong on a Russian or Persian page, each for a reason:
+ALLOWED_WORDS = {
+    "Otklik",  # the brand
+    "English",  # the language picker names each language in itself
+    "CSV",  # the file format's name, written so in Russian and Persian too
+    "Excel",  # the program the Excel-friendly download is for, named so in every language
+}
+
+
+def _allowed_ids(db_path: Path) -> set[str]:
+    """Ids and names in the demo data, shown as they are stored (branches, kiosks, employees,
+    firmware versions) and the test's own user names."""
+    db = open_db(db_path)
+    try:
+        found = {u for lang in LANGUAGES for u in (f"admin-{lang}", f"manager-{lang}", f"technician-{lang}")}
+        for sql in (
+            "SELECT branch FROM kiosks UNION SELECT kiosk FROM kiosks UNION SELECT version FROM kiosks",
+            "SELECT id FROM employees UNION SELECT name FROM employees UNION SELECT branch FROM employees",
+        ):
+            found |= {str(v) for (v,) in db.execute(sql) if v}
+    finally:
+        db.close()
+    return found
+
+
+def _foreign_text(page: Any, lang: str, allowed: set[str]) -> list[str]:
+    """Latin-script words (ru, fa) and, in Persian, Latin digits the reader sees that are no id or name."""
+    words, digits = [], []
+    for text in page.evaluate(VISIBLE_TEXT):
+        for run in LATIN_RUN.findall(text):
+            parts = run.split("/")
+            if run in allowed or run in ALLOWED_WORDS or all(p in allowed for p in parts):
+                continue
+            if re.search("[A-Za-z]", run):
+                words.append(run)
+            elif lang == "fa":
+                digits.append(run)
+    found = []
+    if words:
+        found.append(f"{len(words)} Latin words: {sorted(set(words))[:12]}")
+    if digits:
+        found.append(f"{len(digits)} Latin numbers on a Persian page: {sorted(set(digits))[:12]}")
+    return found
+
+
 def _outside(page: Any, selector: str = "body *", keep_clipped: bool = False, text: bool = False) -> list[str]:
     return page.evaluate(OUTSIDE, {"selector": selector, "keepClipped": keep_clipped, "text": text})
 
@@ -131,6 +203,11 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         db.close()
     assert summary.alerts_open, "the demo chain must have open alerts for the alerts page to show its controls"
     return path
+
+
+@pytest.fixture(scope="module")
+def allowed_ids(demo_db: Path) -> set[str]:
+    return _allowed_ids(demo_db)
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +291,9 @@ SIZES = [(lang, width) for lang in LANGUAGES for width in (390, 1366)] + [("ru",
 
 
 @pytest.mark.parametrize(("lang", "width"), SIZES)
-def test_every_page_fits_the_screen_without_errors(demo_server: str, chromium: Any, lang: str, width: int) -> None:
+def test_every_page_fits_the_screen_without_errors(
+    demo_server: str, chromium: Any, allowed_ids: set[str], lang: str, width: int
+) -> None:
     contexts: dict[str, Any] = {}
     problems: dict[str, list[str]] = {}
     try:
@@ -253,6 +332,8 @@ def test_every_page_fits_the_screen_without_errors(demo_server: str, chromium: A
             assert page.get_attribute("html", "dir") == ("rtl" if lang == "fa" else "ltr")
             page.screenshot(path=str(ARTIFACTS / f"layout-{visit.name}-{lang}-{width}.png"), full_page=True)
             found = _problems(page, visit, response, console)
+            if lang != "en":
+                found += _foreign_text(page, lang, allowed_ids)
             if found:
                 problems[visit.name] = found
             page.close()
@@ -331,7 +412,7 @@ def test_charts_say_what_they_show(demo_server: str, chromium: Any, lang: str, w
         page.goto(demo_server + "/branch/central")
         page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('series-chart'))")
         page.wait_for_selector(".heat-legend .heat-scale", state="attached")
-        text = page.evaluate("JSON.parse(document.body.dataset.chartText)")
+        text = page.evaluate("window.otklik.format.t('charts')")
         series = page.evaluate(CHART_FACTS, "series-chart")
         # The buttons by name, not "1, 2, 3, 4"; both axes titled; the index's axis draws no gridlines.
         assert series["legend"] == [text["index"], *text["buttons"]]
