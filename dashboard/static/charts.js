@@ -28,6 +28,8 @@
   const legend = {position: "bottom", rtl: rtl, textDirection: rtl ? "rtl" : "ltr",
     labels: {usePointStyle: true, boxWidth: 10, boxHeight: 10, padding: 12}};
   const tooltip = {rtl: rtl, textDirection: rtl ? "rtl" : "ltr"};
+  // Chart.js writes a zero tick as a bare "0" whatever the locale: every number axis formats its own.
+  const numberTick = (value) => num(value);
   if (hasChart) {
     Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
     Chart.defaults.color = MUTED;
@@ -91,10 +93,10 @@
         scales: {
           x: {stacked: true, reverse: rtl, grid: {display: false}, title: axisTitle(text.grain[grain])},
           n: {stacked: true, beginAtZero: true, position: rtl ? "right" : "left",
-              title: axisTitle(text.responses), ticks: {precision: 0}},
+              title: axisTitle(text.responses), ticks: {precision: 0, callback: numberTick}},
           index: {min: 0, max: 100, position: rtl ? "left" : "right", grid: {drawOnChartArea: false},
                   title: {...axisTitle(text.indexAxis), color: INDEX_COLOUR},
-                  ticks: {color: INDEX_COLOUR, stepSize: 25}, border: {color: INDEX_COLOUR, width: 2}},
+                  ticks: {color: INDEX_COLOUR, stepSize: 25, callback: numberTick}, border: {color: INDEX_COLOUR, width: 2}},
         },
       },
       plugins: [pointValues],
@@ -145,8 +147,9 @@
           label: (item) => { const p = item.raw.p; return `${p.name || p.employee}: ${pct(p.share)} (${fill(text.n, {n: num(p.n)})})`; }}}},
         scales: {
           x: {type: "linear", min: 0, max: Math.ceil(maxN * 1.05), reverse: rtl, title: axisTitle(text.funnel.x),
-              ticks: {precision: 0}},
-          y: {min: 0, max: 100, position: rtl ? "right" : "left", title: axisTitle(text.funnel.y), ticks: {stepSize: 25}},
+              ticks: {precision: 0, callback: numberTick}},
+          y: {min: 0, max: 100, position: rtl ? "right" : "left", title: axisTitle(text.funnel.y),
+              ticks: {stepSize: 25, callback: numberTick}},
         },
       },
     });

@@ -116,6 +116,7 @@ ALLOWED_WORDS = {
     "English",  # the language picker names each language in itself
     "CSV",  # the file format's name, written so in Russian and Persian too
     "Excel",  # the program the Excel-friendly download is for, named so in every language
+    "Windows",  # ... and the system it runs on there
 }
 
 
