@@ -15,6 +15,7 @@ the browser's Intl has), Gregorian by the user's choice (``select_calendar``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -66,6 +67,27 @@ FLAG_NAMES = {
     "other": _l("other"),
 }
 CAMERA_STATES = {"ok": _l("working"), "off": _l("off")}
+# A refusal names its field as the request does ("from: ..."): the API keeps that name, a page
+# shows the field's label instead (``input_message``).
+FIELD_LABELS = {
+    "branch": _l("Branch"), "kiosk": _l("Kiosk"), "employee": _l("Employee"), "from": _l("From"), "to": _l("To"),
+    "start": _l("Start"), "end": _l("End"), "note": _l("Note"), "id": _l("Id"), "name": _l("Name"),
+    "file": _l("File"), "shift": _l("Shift"), "by": _l("Period"), "state": _l("State"), "view": _l("Table"),
+    "min_responses": _l("Minimum responses"), "limit": _l("Rows"), "week_start": _l("First day of the week"),
+    "action": _l("Action"), "body": _l("Request"), "language": _l("Language"), "calendar": _l("Calendar"),
+    "line": _l("Line"), "active": _l("Active"),
+}  # fmt: skip
+
+
+def input_message(message: str) -> str:
+    """A refusal ("from: ...") as a page shows it: the field by its label in the reader's language.
+
+    English pages keep the request's own names (they are English words, and what a URL takes)."""
+    if str(get_locale() or "en") == "en":
+        return message
+    # A roster file's refusal is "line 3: id: ...": the field may stand second.
+    parts = message.split(": ", 2)
+    return ": ".join(str(FIELD_LABELS.get(p, p)) if i < len(parts) - 1 else p for i, p in enumerate(parts))
 
 
 def role_name(role: str) -> str:
@@ -287,8 +309,15 @@ def _alert_text_filter(context: Context, alert: dict[str, Any]) -> Markup:
     locale = _locale_name(context)
 
     def show(name: str, value: Any) -> str:
+        if name == "chance" and isinstance(value, str):
+            # Stored as the hub wrote it ("2e-06"); a reader wants the number.
+            with contextlib.suppress(ValueError):
+                value = float(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
             return fmt_dt(value) if name == "since" else localise_digits(str(value), locale)
+        if name == "chance" and 0 < value < 0.001:
+            # A chance of 2e-06 is "less than one in a thousand" to a reader.
+            return "< " + fmt_num(0.001, 3, locale)
         # As many decimals as the hub kept (a share 33.3, a chance 0.002), at most three.
         decimals = 0 if float(value).is_integer() else min(3, len(repr(float(value)).split(".")[1]))
         return fmt_num(value, decimals, locale)

@@ -26,7 +26,7 @@ from dashboard.auth import safe_next
 from dashboard.cache import remember
 from dashboard.errors import InputError, NotFound
 from dashboard.exports import csv_response, table
-from dashboard.i18n import CALENDARS, LANGUAGES
+from dashboard.i18n import CALENDARS, LANGUAGES, input_message
 from dashboard.store import get_db, get_store
 
 bp = Blueprint("views", __name__)
@@ -121,7 +121,7 @@ def alert_action(alert_id: int, action: str) -> Any:
     try:
         writes.alert_action(get_db(), g.user, alert_id, action, request.form.get("note", ""))
     except InputError as exc:
-        flash(str(exc), "error")
+        flash(input_message(str(exc)), "error")
         return _alerts_page("live"), 400
     flash(_("Alert updated."), "ok")
     return redirect(url_for("views.alerts"))
@@ -168,7 +168,7 @@ def _roster_page(args: dict[str, str], shift_form: dict[str, Any] | None = None)
 
 def _rejected(exc: InputError, shift_form: dict[str, Any] | None = None) -> tuple[str, int]:
     # The page again with the reason and, for a shift, what was typed; nothing was stored.
-    flash(str(exc), "error")
+    flash(input_message(str(exc)), "error")
     return _roster_page({}, shift_form), 400
 
 

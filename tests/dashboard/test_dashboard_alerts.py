@@ -59,3 +59,13 @@ def test_auto_resolved_and_hand_resolved_alerts_say_so(client: FlaskClient, hub_
     page = alerts_page(client, "ru", "resolved")
     assert "закрыта: автоматически: условие больше не выполняется" in page
     assert "<bdi>b1/k2</bdi>: 300 нажатий ждут отправки (порог 100)" in page and "закрыта: cable replaced" in page
+
+
+def test_the_alerts_api_words_each_alert_in_the_readers_language(client: FlaskClient, hub_path: Path) -> None:
+    unhappy_alert(hub_path)
+    login(client, "olga")
+    alerts_page(client, "ru")  # the user's language is now Russian
+    [row] = client.get("/api/v1/alerts").get_json()["rows"]
+    assert row["text"] == "b1: 75% недовольных (3 из 4 нажатий) за последние 15 мин (порог 50%)"
+    assert row["state_text"] == "открыта"
+    assert row["message"].startswith("b1: 75% unhappy")  # what the hub stored stays as it was

@@ -31,6 +31,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from werkzeug.serving import make_server
 
 from dashboard import accounts, create_app
+from hub import roster
 from hub.db import open_db
 from otklik import demo_seed
 from tests.broker import free_port
@@ -117,26 +118,34 @@ ALLOWED_WORDS = {
     "CSV",  # the file format's name, written so in Russian and Persian too
     "Excel",  # the program the Excel-friendly download is for, named so in every language
     "Windows",  # ... and the system it runs on there
+    "UTF-8",  # an encoding's name
+    # The column names a roster CSV must have (hub/roster.py), typed as they are in any language.
+    *roster.EMPLOYEE_COLUMNS,
+    *roster.SHIFT_COLUMNS,
+    "active",
+    "note",
 }
 
 
 def _allowed_ids(db_path: Path) -> set[str]:
     """Ids and names in the demo data, shown as they are stored (branches, kiosks, employees,
-    firmware versions) and the test's own user names."""
+    firmware versions), what its managers typed (notes on alerts, shown as typed) and the
+    test's own user names."""
     db = open_db(db_path)
     try:
         found = {u for lang in LANGUAGES for u in (f"admin-{lang}", f"manager-{lang}", f"technician-{lang}")}
         for sql in (
             "SELECT branch FROM kiosks UNION SELECT kiosk FROM kiosks UNION SELECT version FROM kiosks",
             "SELECT id FROM employees UNION SELECT name FROM employees UNION SELECT branch FROM employees",
+            "SELECT resolve_note FROM alerts WHERE resolved_by != 'auto' UNION SELECT acknowledge_note FROM alerts",
         ):
-            found |= {str(v) for (v,) in db.execute(sql) if v}
+            found |= {run for (v,) in db.execute(sql) if v for run in LATIN_RUN.findall(str(v))}
     finally:
         db.close()
     return found
 
 
-def _foreign_text(page: Any, lang: str, allowed: set[str]) -> list[str]:
+def _foreign_text(page: Any, lang: str, allowed: set[str] | frozenset[str]) -> list[str]:
     """Latin-script words (ru, fa) and, in Persian, Latin digits the reader sees that are no id or name."""
     words, digits = [], []
     for text in page.evaluate(VISIBLE_TEXT):
@@ -168,6 +177,7 @@ class Visit:
     ready: str | None = None  # a selector the page's own scripts fill in; wait for it
     user: str = "admin"  # "admin", "manager" (central only), "technician" or "" (logged out)
     controls: str | None = None  # buttons that must stay on screen without scrolling
+    echoed: tuple[str, ...] = ()  # what the visit typed into the address, which the page may repeat as typed
 
 
 PAGES = (
@@ -181,7 +191,7 @@ PAGES = (
     Visit("fleet", "/fleet"),
     Visit("alerts", "/alerts", controls="#alerts button"),
     Visit("alerts-all", "/alerts?state=all"),
-    Visit("error-400", "/employees?from=2026-13-01", status=400),
+    Visit("error-400", "/employees?from=2026-13-01", status=400, echoed=("2026-13-01",)),
     # A branch a manager may not see answers as one that does not exist; 403 is for a role without figures.
     Visit("error-404-other-branch", "/branch/tehran", status=404, user="manager"),
     Visit("error-403", "/employees", status=403, user="technician"),
@@ -334,7 +344,7 @@ def test_every_page_fits_the_screen_without_errors(
             page.screenshot(path=str(ARTIFACTS / f"layout-{visit.name}-{lang}-{width}.png"), full_page=True)
             found = _problems(page, visit, response, console)
             if lang != "en":
-                found += _foreign_text(page, lang, allowed_ids)
+                found += _foreign_text(page, lang, allowed_ids | set(visit.echoed))
             if found:
                 problems[visit.name] = found
             page.close()
