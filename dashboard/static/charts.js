@@ -91,7 +91,8 @@
         layout: {padding: {top: 18}},
         plugins: {legend: legend, tooltip: tooltip},
         scales: {
-          x: {stacked: true, reverse: rtl, grid: {display: false}, title: axisTitle(text.grain[grain])},
+          x: {stacked: true, reverse: rtl, grid: {display: false}, title: axisTitle(text.grain[grain]),
+              ticks: {maxRotation: 0, autoSkipPadding: 10}},
           n: {stacked: true, beginAtZero: true, position: rtl ? "right" : "left",
               title: axisTitle(text.responses), ticks: {precision: 0, callback: numberTick}},
           index: {min: 0, max: 100, position: rtl ? "left" : "right", grid: {drawOnChartArea: false},
