@@ -189,7 +189,8 @@ def _format_dt(moment: datetime, style: str, locale: str, _timezone: str, calend
         local = moment.astimezone(get_timezone())
         text = f"{_persian_date(local.date(), style, calendar)}، {local:%H:%M}"
     else:
-        text = format_datetime(moment, style)
+        # Browsers disagree on the narrow space before "AM" (Chromium writes a plain one): one form for both.
+        text = format_datetime(moment, style).replace(" ", " ")
     return localise_digits(text, locale)
 
 
@@ -257,7 +258,9 @@ def format_number(value: float, fmt: str, locale: str) -> str:
     time formatting than everything else together.
     """
     numbering = NUMBERING.get(locale, "latn")
-    return localise_digits(_pattern(fmt).apply(value, Locale.parse(locale), numbering_system=numbering), locale)
+    text = localise_digits(_pattern(fmt).apply(value, Locale.parse(locale), numbering_system=numbering), locale)
+    # Persian's minus is CLDR's "‎−" (as Intl writes it), which Babel leaves as "-".
+    return "‎−" + text[1:] if numbering == "arabext" and text.startswith("-") else text
 
 
 def _locale_name(context: Context) -> str:

@@ -20,9 +20,10 @@
   })();
 
   const cache = new Map();
+  // Halves to even, as Babel rounds on the server (42.25 -> 42.2 on both sides).
   const numberFormat = (options) => {
     const key = JSON.stringify(options);
-    if (!cache.has(key)) cache.set(key, new Intl.NumberFormat(tag, options));
+    if (!cache.has(key)) cache.set(key, new Intl.NumberFormat(tag, {roundingMode: "halfEven", ...options}));
     return cache.get(key);
   };
   const dateFormat = (options, timeZone) => {

@@ -31,6 +31,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from werkzeug.serving import make_server
 
 from dashboard import accounts, create_app
+from dashboard.i18n import fmt_dt, fmt_num, fmt_pct
 from hub import roster
 from hub.db import open_db
 from otklik import demo_seed
@@ -456,3 +457,35 @@ def test_charts_say_what_they_show(demo_server: str, chromium: Any, lang: str, w
         assert page.evaluate("window.__csp") == []
     finally:
         context.close()
+
+
+NUMBERS = [0, 7, 42.25, 999.95, 1234, 12345.678, 1_000_000, -3.5, 0.05, 2.675]
+STAMPS = ["2026-11-22T09:05:00Z", "2026-03-20T23:59:00Z", "2026-03-21T00:30:00Z"]  # Nowruz falls between
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_browser_writes_numbers_and_times_as_the_server_does(
+    demo_server: str, demo_db: Path, chromium: Any, lang: str
+) -> None:
+    # One rule, two homes (dashboard/i18n.py, static/format.js): a live update must not change
+    # how a figure reads ("78.0", then "۷۸٫۰" a second later).
+    context = chromium.new_context(locale=lang)
+    try:
+        page = context.new_page()
+        page.goto(demo_server + "/login")  # the browser's language picks the page's (Accept-Language)
+        assert page.get_attribute("html", "lang") == lang
+        browser = page.evaluate(
+            """([numbers, stamps]) => { const f = window.otklik.format;
+                 return [numbers.map((v) => [f.num(v), f.num(v, 1), f.pct(v)]), stamps.map((t) => f.dateTime(t))]; }""",
+            [NUMBERS, STAMPS],
+        )
+    finally:
+        context.close()
+    app = create_app({"OTKLIK_DB": str(demo_db), "SECRET_KEY": "test", "TESTING": True})
+    with app.test_request_context(headers={"Accept-Language": lang}):
+        server = [[[fmt_num(v), fmt_num(v, 1), fmt_pct(v)] for v in NUMBERS], [fmt_dt(t) for t in STAMPS]]
+    assert browser == server
+    if lang == "fa":
+        written = "".join(text for row in browser[0] for text in row) + "".join(browser[1])
+        assert not re.search("[0-9]", written), browser
+        assert browser[1][2].startswith("۱۴۰۵/۱/۱"), browser  # Solar Hijri: 21 March 2026 is 1 Farvardin 1405
