@@ -169,7 +169,7 @@ def handle_batch(db: Database, messages: Iterable[Received]) -> list[Outcome]:
 
 
 class _SettingsCache:
-    """Branch settings read once per batch at most, and again only after another connection committed.
+    """Branch settings read once each, and again only after another connection committed.
 
     ``PRAGMA data_version`` changes only when *another* connection commits (the
     CLI changing a branch, say), so one pragma per batch is the whole cost.
@@ -179,14 +179,19 @@ class _SettingsCache:
         self._version: int | None = None
         self._settings: dict[str, BranchSettings] = {}
 
-    def for_batch(self, db: Database, names: Iterable[str]) -> dict[str, BranchSettings]:
+    def refresh(self, db: Database) -> None:
+        """At the start of each batch: forget what another connection may have changed."""
         version = db.conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._version:
             self._version, self._settings = version, {}
-        for name in names:
-            if name not in self._settings:
-                self._settings[name] = branches.get(db, name)
-        return self._settings
+
+    def get(self, db: Database, branch: str) -> BranchSettings:
+        found = self._settings.get(branch)
+        if found is None:
+            # Read inside the caller's savepoint: a branch whose stored settings cannot be
+            # read costs its own messages (dead letters), not the batch.
+            found = self._settings[branch] = branches.get(db, branch)
+        return found
 
 
 class Ingest:
@@ -239,7 +244,8 @@ class Ingest:
         rejects: list[tuple[int, str]] = []
         with db.atomic():
             presses, others = self._validate(items, poisoned, outcomes, rejects)
-            settings = self._settings.for_batch(db, {p.rating.branch for p in presses})
+            settings = self._settings
+            settings.refresh(db)
             if presses and not one_by_one:
                 self._store_ratings_together(presses, settings, registry, outcomes, rejects)
             else:
@@ -300,7 +306,7 @@ class Ingest:
     def _store_ratings_together(
         self,
         presses: list[_Press],
-        settings: dict[str, BranchSettings],
+        settings: _SettingsCache,
         registry: _Registry,
         outcomes: list[Outcome | None],
         rejects: list[tuple[int, str]],
@@ -397,13 +403,14 @@ def _press(item: _Item, rating: Rating) -> _Press:
     flags = set(rating.flags)
     if doubtful:
         flags.add("clock")
+    kiosk_ts = protocol.format_ts(rating.ts)
     row: dict[str, Any] = {
         "id": rating.id,
         "branch": rating.branch,
         "kiosk": rating.kiosk,
         "seq": rating.seq,
-        "ts": protocol.format_ts(ts),
-        "kiosk_ts": protocol.format_ts(rating.ts),
+        "ts": kiosk_ts if ts is rating.ts else protocol.format_ts(ts),
+        "kiosk_ts": kiosk_ts,
         "ts_source": source,
         "score": rating.score,
         "employee": rating.employee,
@@ -422,17 +429,18 @@ _ID_CHUNK = 500
 
 
 def _store_ratings(
-    db: Database, presses: Sequence[_Press], settings: dict[str, BranchSettings], registry: _Registry
+    db: Database, presses: Sequence[_Press], settings: _SettingsCache, registry: _Registry
 ) -> list[Outcome]:
     """Stages 3-7 for some ratings (the whole batch's, or one): one outcome each, in order."""
     outcomes, new = _new_presses(db, presses, registry)
     if new:
         tally = aggregates.Tally()
-        local = [aggregates.local_hour(p.row["ts"], settings[p.rating.branch].zone) for p in new]
+        rules = {p.rating.branch: settings.get(db, p.rating.branch) for p in new}
+        local = [aggregates.local_hour(p.row["ts"], rules[p.rating.branch].zone) for p in new]
         found = misuse.check_batch(
             db,
             [(p.rating.branch, p.rating.kiosk, p.row["ts"], at) for p, (_, at) in zip(new, local, strict=True)],
-            settings,
+            rules,
         )
         for p, added in zip(new, found, strict=True):
             if added:
