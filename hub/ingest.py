@@ -230,7 +230,9 @@ class Ingest:
                 # Rare (a RAISE(ROLLBACK) trigger, say): the transaction is gone, so the
                 # batch runs again, one message at a time until the culprit is known,
                 # then with that message dead-lettered unstored.
-                log.error("storing a message rolled back its whole batch; running the batch again without it")
+                log.error(
+                    "storing a message rolled back its whole batch; running the batch again, without it once known"
+                )
                 one_by_one = True
                 if lost.index is not None:
                     poisoned.add(lost.index)
@@ -243,7 +245,7 @@ class Ingest:
         # the dead letters' per-source limits count messages in the order they came.
         rejects: list[tuple[int, str]] = []
         with db.atomic():
-            presses, others = self._validate(items, poisoned, outcomes, rejects)
+            presses, others = self._validate(items, poisoned, rejects)
             settings = self._settings
             settings.refresh(db)
             if presses and not one_by_one:
@@ -271,7 +273,7 @@ class Ingest:
         return outcomes  # type: ignore[return-value]
 
     def _validate(
-        self, items: list[_Item], poisoned: set[int], outcomes: list[Outcome | None], rejects: list[tuple[int, str]]
+        self, items: list[_Item], poisoned: set[int], rejects: list[tuple[int, str]]
     ) -> tuple[list[_Press], list[tuple[_Item, object]]]:
         """Stage 1 (and 2 for ratings): decode every message; ratings to presses, the rest in arrival order."""
         presses: list[_Press] = []
