@@ -38,6 +38,7 @@ from hub.db import open_db
 from hub.periods import local_keys
 from otklik import protocol
 from tests.backlog import Kiosk, chain, publish
+from tests.bench.bench_backlog import rss_mb
 from tests.broker import Mosquitto
 from tests.hub_process import HubProcess
 
@@ -86,11 +87,12 @@ def hub_rate(work: Path, kiosks: list[Kiosk], unique: int) -> tuple[float, dict[
             stored, last_change = now_stored, time.perf_counter()
         time.sleep(0.05)
     elapsed = last_change - t0
+    rss = rss_mb(hub.pid), rss_mb(hub.pid, "VmHWM")
     time.sleep(2)  # anything arriving late would be a double
     hub.stop()
     assert hub.wait_exit(30) == 0, hub.log()
     broker.stop()
-    return unique / elapsed if stored >= unique else stored / elapsed, check(db)
+    return unique / elapsed if stored >= unique else stored / elapsed, {**check(db), "rss": rss}
 
 
 def check(db: Database) -> dict[str, object]:
@@ -220,6 +222,8 @@ def main() -> None:
     print(f"flagged                 {found['flagged'] or 'none'}")
     print(f"aggregated presses      {found['counted']}")
     print(f"aggregates == rebuild   {found['equal_rebuild']}")
+    rss, peak = found["rss"]  # type: ignore[misc]
+    print(f"hub RSS after the run   {rss:.1f} MB (peak {peak:.1f} MB)")
     ok = ids == args.events and stored == presses and found["equal_rebuild"] and not found["flagged"]
     ok = ok and all(n == stored for n in found["counted"].values())  # type: ignore[attr-defined]
     sys.exit(0 if ok else 1)
