@@ -70,7 +70,7 @@ def raw_rate(work: Path, kiosks: list[Kiosk], total: int) -> tuple[float, int]:
     return received / elapsed, received
 
 
-def hub_rate(work: Path, kiosks: list[Kiosk], unique: int) -> tuple[float, dict[str, object]]:
+def hub_rate(work: Path, kiosks: list[Kiosk], unique: int) -> tuple[float, dict[str, object], tuple[float, float]]:
     broker = Mosquitto(work / "hub", extra_conf=BROKER_CONF)
     broker.start()
     db_path = work / "hub.db"
@@ -92,7 +92,7 @@ def hub_rate(work: Path, kiosks: list[Kiosk], unique: int) -> tuple[float, dict[
     hub.stop()
     assert hub.wait_exit(30) == 0, hub.log()
     broker.stop()
-    return unique / elapsed if stored >= unique else stored / elapsed, {**check(db), "rss": rss}
+    return unique / elapsed if stored >= unique else stored / elapsed, check(db), rss
 
 
 def check(db: Database) -> dict[str, object]:
@@ -206,7 +206,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         raw, raw_received = raw_rate(work, kiosks, total)
-        hub, found = hub_rate(work, kiosks, args.events)
+        hub, found, (rss, peak) = hub_rate(work, kiosks, args.events)
         limit = executemany_rate(work, messages)
         pipeline = handle_batch_rate(work, messages)
     stored, ids, presses = found["stored"], found["ids"], found["presses"]
@@ -222,7 +222,6 @@ def main() -> None:
     print(f"flagged                 {found['flagged'] or 'none'}")
     print(f"aggregated presses      {found['counted']}")
     print(f"aggregates == rebuild   {found['equal_rebuild']}")
-    rss, peak = found["rss"]  # type: ignore[misc]
     print(f"hub RSS after the run   {rss:.1f} MB (peak {peak:.1f} MB)")
     ok = ids == args.events and stored == presses and found["equal_rebuild"] and not found["flagged"]
     ok = ok and all(n == stored for n in found["counted"].values())  # type: ignore[attr-defined]
