@@ -123,29 +123,10 @@ class Tally:
         return len(self.rows)
 
 
-def attribute(db: Database, branch: str, kiosk: str, ts: str, named: str | None) -> tuple[str, str]:
-    """(employee, source) for a press: the employee the event names, else the one on shift.
-
-    A shift at this kiosk wins over a branch-wide shift (kiosk ''); among overlapping shifts
-    the one that started last wins (the relief cashier who just took over).
-    """
-    if named:
-        return named, "event"
-    for where in (kiosk, ""):
-        found = db.execute(
-            'SELECT employee FROM shifts WHERE branch = ? AND kiosk = ? AND start <= ? AND "end" > ? '
-            "ORDER BY start DESC, id DESC LIMIT 1",
-            [branch, where, ts, ts],
-        ).fetchone()
-        if found:
-            return found[0], "shift"
-    return "", ""
-
-
 class Shifts:
     """The shifts of one kiosk (and its branch's branch-wide ones) over a time range, read in one query.
 
-    ``attribute`` answers as ``hub.aggregates.attribute`` does for any press in that range.
+    ``attribute`` answers for any press in that range which employee it counts for.
     """
 
     def __init__(self, db: Database, branch: str, kiosk: str, first: str, last: str) -> None:
@@ -158,6 +139,11 @@ class Shifts:
         self._order = [r for r in rows if r[0] == kiosk] + [r for r in rows if r[0] != kiosk]
 
     def attribute(self, ts: str, named: str | None) -> tuple[str, str]:
+        """(employee, source): the employee the event names, else the one on shift.
+
+        A shift at this kiosk wins over a branch-wide shift (kiosk ''); among overlapping
+        shifts the one that started last wins (the relief cashier who just took over).
+        """
         if named:
             return named, "event"
         for _kiosk, start, end, _id, employee in self._order:
@@ -205,8 +191,9 @@ def reattribute(db: Database, branch: str, kiosk: str, start: str, end: str) -> 
         [branch, *kiosks, start, end],
     ).fetchall()
     tally = Tally()
+    shifts = {k: Shifts(db, branch, k, start, end) for k in {r[1] for r in rows}}
     for event_id, ev_kiosk, ts, score, named, flags, old in rows:
-        new, source = attribute(db, branch, ev_kiosk, ts, named)
+        new, source = shifts[ev_kiosk].attribute(ts, named)
         if new == old:
             continue
         hour = local_keys(ts, zone)[0]
