@@ -19,6 +19,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 VERSION = 1
@@ -157,6 +158,8 @@ def alert_topic(branch: str) -> str:
     return f"{PREFIX}/alerts/{check_id('branch', branch)}"
 
 
+# Every message of a kiosk names the same few topics: checked once each (refusals are not cached).
+@lru_cache(maxsize=4096)
 def parse_topic(name: str) -> Topic:
     parts = name.split("/")
     if len(parts) != 5 or "/".join(parts[:2]) != PREFIX:
