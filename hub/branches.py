@@ -18,12 +18,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlite_utils import Database
 
 from hub.alert_text import LANGUAGES
+from otklik.errors import OtklikError
 from otklik.protocol import now_ts
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-class SettingsError(ValueError):
+class SettingsError(OtklikError, ValueError):
     """A branch setting that cannot be used; the text names the field and the reason."""
 
 

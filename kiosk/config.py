@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from otklik import protocol
+from otklik.errors import OtklikError
 from otklik.mqtt import Broker, BrokerURLError, parse_broker_url
 
 DEFAULT_PINS = (5, 6, 13, 19)
@@ -29,7 +30,7 @@ PATH_MAX = 4096
 OUTBOX_NAME_ROOM = 100
 
 
-class ConfigError(ValueError):
+class ConfigError(OtklikError, ValueError):
     """A config file that cannot run a kiosk: ``field`` is the dotted name, ``reason`` says why."""
 
     def __init__(self, field: str, reason: str, *, source: str | None = None) -> None:

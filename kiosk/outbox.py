@@ -43,6 +43,7 @@ from sqlite_utils.migrations import Migrations
 
 from kiosk.clock import ClockCheck, system_clock_synced
 from otklik import protocol
+from otklik.errors import OtklikError
 from otklik.private_files import create_private
 
 PENDING = "pending"
@@ -92,7 +93,7 @@ def m002_receipts(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX outbox_due ON outbox(state, due_ns)")
 
 
-class OutboxError(RuntimeError):
+class OutboxError(OtklikError, RuntimeError):
     pass
 
 

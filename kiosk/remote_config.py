@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from otklik import protocol
+from otklik.errors import OtklikError
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ SPAN_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 SETTING_NAMES = ("labels", "cooldown_s", "opening_hours", "employee", "locale")
 
 
-class ConfigPushError(ValueError):
+class ConfigPushError(OtklikError, ValueError):
     """A pushed config the kiosk refuses: ``field`` names the setting, the text says why."""
 
     def __init__(self, field: str, reason: str) -> None:
