@@ -70,16 +70,17 @@ def migrate(path: str | Path) -> list[str]:
 
 def check_migrated(path: str | Path) -> None:
     """Refuse a database that is missing or not migrated, saying which command fixes it."""
-    hint = f"run `otklik db migrate --db {path}` (the hub's schema is the hub's to change)"
+    # The command is in the message, not a hint: under gunicorn only the message reaches the log.
+    todo = f"run `otklik db migrate --db {path}` first"
     if not Path(path).exists():
-        raise NotMigrated(f"no hub database at {path}", field="OTKLIK_DB", hint=hint)
+        raise NotMigrated(f"no hub database at {path}: {todo}", field="OTKLIK_DB")
     db = Database(Path(path))
     try:
         missing = pending(db)
     finally:
         db.close()
     if missing:
-        raise NotMigrated(f"the hub database {path} is not migrated ({len(missing)} pending)", hint=hint)
+        raise NotMigrated(f"the hub database {path} lacks {len(missing)} migrations: {todo}", field="OTKLIK_DB")
 
 
 def open_existing(path: str | Path) -> Database:
