@@ -154,8 +154,13 @@ def read_password(password_file: Path | None) -> str | None:
     return config.get("OTKLIK_MQTT_PASSWORD")
 
 
-def broker_options(*, required: bool, username_default: str | None = None, username_help: str = "") -> Callable[[F], F]:
-    """--broker (OTKLIK_BROKER), --username, --password-file (or OTKLIK_MQTT_PASSWORD), --ca-file, --mqtt-version."""
+def broker_options(
+    *, required: bool, username_default: str | None = None, username_help: str = "", versions: bool = True
+) -> Callable[[F], F]:
+    """--broker (OTKLIK_BROKER), --username, --password-file (or OTKLIK_MQTT_PASSWORD), --ca-file, --mqtt-version.
+
+    ``versions=False`` leaves --mqtt-version out, for a command that speaks MQTT 5 only.
+    """
 
     def decorate(fn: F) -> F:
         for opt in reversed(
@@ -187,7 +192,7 @@ def broker_options(*, required: bool, username_default: str | None = None, usern
                     help="CA certificate for mqtts://.",
                 ),
                 click.option("--mqtt-version", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True),
-            ]
+            ][: None if versions else -1]
         ):
             fn = opt(fn)
         return fn
