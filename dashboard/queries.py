@@ -22,6 +22,7 @@ from dashboard import fleet as fleet_mod
 from dashboard.accounts import User
 from dashboard.cache import cached
 from hub.periods import FAR_FUTURE, FAR_PAST
+from otklik.errors import OtklikError
 from otklik.protocol import format_ts
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ ALERT_STATES = ("live", "open", "acknowledged", "resolved", "all")
 T = TypeVar("T")
 
 
-class InputError(ValueError):
+class InputError(OtklikError, ValueError):
     """Bad input from a form or a query string; the text names the field and the reason."""
 
 

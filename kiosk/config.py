@@ -33,6 +33,8 @@ OUTBOX_NAME_ROOM = 100
 class ConfigError(OtklikError, ValueError):
     """A config file that cannot run a kiosk: ``field`` is the dotted name, ``reason`` says why."""
 
+    field: str
+
     def __init__(self, field: str, reason: str, *, source: str | None = None) -> None:
         self.field = field
         self.reason = reason
