@@ -92,12 +92,15 @@ def add_kiosk(
             initial["labels"] = list(labels)
         if employee:
             initial["employee"] = employee
+        if not pad:  # the firmware does not sleep
+            initial.update(config_push.branch_settings(db, branch))
         config_push.set_settings(db, branch, kiosk, initial)
     ca = ca_pem(broker_dir)
     if pad:
         cfg = pad_config(
             branch=branch, kiosk=kiosk, username=cred.username, password=password, broker_url=broker_url,
             employee=employee, ca_pem=ca, pins=pins, wifi_ssid=wifi_ssid, wifi_password=wifi_password,
+            settings=initial,
         )  # fmt: skip
         out.mkdir(parents=True, exist_ok=True)
         os.chmod(out, 0o700)
