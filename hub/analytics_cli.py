@@ -399,7 +399,7 @@ def _publisher(broker_url: str, username: str | None, password_file: Path | None
     try:
         client = connect_and_wait(broker, f"otklik-alerts-{os.getpid()}", logger=log)
     except ConnectionError as err:
-        raise OtklikError(str(err), field="--broker") from None
+        raise OtklikError(str(err), hint="check --broker, --username and --password-file") from None
     try:
         yield AckedPublisher(client).publish
     finally:
