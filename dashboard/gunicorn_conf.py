@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 
-from otklik import config
+# Underscored: gunicorn takes every module-level name that matches a setting (``config`` is one).
+from otklik import config as _env
 from otklik.errors import OtklikError
 
 PAGE_THREADS = 8
@@ -24,14 +25,14 @@ PAGE_THREADS = 8
 
 def _count(name: str, default: int) -> int:
     try:
-        return config.get_int(name, default, minimum=1)
+        return _env.get_int(name, default, minimum=1)
     except OtklikError as err:
         raise SystemExit(str(err)) from None
 
 
 wsgi_app = "dashboard.wsgi:app"
 worker_class = "gthread"
-bind = config.get("OTKLIK_DASHBOARD_BIND") or "127.0.0.1:8000"
+bind = _env.get("OTKLIK_DASHBOARD_BIND") or "127.0.0.1:8000"
 workers = _count("OTKLIK_DASHBOARD_WORKERS", 2)
 threads = _count("OTKLIK_DASHBOARD_THREADS", 32)
 accesslog = "-"
