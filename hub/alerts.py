@@ -469,7 +469,7 @@ SILENT_LOOKBACK = timedelta(hours=12)  # expected presses are counted over at mo
 def _silent(db: Database, s: branches.BranchSettings, now: datetime) -> list[dict[str, Any]]:
     if s.silent_after_min <= 0 or not db["kiosks"].exists():
         return []
-    if s.opening_hours() is not None and not s.is_open(now.astimezone(s.zone)):
+    if s.opening_hours() is not None and not branches.is_open(s, now.astimezone(s.zone)):
         return []
     heard = format_ts(now - timedelta(minutes=s.offline_after_min))
     quiet_since = format_ts(now - timedelta(minutes=s.silent_after_min))

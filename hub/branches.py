@@ -58,16 +58,17 @@ class BranchSettings:
         """None: always open."""
         return OpeningHours.parse(self.hours)
 
-    def is_open(self, local: datetime) -> bool:
-        """Whether a local wall-clock moment falls in opening hours, with the grace margin."""
-        hours = self.opening_hours()
-        return hours is None or hours.is_open(local, self.hours_grace_min)
-
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 _TUNABLE = {f.name: f for f in fields(BranchSettings) if f.name not in ("branch", "timezone", "extra")}
+
+
+def is_open(settings: BranchSettings, local: datetime) -> bool:
+    """Whether a local wall-clock moment falls in opening hours, with the grace margin."""
+    hours = settings.opening_hours()
+    return hours is None or hours.is_open(local, settings.hours_grace_min)
 
 
 def get(db: Database, branch: str) -> BranchSettings:

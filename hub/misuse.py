@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from hub.branches import BranchSettings
+from hub.branches import BranchSettings, is_open
 from hub.periods import parse_utc
 from otklik.protocol import format_ts
 
@@ -35,6 +35,6 @@ def check(db: Database, row: dict[str, Any], settings: BranchSettings, local: da
         ).fetchone()[0]
         if n > settings.burst_max:
             found.add("burst")
-    if not settings.is_open(local):
+    if not is_open(settings, local):
         found.add("hours")
     return found
