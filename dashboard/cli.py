@@ -223,7 +223,8 @@ def dashboard(db_path: Path, auth_db: Path | None, host: str, port: int) -> None
     app = create_app(config)
     store = accounts.open_store(app.config["OTKLIK_AUTH_DB"])
     if not accounts.list_users(store):
-        click.echo("No accounts yet: create one with `otklik users add NAME --role admin`.", err=True)
+        where = f"--db {db_path}" + (f" --auth-db {auth_db}" if auth_db else "")
+        click.echo(f"No accounts yet: create one with `otklik users add NAME --role admin {where}`.", err=True)
     app.run(host=host, port=port, threaded=True)
 
 
