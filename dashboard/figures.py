@@ -88,12 +88,14 @@ def branch_summary(db: sqlite_utils.Database, branch: str) -> dict[str, Any]:
 def series(db: sqlite_utils.Database, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
     grain = filters.grain(args)
     start, end = filters.period(args, filters.GRAIN_DAYS[grain])
-    return _series(db, grain, branch, start, end + timedelta(days=1))
+    return _series(db, grain, branch, start, end + timedelta(days=1), filters.first_weekday(args))
 
 
 @cached
-def _series(db: sqlite_utils.Database, grain: str, branch: str, start: date, stop: date) -> list[dict[str, Any]]:
-    return scores.series(db, grain, branch=branch, start=start, end=stop)
+def _series(
+    db: sqlite_utils.Database, grain: str, branch: str, start: date, stop: date, first: int = 0
+) -> list[dict[str, Any]]:
+    return scores.series(db, grain, branch=branch, start=start, end=stop, first_weekday=first)
 
 
 def heatmap(db: sqlite_utils.Database, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
@@ -148,7 +150,8 @@ def employee(
     db: sqlite_utils.Database, branch: str, employee_id: str, args: dict[str, str] | None = None
 ) -> dict[str, Any] | None:
     """One employee's figures in ``branch``; None if nobody of that id worked there."""
-    start, end = filters.period(args or {}, 90)
+    args = args or {}
+    start, end = filters.period(args, 90)
     stop = end + timedelta(days=1)
     summary = scores.total(db, branch=branch, employee=employee_id, start=start, end=stop)
     on_roster = None
@@ -161,7 +164,8 @@ def employee(
         return None
     if on_roster is not None and on_roster["branch"] != branch and summary["responses"] == 0:
         return None
-    weekly = scores.series(db, "week", branch=branch, employee=employee_id, start=start, end=stop)
+    first = filters.first_weekday(args)
+    weekly = scores.series(db, "week", branch=branch, employee=employee_id, start=start, end=stop, first_weekday=first)
     return {
         "branch": branch,
         "employee": employee_id,

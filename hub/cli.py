@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from hub import dead_letters
+from hub import dead_letters, flood_guard
 from hub.alert_watch import AlertWatcher
 from hub.db import migrate, open_existing
 from hub.scores import BY, DEFAULT_MIN_RESPONSES, DEFAULT_WEIGHT, RANKED
@@ -41,6 +41,13 @@ from otklik.runtime import wait_for_stop_signal
     show_default=True,
     help="Evaluate the alert rules within a second of each commit and send what opens.",
 )
+@click.option(
+    "--cut-off-per-s",
+    type=click.IntRange(0),
+    default=flood_guard.CUT_OFF_PER_S,
+    show_default=True,
+    help="Bad messages from one kiosk within a second that get it cut off at the broker (0: never).",
+)
 def hub(
     broker_url: str,
     username: str | None,
@@ -50,6 +57,7 @@ def hub(
     db_path: Path,
     client_id: str,
     run_alerts: bool,
+    cut_off_per_s: int,
 ) -> None:
     """Run the ingest service: subscribe to every kiosk and store its events.
 
@@ -68,7 +76,7 @@ def hub(
         otklik hub --broker mqtt://127.0.0.1:1883 --db /var/lib/otklik/hub.db
     """
     broker = broker_from(broker_url, username, password_file, ca_file, mqtt_version)
-    service = HubService(broker, db_path, client_id=client_id).start()
+    service = HubService(broker, db_path, client_id=client_id, cut_off_per_s=cut_off_per_s or None).start()
     watcher = None
     if run_alerts:
         # The hub's own connection: a second one with the hub's username would take over its session.
@@ -199,4 +207,55 @@ def dead_letters_command(db_path: Path, output: str, last: int) -> None:
         click.echo(f"#{letter['id']} {letter['received_at']} {letter['topic']} ({size}): {letter['reason']}")
 
 
-COMMANDS: list[click.Command] = [hub, db_group, report, dead_letters_command]
+@group("cut-offs")
+def cut_offs_group() -> None:
+    """Kiosks the hub cut off at the broker for flooding it with bad messages (hub/flood_guard.py).
+
+    \b
+    Example:
+        otklik cut-offs list --db data/hub.db
+        otklik cut-offs restore --db data/hub.db --branch b1 --kiosk k1
+    """
+
+
+@cut_offs_group.command("list")
+@db_option
+@output_option
+def cut_offs_list(db_path: Path, output: str) -> None:
+    """Every cut-off: when, how many bad messages a second set it off, what was dropped since, if restored.
+
+    \b
+    Example:
+        otklik cut-offs list --db data/hub.db
+        otklik cut-offs list --json
+    """
+    db = open_existing(db_path)
+    try:
+        rows = flood_guard.cut_offs(db)
+    finally:
+        db.close()
+    emit(rows, output, ["source", "username", "cut_at", "junk_per_s", "dropped", "restore_requested_at", "restored_at"])
+
+
+@cut_offs_group.command("restore")
+@db_option
+@click.option("--branch", required=True)
+@click.option("--kiosk", required=True)
+def cut_offs_restore(db_path: Path, branch: str, kiosk: str) -> None:
+    """Let a cut-off kiosk connect again: the running hub tells the broker within seconds.
+
+    The kiosk then sends the presses it kept meanwhile. If it floods again, it is cut off again.
+
+    \b
+    Example:
+        otklik cut-offs restore --db data/hub.db --branch b1 --kiosk k1
+    """
+    db = open_existing(db_path)
+    try:
+        source = flood_guard.request_restore(db, branch, kiosk)
+    finally:
+        db.close()
+    click.echo(f"restore of {source} requested; the hub passes it to the broker within {flood_guard.POLL_S:g} s")
+
+
+COMMANDS: list[click.Command] = [hub, db_group, report, dead_letters_command, cut_offs_group]

@@ -38,6 +38,7 @@ LISTINGS: dict[str, list[str]] = {
     "provision list": [],
     "config show": [],
     "users list": [],
+    "cut-offs list": [],
 }
 
 
@@ -94,6 +95,10 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = open_db(db_path)
     ingest.handle_batch(db, [("otklik/v1/b1/k1/rating", b"not json", datetime.now(UTC))])
     notify.add_channel(db, "webhook", "https://chat.example/hook", "central")
+    # What hub.flood_guard records when it cuts a flooding kiosk off (its own test floods a real broker).
+    db["flood_cut_offs"].insert(
+        {"source": "otklik/v1/b1/k1", "username": "k-b1-k1", "cut_at": "2026-12-01T15:00:00.000Z", "junk_per_s": 900}
+    )
     db.close()
     for args in (
         ["provision", "service", "hub", "--out", str(folder / "etc"), "--broker-dir", str(folder / "broker"),
