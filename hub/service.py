@@ -39,7 +39,7 @@ from otklik.mqtt import Broker, connect_async, make_client
 
 log = logging.getLogger(__name__)
 
-SUBSCRIBED_KINDS = (protocol.RATING, protocol.HEARTBEAT, protocol.STATUS, protocol.REACTION)
+SUBSCRIBED_KINDS = protocol.DEVICE_KINDS
 # Ten batches: enough to keep the writer busy while the network thread reads
 # on, a few MB at most whatever the broker's backlog.
 QUEUE_MAX = 5000
