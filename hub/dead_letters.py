@@ -224,3 +224,10 @@ def sources(db: Database) -> list[dict[str, Any]]:
     ).fetchall()
     names = ("source", "written", "dropped", "retained_repeats", "last_dropped_at", "last_at")
     return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def newest(db: Database, last: int) -> list[dict[str, Any]]:
+    """The ``last`` newest letters (without their payloads), newest first."""
+    names = ("id", "received_at", "topic", "payload_size", "reason")
+    rows = db.execute(f"SELECT {', '.join(names)} FROM dead_letters ORDER BY id DESC LIMIT ?", [last]).fetchall()
+    return [dict(zip(names, row, strict=True)) for row in rows]

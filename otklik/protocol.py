@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from otklik.errors import OtklikError
+
 VERSION = 1
 PREFIX = "otklik/v1"
 
@@ -120,7 +122,7 @@ PUBLISH_OVERHEAD_BYTES = 5 + 2 + 2 + 256
 MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + MAX_TOPIC_BYTES + PUBLISH_OVERHEAD_BYTES
 
 
-class ProtocolError(ValueError):
+class ProtocolError(OtklikError, ValueError):
     """A message that does not follow protocol v1; the text says what and why."""
 
 
