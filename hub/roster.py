@@ -18,10 +18,11 @@ from sqlite_utils import Database
 
 from hub import aggregates, branches
 from hub.periods import FAR_FUTURE, FAR_PAST
+from otklik.errors import OtklikError
 from otklik.protocol import EMPLOYEE_RE, ProtocolError, check_id, format_ts
 
 
-class RosterError(ValueError):
+class RosterError(OtklikError, ValueError):
     """A roster change that cannot be made; the text names the field and the reason.
 
     ``template`` and ``params`` keep the message apart from its values, so the dashboard can

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +13,17 @@ import click
 from gpiozero.exc import BadPinFactory
 
 from kiosk.clock import ClockCheck, fixed, system_clock_synced
-from kiosk.config import Config, ConfigError, config_from_dict, load_config, simple_config
+from kiosk.config import Config, ConfigError, ScreenConfig, config_from_dict, load_config, simple_config
 from kiosk.outbox import OutboxError
+from otklik.command import command
+from otklik.errors import OtklikError
 
 log = logging.getLogger(__name__)
 
 CLOCKS: dict[str, ClockCheck] = {"system": system_clock_synced, "synced": fixed(True), "unsynced": fixed(False)}
 
 
-@click.command("kiosk")
+@command("kiosk")
 @click.option(
     "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="Kiosk TOML config file."
 )
@@ -52,6 +55,9 @@ CLOCKS: dict[str, ClockCheck] = {"system": system_clock_synced, "synced": fixed(
     help="Treat the wall clock as synced or unsynced (simulate default: synced; Pi: system).",
 )
 @click.option("--seed", type=int, help="Random seed for the simulated presses.")
+@click.option(
+    "--screen", is_flag=True, help="Serve the touch page on 127.0.0.1 (the config's [screen] section, or its defaults)."
+)
 def kiosk(
     config_path: Path | None,
     simulate: bool,
@@ -67,6 +73,7 @@ def kiosk(
     mqtt_version: str | None,
     clock_mode: str | None,
     seed: int | None,
+    screen: bool,
 ) -> None:
     """Run a feedback kiosk: buttons -> durable outbox -> MQTT (QoS 1).
 
@@ -83,10 +90,13 @@ def kiosk(
         otklik kiosk --config /etc/otklik/kiosk.toml
         otklik kiosk --simulate --broker mqtt://localhost:1883 --branch b1 --kiosk k1 --rate 2
         otklik kiosk --simulate --config kiosk.toml --count 100 --cooldown 0 --exit-when-sent
+        otklik kiosk --config /etc/otklik/kiosk.toml --screen
     """
     config = _build_config(
         config_path, simulate, broker_url, branch, kiosk_id, data_dir, cooldown, heartbeat, mqtt_version
     )
+    if screen and config.screen is None:
+        config = replace(config, screen=ScreenConfig())
     clock = CLOCKS[clock_mode or ("synced" if simulate else "system")]
     from kiosk.app import Kiosk  # after config checks: gpiozero's default pin factory probes hardware
 
@@ -105,18 +115,21 @@ def kiosk(
     try:
         running = Kiosk(config, pin_factory=factory, clock_synced=clock)
     except OutboxError as err:
-        raise click.ClickException(f"{err} (is another `otklik kiosk` running on this data dir?)") from None
+        err.hint = "is another `otklik kiosk` running on this data dir?"
+        raise
     except OSError as err:
         # The config's checks cannot know the disk: a read-only mount, a file where a folder should be.
         if not _in_data_dir(err, config):
             raise
-        raise click.ClickException(
-            f"bad kiosk config: kiosk.data_dir: cannot use {err.filename}: {err.strerror}"
+        raise OtklikError(
+            f"bad kiosk config: kiosk.data_dir: cannot use {err.filename}: {err.strerror}", field="kiosk.data_dir"
         ) from None
     except BadPinFactory as err:
-        raise click.ClickException(f"no GPIO here ({err}); off a Raspberry Pi use --simulate") from None
+        raise OtklikError(f"no GPIO here ({err})", hint="off a Raspberry Pi use --simulate") from None
     click.echo(f"kiosk {config.kiosk.branch}/{config.kiosk.id}: broker {config.broker.broker()}")
     click.echo(f"outbox: {running.outbox.path} ({running.outbox.depth()} waiting)")
+    if running.screen is not None:
+        click.echo(f"touch page: {running.screen.url}")
     try:
         if simulate:
             presser = presser_for(config, factory, rate=rate, count=count, seed=seed).start()
@@ -167,7 +180,7 @@ def _build_config(
             mqtt_version=mqtt_version or "5",
         )
     except ConfigError as err:
-        raise click.ClickException(f"bad kiosk config: {err}") from None
+        raise OtklikError(f"bad kiosk config: {err}", field=err.field) from None
 
 
 def _in_data_dir(err: OSError, config: Config) -> bool:

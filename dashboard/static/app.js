@@ -1,10 +1,8 @@
-// Otklik dashboard: charts, drawn from the same JSON API outside clients use, and small page behaviours.
-// Live updates are live.js's.
+// Otklik dashboard: small page behaviours (charts: charts.js; live updates: live.js).
 (function () {
   "use strict";
   // Numbers, dates and words as the server writes them (static/format.js, loaded first).
   const fmt = window.otklik.format;
-  const {locale, num} = fmt;
   const fetchJSON = (url) => fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}})
     .then((r) => { if (!r.ok) throw new Error(url + ": " + r.status); return r.json(); });
 
@@ -22,9 +20,9 @@
     table.querySelectorAll("tbody tr").forEach((tr) => {
       [...tr.cells].forEach((td, i) => { if (!td.colSpan || td.colSpan === 1) td.dataset.label = heads[i] || ""; });
     });
-  });
   labelStacks(document);
   document.addEventListener("otklik:updated", (event) => labelStacks(event.target));
+  });
 
   // A table wider than its box says so: a shadow at the edge where more columns wait
   // (.more-end / .more-start, drawn by app.css), updated on scroll and on resize.
@@ -40,76 +38,5 @@
     if (watchSize) watchSize.observe(wrap); else edges(wrap);
   });
 
-  // Charts: Chart.js is served from /static/vendor (copied from npm by `python -m dashboard.build`).
-  const hasChart = typeof window.Chart !== "undefined";
-  const charts = {};
-  function lineChart(canvas, rows, grain) {
-    if (!hasChart) return;
-    if (charts[canvas.id]) charts[canvas.id].destroy();
-    charts[canvas.id] = new Chart(canvas, {
-      data: {
-        labels: rows.map((r) => fmt.period(r, grain)),
-        datasets: [
-          {type: "line", label: fmt.t("index"), data: rows.map((r) => r.index), yAxisID: "y", borderColor: "#23395d", tension: 0.2},
-          {type: "bar", label: "1", data: rows.map((r) => r.counts["1"]), yAxisID: "n", stack: "n", backgroundColor: "#b3261e"},
-          {type: "bar", label: "2", data: rows.map((r) => r.counts["2"]), yAxisID: "n", stack: "n", backgroundColor: "#e8a09a"},
-          {type: "bar", label: "3", data: rows.map((r) => r.counts["3"]), yAxisID: "n", stack: "n", backgroundColor: "#9ed3a9"},
-          {type: "bar", label: "4", data: rows.map((r) => r.counts["4"]), yAxisID: "n", stack: "n", backgroundColor: "#1b7f3b"},
-        ],
-      },
-      options: {
-        // Chart.js writes its tick numbers with Intl: the same numbering system as everything else.
-        locale: `${locale}-u-nu-${fmt.numbering}`, maintainAspectRatio: false, animation: false,
-        plugins: {legend: {labels: {generateLabels: (chart) =>
-          Chart.defaults.plugins.legend.labels.generateLabels(chart).map((l) => ({...l, text: fmt.digits(l.text)}))}}},
-        // Ticks through format.js: Chart.js writes a zero as "0" whatever the locale.
-        scales: {y: {min: 0, max: 100, position: document.dir === "rtl" ? "right" : "left", ticks: {callback: (v) => num(v)}},
-                 n: {stacked: true, position: document.dir === "rtl" ? "left" : "right", grid: {drawOnChartArea: false},
-                     ticks: {callback: (v) => num(v)}},
-                 x: {stacked: true, reverse: document.dir === "rtl"}},
-      },
-    });
-  }
-
-  const seriesCanvas = document.getElementById("series-chart");
-  if (seriesCanvas) {
-    const load = (by) => fetchJSON(seriesCanvas.dataset.src + "?by=" + by + "&week_start=" + fmt.weekStart).then((d) => lineChart(seriesCanvas, d.rows, by));
-    load("day");
-    document.querySelectorAll("#grain input[name=by]").forEach((el) => el.addEventListener("change", () => load(el.value)));
-    // live.js brought new figures onto the page: the chart follows them.
-    document.addEventListener("otklik:updated", (event) => {
-      if (event.detail.changed) load((document.querySelector("#grain input[name=by]:checked") || {}).value || "day");
-    });
-  }
-  const employeeCanvas = document.getElementById("employee-chart");
-  if (employeeCanvas) fetchJSON(employeeCanvas.dataset.src).then((d) => lineChart(employeeCanvas, d.series, "week"));
-
-  // Heat map: a plain table coloured by index; cell text is the number of responses.
-  // Rows run in the locale's week order (Saturday first in Persian); the API's are Monday first.
-  const heat = document.getElementById("heatmap");
-  if (heat) {
-    const draw = () => fetchJSON(heat.dataset.src).then((d) => {
-      const table = document.createElement("table");
-      table.className = "heat";
-      const head = table.insertRow();
-      head.insertCell().textContent = "";
-      for (let h = 0; h < 24; h++) head.insertCell().textContent = fmt.hour(h);
-      for (const {dow, name} of fmt.weekdays) {
-        const tr = table.insertRow();
-        tr.insertCell().textContent = name;
-        for (let h = 0; h < 24; h++) {
-          const cell = d.rows[dow * 24 + h], td = tr.insertCell();
-          td.textContent = cell.responses ? num(cell.responses) : "";
-          if (cell.index !== null) {
-            const hue = Math.round(cell.index * 1.2);  // 0 red .. 120 green
-            td.style.background = `hsl(${hue} 65% ${cell.responses ? 75 : 95}%)`;
-            td.title = `${name} ${fmt.hour(h)} — ${num(cell.index, 1)} (${num(cell.responses)})`;
-          }
-        }
-      }
-      heat.replaceChildren(table);
-    });
-    draw();
-    document.addEventListener("otklik:updated", (event) => { if (event.detail.changed) draw(); });
-  }
+  // Charts and the heat map: static/charts.js.
 })();

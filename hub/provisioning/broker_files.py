@@ -35,7 +35,7 @@ DEFAULT_BROKER_GROUP = "mosquitto"  # Debian's package runs the broker as user a
 # What a kiosk may publish, each under its own otklik/v1/<branch>/<kiosk>/. Not
 # "#": a kiosk that could write its own retained config could lock itself out of
 # config pushes.
-DEVICE_WRITE_KINDS = (protocol.RATING, protocol.HEARTBEAT, protocol.STATUS, protocol.REACTION)
+DEVICE_WRITE_KINDS = protocol.DEVICE_KINDS
 
 # What a store broker's bridge carries: out, what its kiosks publish; in, what the
 # hub sends them. Disjoint, so nothing can loop between the two brokers.

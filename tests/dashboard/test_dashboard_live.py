@@ -129,12 +129,13 @@ def test_branch_fleet_and_alerts_pages_show_what_the_hub_stores_without_reload(
         # Branch page: a press stored by the hub changes "Responses today", marked, with the cue.
         _log_in(page, server + "/branch/b1")
         _live(page, "branch-live")
-        today = page.locator('#branch-live [data-key="stat-today"] .figure')
+        today = page.locator('#branch-live [data-key="stat-responses"] .figure')
         assert today.inner_text() == "1"
         before = _updated_at(page, "branch-live")
         kiosk.press(4)
         page.wait_for_function(
-            "() => document.querySelector('#branch-live [data-key=\"stat-today\"] .figure').textContent.trim() === '2'",
+            "() => document.querySelector('#branch-live [data-key=\"stat-responses\"] .figure')"
+            ".textContent.trim() === '2'",
             timeout=5000,
         )
         assert "live-changed" in (today.get_attribute("class") or "")
