@@ -6,7 +6,7 @@ compiled by ``python -m dashboard.build`` (install/test step), not committed.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -17,6 +17,8 @@ from flask import Flask, g, request, session
 from flask_babel import Babel, format_datetime, get_locale, get_timezone, get_translations
 from jinja2 import pass_context
 from jinja2.runtime import Context
+
+from otklik.times import read_ts_or_none
 
 LANGUAGES = {"en": "English", "ru": "Русский", "fa": "فارسی"}
 RTL = {"fa"}
@@ -31,20 +33,8 @@ def select_locale() -> str:
     return request.accept_languages.best_match(list(LANGUAGES)) or "en"
 
 
-def parse_ts(value: Any) -> datetime | None:
-    if not value:
-        return None
-    if isinstance(value, datetime):
-        return value
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def fmt_dt(value: Any, style: str = "short") -> str:
-    moment = parse_ts(value)
+    moment = read_ts_or_none(value)
     if moment is None:
         return "—"
     # Keyed by what the result depends on; the same last-seen times are shown

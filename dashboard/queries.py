@@ -21,8 +21,7 @@ from flask_babel import gettext as _
 from dashboard import fleet as fleet_mod
 from dashboard.accounts import User
 from dashboard.cache import cached
-from hub.periods import FAR_FUTURE, FAR_PAST
-from otklik.protocol import format_ts
+from otklik.times import FAR_FUTURE, FAR_PAST, format_ts, read_ts
 
 if TYPE_CHECKING:
     from hub.roster import RosterError, Shift
@@ -476,7 +475,7 @@ def _shift_row(shift: Shift, zone: ZoneInfo, people: dict[str, str]) -> dict[str
 
 
 def _local(ts: str, zone: ZoneInfo) -> str:
-    return datetime.fromisoformat(ts).astimezone(zone).strftime(LOCAL_MINUTE)
+    return read_ts(ts).astimezone(zone).strftime(LOCAL_MINUTE)
 
 
 def shift(db: sqlite_utils.Database, user: User, shift_id: int) -> dict[str, Any]:

@@ -18,8 +18,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from hub import branches, misuse
-from hub.analytics_schema import COUNT_COLUMNS, FLAG_COLUMNS
-from hub.periods import local_keys
+from hub.analytics_schema import AGG_TABLES, COUNT_COLUMNS, FLAG_COLUMNS
+from otklik.times import local_keys
 
 # Switch for the benchmark's "aggregates off" ingest run; production leaves it on.
 ENABLED = True
@@ -34,7 +34,6 @@ _UPSERT_HOUR = (
     f"INSERT INTO agg_hour (branch, period, kiosk, employee, {_COLS}) VALUES (?, ?, ?, ?, {_MARKS}) "
     f"ON CONFLICT (branch, period, kiosk, employee) DO UPDATE SET {_ADD}"
 )
-AGG_TABLES = ("agg_hour", "agg_day", "agg_month", "agg_weekhour", "agg_bhour")
 
 
 def split_flags(flags: str | None) -> set[str]:
@@ -131,20 +130,13 @@ def on_reaction(db: Database, row: dict[str, Any]) -> None:
     )
 
 
-def branch_kiosks(db: Database, branch: str) -> list[str]:
-    found = {r[0] for r in db.execute("SELECT DISTINCT kiosk FROM agg_month WHERE branch = ?", [branch])}
-    if db["kiosks"].exists():
-        found.update(r[0] for r in db.execute("SELECT kiosk FROM kiosks WHERE branch = ?", [branch]))
-    return sorted(found)
-
-
 def reattribute(db: Database, branch: str, kiosk: str, start: str, end: str) -> int:
     """Recompute attribution of the branch's presses in [start, end) (UTC timestamps).
 
     ``kiosk`` '' means every kiosk of the branch (a branch-wide shift changed).  Presses whose
     employee changes are moved between aggregate rows; returns how many moved.
     """
-    kiosks = [kiosk] if kiosk else branch_kiosks(db, branch)
+    kiosks = [kiosk] if kiosk else branches.known_kiosks(db, branch)
     if not kiosks:
         return 0
     settings = _SETTINGS.get(db, branch)

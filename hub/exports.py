@@ -17,9 +17,8 @@ from typing import IO, Any
 
 from sqlite_utils import Database
 
-from hub import aggregates, branches, roster, scores
-from hub.periods import parse_bound
-from otklik.protocol import format_ts
+from hub import branches, roster, scores
+from otklik.times import read_ts, utc_range
 
 EVENT_COLUMNS = ("id", "branch", "kiosk", "ts", "local_time", "score", "employee", "attribution", "flags", "ts_source")
 SUMMARY_COLUMNS = ("responses", "n1", "n2", "n3", "n4", "index", "positive_share", "positive_low", "positive_high",
@@ -55,14 +54,6 @@ class SafeWriter(csv.DictWriter):
             self.writerow(row)
 
 
-def _utc_bounds(db: Database, branch: str, start: Any, end: Any) -> tuple[str, str]:
-    zone = branches.get(db, branch).zone
-    s, e = parse_bound(start, "start"), parse_bound(end, "end")
-    lo = format_ts(s.replace(tzinfo=zone)) if s else ""
-    hi = format_ts(e.replace(tzinfo=zone)) if e else "9999"
-    return lo, hi
-
-
 def events(
     db: Database,
     *,
@@ -77,8 +68,8 @@ def events(
     produced = 0
     for b in [branch] if branch else branches.known_branches(db):
         zone = branches.get(db, b).zone
-        lo, hi = _utc_bounds(db, b, start, end)
-        for k in [kiosk] if kiosk else aggregates.branch_kiosks(db, b):
+        lo, hi = utc_range(zone, start, end)
+        for k in [kiosk] if kiosk else branches.known_kiosks(db, b):
             sql = (
                 "SELECT e.id, e.branch, e.kiosk, e.ts, e.score, COALESCE(a.employee, e.employee, ''), "
                 "COALESCE(a.source, CASE WHEN e.employee IS NOT NULL THEN 'event' ELSE '' END), "
@@ -88,7 +79,7 @@ def events(
             if flagged_only:
                 sql += " AND e.flags != ''"
             for r in db.execute(sql + " ORDER BY e.ts", [b, k, lo, hi]):
-                local = datetime.fromisoformat(r[3]).astimezone(zone)
+                local = read_ts(r[3]).astimezone(zone)
                 yield {
                     "id": r[0],
                     "branch": r[1],

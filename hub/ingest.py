@@ -17,7 +17,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from hub import aggregates, dead_letters
-from otklik import protocol
+from otklik import protocol, times
 from otklik.protocol import Heartbeat, ProtocolError, Rating, Reaction, Status
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ def _handle_one(
     if poisoned:
         return reject("hub could not store it: storing it rolled back the whole batch (see the hub's log)")
     conn = db.conn
-    received = protocol.format_ts(received_at)
+    received = times.format_ts(received_at)
     conn.execute("SAVEPOINT message")
     try:
         outcome = _store(db, batch, message, topic, payload, received_at, received)
@@ -244,13 +244,13 @@ def _rating(db: Database, batch: _Batch, rating: Rating, topic: str, payload: by
         "branch": rating.branch,
         "kiosk": rating.kiosk,
         "seq": rating.seq,
-        "ts": protocol.format_ts(ts),
-        "kiosk_ts": protocol.format_ts(rating.ts),
+        "ts": times.format_ts(ts),
+        "kiosk_ts": times.format_ts(rating.ts),
         "ts_source": source,
         "score": rating.score,
         "employee": rating.employee,
         "flags": ",".join(sorted(flags)),
-        "received_at": protocol.format_ts(received_at),
+        "received_at": times.format_ts(received_at),
         "extra": json.dumps(rating.extra, sort_keys=True) if rating.extra else None,
     }
     if store_event(db, row):
@@ -318,7 +318,7 @@ def _heartbeat(db: Database, batch: _Batch, hb: Heartbeat, received: str) -> Out
 def _status(db: Database, batch: _Batch, status: Status, received: str) -> Outcome:
     batch.touch(status.branch, status.kiosk, received)
     _ensure_kiosk(db, status.branch, status.kiosk, received)
-    at = protocol.format_ts(status.ts) if status.ts else received
+    at = times.format_ts(status.ts) if status.ts else received
     db.execute(
         "UPDATE kiosks SET state = ?, state_at = ? WHERE branch = ? AND kiosk = ?",
         [status.state, at, status.branch, status.kiosk],
@@ -339,7 +339,7 @@ def _reaction(db: Database, batch: _Batch, reaction: Reaction, received: str) ->
             reaction.id,
             reaction.branch,
             reaction.kiosk,
-            protocol.format_ts(reaction.window_start),
+            times.format_ts(reaction.window_start),
             reaction.window_s,
             reaction.visitors,
             reaction.smiling,
@@ -352,7 +352,7 @@ def _reaction(db: Database, batch: _Batch, reaction: Reaction, received: str) ->
     )
     if cursor.rowcount != 1:
         return Outcome(DUPLICATE, id=reaction.id)
-    aggregates.on_reaction(db, {**reaction.__dict__, "window_start": protocol.format_ts(reaction.window_start)})
+    aggregates.on_reaction(db, {**reaction.__dict__, "window_start": times.format_ts(reaction.window_start)})
     return Outcome(STORED, id=reaction.id)
 
 

@@ -19,15 +19,14 @@ from typing import Any
 from sqlite_utils import Database
 
 from hub.branches import BranchSettings, is_open
-from hub.periods import parse_utc
-from otklik.protocol import format_ts
+from otklik.times import format_ts, read_ts
 
 
 def check(db: Database, row: dict[str, Any], settings: BranchSettings, local: datetime) -> set[str]:
     """The analytics flags one stored event earns (the event row is already in ``events``)."""
     found: set[str] = set()
     if settings.burst_max > 0 and settings.burst_window_s > 0:
-        since = format_ts(parse_utc(row["ts"]) - timedelta(seconds=settings.burst_window_s))
+        since = format_ts(read_ts(row["ts"]) - timedelta(seconds=settings.burst_window_s))
         # LIMIT keeps the cost bounded during a real burst: we only need to know "more than N".
         n = db.execute(
             "SELECT count(*) FROM (SELECT 1 FROM events WHERE branch = ? AND kiosk = ? AND ts > ? AND ts <= ? LIMIT ?)",

@@ -24,7 +24,8 @@ from urllib.parse import urlsplit
 from sqlite_utils import Database
 
 from hub import alert_text, alerts, branches
-from otklik.protocol import alert_topic, encode, format_ts
+from otklik.protocol import alert_topic, encode
+from otklik.times import format_ts
 
 log = logging.getLogger(__name__)
 

@@ -24,24 +24,28 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlite_utils import Database
 
 from hub import branches as branch_settings
 from hub.analytics_schema import COUNT_COLUMNS
-from hub.periods import parse_bound, split, week_key
-from otklik.protocol import SCORE_WEIGHTS
+from hub.periods import split
+from otklik.times import Bound, local_today, parse_bound, week_key
 
+# The index puts the four buttons at equal steps on 0..100.
+SCORE_WEIGHTS = {1: 0.0, 2: 100 / 3, 3: 200 / 3, 4: 100.0}
 Z95 = 1.959963984540054
+# Fewer responses than this and a group is shown but not ranked: at 20 the Wilson interval of the
+# positive share is still about +-20 points, but the shrinkage (W = 30) already pulls a small sample
+# most of the way to the mean, and 20 is what the monthly report, the CLI and the README promised.
 DEFAULT_MIN_RESPONSES = 20
 DEFAULT_WEIGHT = 30.0
 BY = ("branch", "kiosk", "employee", "hour", "day", "week", "month")
 RANKED = ("branch", "employee")
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 FLAG_REASONS = ("cooldown", "burst", "hours", "clock", "other")
-Bound = str | date | datetime | None
 
 
 # --- statistics ---------------------------------------------------------------
@@ -322,13 +326,6 @@ def _add_into(target: list[int], counts: Iterable[int | None]) -> None:
         target[i] += c or 0
 
 
-def local_today(tz: str, now: datetime | None = None) -> date:
-    moment = now or datetime.now(UTC)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(branch_settings.zone(tz)).date()
-
-
 def overview(db: Database, branches: Iterable[str] | None = None, now: datetime | None = None) -> list[dict[str, Any]]:
     """One row per branch for a manager's first screen.
 
@@ -346,7 +343,7 @@ def overview(db: Database, branches: Iterable[str] | None = None, now: datetime 
     }
     empty = summarize([0] * len(COUNT_COLUMNS))
     for tz, members in by_zone.items():
-        today = local_today(tz, now)
+        today = local_today(branch_settings.zone(tz), now)
         tomorrow = today + timedelta(days=1)
         for label, first in (
             ("today", today),

@@ -30,7 +30,7 @@ from typing import IO, Any
 
 import click
 
-from otklik import demo_seed, protocol
+from otklik import demo_seed, protocol, times
 from otklik.mosquitto import BrokerAuth, MosquittoProcess, free_port, mosquitto_binary, port_is_free
 
 MAX_KIOSKS_PER_BRANCH = max(len(b.kiosks) for b in demo_seed.CHAIN)
@@ -189,20 +189,20 @@ def _wait_for_port(port: int, child: Child, timeout: float = 15) -> None:
 
 
 def _status_line(db_path: Path) -> str:
+    from hub import scores
     from hub.db import open_db
-    from hub.report import kiosk_report
 
     if not db_path.exists():
         return "waiting for the first press"
     db = open_db(db_path, migrate=False)
     try:
-        rows = kiosk_report(db)
+        rows = scores.report(db, "kiosk")
     except Exception:  # the hub may still be creating its tables
         return "waiting for the hub"
     finally:
         db.close()
     responses = sum(r["responses"] for r in rows)
-    flagged = sum(r["flagged"] for r in rows)
+    flagged = sum(r["flagged"]["total"] for r in rows)
     weighted = sum((r["index"] or 0) * r["responses"] for r in rows)
     index = f"{weighted / responses:.1f}" if responses else "-"
     return f"{responses} responses stored from {len(rows)} kiosks, index {index}, {flagged} flagged"
@@ -417,8 +417,8 @@ def seed_command(db_path: Path, days: int, seed_value: int, now_text: str | None
     now = None
     if now_text:
         try:
-            now = protocol.parse_ts("--now", now_text)
-        except protocol.ProtocolError as err:
+            now = times.parse_ts("--now", now_text)
+        except times.TimestampError as err:
             raise click.BadParameter(str(err), param_hint="--now") from None
     seed_into(db_path, days=days, seed=seed_value, now=now)
 

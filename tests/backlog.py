@@ -11,7 +11,7 @@ import subprocess
 import threading
 import uuid
 
-from otklik import protocol
+from otklik import protocol, times
 
 # Mosquitto 2.0.11 dropped mosquitto_pub clients "due to out of memory" when
 # each sent 100k fast (4 clients: 139,407 of 400,000 kept) and mosquitto_pub
@@ -21,7 +21,7 @@ PER_CLIENT_MAX = 50_000
 
 def rating_lines(kiosk: str, count: int, branch: str = "b1") -> list[bytes]:
     """One JSON rating per line (no newline inside: encode() writes compact JSON)."""
-    now = protocol.now_ts()
+    now = times.now_ts()
     return [
         protocol.encode(
             protocol.rating_payload(branch=branch, kiosk=kiosk, id=uuid.uuid4().hex, seq=seq, ts=now, score=1 + seq % 4)

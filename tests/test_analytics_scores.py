@@ -8,7 +8,8 @@ import pytest
 
 from hub import aggregates, branches, scores
 from hub.db import open_db
-from hub.periods import parse_bound, split
+from hub.periods import split
+from otklik import times
 from tests.analytics_util import feed, local, press
 
 
@@ -17,6 +18,15 @@ def db(tmp_path):
     database = open_db(tmp_path / "hub.db")
     yield database
     database.close()
+
+
+def test_satisfaction_index_weights():
+    assert scores.index_of([0, 0, 0, 0]) is None
+    assert scores.index_of([1, 0, 0, 0]) == 0
+    assert scores.index_of([0, 0, 0, 3]) == 100
+    # one of each: (0 + 33.3 + 66.7 + 100) / 4 = 50
+    assert scores.index_of([1, 1, 1, 1]) == pytest.approx(50)
+    assert scores.index_of([0, 1, 2, 0]) == pytest.approx((100 / 3 + 2 * 200 / 3) / 3)
 
 
 def test_wilson_matches_hand_computation():
@@ -112,7 +122,7 @@ def test_range_queries_agree_with_hour_rows(db):
         assert whole["responses"] == sum(r["responses"] for r in by_hour) > 0, (start, end)
         cells = scores.heatmap(db, start=start, end=end)
         assert sum(c["responses"] for c in cells) == whole["responses"]
-    pieces = split(parse_bound("2026-01-25T07"), parse_bound("2026-03-03T13"))
+    pieces = split(times.parse_bound("2026-01-25T07"), times.parse_bound("2026-03-03T13"))
     assert ("month", "2026-02", "2026-03") in pieces
 
 
@@ -140,7 +150,7 @@ def test_overview_and_camera(db):
 
     body = {
         "v": 1, "branch": "b1", "kiosk": "k1", "id": "cam0000001",
-        "window_start": protocol.format_ts(now - timedelta(minutes=50)),
+        "window_start": times.format_ts(now - timedelta(minutes=50)),
         "window_s": 60.0, "visitors": 40, "smiling": 10, "frames": 300, "fps": 5.0, "detector": "blazeface",
     }  # fmt: skip
     assert (

@@ -44,6 +44,7 @@ from pathlib import Path
 
 from dashboard import accounts, default_auth_db
 from hub.db import open_db
+from otklik import times
 from tests.broker import free_port
 
 ENDPOINTS = [
@@ -155,7 +156,7 @@ class Presses:
             kiosk = n % bq.KIOSKS
             branch, name = bq.branch_name(kiosk // bq.KIOSKS_PER_BRANCH), bq.kiosk_name(kiosk)
             body = protocol.rating_payload(branch=branch, kiosk=name, id=uuid.uuid4().hex, seq=n,
-                                           ts=protocol.now_ts(), score=1 + n % 4)  # fmt: skip
+                                           ts=times.now_ts(), score=1 + n % 4)  # fmt: skip
             handle_message(db, protocol.topic(branch, name, "rating"), protocol.encode(body))
             self.stored += 1
         db.conn.close()

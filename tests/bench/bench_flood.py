@@ -29,7 +29,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from hub.db import open_db
-from otklik import protocol
+from otklik import protocol, times
 from otklik.mosquitto import MosquittoProcess
 
 FLOOD_TOPIC = "otklik/v1/b1/flood/rating"
@@ -59,7 +59,7 @@ class ValidKiosk:
             self._seq += 1
             event_id = uuid.uuid4().hex
             body = protocol.rating_payload(branch="b1", kiosk="valid", id=event_id, seq=self._seq,
-                                           ts=protocol.now_ts(), score=4)  # fmt: skip
+                                           ts=times.now_ts(), score=4)  # fmt: skip
             self.sent[event_id] = (time.perf_counter(), self.phase)
             self.client.publish(protocol.topic("b1", "valid", "rating"), protocol.encode(body), qos=1)
             next_at += self.interval

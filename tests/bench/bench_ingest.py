@@ -24,7 +24,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from hub.db import open_db
-from otklik import protocol
+from otklik import protocol, times
 from otklik.mosquitto import MosquittoProcess
 
 
@@ -34,7 +34,7 @@ def make_messages(events: int, kiosks: int, duplicates: float) -> list[tuple[str
         branch, kiosk = f"b{i % kiosks // 6:02d}", f"k{i % kiosks:03d}"
         body = protocol.rating_payload(
             branch=branch, kiosk=kiosk, id=uuid.uuid4().hex, seq=i // kiosks + 1,
-            ts=protocol.now_ts(), score=1 + i % 4, employee=f"e{i % 600:03d}",
+            ts=times.now_ts(), score=1 + i % 4, employee=f"e{i % 600:03d}",
         )  # fmt: skip
         messages.append((protocol.topic(branch, kiosk, "rating"), protocol.encode(body)))
     step = int(1 / duplicates) if duplicates else 0
