@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 from sqlite_utils import Database
@@ -183,7 +183,3 @@ def write_monthly(db: Database, out: IO[str], month: str, **options: Any) -> int
     writer.writeheader()
     writer.writerows(rows)
     return len(rows)
-
-
-def month_of(day: date) -> str:
-    return day.strftime("%Y-%m")

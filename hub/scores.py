@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -232,16 +232,31 @@ def ranking(
     branch: str | Iterable[str] | None = None,
     start: Bound = None,
     end: Bound = None,
+    periods: Mapping[str, tuple[Bound, Bound]] | None = None,
     min_responses: int = DEFAULT_MIN_RESPONSES,
     weight: float = DEFAULT_WEIGHT,
 ) -> list[dict[str, Any]]:
-    """Employees or branches (or kiosks) best first by adjusted index; under-minimum groups left out."""
+    """Employees or branches (or kiosks) best first by adjusted index; under-minimum groups left out.
+
+    ``periods`` ({branch: (start, end)}) gives each branch its own period instead of ``branch``,
+    ``start`` and ``end``: "the last 30 days" of a chain across time zones is each branch's last 30
+    local days, ending on its own today.
+    """
     if kind not in ("employee", "branch", "kiosk"):
         raise ValueError(f"kind {kind!r} must be employee, branch or kiosk")
-    rows = report(db, kind, branch=branch, start=start, end=end, min_responses=min_responses, weight=weight)
-    if kind == "kiosk":
-        return rank(rows, min_responses=min_responses, weight=weight, key="kiosk")
-    return sorted((r for r in rows if r["rank"] is not None), key=lambda r: r["rank"])
+    options: dict[str, Any] = {"min_responses": min_responses, "weight": weight}
+    if periods is None:
+        rows = report(db, kind, branch=branch, start=start, end=end, **options)
+    else:
+        by_period: dict[tuple[Bound, Bound], list[str]] = defaultdict(list)
+        for name, bounds in periods.items():
+            by_period[bounds].append(name)
+        rows = [
+            row
+            for (first, stop), names in by_period.items()
+            for row in report(db, kind, branch=names, start=first, end=stop, **options)
+        ]
+    return rank(rows, min_responses=min_responses, weight=weight, key=kind)
 
 
 def series(

@@ -196,16 +196,17 @@ def _status_line(db_path: Path) -> str:
         return "waiting for the first press"
     db = open_db(db_path, migrate=False)
     try:
-        rows = scores.report(db, "kiosk")
+        kiosks = len(scores.report(db, "kiosk"))
+        whole = scores.total(db)
     except Exception:  # the hub may still be creating its tables
         return "waiting for the hub"
     finally:
         db.close()
-    responses = sum(r["responses"] for r in rows)
-    flagged = sum(r["flagged"]["total"] for r in rows)
-    weighted = sum((r["index"] or 0) * r["responses"] for r in rows)
-    index = f"{weighted / responses:.1f}" if responses else "-"
-    return f"{responses} responses stored from {len(rows)} kiosks, index {index}, {flagged} flagged"
+    index = "-" if whole["index"] is None else f"{whole['index']:.1f}"
+    return (
+        f"{whole['responses']} responses stored from {kiosks} kiosks, index {index}, "
+        f"{whole['flagged']['total']} flagged"
+    )
 
 
 @click.group(invoke_without_command=True)

@@ -85,6 +85,23 @@ def test_shrunk_ranking_does_not_crown_a_small_sample(db):
     assert [r["employee"] for r in scores.ranking(db, "employee", min_responses=1, weight=0)] == ["ann", "bob", "cat"]
 
 
+def test_a_ranking_across_time_zones_gives_each_branch_its_own_days(db):
+    # 20:00 UTC on 2026-11-22 is 06:00 on the 23rd in Vladivostok and 23:00 on the 22nd in Moscow.
+    branches.update(db, "vl", timezone="Asia/Vladivostok")
+    branches.update(db, "msk", timezone="Europe/Moscow")
+    t = datetime(2026, 11, 22, 19, 30, tzinfo=UTC)  # 05:30 on the 23rd in vl, 22:30 on the 22nd in msk
+    feed(db, [press(t, 4, branch="vl", employee="ann"), press(t, 3, branch="msk", employee="bob")])
+    now = datetime(2026, 11, 22, 20, 0, tzinfo=UTC)
+    today = {b: times.local_today(branches.get(db, b).zone, now) for b in ("vl", "msk")}
+    periods = {b: (day, day + timedelta(days=1)) for b, day in today.items()}
+    ranked = scores.ranking(db, "employee", periods=periods, min_responses=1)
+    assert [(r["branch"], r["employee"], r["responses"]) for r in ranked] == [("vl", "ann", 1), ("msk", "bob", 1)]
+    # One calendar day for both (the UTC date) would have lost Vladivostok's press.
+    utc_day = now.date()
+    ranked = scores.ranking(db, "employee", start=utc_day, end=utc_day + timedelta(days=1), min_responses=1)
+    assert [r["employee"] for r in ranked] == ["bob"]
+
+
 def test_periods_are_branch_local_and_roll_up(db):
     branches.update(db, "b1", timezone="Asia/Yekaterinburg")  # UTC+5
     # 2026-11-30 22:30 UTC is 2026-12-01 03:30 in Yekaterinburg: December, Tuesday
