@@ -99,12 +99,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config)
 
     # Imported here so `otklik users ...` works without the web-only extras installed.
-    from dashboard import api, auth, i18n, levels, store, views
+    from dashboard import api, auth, errors, i18n, levels, store, views
 
     store.init_app(app)
     i18n.init_app(app)
     levels.init_app(app)
     auth.init_app(app)
+    errors.init_app(app)
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)

@@ -14,16 +14,13 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
-from dashboard import accounts, queries
-from dashboard.auth import api_error, check_branch
+from dashboard import access, accounts, figures, filters, fleet, writes
+from dashboard.errors import InputError, NotFound, api_error
+from dashboard.exports import csv_response, table
+from dashboard.openapi import document
 from dashboard.store import connect_hub, connect_store, get_db
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-
-
-@bp.errorhandler(queries.InputError)
-def _bad_input(exc: queries.InputError) -> Any:
-    return api_error(400, str(exc))
 
 
 def _args() -> dict[str, str]:
@@ -37,7 +34,7 @@ def me() -> Any:
         {
             "username": user.username,
             "role": user.role,
-            "branches": queries.visible_branches(get_db(), user),
+            "branches": access.visible_branches(get_db(), user),
             "language": user.language,
         }
     )
@@ -45,79 +42,75 @@ def me() -> Any:
 
 @bp.get("/overview")
 def overview() -> Any:
-    return jsonify({"branches": queries.overview(get_db(), g.user)})
+    db = get_db()
+    return jsonify({"branches": figures.overview(db, access.score_branches(db, g.user))})
 
 
 @bp.get("/branches/<branch>")
 def branch(branch: str) -> Any:
-    check_branch(branch)
-    return jsonify(queries.branch_summary(get_db(), g.user, branch))
+    return jsonify(figures.branch_summary(get_db(), access.branch(g.user, branch)))
 
 
 @bp.get("/branches/<branch>/series")
 def series(branch: str) -> Any:
-    check_branch(branch)
-    return jsonify({"rows": queries.series(get_db(), g.user, branch, _args())})
+    return jsonify({"rows": figures.series(get_db(), access.branch(g.user, branch), _args())})
 
 
 @bp.get("/branches/<branch>/heatmap")
 def heatmap(branch: str) -> Any:
-    check_branch(branch)
-    return jsonify({"rows": queries.heatmap(get_db(), g.user, branch, _args())})
+    return jsonify({"rows": figures.heatmap(get_db(), access.branch(g.user, branch), _args())})
 
 
 @bp.get("/branches/<branch>/flagged")
 def flagged(branch: str) -> Any:
-    check_branch(branch)
-    return jsonify({"rows": queries.flagged(get_db(), g.user, branch, _args())})
+    return jsonify({"rows": figures.flagged(get_db(), access.branch(g.user, branch), _args())})
 
 
 @bp.get("/branches/<branch>/kiosks")
 def branch_kiosks(branch: str) -> Any:
-    check_branch(branch)
-    return jsonify({"rows": queries.fleet(get_db(), g.user, branch=branch)})
+    return jsonify({"rows": fleet.fleet(get_db(), [access.branch(g.user, branch)])})
 
 
 @bp.get("/employees")
 def employees() -> Any:
     args = _args()
-    if args.get("branch"):
-        check_branch(args["branch"])
-    return jsonify({"min_responses": queries.min_responses(args), "rows": queries.ranking(get_db(), g.user, args)})
+    db = get_db()
+    names = access.score_branches(db, g.user, args.get("branch"))
+    return jsonify({"min_responses": filters.min_responses(args), "rows": figures.ranking(db, names, args)})
 
 
 @bp.get("/employees/<branch>/<employee>")
 def employee(branch: str, employee: str) -> Any:
-    check_branch(branch)
-    detail = queries.employee(get_db(), g.user, branch, employee, _args())
+    detail = figures.employee(get_db(), access.branch(g.user, branch), employee, _args())
     if detail is None:
-        return api_error(404, f"employee {employee!r} not found in branch {branch!r}")
+        raise NotFound(f"employee {employee!r} not found in branch {branch!r}")
     return jsonify(detail)
 
 
 @bp.get("/alerts")
 def alerts() -> Any:
-    return jsonify({"rows": queries.alerts(get_db(), g.user, request.args.get("state", "live"))})
+    db = get_db()
+    return jsonify({"rows": figures.alerts(db, access.score_branches(db, g.user), request.args.get("state", "live"))})
 
 
 @bp.post("/alerts/<int:alert_id>/<action>")
 def alert_action(alert_id: int, action: str) -> Any:
     body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
     if body is None and request.is_json and request.get_data():
-        raise queries.InputError('body: not JSON; send an object like {"note": "..."} or nothing')
+        raise InputError('body: not JSON; send an object like {"note": "..."} or nothing')
     if body is not None and not isinstance(body, dict):
-        raise queries.InputError('body: send a JSON object like {"note": "..."} or nothing')
-    return jsonify(queries.alert_action(get_db(), g.user, alert_id, action, (body or {}).get("note", "")))
+        raise InputError('body: send a JSON object like {"note": "..."} or nothing')
+    return jsonify(writes.alert_action(get_db(), g.user, alert_id, action, (body or {}).get("note", "")))
 
 
-@bp.get("/fleet")
-def fleet() -> Any:
-    return jsonify({"rows": queries.fleet(get_db(), g.user)})
+@bp.get("/fleet", endpoint="fleet")
+def fleet_rows() -> Any:
+    return jsonify({"rows": fleet.fleet(get_db(), access.fleet_branches(g.user))})
 
 
 @bp.get("/roster")
 def roster() -> Any:
-    return jsonify({"rows": queries.roster(get_db(), g.user)})
+    return jsonify({"rows": figures.roster(get_db(), access.roster_branches(g.user))})
 
 
 @bp.post("/roster")
@@ -125,44 +118,43 @@ def roster_save() -> Any:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return api_error(400, "body: send a JSON object with id, name, branch")
-    return jsonify(queries.save_employee(get_db(), g.user, body)), 201
+    return jsonify(writes.save_employee(get_db(), g.user, body)), 201
 
 
 @bp.get("/shifts")
 def shifts() -> Any:
     args = _args()
-    start, end = queries.shift_period(args)
-    rows = queries.shifts(get_db(), g.user, args)
-    return jsonify({"from": start.isoformat(), "to": end.isoformat(), "rows": rows})
+    db = get_db()
+    names = access.score_branches(db, g.user, args.get("branch"))
+    start, end = filters.shift_period(args)
+    return jsonify({"from": start.isoformat(), "to": end.isoformat(), "rows": figures.shifts(db, names, args)})
 
 
 def _shift_body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise queries.InputError("body: send a JSON object with employee, branch, kiosk, start, end, note")
+        raise InputError("body: send a JSON object with employee, branch, kiosk, start, end, note")
     return body
 
 
 @bp.post("/shifts")
 def shift_add() -> Any:
-    return jsonify(queries.save_shift(get_db(), g.user, _shift_body())), 201
+    return jsonify(writes.save_shift(get_db(), g.user, _shift_body())), 201
 
 
 @bp.put("/shifts/<int:shift_id>")
 def shift_update(shift_id: int) -> Any:
-    return jsonify(queries.save_shift(get_db(), g.user, _shift_body(), shift_id))
+    return jsonify(writes.save_shift(get_db(), g.user, _shift_body(), shift_id))
 
 
 @bp.delete("/shifts/<int:shift_id>")
 def shift_delete(shift_id: int) -> Any:
-    return jsonify(queries.delete_shift(get_db(), g.user, shift_id))
+    return jsonify(writes.delete_shift(get_db(), g.user, shift_id))
 
 
 @bp.get("/export/<view>.csv")
 def export(view: str) -> Any:
-    from dashboard.views import csv_response
-
-    return csv_response(queries.table(get_db(), g.user, view, _args()), f"otklik-{view}.csv")
+    return csv_response(table(get_db(), g.user, view, _args()), f"otklik-{view}.csv")
 
 
 class StreamSlots:
@@ -231,7 +223,7 @@ def stream() -> Response:
                 version = db.execute("PRAGMA data_version").fetchone()[0]
                 if version != last_version:
                     last_version = version
-                    body = dumps({"branches": queries.overview(db, user)})
+                    body = dumps({"branches": figures.overview(db, access.score_branches(db, user))})
                     if body != last_body:
                         last_body = body
                         last_sent = time.monotonic()
@@ -265,6 +257,4 @@ def init_app(app: Flask) -> None:
 
 @bp.get("/openapi.json")
 def openapi() -> Any:
-    from dashboard.openapi import document
-
     return jsonify(document())

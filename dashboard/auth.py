@@ -1,4 +1,4 @@
-"""Log-in, sessions, API tokens, CSRF and role checks.
+"""Log-in, sessions, API tokens and CSRF.
 
 Every request passes ``load_user`` first: a page without a session goes to the
 log-in form, an API call without a session or a valid ``Authorization: Bearer``
@@ -8,8 +8,6 @@ with an API token (a bearer token cannot be forged by another site).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,7 +20,6 @@ from flask import (
     flash,
     g,
     has_request_context,
-    jsonify,
     redirect,
     render_template,
     request,
@@ -33,14 +30,13 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException
+from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from dashboard import accounts
-from dashboard.queries import not_found
+from dashboard.errors import api_error, is_api
 from dashboard.store import get_store
 
 bp = Blueprint("auth", __name__)
@@ -52,16 +48,6 @@ PUBLIC_ENDPOINTS = {"auth.login", "static", "views.set_language"}
 class LoginForm(FlaskForm):
     username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
-
-
-def is_api() -> bool:
-    return request.path.startswith("/api/")
-
-
-def api_error(status: int, message: str) -> Any:
-    response = jsonify({"error": message, "status": status})
-    response.status_code = status
-    return response
 
 
 def load_user() -> Any:
@@ -149,54 +135,6 @@ def logout() -> Any:
     return redirect(url_for("auth.login"))
 
 
-def require_scores(view: Callable) -> Callable:
-    """Feedback figures: admins and managers; technicians see the fleet only."""
-
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not g.user.sees_scores:
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped
-
-
-def require_admin(view: Callable) -> Callable:
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not g.user.is_admin:
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped
-
-
-def check_branch(branch: str) -> None:
-    """404 for a branch the user may not see, as for one that does not exist (403 is only for a role
-    that sees no branch's figures at all: that says nothing about any branch)."""
-    if not g.user.sees_scores:
-        abort(403)
-    if not g.user.can_see_branch(branch):
-        not_found(_("branch '%(value)s' not found", value=branch))
-
-
-def _error(exc: HTTPException) -> Any:
-    message = exc.description or exc.name
-    if isinstance(exc, CSRFError):
-        message = _("The form has expired or did not come from this site; reload the page and try again.")
-    if is_api():
-        response = api_error(exc.code or 500, message)
-    else:
-        response = current_app.make_response(
-            (render_template("error.html", code=exc.code, name=exc.name, message=message), exc.code or 500)
-        )
-    # The exception's own headers: a 405's Allow (RFC 9110 requires it), a 401's WWW-Authenticate.
-    for name, value in exc.get_headers():
-        if name.lower() != "content-type":
-            response.headers[name] = value
-    return response
-
-
 # Scripts, styles and charts come only from this server (no inline code, no CDN):
 # an injected <script> or onclick= cannot run, and no other site may frame the
 # dashboard to trick a manager into clicking.
@@ -238,4 +176,3 @@ def init_app(app: Flask) -> None:
     app.after_request(_security_headers)
     csrf.init_app(app)
     app.before_request(load_user)
-    app.register_error_handler(HTTPException, _error)

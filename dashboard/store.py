@@ -14,6 +14,7 @@ import sqlite_utils
 from flask import Flask, current_app, g
 
 from dashboard import accounts
+from hub.db import open_db
 
 
 def connect_hub(path: str) -> sqlite_utils.Database:
@@ -53,8 +54,6 @@ def close_dbs(_exc: BaseException | None = None) -> None:
 def init_app(app: Flask) -> None:
     # Migrate once at start-up, not per request: both files exist and have
     # their tables before the first request arrives.
-    from hub.db import open_db
-
     open_db(app.config["OTKLIK_DB"]).conn.close()
     accounts.open_store(app.config["OTKLIK_AUTH_DB"]).conn.close()
     app.teardown_appcontext(close_dbs)

@@ -4,14 +4,11 @@ figures from the JSON API, the same one outside clients use."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from typing import Any
 
 from flask import (
     Blueprint,
-    Response,
-    abort,
     flash,
     g,
     redirect,
@@ -24,19 +21,15 @@ from flask_babel import get_locale, get_timezone
 from flask_babel import gettext as _
 from markupsafe import Markup
 
-from dashboard import accounts, queries
-from dashboard.auth import check_branch, require_scores, safe_next
+from dashboard import access, accounts, figures, filters, fleet, writes
+from dashboard.auth import safe_next
 from dashboard.cache import remember
+from dashboard.errors import InputError, NotFound
+from dashboard.exports import csv_response, table
 from dashboard.i18n import LANGUAGES
 from dashboard.store import get_db, get_store
-from hub.exports import SafeWriter
 
 bp = Blueprint("views", __name__)
-
-
-@bp.errorhandler(queries.InputError)
-def _bad_filter(exc: queries.InputError) -> Any:
-    return render_template("error.html", code=400, name=_("Bad request"), message=str(exc)), 400
 
 
 def shared_fragment(template: str, key: tuple, context: Callable[[], dict[str, Any]]) -> Markup:
@@ -55,184 +48,164 @@ def shared_fragment(template: str, key: tuple, context: Callable[[], dict[str, A
 def overview() -> Any:
     if not g.user.sees_scores:
         return redirect(url_for("views.fleet"))
-    db, user = get_db(), g.user
-    names = tuple(queries.visible_branches(db, user))
-    cards = shared_fragment("_overview_cards.html", names, lambda: {"rows": queries.overview(db, user)})
+    db = get_db()
+    names = tuple(access.score_branches(db, g.user))
+    cards = shared_fragment("_overview_cards.html", names, lambda: {"rows": figures.overview(db, names)})
     return render_template("overview.html", cards=cards)
 
 
 @bp.route("/branch/<branch>")
-@require_scores
 def branch(branch: str) -> Any:
-    check_branch(branch)
-    db, user = get_db(), g.user
+    access.branch(g.user, branch)
+    db = get_db()
     body = shared_fragment(
         "_branch_body.html",
         (branch,),
         lambda: {
             "branch": branch,
-            "summary": queries.branch_summary(db, user, branch),
-            "kiosks": queries.fleet(db, user, branch=branch),
-            "ranking": queries.ranking(db, user, {"branch": branch}),
-            "flagged": queries.flagged(db, user, branch, {}),
+            "summary": figures.branch_summary(db, branch),
+            "kiosks": fleet.fleet(db, [branch]),
+            "ranking": figures.ranking(db, [branch], {}),
+            "flagged": figures.flagged(db, branch, {}),
         },
     )
     return render_template("branch.html", branch=branch, body=body)
 
 
 @bp.route("/employees")
-@require_scores
 def employees() -> Any:
     args = request.args.to_dict()
-    if args.get("branch"):
-        check_branch(args["branch"])
-    db, user = get_db(), g.user
-    minimum = queries.min_responses(args)
+    db = get_db()
+    names = tuple(access.score_branches(db, g.user, args.get("branch")))
+    minimum = filters.min_responses(args)
     # Only what the ranking depends on: any other query parameter must not make a new cache entry.
-    key = (*(args.get(k, "") for k in ("branch", "from", "to")), minimum, tuple(queries.visible_branches(db, user)))
-    table = shared_fragment("_ranking_table.html", key, lambda: {"rows": queries.ranking(db, user, args)})
-    return render_template("employees.html", table=table, args=args, min_responses=minimum)
+    key = (*(args.get(k, "") for k in ("branch", "from", "to")), minimum, names)
+    rows = shared_fragment("_ranking_table.html", key, lambda: {"rows": figures.ranking(db, names, args)})
+    return render_template("employees.html", table=rows, args=args, min_responses=minimum)
 
 
 @bp.route("/employees/<branch>/<employee>")
-@require_scores
 def employee(branch: str, employee: str) -> Any:
-    check_branch(branch)
-    detail = queries.employee(get_db(), g.user, branch, employee)
+    access.branch(g.user, branch)
+    detail = figures.employee(get_db(), branch, employee)
     if detail is None:
-        abort(404, _("No such employee in this branch."))
+        raise NotFound(_("No such employee in this branch."))
     return render_template("employee.html", branch=branch, employee=employee, detail=detail)
 
 
-@bp.route("/alerts")
-@require_scores
-def alerts() -> Any:
-    state = request.args.get("state", "live")
-    rows = queries.alerts(get_db(), g.user, state)
+def _alerts_page(state: str) -> str:
+    db = get_db()
+    rows = figures.alerts(db, access.score_branches(db, g.user), state)
     return render_template("alerts.html", rows=rows, state=state)
 
 
+@bp.route("/alerts")
+def alerts() -> Any:
+    return _alerts_page(request.args.get("state", "live"))
+
+
 @bp.route("/alerts/<int:alert_id>/<action>", methods=["POST"])
-@require_scores
 def alert_action(alert_id: int, action: str) -> Any:
     try:
-        queries.alert_action(get_db(), g.user, alert_id, action, request.form.get("note", ""))
-    except queries.InputError as exc:
+        writes.alert_action(get_db(), g.user, alert_id, action, request.form.get("note", ""))
+    except InputError as exc:
         flash(str(exc), "error")
-        return render_template("alerts.html", rows=queries.alerts(get_db(), g.user, "live"), state="live"), 400
+        return _alerts_page("live"), 400
     flash(_("Alert updated."), "ok")
     return redirect(url_for("views.alerts"))
 
 
-@bp.route("/fleet")
-def fleet() -> Any:
-    db, user = get_db(), g.user
-    mine = tuple(user.branches) if user.role == "manager" else None
-    table = shared_fragment("_fleet_table.html", (mine,), lambda: {"kiosks": queries.fleet(db, user)})
-    return render_template("fleet.html", table=table)
+@bp.route("/fleet", endpoint="fleet")
+def fleet_page() -> Any:
+    mine = access.fleet_branches(g.user)
+    db = get_db()
+    rows = shared_fragment("_fleet_table.html", (None if mine is None else tuple(mine),),
+                           lambda: {"kiosks": fleet.fleet(db, mine)})  # fmt: skip
+    return render_template("fleet.html", table=rows)
 
 
 @bp.route("/roster", methods=["GET"])
-@require_scores
 def roster() -> Any:
+    access.scores(g.user)
     args = request.args.to_dict()
     try:
-        editing = queries.shift(get_db(), g.user, queries.parse_shift_id(args["shift"])) if args.get("shift") else None
+        editing = None
+        if args.get("shift"):
+            editing = writes.editable_shift(get_db(), g.user, filters.shift_id(args["shift"]))
         return _roster_page(args, editing)
-    except queries.InputError as exc:
+    except InputError as exc:
         return _rejected(exc)
 
 
 def _roster_page(args: dict[str, str], shift_form: dict[str, Any] | None = None) -> str:
     """The roster, the shifts of the period in ``args`` and the shift form (``shift_form`` fills it in)."""
     db = get_db()
-    start, end = queries.shift_period(args)
+    start, end = filters.shift_period(args)
+    names = access.score_branches(db, g.user)
     return render_template(
         "roster.html",
-        rows=queries.roster(db, g.user),
-        branches=queries.visible_branches(db, g.user),
-        kiosks=queries.fleet(db, g.user),
-        shifts=queries.shifts(db, g.user, args),
+        rows=figures.roster(db, access.roster_branches(g.user)),
+        branches=names,
+        kiosks=fleet.fleet(db, access.fleet_branches(g.user)),
+        shifts=figures.shifts(db, access.score_branches(db, g.user, args.get("branch")), args),
         period={"from": start.isoformat(), "to": end.isoformat()},
         chosen_branch=args.get("branch", ""),
         shift_form=shift_form or {},
     )
 
 
-def _rejected(exc: queries.InputError, shift_form: dict[str, Any] | None = None) -> tuple[str, int]:
+def _rejected(exc: InputError, shift_form: dict[str, Any] | None = None) -> tuple[str, int]:
     # The page again with the reason and, for a shift, what was typed; nothing was stored.
     flash(str(exc), "error")
     return _roster_page({}, shift_form), 400
 
 
 @bp.route("/roster/employee", methods=["POST"])
-@require_scores
 def roster_save() -> Any:
     try:
-        queries.save_employee(get_db(), g.user, request.form.to_dict())
-    except queries.InputError as exc:
+        writes.save_employee(get_db(), g.user, request.form.to_dict())
+    except InputError as exc:
         return _rejected(exc)
     flash(_("Saved."), "ok")
     return redirect(url_for("views.roster"))
 
 
 @bp.route("/roster/import", methods=["POST"])
-@require_scores
 def roster_import() -> Any:
     upload = request.files.get("file")
     try:
-        if upload is None or not upload.filename:
-            raise queries.InputError(_("file: choose a CSV file to import"))
-        count = queries.import_roster(get_db(), g.user, upload.read())
-    except queries.InputError as exc:
+        count = writes.import_roster(get_db(), g.user, upload.read() if upload and upload.filename else None)
+    except InputError as exc:
         return _rejected(exc)
     flash(_("Imported %(n)s rows.", n=count), "ok")
     return redirect(url_for("views.roster"))
 
 
 @bp.route("/roster/shift", methods=["POST"])
-@require_scores
 def shift_save() -> Any:
     """Add a shift, or change the one the form's ``id`` names."""
+    access.scores(g.user)
     form = request.form.to_dict()
     form.pop("csrf_token", None)
     try:
-        shift_id = queries.parse_shift_id(form["id"]) if form.get("id") else None
-        queries.save_shift(get_db(), g.user, form, shift_id)
-    except queries.InputError as exc:
+        shift_id = filters.shift_id(form["id"]) if form.get("id") else None
+        writes.save_shift(get_db(), g.user, form, shift_id)
+    except InputError as exc:
         return _rejected(exc, form)
     flash(_("Saved."), "ok")
     return redirect(url_for("views.roster"))
 
 
 @bp.route("/roster/shift/<int:shift_id>/delete", methods=["POST"])
-@require_scores
 def shift_delete(shift_id: int) -> Any:
-    queries.delete_shift(get_db(), g.user, shift_id)
+    writes.delete_shift(get_db(), g.user, shift_id)
     flash(_("Shift deleted."), "ok")
     return redirect(url_for("views.roster"))
 
 
 @bp.route("/export/<view>.csv")
 def export(view: str) -> Any:
-    try:
-        rows = queries.table(get_db(), g.user, view, request.args.to_dict())
-    except queries.InputError as exc:
-        abort(400, str(exc))
-    return csv_response(rows, f"otklik-{view}.csv")
-
-
-def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
-    out = io.StringIO()
-    if rows:
-        writer = SafeWriter(out, fieldnames=list(rows[0]), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    return Response(
-        out.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return csv_response(table(get_db(), g.user, view, request.args.to_dict()), f"otklik-{view}.csv")
 
 
 @bp.route("/settings/language", methods=["POST"])

@@ -136,7 +136,7 @@ T = {
         "филиала.",
         "کارمندان: id,name,branch[,active]. شیفت‌ها: employee,branch,kiosk,start,end[,note] به وقت محلی شعبه.",
     ),
-    # The roster's shifts: page, flashes and the field messages of dashboard.queries.save_shift.
+    # The roster's shifts: page, flashes and the field messages of dashboard.writes.save_shift.
     "Shifts": ("Смены", "شیفت‌ها"),
     "All branches": ("Все филиалы", "همهٔ شعبه‌ها"),
     "Times are in each branch's local time.": (

@@ -1,0 +1,65 @@
+"""Any table a page shows, as a CSV file: the same rows, filters and permissions as the page."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import sqlite_utils
+from flask import Response
+
+from dashboard import access, figures, fleet
+from dashboard.accounts import User
+from dashboard.errors import InputError
+from hub.exports import SafeWriter
+
+EXPORTABLE = ("overview", "fleet", "employees", "series", "heatmap", "flagged", "alerts", "roster", "shifts")
+
+
+def table(db: sqlite_utils.Database, user: User, view: str, args: dict[str, str]) -> list[dict[str, Any]]:
+    """The rows of ``view``, flat (one CSV line each)."""
+    if view not in EXPORTABLE:
+        raise InputError(f"view: {view!r} is not one of {', '.join(EXPORTABLE)}")
+    if view == "fleet":
+        return fleet.fleet(db, access.fleet_branches(user, args.get("branch") or None))
+    if view == "roster":
+        return figures.roster(db, access.roster_branches(user))
+    if view in ("series", "heatmap", "flagged"):
+        branch = access.branch(user, args.get("branch"))
+        if view == "series":
+            return [figures.flat(r) for r in figures.series(db, branch, args)]
+        if view == "heatmap":
+            return [figures.flat(r) for r in figures.heatmap(db, branch, args)]
+        return figures.flagged(db, branch, args)
+    names = access.score_branches(db, user, args.get("branch") if view in ("employees", "shifts") else None)
+    if view == "employees":
+        return figures.ranking(db, names, args)
+    if view == "alerts":
+        return figures.alerts(db, names, args.get("state", "all"))
+    if view == "shifts":
+        return figures.shifts(db, names, args)
+    return [
+        {
+            "branch": r["branch"],
+            "date": r.get("date"),
+            **{f"today_{k}": v for k, v in figures.flat(r["today"]).items()},
+            **{f"week_{k}": v for k, v in figures.flat(r["last_7_days"]).items()},
+            "trend": r.get("trend"),
+            "response_rate": r.get("response_rate"),
+            "open_alerts": r.get("open_alerts"),
+        }
+        for r in figures.overview(db, names)
+    ]
+
+
+def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
+    out = io.StringIO()
+    if rows:
+        writer = SafeWriter(out, fieldnames=list(rows[0]), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -1,0 +1,250 @@
+"""What the dashboard shows, as plain data: one function per table or figure.
+
+Pages, the JSON API, CSV export and the live stream all call these, so they can
+never disagree. Each takes the branches :mod:`dashboard.access` allowed (it
+checks nothing itself) and the query string's filters (read by
+:mod:`dashboard.filters`). The scores come from the hub's analytics layer
+(hub.scores, hub.alerts, hub.roster); what is derived here is only their shape
+for a page: trends, response rates, flat rows, local shift times.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+
+from dashboard import filters
+from dashboard.cache import cached
+from hub import alerts as hub_alerts
+from hub import branches as hub_branches
+from hub import roster as hub_roster
+from hub import scores
+from hub.analytics_schema import COUNT_COLUMNS
+from hub.notify import redact
+from otklik.times import format_ts
+
+LOCAL_MINUTE = "%Y-%m-%d %H:%M"
+
+
+# --- scores (hub.scores) ---------------------------------------------------------
+
+
+def overview(db: sqlite_utils.Database, names: Sequence[str]) -> list[dict[str, Any]]:
+    return _overview(db, tuple(names))
+
+
+@cached
+def _overview(db: sqlite_utils.Database, names: tuple[str, ...]) -> list[dict[str, Any]]:
+    if not names:
+        return []
+    rows = scores.overview(db, list(names))
+    _add_trend_and_rate(db, rows)
+    for row in rows:
+        row["week"] = row.get("last_7_days") or {}
+        row["month"] = row.get("last_30_days") or {}
+    return rows
+
+
+def _add_trend_and_rate(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> None:
+    """``trend``: last 7 days' index minus the 7 days before; ``response_rate``: presses per camera visitor.
+
+    Branches whose local date is the same are read together: a few queries, not two per branch.
+    """
+    by_date: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        row["trend"] = None
+        row["response_rate"] = None
+        if row.get("date"):
+            by_date.setdefault(row["date"], []).append(row)
+    for today, members in by_date.items():
+        names = [r["branch"] for r in members]
+        week_start = date.fromisoformat(today) - timedelta(days=6)
+        before = {
+            r[0]: scores.summarize(r[1:])
+            for r in scores.fetch(db, ["branch"], branch=names, start=week_start - timedelta(days=7), end=week_start)
+        }
+        visitors: dict[str, int] = {}
+        for cam in scores.camera(db, branch=names, start=week_start, end=date.fromisoformat(today) + timedelta(days=1)):
+            visitors[cam["branch"]] = visitors.get(cam["branch"], 0) + (cam["visitors"] or 0)
+        for row in members:
+            week = row.get("last_7_days") or {}
+            prev = before.get(row["branch"], scores.summarize([0] * len(COUNT_COLUMNS)))
+            if week.get("index") is not None and prev["index"] is not None:
+                row["trend"] = round(week["index"] - prev["index"], 1)
+            if visitors.get(row["branch"]):
+                row["response_rate"] = round(week.get("responses", 0) / visitors[row["branch"]], 4)
+
+
+def branch_summary(db: sqlite_utils.Database, branch: str) -> dict[str, Any]:
+    rows = _overview(db, (branch,))
+    return rows[0] if rows else {"branch": branch}
+
+
+def series(db: sqlite_utils.Database, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
+    grain = filters.grain(args)
+    start, end = filters.period(args, filters.GRAIN_DAYS[grain])
+    return _series(db, grain, branch, start, end + timedelta(days=1))
+
+
+@cached
+def _series(db: sqlite_utils.Database, grain: str, branch: str, start: date, stop: date) -> list[dict[str, Any]]:
+    return scores.series(db, grain, branch=branch, start=start, end=stop)
+
+
+def heatmap(db: sqlite_utils.Database, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
+    start, end = filters.period(args, 90)
+    return _heatmap(db, branch, start, end + timedelta(days=1))
+
+
+@cached
+def _heatmap(db: sqlite_utils.Database, branch: str, start: date, stop: date) -> list[dict[str, Any]]:
+    return scores.heatmap(db, branch=branch, start=start, end=stop)
+
+
+def flagged(db: sqlite_utils.Database, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
+    """The latest flagged presses of a branch: kept and shown, left out of scores."""
+    start, end = filters.period(args, 30)
+    return list(
+        db.query(
+            "SELECT id, branch, kiosk, seq, ts, score, employee, flags FROM events "
+            "WHERE branch = ? AND ts >= ? AND ts < ? AND flags != '' ORDER BY ts DESC LIMIT ?",
+            [branch, start.isoformat(), (end + timedelta(days=1)).isoformat(), filters.limit(args)],
+        )
+    )
+
+
+def ranking(db: sqlite_utils.Database, names: Sequence[str], args: dict[str, str]) -> list[dict[str, Any]]:
+    if not names:
+        return []
+    start, end = filters.period(args, 30)
+    return _ranking(db, tuple(names), start, end + timedelta(days=1), filters.min_responses(args))
+
+
+@cached
+def _ranking(
+    db: sqlite_utils.Database, names: tuple[str, ...], start: date, stop: date, minimum: int
+) -> list[dict[str, Any]]:
+    rows = scores.ranking(db, "employee", branch=list(names), start=start, end=stop, min_responses=minimum)
+    known = hub_roster.employee_names(db) if db["employees"].exists() else {}
+    return [flat(r, name=known.get(r["employee"], "")) for r in rows]
+
+
+def flat(row: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """Nested counts and flags spread into columns, so a row is one table or CSV line."""
+    out = {k: v for k, v in row.items() if k not in ("counts", "flagged")}
+    for button, n in (row.get("counts") or {}).items():
+        out[f"n{button}"] = n
+    out["flagged"] = (row.get("flagged") or {}).get("total", 0)
+    out.update(more)
+    return out
+
+
+def employee(
+    db: sqlite_utils.Database, branch: str, employee_id: str, args: dict[str, str] | None = None
+) -> dict[str, Any] | None:
+    """One employee's figures in ``branch``; None if nobody of that id worked there."""
+    start, end = filters.period(args or {}, 90)
+    stop = end + timedelta(days=1)
+    summary = scores.total(db, branch=branch, employee=employee_id, start=start, end=stop)
+    on_roster = None
+    if db["employees"].exists():
+        try:
+            on_roster = hub_roster.get_employee(db, employee_id)
+        except hub_roster.RosterError:
+            on_roster = None
+    if on_roster is None and summary["responses"] == 0 and summary["flagged"]["total"] == 0:
+        return None
+    if on_roster is not None and on_roster["branch"] != branch and summary["responses"] == 0:
+        return None
+    weekly = scores.series(db, "week", branch=branch, employee=employee_id, start=start, end=stop)
+    return {
+        "branch": branch,
+        "employee": employee_id,
+        "name": (on_roster or {}).get("name", ""),
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "summary": summary,
+        "series": weekly,
+    }
+
+
+# --- alerts (hub.alerts) ------------------------------------------------------------
+
+
+def alerts(db: sqlite_utils.Database, names: Sequence[str], state: str = "live") -> list[dict[str, Any]]:
+    state = filters.alert_state(state)
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        rows.extend(hub_alerts.list_alerts(db, branch=name, state=None if state == "all" else state))
+    rows.sort(key=lambda r: r["opened_at"], reverse=True)
+    for row in rows:
+        row["delivered"] = {redact_urls(k): redact_urls(str(v)) for k, v in (row.get("delivered") or {}).items()}
+    return rows
+
+
+# A URL, up to the next blank or quote.
+_URL = re.compile(r"""[a-z][a-z0-9+.-]*://[^\s'"]*""", re.I)
+
+
+def redact_urls(text: str) -> str:
+    """Text with every URL cut as hub.notify.redact cuts a webhook's: scheme and host only.
+
+    A webhook's path is its secret (Slack, Teams and most others put the key there), and the
+    alerts' delivery results name each webhook, failures quoting it again (older rows in full):
+    the dashboard shows them to managers, so only the admin's channel list (``otklik alerts
+    channel list``, on the hub) shows the URL.
+    """
+    return _URL.sub(lambda m: redact(m[0]), text)
+
+
+# --- roster (hub.roster) ---------------------------------------------------------------
+
+
+def roster(db: sqlite_utils.Database, names: Sequence[str] | None) -> list[dict[str, Any]]:
+    """The employees of ``names`` (None: everyone on the roster)."""
+    if names is None:
+        return hub_roster.list_employees(db)
+    return [r for b in names for r in hub_roster.list_employees(db, b)]
+
+
+def shifts(db: sqlite_utils.Database, names: Sequence[str], args: dict[str, str]) -> list[dict[str, Any]]:
+    """Shifts overlapping the period, times in each branch's local time (as the CSV import takes them)."""
+    first, last = filters.shift_period(args)
+    people = hub_roster.employee_names(db)
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        zone = hub_branches.get(db, name).zone
+        start = format_ts(datetime.combine(first, time(), zone))
+        end = format_ts(datetime.combine(last + timedelta(days=1), time(), zone))
+        rows.extend(_shift_row(s, zone, people) for s in hub_roster.list_shifts(db, branch=name, start=start, end=end))
+    return rows
+
+
+def shift_row(db: sqlite_utils.Database, found: hub_roster.Shift) -> dict[str, Any]:
+    """One shift as the table shows it."""
+    return _shift_row(found, hub_branches.get(db, found.branch).zone, hub_roster.employee_names(db))
+
+
+def _shift_row(shift: hub_roster.Shift, zone: ZoneInfo, people: dict[str, str]) -> dict[str, Any]:
+    return {
+        "id": shift.id,
+        "employee": shift.employee,
+        "name": people.get(shift.employee, ""),
+        "branch": shift.branch,
+        "kiosk": shift.kiosk,
+        "start": _local(shift.start, zone),
+        "end": _local(shift.end, zone),
+        "note": shift.note,
+        "timezone": zone.key,
+        "start_utc": shift.start,
+        "end_utc": shift.end,
+    }
+
+
+def _local(ts: str, zone: ZoneInfo) -> str:
+    return datetime.fromisoformat(ts).astimezone(zone).strftime(LOCAL_MINUTE)

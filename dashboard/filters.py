@@ -1,0 +1,119 @@
+"""What a query string or a path may say, read into values or refused with the field's name.
+
+Pages, the API and CSV export share these, so ``?from=`` means the same and is
+refused the same everywhere; each refusal is an :class:`~dashboard.errors.InputError`
+(400) whose text starts with the field.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from flask_babel import gettext as _
+
+from dashboard.errors import InputError
+from otklik.times import FAR_FUTURE, FAR_PAST
+
+GRAINS = ("day", "week", "month")
+# Days a series covers when ?from= is not given, by grain.
+GRAIN_DAYS = {"day": 30, "week": 7 * 26, "month": 366}
+DEFAULT_MIN_RESPONSES = 30
+ALERT_STATES = ("live", "open", "acknowledged", "resolved", "all")
+SHIFT_DAYS_BACK = 7
+SHIFT_DAYS_AHEAD = 14
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_date(value: str | None, field: str) -> date | None:
+    if value in (None, ""):
+        return None
+    try:
+        # Only 2026-01-31: fromisoformat also takes 20260131 and 2026-W05-6, which the API does not promise.
+        if not _DATE.match(value):  # type: ignore[arg-type]
+            raise ValueError(value)
+        day = date.fromisoformat(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(f"{field}: {value!r} is not a date like 2026-01-31") from None
+    # Periods reach a day or a week past their ends; near year 1 or 9999 that is no date at all.
+    if not FAR_PAST.date() <= day < FAR_FUTURE.date():
+        raise InputError(f"{field}: {value!r} is outside the years {FAR_PAST.year}-{FAR_FUTURE.year - 1}")
+    return day
+
+
+def period(args: dict[str, str], default_days: int = 30) -> tuple[date, date]:
+    """[from, to] inclusive local dates from ?from=&to=, default the last ``default_days``."""
+    end = parse_date(args.get("to"), "to") or _now().date()
+    start = parse_date(args.get("from"), "from") or end - timedelta(days=default_days - 1)
+    if start > end:
+        raise InputError("from: the start date is after the end date")
+    if (end - start).days > 3660:
+        raise InputError("from: the period is longer than ten years")
+    return start, end
+
+
+def shift_period(args: dict[str, str]) -> tuple[date, date]:
+    """[from, to] local dates of the shifts shown: by default a week back and two weeks ahead."""
+    start = parse_date(args.get("from"), "from")
+    end = parse_date(args.get("to"), "to")
+    span = timedelta(days=SHIFT_DAYS_BACK + SHIFT_DAYS_AHEAD)
+    if start is None:
+        start = end - span if end else _now().date() - timedelta(days=SHIFT_DAYS_BACK)
+    if end is None:
+        end = start + span
+    # period() holds the checks every page shares (order, length).
+    return period({"from": start.isoformat(), "to": end.isoformat()})
+
+
+def grain(args: dict[str, str]) -> str:
+    value = args.get("by", "day")
+    if value not in GRAINS:
+        raise InputError(f"by: {value!r} is not one of {', '.join(GRAINS)}")
+    return value
+
+
+def min_responses(args: dict[str, str]) -> int:
+    raw = args.get("min_responses")
+    if raw in (None, ""):
+        return DEFAULT_MIN_RESPONSES
+    if not (raw.isascii() and raw.strip().lstrip("-").isdigit()):  # type: ignore[union-attr]
+        raise InputError(f"min_responses: {raw!r} is not a whole number")
+    value = int(raw)  # type: ignore[arg-type]
+    if not 0 <= value <= 100000:
+        raise InputError("min_responses: use a number between 0 and 100000")
+    return value
+
+
+def limit(args: dict[str, str], default: str = "100", most: int = 5000) -> int:
+    raw = args.get("limit", default)
+    # isdigit() alone lets '²' through to int().
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= most:
+        raise InputError(f"limit: use a whole number between 1 and {most}")
+    return int(raw)
+
+
+def alert_state(value: str) -> str:
+    if value not in ALERT_STATES:
+        raise InputError(f"state: {value!r} is not one of {', '.join(ALERT_STATES)}")
+    return value
+
+
+def row_id(value: int, field: str) -> int:
+    """A row id from a path: SQLite's integers end at 2**63 - 1, and a bigger one is a typo, not a 500."""
+    if not 0 < value < 2**63:
+        raise InputError(_("%(field)s: %(value)s is not an id", field=field, value=value))
+    return value
+
+
+def shift_id(raw: Any) -> int:
+    """A shift id from a form or query string."""
+    text = str(raw or "").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise InputError(_("shift: '%(value)s' is not a shift id", value=text))
+    return int(text)
