@@ -126,7 +126,7 @@ def shifts() -> Any:
     args = _args()
     db = get_db()
     names = access.score_branches(db, g.user, args.get("branch"))
-    start, end = filters.shift_period(args)
+    start, end = figures.shift_period(db, names, args)
     return jsonify({"from": start.isoformat(), "to": end.isoformat(), "rows": figures.shifts(db, names, args)})
 
 
@@ -198,6 +198,8 @@ def stream() -> Response:
     poll = float(current_app.config["SSE_POLL_S"])
     max_s = float(current_app.config["SSE_MAX_S"])
     dumps = current_app.json.dumps
+    # The stream runs outside the request: it takes the app's clock with it.
+    clock = current_app.config["CLOCK"]
     slots: StreamSlots = current_app.extensions["otklik_stream_slots"]
     if not slots.take(int(current_app.config["SSE_MAX_STREAMS"])):
         refused = api_error(503, "too many live pages are open on this server; poll /api/v1/overview instead")
@@ -223,7 +225,7 @@ def stream() -> Response:
                 version = db.execute("PRAGMA data_version").fetchone()[0]
                 if version != last_version:
                     last_version = version
-                    body = dumps({"branches": figures.overview(db, access.score_branches(db, user))})
+                    body = dumps({"branches": figures.overview(db, access.score_branches(db, user), now=clock())})
                     if body != last_body:
                         last_body = body
                         last_sent = time.monotonic()

@@ -140,14 +140,15 @@ def roster() -> Any:
 def _roster_page(args: dict[str, str], shift_form: dict[str, Any] | None = None) -> str:
     """The roster, the shifts of the period in ``args`` and the shift form (``shift_form`` fills it in)."""
     db = get_db()
-    start, end = filters.shift_period(args)
     names = access.score_branches(db, g.user)
+    chosen = access.score_branches(db, g.user, args.get("branch"))
+    start, end = figures.shift_period(db, chosen, args)
     return render_template(
         "roster.html",
         rows=figures.roster(db, access.roster_branches(g.user)),
         branches=names,
         kiosks=fleet.fleet(db, access.fleet_branches(g.user)),
-        shifts=figures.shifts(db, access.score_branches(db, g.user, args.get("branch")), args),
+        shifts=figures.shifts(db, chosen, args),
         period={"from": start.isoformat(), "to": end.isoformat()},
         chosen_branch=args.get("branch", ""),
         shift_form=shift_form or {},
