@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from hub import aggregates, alerts, branches, exports, notify, roster, scores
+from hub import aggregates, alerts, branches, config_push, exports, notify, roster, scores
 from hub.db import open_db
 
 log = logging.getLogger(__name__)
@@ -256,6 +256,9 @@ def branch_show(db_path: Path, branch: str) -> None:
 def branch_set(db_path: Path, branch: str, timezone: str | None, hours: str | None, pairs: tuple[str, ...]) -> None:
     """Change settings of a branch.
 
+    Opening hours (and the zone they are read in) also go to every kiosk of the branch as a
+    new config version, published by `otklik config push` (and when the hub starts).
+
     \b
     Settings: burst_max, burst_window_s, hours_grace_min, unhappy_share_pct, unhappy_window_min,
     unhappy_min_responses, day_index_below, day_min_responses, offline_after_min, backlog_above,
@@ -285,6 +288,9 @@ def branch_set(db_path: Path, branch: str, timezone: str | None, hours: str | No
     if result.timezone != before:
         n = aggregates.rebuild(db, branch)
         click.echo(f"time zone changed: re-counted {n} presses of {branch} in {result.timezone}", err=True)
+    if hours is not None or timezone is not None:  # the kiosks sleep by them
+        for kiosk, version in config_push.sync_branch(db, branch):
+            click.echo(f"{branch}/{kiosk}: config version {version}; `otklik config push` publishes it", err=True)
     _echo_json(result.as_dict())
 
 

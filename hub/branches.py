@@ -8,23 +8,16 @@ presses on one kiosk within 10 seconds (a press every 2 s stays well clear of it
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
 from hub.alert_text import LANGUAGES
+from otklik.settings import OpeningHours, SettingsError, zone
 from otklik.times import now_ts
-
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-class SettingsError(ValueError):
-    """A branch setting that cannot be used; the text names the field and the reason."""
 
 
 @dataclass
@@ -34,7 +27,7 @@ class BranchSettings:
     # Misuse rules.
     burst_max: int = 10  # more than this many presses ...
     burst_window_s: float = 10.0  # ... on one kiosk within this many seconds is a burst
-    hours: str = ""  # opening hours, e.g. "mon-fri 08:00-21:00; sat 10:00-18:00"; empty = always open
+    hours: str = ""  # opening hours in otklik.settings' human form; empty = always open
     hours_grace_min: int = 15  # presses this close to opening/closing time are still "open"
     # Alert rules.
     unhappy_share_pct: float = 50.0  # buttons 1+2 at or above this share ...
@@ -61,8 +54,9 @@ class BranchSettings:
     def zone(self) -> ZoneInfo:
         return zone(self.timezone)
 
-    def opening_hours(self) -> dict[int, list[tuple[int, int]]] | None:
-        return parse_hours(self.hours)
+    def opening_hours(self) -> OpeningHours | None:
+        """None: always open."""
+        return OpeningHours.parse(self.hours)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,82 +65,10 @@ class BranchSettings:
 _TUNABLE = {f.name: f for f in fields(BranchSettings) if f.name not in ("branch", "timezone", "extra")}
 
 
-@lru_cache(maxsize=256)
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(f"timezone {name!r} is not a known IANA zone (e.g. 'Europe/Moscow')") from None
-
-
-_HOURS_PART = re.compile(r"^\s*([a-z]{3})(?:\s*-\s*([a-z]{3}))?((?:\s*,\s*[a-z]{3})*)\s+(.+?)\s*$")
-_SPAN = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
-
-
-@lru_cache(maxsize=256)
-def parse_hours(spec: str) -> dict[int, list[tuple[int, int]]] | None:
-    """Parse opening hours into {weekday (0=Mon): [(open_minute, close_minute), ...]}.
-
-    ``"mon-fri 08:00-21:00; sat,sun 10:00-18:00"``; ``"sun closed"``; a span may pass midnight
-    (``"fri 18:00-02:00"`` keeps Friday open until 24:00 and Saturday from 00:00 to 02:00).
-    Empty means always open (None).  Days a non-empty spec does not name are closed.
-    """
-    spec = (spec or "").strip().lower()
-    if not spec:
-        return None
-    table: dict[int, list[tuple[int, int]]] = {d: [] for d in range(7)}
-    for part in filter(None, (p.strip() for p in spec.split(";"))):
-        m = _HOURS_PART.match(part)
-        if not m:
-            raise SettingsError(f"hours: {part!r} is not like 'mon-fri 08:00-21:00'")
-        first, last, more, spans = m.groups()
-        days = _day_range(first, last) + [_day(d.strip()) for d in more.split(",") if d.strip()]
-        if spans.strip() == "closed":
-            continue
-        for span in spans.split(","):
-            sm = _SPAN.match(span.strip())
-            if not sm:
-                raise SettingsError(f"hours: {span.strip()!r} is not a time span like 08:00-21:00")
-            h1, m1, h2, m2 = map(int, sm.groups())
-            if h1 > 24 or h2 > 24 or m1 > 59 or m2 > 59:
-                raise SettingsError(f"hours: {span.strip()!r} has an impossible time")
-            start, end = h1 * 60 + m1, h2 * 60 + m2
-            for d in days:
-                if end > start:
-                    table[d].append((start, end))
-                else:  # past midnight
-                    table[d].append((start, 24 * 60))
-                    table[(d + 1) % 7].append((0, end))
-    return table
-
-
-def _day(name: str) -> int:
-    if name not in DAYS:
-        raise SettingsError(f"hours: {name!r} is not a weekday; use {', '.join(DAYS)}")
-    return DAYS.index(name)
-
-
-def _day_range(first: str, last: str | None) -> list[int]:
-    a = _day(first)
-    if last is None:
-        return [a]
-    b = _day(last)
-    return [(a + i) % 7 for i in range(((b - a) % 7) + 1)]
-
-
 def is_open(settings: BranchSettings, local: datetime) -> bool:
     """Whether a local wall-clock moment falls in opening hours, with the grace margin."""
-    table = settings.opening_hours()
-    if table is None:
-        return True
-    minute = local.hour * 60 + local.minute + local.second / 60
-    grace = settings.hours_grace_min
-    day = local.weekday()
-    for d, offset in ((day, 0), ((day - 1) % 7, 24 * 60), ((day + 1) % 7, -24 * 60)):
-        for start, end in table[d]:
-            if start - grace <= minute + offset <= end + grace:
-                return True
-    return False
+    hours = settings.opening_hours()
+    return hours is None or hours.is_open(local, settings.hours_grace_min)
 
 
 def get(db: Database, branch: str) -> BranchSettings:
@@ -175,8 +97,8 @@ def update(db: Database, branch: str, **changes: Any) -> BranchSettings:
         elif name in _TUNABLE:
             setattr(current, name, _coerce(name, value))
         else:
-            raise SettingsError(f"{name!r} is not a branch setting; known: timezone, {', '.join(_TUNABLE)}")
-    parse_hours(current.hours)
+            raise SettingsError(repr(name), f"is not a branch setting; known: timezone, {', '.join(_TUNABLE)}")
+    OpeningHours.parse(current.hours)
     stored = {k: getattr(current, k) for k in _TUNABLE}
     stored.update(current.extra)
     db.execute(
@@ -195,7 +117,7 @@ def _coerce(name: str, value: Any) -> Any:
         return str(value or "")
     if name == "alert_language":
         if value not in LANGUAGES:
-            raise SettingsError(f"alert_language must be one of {', '.join(LANGUAGES)}, got {value!r}")
+            raise SettingsError("alert_language", f"must be one of {', '.join(LANGUAGES)}, got {value!r}")
         return value
     if _TUNABLE[name].type in ("bool", bool):
         if isinstance(value, bool):
@@ -204,18 +126,18 @@ def _coerce(name: str, value: Any) -> Any:
             return True
         if str(value).lower() in ("0", "false", "no", "off"):
             return False
-        raise SettingsError(f"{name} must be on or off, got {value!r}")
+        raise SettingsError(name, f"must be on or off, got {value!r}")
     if value is None or (isinstance(value, str) and value.lower() in ("", "off", "none")):
         if name == "day_index_below":
             return None
-        raise SettingsError(f"{name} needs a value")
+        raise SettingsError(name, "needs a value")
     kind = int if _TUNABLE[name].type in ("int", int) else float
     try:
         number = kind(value)
     except (TypeError, ValueError):
-        raise SettingsError(f"{name} must be a {'whole ' if kind is int else ''}number, got {value!r}") from None
+        raise SettingsError(name, f"must be a {'whole ' if kind is int else ''}number, got {value!r}") from None
     if number < 0:
-        raise SettingsError(f"{name} must not be negative, got {value!r}")
+        raise SettingsError(name, f"must not be negative, got {value!r}")
     return number
 
 

@@ -4,6 +4,10 @@ A kiosk subscribes to ``otklik/v1/<b>/<k>/config``; because the message is
 retained, a kiosk that was off when the change was made gets it on its next
 connect. The version only goes up, so a kiosk can tell a new push from the
 retained copy of the one it already runs.
+
+What may be pushed, and its checks, is ``otklik.settings.SCHEMA``. A kiosk's own settings
+(labels, cooldown, employee) are set per kiosk; its opening hours and time zone are the
+branch's (``hub.branches``) and are copied into every kiosk of the branch by ``sync_branch``.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import sqlite_utils
 
-from hub.provisioning import ProvisionError
+from hub import branches
+from hub.provisioning import ProvisionError, registry
 from hub.provisioning.registry import now
-from kiosk.remote_config import SETTING_NAMES, ConfigPushError, parse_settings
 from otklik import protocol
 from otklik.mqtt import AckedPublisher, Broker, PublishError, connect_and_wait
+from otklik.settings import BRANCH_SETTINGS, SettingsError, check_changes, parse_settings
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +43,10 @@ def set_settings(db: sqlite_utils.Database, branch: str, kiosk: str, changes: Ma
     Checked with the kiosk's own rules first, so the hub never publishes a push
     the kiosk would refuse.
     """
-    for name in changes:
-        if name not in SETTING_NAMES:
-            raise ProvisionError(f"unknown setting {name!r}; settings are {', '.join(SETTING_NAMES)}")
+    try:
+        check_changes(changes)
+    except SettingsError as err:
+        raise ProvisionError(str(err)) from None
     with db.conn:
         version, settings = get_settings(db, branch, kiosk)
         merged = dict(settings)
@@ -51,7 +57,7 @@ def set_settings(db: sqlite_utils.Database, branch: str, kiosk: str, changes: Ma
                 merged[name] = value  # employee None is kept: it unbinds the kiosk's employee
         try:
             parse_settings(version + 1, merged)
-        except ConfigPushError as err:
+        except SettingsError as err:
             raise ProvisionError(str(err)) from None
         if merged == settings and version:
             return version  # nothing changed: no new version, no needless push
@@ -66,6 +72,31 @@ def set_settings(db: sqlite_utils.Database, branch: str, kiosk: str, changes: Ma
             pk=("branch", "kiosk"),
         )
     return version + 1
+
+
+def branch_settings(db: sqlite_utils.Database, branch: str) -> dict[str, Any]:
+    """The settings a kiosk takes from its branch: opening hours in the wire form, and the zone they are in.
+
+    A branch without hours is always open: both are None, which leaves a kiosk awake.
+    """
+    hours = branches.get(db, branch).opening_hours()
+    if hours is None:
+        return dict.fromkeys(BRANCH_SETTINGS)
+    return {"opening_hours": hours.to_wire(), "timezone": branches.get(db, branch).timezone}
+
+
+def sync_branch(db: sqlite_utils.Database, branch: str) -> list[tuple[str, int]]:
+    """Copy the branch's hours into each of its kiosks' settings; returns (kiosk, version) of each.
+
+    Button pads are left out: the firmware does not sleep (otklik.settings.PAD_SETTINGS).
+    """
+    kiosks = [
+        c.kiosk
+        for c in registry.all_credentials(db)
+        if c.branch == branch and c.kiosk and c.role == registry.ROLE_KIOSK
+    ]
+    changes = branch_settings(db, branch)
+    return [(kiosk, set_settings(db, branch, kiosk, changes)) for kiosk in sorted(set(kiosks))]
 
 
 def payload(version: int, settings: Mapping[str, Any]) -> bytes:

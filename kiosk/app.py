@@ -5,37 +5,33 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from gpiozero.pins import Factory
 
 from kiosk.buttons import ButtonPanel
+from kiosk.camera import CameraHandle
 from kiosk.clock import ClockCheck, system_clock_synced
 from kiosk.config import Config
 from kiosk.outbox import Outbox, Press
 from kiosk.publisher import ConfigHandler, Publisher
+from kiosk.remote_config import STATE_FILE, RemoteConfig
+from kiosk.sleep import SleepSchedule
+from otklik.settings import KioskSettings, SettingsError, zone
 
 log = logging.getLogger(__name__)
 
 
-class CameraHandle(Protocol):
-    """What ``kiosk.camera.start`` returns."""
-
-    def status(self) -> str: ...
-
-    def stop(self) -> None: ...
-
-
 def start_camera(settings: dict[str, Any], *, branch: str, kiosk: str, outbox: Outbox) -> CameraHandle:
-    """Integration point for the camera counter (``kiosk/camera``, built separately).
+    """Start the visitor and smile counter (``kiosk.camera.start``) on the raw ``[camera]`` table.
 
-    ``kiosk.camera.start(settings, outbox, branch, kiosk)`` gets the raw
-    ``[camera]`` table, publishes its reaction aggregates through
-    ``outbox.add("reaction", payload)``, and returns a handle with
-    ``status() -> str`` (for the heartbeat: "ok", "off", "unavailable: <why>")
-    and ``stop()``.
+    It publishes its reaction aggregates through ``outbox.add("reaction", payload)``; the
+    handle's ``status()`` goes into the heartbeat ("ok", "off", "unavailable: <why>").
     """
-    from kiosk import camera  # imported only when a camera is configured: it pulls in OpenCV
+    from kiosk import camera  # imported only when a camera is configured: its service pulls in OpenCV
 
     return camera.start(settings, outbox, branch, kiosk)
 
@@ -55,9 +51,15 @@ class Kiosk:
         *,
         clock: Callable[[], float] = time.monotonic,
         on_config: ConfigHandler | None = None,
+        now: Callable[[], datetime] | None = None,
         start: bool = True,
     ) -> None:
+        """``on_config`` replaces the hub's config push (tests); ``now`` is the wall clock the
+        opening hours are read on."""
         self.config = config
+        # What the config file says; a pushed setting overrides it, an unpushed one falls back to it.
+        self.file_config = config
+        self.remote_settings: KioskSettings | None = None
         self.camera: CameraHandle | None = None
         self._camera_error: str | None = None
         self.last_press: Press | None = None
@@ -78,6 +80,15 @@ class Kiosk:
             self.outbox.close()
             raise
         self.panel.set_status(True)  # offline until the broker says otherwise
+        self.sleep = SleepSchedule(self.panel.set_asleep, clock_synced=self.outbox.clock_synced, now=now)
+        self.remote_config: RemoteConfig | None = None
+        if on_config is None:  # config push from the hub
+            state = Path(config.kiosk.data_dir) / STATE_FILE.format(branch=config.kiosk.branch, kiosk=config.kiosk.id)
+            self.remote_config = RemoteConfig(
+                config.kiosk.branch, config.kiosk.id, self.apply_settings, state_path=state
+            )
+            self.remote_config.restore()
+            on_config = self.remote_config.handle
         self.publisher = Publisher(
             config.broker.broker(),
             self.outbox,
@@ -90,11 +101,8 @@ class Kiosk:
             on_config=on_config,
             on_connection_change=self._connection_changed,
             camera_status=self._camera_status,
+            config_version=self._config_version,
         )
-        if on_config is None:  # config push from the hub (kiosk/remote_config.py)
-            from kiosk.remote_config import attach
-
-            self.remote_config = attach(self)
         self._started = False
         self._stopped = False
         if start:
@@ -104,6 +112,7 @@ class Kiosk:
         if self._started:
             return self
         self._started = True
+        self.sleep.start()
         self.publisher.start()
         if self.config.camera is not None:
             try:
@@ -116,16 +125,50 @@ class Kiosk:
                 log.exception("camera did not start; the kiosk runs without it")
         return self
 
+    def apply_settings(self, settings: KioskSettings) -> None:
+        """Change the running kiosk to a config push; raises SettingsError if it cannot take it.
+
+        Cooldown at once, employee and labels for the next press, opening hours at once (the
+        kiosk falls asleep or wakes). The config is a frozen dataclass read on every press, so
+        swapping in a new one is atomic for the button thread. Settings the push leaves out go
+        back to the config file's values.
+        """
+        base = self.file_config
+        labels = settings.labels if settings.labels is not None else base.buttons.labels
+        if len(labels) != len(base.buttons.pins):
+            raise SettingsError("labels", f"{len(labels)} labels for this kiosk's {len(base.buttons.pins)} buttons")
+        employee = settings.employee if "employee" in settings.present else base.kiosk.employee
+        cooldown = settings.cooldown_s if settings.cooldown_s is not None else base.kiosk.cooldown_s
+        # Hours from a hub that sends no zone are read in the Pi's own zone.
+        hours_zone = zone(settings.timezone) if settings.timezone else datetime.now().astimezone().tzinfo
+        self.config = replace(
+            base,
+            kiosk=replace(base.kiosk, employee=employee, cooldown_s=cooldown),
+            buttons=replace(base.buttons, labels=tuple(labels)),
+        )
+        self.panel.filter.cooldown_s = cooldown
+        assert hours_zone is not None
+        self.sleep.set_hours(settings.opening_hours, hours_zone)
+        self.remote_settings = settings
+
+    def _config_version(self) -> int | None:
+        return self.remote_config.version if self.remote_config else None
+
     def _on_press(self, score: int, flags: tuple[str, ...]) -> Press:
+        config = self.config
         press = self.outbox.add_rating(
-            branch=self.config.kiosk.branch,
-            kiosk=self.config.kiosk.id,
+            branch=config.kiosk.branch,
+            kiosk=config.kiosk.id,
             score=score,
-            employee=self.config.kiosk.employee,
+            employee=config.kiosk.employee,
             flags=flags,
         )
         self.last_press = press
         self.publisher.wake()
+        label = config.buttons.labels[config.buttons.scores.index(score)]
+        log.info(
+            "press %d stored: %s (score %d)%s", press.seq, label, score, " while asleep" if self.sleep.asleep else ""
+        )
         return press
 
     def _connection_changed(self, connected: bool) -> None:
@@ -148,6 +191,7 @@ class Kiosk:
         if self._stopped:
             return
         self._stopped = True
+        self.sleep.stop()
         self.panel.close()
         if self.camera is not None:
             try:

@@ -105,6 +105,8 @@ class ButtonPanel:
             raise
         self.stored = 0
         self.failed = 0
+        self._offline = False
+        self._asleep = False
 
     @staticmethod
     def _handler(target: Callable[[int], object], index: int) -> Callable[[], None]:
@@ -135,8 +137,18 @@ class ButtonPanel:
             self.thanks.blink(on_time=0.15, off_time=0.1, n=2, background=True)
 
     def set_status(self, on: bool) -> None:
+        """The offline light: on while presses wait for the broker (dark while asleep)."""
+        self._offline = on
+        self._show_status()
+
+    def set_asleep(self, asleep: bool) -> None:
+        """Outside opening hours: no light burns in the closed store; presses still count and blink."""
+        self._asleep = asleep
+        self._show_status()
+
+    def _show_status(self) -> None:
         if self.status is not None and not self.status.closed:
-            if on:
+            if self._offline and not self._asleep:
                 self.status.on()
             else:
                 self.status.off()

@@ -17,6 +17,7 @@ from typing import Any
 
 from otklik import protocol
 from otklik.mqtt import Broker, BrokerURLError, parse_broker_url
+from otklik.settings import MAX_COOLDOWN_S, SCHEMA, SettingsError
 
 DEFAULT_PINS = (5, 6, 13, 19)
 DEFAULT_LABELS = ("Very unhappy", "Unhappy", "Happy", "Very happy")
@@ -288,13 +289,15 @@ class _Parser:
                     "starting with a letter or digit",
                 )
         employee = _get(t, "kiosk", "employee", str)
-        if employee is not None and not protocol.EMPLOYEE_RE.match(employee):
-            raise ConfigError("kiosk.employee", f"{employee!r} must be 1-64 letters, digits, '.', '-' or '_'")
+        try:
+            SCHEMA["employee"].check(employee)  # the same rule as a pushed employee
+        except SettingsError as err:
+            raise ConfigError("kiosk.employee", err.reason) from None
         data_dir = _get(t, "kiosk", "data_dir", str, default="/var/lib/otklik")
         if not data_dir:
             raise ConfigError("kiosk.data_dir", "must not be empty")
         data_path = self._path("kiosk.data_dir", data_dir, room=OUTBOX_NAME_ROOM)
-        cooldown = _number(t, "kiosk", "cooldown_s", default=5.0, low=0, high=3600)
+        cooldown = _number(t, "kiosk", "cooldown_s", default=5.0, low=0, high=MAX_COOLDOWN_S)
         heartbeat = _number(t, "kiosk", "heartbeat_s", default=30.0, low=1, high=3600)
         receipts = _get(t, "kiosk", "receipts", bool, default=True)
         resend = _number(t, "kiosk", "resend_s", default=30.0, low=1, high=86400)

@@ -36,6 +36,7 @@ from sqlite_utils import Database
 
 from hub import alerts, branches, config_push, ingest, roster
 from otklik import protocol, times
+from otklik.settings import parse_hours
 
 KIOSK_VERSION = "0.1.0"
 BATCH = 500  # the hub service's batch_max
@@ -114,7 +115,7 @@ BURST_KIOSK = ("central", "exit-1")  # a child hammers the buttons here 12 days 
 OUTAGE_KIOSK = ("riverside", "till-1")  # lost its network for two hours 40 days ago
 CLEANER_KIOSK = ("central", "exit-1")  # presses at 22:40, after closing, now and then
 # Pushed to Tehran's kiosks (hub.config_push): Persian button labels.
-TEHRAN_KIOSK_SETTINGS = {"locale": "fa", "labels": ["خیلی بد", "بد", "خوب", "عالی"]}
+TEHRAN_KIOSK_SETTINGS = {"labels": ["خیلی بد", "بد", "خوب", "عالی"]}
 WEEKDAY_LOAD = (0.85, 0.9, 0.95, 1.0, 1.15, 1.35, 1.1)  # Monday..Sunday, before the branch's own weekend
 
 
@@ -257,7 +258,7 @@ class _Chain:
 
     def _open_spans(self, b: BranchPlan, day: date) -> list[tuple[datetime, datetime]]:
         zone = branches.zone(b.timezone)
-        table = branches.parse_hours(b.hours)
+        table = parse_hours(b.hours)
         minutes = [(0, 24 * 60)] if table is None else sorted(table[day.weekday()])
         midnight = datetime.combine(day, time(0), zone)
         return [(midnight + timedelta(minutes=s), midnight + timedelta(minutes=e)) for s, e in minutes]

@@ -526,7 +526,7 @@ def _receipt(where: Topic, body: dict[str, Any]) -> Receipt:
 def _config(where: Topic, body: dict[str, Any]) -> Config:
     _version(body)
     version = _int(body, "version", low=1)
-    # The kiosk checks each setting's meaning (kiosk.remote_config); here only
+    # Each setting's meaning is checked by otklik.settings (hub and kiosk); here only
     # that nothing in them can break a receiver (depth, 64-bit ints, text).
     settings = _extra(body, ("v", "version"))
     return Config(where.branch, where.kiosk, version, settings)

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from hub import branches, scores
-from hub.branches import SettingsError, parse_hours
 from hub.db import open_db
+from otklik.settings import SettingsError, parse_hours
 from tests.analytics_util import feed, local, press
 
 TZ = "Europe/Moscow"

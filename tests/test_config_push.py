@@ -11,8 +11,9 @@ from gpiozero.pins.mock import MockFactory
 
 from hub import config_push
 from hub.provisioning import ProvisionError, registry
-from kiosk.remote_config import ConfigPushError, RemoteConfig, parse_hours_spec, parse_settings
+from kiosk.remote_config import RemoteConfig
 from otklik import protocol
+from otklik.settings import SettingsError, parse_settings, wire_hours
 from tests.broker import wait_until
 from tests.test_provision_broker import heartbeat_extra, hub_service, make_kiosk
 from tests.test_provision_env import Store, store_fixture
@@ -81,17 +82,17 @@ def test_versions_only_go_up_and_bad_settings_never_get_a_version(tmp_path: Path
     ],
 )
 def test_bad_settings_name_the_field(settings: dict, field: str) -> None:
-    with pytest.raises(ConfigPushError) as err:
+    with pytest.raises(SettingsError) as err:
         parse_settings(1, settings)
     assert err.value.field == field
 
 
 def test_hours_short_form() -> None:
-    hours = parse_hours_spec("mon-fri=08:00-20:00;sat=10:00-16:00")
+    hours = wire_hours("mon-fri=08:00-20:00;sat=10:00-16:00")
     assert hours["wed"] == ["08:00-20:00"] and hours["sat"] == ["10:00-16:00"] and hours["sun"] == []
-    assert parse_hours_spec("09:00-18:00")["sun"] == ["09:00-18:00"]
-    with pytest.raises(ConfigPushError):
-        parse_hours_spec("fri-mon=08:00-09:00;xyz=1")
+    assert wire_hours("09:00-18:00")["sun"] == ["09:00-18:00"]
+    with pytest.raises(SettingsError):
+        wire_hours("fri-mon=08:00-09:00;xyz=1")
 
 
 def test_kiosk_side_refuses_bad_pushes_and_ignores_old_versions(tmp_path: Path) -> None:
@@ -99,7 +100,7 @@ def test_kiosk_side_refuses_bad_pushes_and_ignores_old_versions(tmp_path: Path) 
 
     def apply(settings: object) -> None:
         if getattr(settings, "labels", None) and len(settings.labels) != 4:  # type: ignore[attr-defined]
-            raise ConfigPushError("labels", "3 labels for this kiosk's 4 buttons")
+            raise SettingsError("labels", "3 labels for this kiosk's 4 buttons")
         applied.append(settings.version)  # type: ignore[attr-defined]
 
     state = tmp_path / "state.json"

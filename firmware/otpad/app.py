@@ -137,6 +137,9 @@ class Pad:
             stored = False
         if not stored:
             self.dropped += 1
+        labels = self.cfg.labels  # the pushed button names, in the serial log as on a kiosk's journal
+        name = labels[index] if index < len(labels) else index + 1
+        print("otpad: press", self.seq, name, "stored" if stored else "dropped")
         self._save_state()
         self.thanks.value(1)
         self._thanks_until = up + self.cfg.thanks_ms

@@ -15,6 +15,7 @@ import click
 from hub.provisioning import ProvisionError, broker_files, bundle, certs, registry, store
 from hub.provisioning.pad import pad_config
 from otklik.mqtt import BrokerURLError, parse_broker_url
+from otklik.settings import SettingsError
 
 DEFAULT_PUBLIC_URL = "mqtts://hub.local:8883"
 CONFIG_PUSH_USER = registry.service_username(registry.ROLE_HUB, "push")
@@ -179,6 +180,8 @@ def provision_kiosk(
             initial["labels"] = list(labels)
         if employee:
             initial["employee"] = employee
+        if not pad:  # the firmware does not sleep
+            initial.update(config_push.branch_settings(db, branch))
         config_push.set_settings(db, branch, kiosk_id, initial)
     ca_pem = _ca_pem(broker_dir)
     if pad:
@@ -186,6 +189,7 @@ def provision_kiosk(
         cfg = pad_config(
             branch=branch, kiosk=kiosk_id, username=cred.username, password=password, broker_url=broker_url,
             employee=employee, ca_pem=ca_pem, pins=pins, wifi_ssid=wifi_ssid, wifi_password=wifi_password,
+            settings=initial,
         )  # fmt: skip
         out.mkdir(parents=True, exist_ok=True)
         os.chmod(out, 0o700)
@@ -549,7 +553,7 @@ def _push(db: Any, broker_url: str | None, username: str, password_file: Path | 
 
 @click.group("config")
 def config_group() -> None:
-    """Kiosk settings pushed from the hub: labels, cooldown, opening hours, employee, locale.
+    """Kiosk settings pushed from the hub: labels, cooldown, employee, the branch's opening hours.
 
     Each change gets a new version, is published retained on the kiosk's config
     topic, and the kiosk applies it without a restart; its heartbeat reports the
@@ -569,52 +573,60 @@ def config_group() -> None:
 @click.option("--kiosk", "kiosk_ids", multiple=True, help="Kiosk id (repeat); default: every kiosk of the branch.")
 @click.option("--label", "labels", multiple=True, help="Button label, once per button in score order.")
 @click.option("--cooldown", type=float, help="Seconds before a press counts again.")
-@click.option("--hours", help="Opening hours: 08:00-20:00 (daily) or 'mon-fri=08:00-20:00;sat=10:00-16:00;sun='.")
+@click.option(
+    "--hours",
+    help="The branch's opening hours, e.g. 'mon-fri 08:00-21:00; sat,sun 10:00-18:00' ('' = always open); "
+    "every kiosk of the branch sleeps outside them.",
+)
 @click.option("--employee", help="Bind to an employee id ('' unbinds).")
-@click.option("--locale", help="Language tag, e.g. ru or en-GB.")
 @click.option("--reset", "resets", multiple=True, help="Drop a setting back to the kiosk's file value (repeat).")
 @_errors
 def config_set(
     db_path: Path, broker_url: str | None, username: str, password_file: Path | None, ca_file: str | None,
     branch: str, kiosk_ids: tuple[str, ...], labels: tuple[str, ...], cooldown: float | None, hours: str | None,
-    employee: str | None, locale: str | None, resets: tuple[str, ...],
+    employee: str | None, resets: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Change kiosk settings, bump their version and push them (with --broker).
+
+    Opening hours are the branch's (the same as `otklik branch set --hours`, which the
+    misuse rule reads), so --hours changes every kiosk of the branch.
 
     \b
     Example:
         otklik config set --branch b1 --kiosk k1 --cooldown 3 \\
             --label Bad --label Meh --label Good --label Great \\
             --broker mqtt://127.0.0.1:1883 --password-file /etc/otklik/otklik-hub-push.password
-        otklik config set --branch b1 --hours 'mon-fri=08:00-21:00;sat-sun=10:00-18:00'
+        otklik config set --branch b1 --hours 'mon-fri 08:00-21:00; sat,sun 10:00-18:00; fri 08:00-02:00'
     """
-    from hub import config_push
-    from kiosk.remote_config import ConfigPushError, parse_hours_spec
+    from hub import branches, config_push
 
     changes: dict[str, Any] = {name: None for name in resets}
     if labels:
         changes["labels"] = list(labels)
     if cooldown is not None:
         changes["cooldown_s"] = cooldown
-    if hours is not None:
-        try:
-            changes["opening_hours"] = parse_hours_spec(hours)
-        except ConfigPushError as err:
-            raise click.BadParameter(str(err), param_hint="--hours") from None
     if employee is not None:
         changes["employee"] = employee or None
-    if locale is not None:
-        changes["locale"] = locale
-    if not changes:
-        raise click.UsageError("nothing to change: give --label, --cooldown, --hours, --employee, --locale or --reset")
+    if not changes and hours is None:
+        raise click.UsageError("nothing to change: give --label, --cooldown, --hours, --employee or --reset")
+    if hours is not None and kiosk_ids:
+        raise click.UsageError("--hours are the branch's: leave out --kiosk (every kiosk of the branch gets them)")
     db = registry.open_hub_db(db_path)
     kiosks = list(kiosk_ids) or [c.kiosk for c in registry.all_credentials(db) if c.branch == branch and c.kiosk]
     if not kiosks:
         raise click.ClickException(f"branch {branch!r} has no provisioned kiosks; name them with --kiosk")
-    for kiosk in kiosks:
-        version = config_push.set_settings(db, branch, kiosk, changes)
+    touched: dict[str, int] = {}
+    if hours is not None:
+        try:
+            branches.update(db, branch, hours=hours)
+        except SettingsError as err:
+            raise click.BadParameter(str(err), param_hint="--hours") from None
+        touched.update(config_push.sync_branch(db, branch))
+    if changes:
+        touched.update((kiosk, config_push.set_settings(db, branch, kiosk, changes)) for kiosk in kiosks)
+    for kiosk, version in touched.items():
         click.echo(f"{branch}/{kiosk}: config version {version}")
-    _push(db, broker_url, username, password_file, ca_file, [(branch, k) for k in kiosks])
+    _push(db, broker_url, username, password_file, ca_file, [(branch, k) for k in touched])
 
 
 @config_group.command("push")
