@@ -36,7 +36,7 @@ def branch(user: User, name: str | None) -> str:
     """``name`` if the user may read its figures."""
     scores(user)
     if not name:
-        raise InputError("branch: choose a branch")
+        raise InputError(_("branch: choose a branch"))
     if not user.can_see_branch(name):
         raise NotFound(_("branch '%(value)s' not found", value=name))
     return name

@@ -13,12 +13,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask_babel import get_locale
+from flask_babel import gettext as _
 
 from dashboard import access, accounts, figures, filters, fleet, writes
 from dashboard.errors import InputError, NotFound, api_error
 from dashboard.exports import csv_response, table
 from dashboard.openapi import document
 from dashboard.store import connect_hub, connect_store, get_db
+from hub import alert_text
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -90,16 +93,23 @@ def employee(branch: str, employee: str) -> Any:
 @bp.get("/alerts")
 def alerts() -> Any:
     db = get_db()
-    return jsonify({"rows": figures.alerts(db, access.score_branches(db, g.user), request.args.get("state", "live"))})
+    rows = figures.alerts(db, access.score_branches(db, g.user), request.args.get("state", "live"))
+    # ``message`` is what the hub stored (English); ``text`` and ``state_text`` are in the reader's
+    # language (the user's, or the request's Accept-Language), worded as on the alerts page.
+    lang = str(get_locale() or "en")
+    for row in rows:
+        row["text"] = alert_text.render(row, lang)
+        row["state_text"] = alert_text.state(row["state"], lang)
+    return jsonify({"rows": rows})
 
 
 @bp.post("/alerts/<int:alert_id>/<action>")
 def alert_action(alert_id: int, action: str) -> Any:
     body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
     if body is None and request.is_json and request.get_data():
-        raise InputError('body: not JSON; send an object like {"note": "..."} or nothing')
+        raise InputError(_('body: not JSON; send an object like {"note": "..."} or nothing'))
     if body is not None and not isinstance(body, dict):
-        raise InputError('body: send a JSON object like {"note": "..."} or nothing')
+        raise InputError(_('body: send a JSON object like {"note": "..."} or nothing'))
     return jsonify(writes.alert_action(get_db(), g.user, alert_id, action, (body or {}).get("note", "")))
 
 
@@ -133,7 +143,7 @@ def shifts() -> Any:
 def _shift_body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise InputError("body: send a JSON object with employee, branch, kiosk, start, end, note")
+        raise InputError(_("body: send a JSON object with employee, branch, kiosk, start, end, note"))
     return body
 
 

@@ -42,7 +42,7 @@ from dashboard.store import get_store
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
 
-PUBLIC_ENDPOINTS = {"auth.login", "static", "views.set_language"}
+PUBLIC_ENDPOINTS = {"auth.login", "static", "views.set_choice"}
 
 
 class LoginForm(FlaskForm):

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlite_utils
 from flask import Response
+from flask_babel import gettext as _
 
 from dashboard import access, figures, fleet
 from dashboard.accounts import User
@@ -19,7 +20,7 @@ EXPORTABLE = ("overview", "fleet", "employees", "series", "heatmap", "flagged", 
 def table(db: sqlite_utils.Database, user: User, view: str, args: dict[str, str]) -> list[dict[str, Any]]:
     """The rows of ``view``, flat (one CSV line each)."""
     if view not in EXPORTABLE:
-        raise InputError(f"view: {view!r} is not one of {', '.join(EXPORTABLE)}")
+        raise InputError(_("view: '%(value)s' is not one of %(list)s", value=view, list=", ".join(EXPORTABLE)))
     if view == "fleet":
         return fleet.fleet(db, access.fleet_branches(user, args.get("branch") or None))
     if view == "roster":

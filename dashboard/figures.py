@@ -118,12 +118,15 @@ def branch_summary(db: sqlite_utils.Database, branch: str) -> dict[str, Any]:
 
 def series(db: sqlite_utils.Database, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
     grain = filters.grain(args)
-    return _series(db, grain, branch, *_period(db, branch, args, filters.GRAIN_DAYS[grain]))
+    start, stop = _period(db, branch, args, filters.GRAIN_DAYS[grain])
+    return _series(db, grain, branch, start, stop, filters.first_weekday(args))
 
 
 @cached
-def _series(db: sqlite_utils.Database, grain: str, branch: str, start: date, stop: date) -> list[dict[str, Any]]:
-    return scores.series(db, grain, branch=branch, start=start, end=stop)
+def _series(
+    db: sqlite_utils.Database, grain: str, branch: str, start: date, stop: date, first: int = 0
+) -> list[dict[str, Any]]:
+    return scores.series(db, grain, branch=branch, start=start, end=stop, first_weekday=first)
 
 
 def heatmap(db: sqlite_utils.Database, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
@@ -179,7 +182,8 @@ def employee(
     db: sqlite_utils.Database, branch: str, employee_id: str, args: dict[str, str] | None = None
 ) -> dict[str, Any] | None:
     """One employee's figures in ``branch``; None if nobody of that id worked there."""
-    start, stop = _period(db, branch, args or {}, EMPLOYEE_DAYS)
+    args = args or {}
+    start, stop = _period(db, branch, args, EMPLOYEE_DAYS)
     summary = scores.total(db, branch=branch, employee=employee_id, start=start, end=stop)
     on_roster = None
     if db["employees"].exists():
@@ -191,7 +195,8 @@ def employee(
         return None
     if on_roster is not None and on_roster["branch"] != branch and summary["responses"] == 0:
         return None
-    weekly = scores.series(db, "week", branch=branch, employee=employee_id, start=start, end=stop)
+    first = filters.first_weekday(args)
+    weekly = scores.series(db, "week", branch=branch, employee=employee_id, start=start, end=stop, first_weekday=first)
     return {
         "branch": branch,
         "employee": employee_id,

@@ -43,10 +43,13 @@ def parse_date(value: str | None, field: str) -> date | None:
             raise ValueError(value)
         day = date.fromisoformat(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise InputError(f"{field}: {value!r} is not a date like 2026-01-31") from None
+        raise InputError(_("%(field)s: '%(value)s' is not a date (year-month-day)", field=field, value=value)) from None
     # Periods reach a day or a week past their ends; near year 1 or 9999 that is no date at all.
     if not FAR_PAST.date() <= day < FAR_FUTURE.date():
-        raise InputError(f"{field}: {value!r} is outside the years {FAR_PAST.year}-{FAR_FUTURE.year - 1}")
+        raise InputError(
+            _("%(field)s: '%(value)s' is outside the years %(first)s-%(last)s", field=field, value=value,
+              first=FAR_PAST.year, last=FAR_FUTURE.year - 1)
+        )  # fmt: skip
     return day
 
 
@@ -58,9 +61,9 @@ def period(args: dict[str, str], default_days: int, today: date) -> tuple[date, 
     end = parse_date(args.get("to"), "to") or today
     start = parse_date(args.get("from"), "from") or last_days(end, default_days)[0]
     if start > end:
-        raise InputError("from: the start date is after the end date")
+        raise InputError(_("from: the start date is after the end date"))
     if (end - start).days > 3660:
-        raise InputError("from: the period is longer than ten years")
+        raise InputError(_("from: the period is longer than ten years"))
     return start, end
 
 
@@ -80,8 +83,16 @@ def shift_period(args: dict[str, str], today: date) -> tuple[date, date]:
 def grain(args: dict[str, str]) -> str:
     value = args.get("by", "day")
     if value not in GRAINS:
-        raise InputError(f"by: {value!r} is not one of {', '.join(GRAINS)}")
+        raise InputError(_("by: '%(value)s' is not one of %(list)s", value=value, list=", ".join(GRAINS)))
     return value
+
+
+def first_weekday(args: dict[str, str]) -> int:
+    """``week_start``: the day weeks begin on, 0 = Monday (ISO, the default) .. 6 = Sunday."""
+    raw = args.get("week_start", "0") or "0"
+    if raw not in {str(d) for d in range(7)}:
+        raise InputError(_("week_start: '%(value)s' is not a weekday 0 (Monday) to 6 (Sunday)", value=raw))
+    return int(raw)
 
 
 def min_responses(args: dict[str, str]) -> int:
@@ -89,10 +100,10 @@ def min_responses(args: dict[str, str]) -> int:
     if raw in (None, ""):
         return DEFAULT_MIN_RESPONSES
     if not (raw.isascii() and raw.strip().lstrip("-").isdigit()):  # type: ignore[union-attr]
-        raise InputError(f"min_responses: {raw!r} is not a whole number")
+        raise InputError(_("min_responses: '%(value)s' is not a whole number", value=raw))
     value = int(raw)  # type: ignore[arg-type]
     if not 0 <= value <= 100000:
-        raise InputError("min_responses: use a number between 0 and 100000")
+        raise InputError(_("min_responses: use a number between 0 and 100000"))
     return value
 
 
@@ -100,13 +111,13 @@ def limit(args: dict[str, str], default: str = "100", most: int = 5000) -> int:
     raw = args.get("limit", default)
     # isdigit() alone lets '²' through to int().
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= most:
-        raise InputError(f"limit: use a whole number between 1 and {most}")
+        raise InputError(_("limit: use a whole number between 1 and %(most)s", most=most))
     return int(raw)
 
 
 def alert_state(value: str) -> str:
     if value not in ALERT_STATES:
-        raise InputError(f"state: {value!r} is not one of {', '.join(ALERT_STATES)}")
+        raise InputError(_("state: '%(value)s' is not one of %(list)s", value=value, list=", ".join(ALERT_STATES)))
     return value
 
 

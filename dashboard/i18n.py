@@ -2,26 +2,50 @@
 
 Catalogs are kept as .po files in ``dashboard/translations``; the .mo files are
 compiled by ``python -m dashboard.build`` (install/test step), not committed.
+
+This is the server's one home of how numbers, dates and weeks read; its twin in the
+browser is ``static/format.js``, which takes the same facts from <html data-*>
+(``page_attrs``). The digit rule, on both sides: a locale writes every number in its
+own numbering system (``NUMBERING``: Persian in Extended Arabic-Indic digits ۰-۹ with
+٫ ٬ ٪, as the browser's Intl does for "fa"; English and Russian in 0-9), never a mix.
+Babel keeps Latin digits even for arabext, so ``localise_digits`` finishes its output.
+Persian dates are Solar Hijri by default (``jdatetime``; Babel has no Persian calendar,
+the browser's Intl has), Gregorian by the user's choice (``select_calendar``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import contextlib
+import json
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
+import jdatetime
 from babel import Locale
+from babel.dates import get_day_names
 from babel.numbers import NumberPattern, parse_pattern
 from babel.support import NullTranslations, Translations
 from flask import Flask, g, request, session
-from flask_babel import Babel, format_datetime, get_locale, get_timezone, get_translations
+from flask_babel import Babel, format_datetime, get_locale, get_timezone, get_translations, gettext
+from flask_babel import lazy_gettext as _l
 from jinja2 import pass_context
 from jinja2.runtime import Context
+from markupsafe import Markup, escape
 
 from otklik.times import read_ts_or_none
 
 LANGUAGES = {"en": "English", "ru": "Русский", "fa": "فارسی"}
 RTL = {"fa"}
+# The numbering system of each locale (CLDR names, as Intl's "-u-nu-" takes them).
+NUMBERING = {"en": "latn", "ru": "latn", "fa": "arabext"}
+_NATIVE = {"arabext": str.maketrans("0123456789%", "۰۱۲۳۴۵۶۷۸۹٪")}
+# The first day of the week (0 = Monday): ISO Monday in English and Russian (the chain's
+# reports), Saturday in Persian, as the Iranian week runs.
+WEEK_START = {"en": 0, "ru": 0, "fa": 5}
+# Calendars a user may choose (Intl's "-u-ca-" names) and each locale's default.
+CALENDARS = ("gregory", "persian")
+DEFAULT_CALENDAR = {"fa": "persian"}
 
 
 def select_locale() -> str:
@@ -33,18 +57,147 @@ def select_locale() -> str:
     return request.accept_languages.best_match(list(LANGUAGES)) or "en"
 
 
+# Words the hub stores as codes, shown in the reader's language (the codes stay in CSV and API).
+ROLE_NAMES = {"admin": _l("administrator"), "manager": _l("manager"), "technician": _l("technician")}
+FLAG_NAMES = {
+    "cooldown": _l("too soon after the previous press"),
+    "burst": _l("burst of presses"),
+    "hours": _l("outside opening hours"),
+    "clock": _l("kiosk clock was wrong"),
+    "other": _l("other"),
+}
+CAMERA_STATES = {"ok": _l("working"), "off": _l("off")}
+# A refusal names its field as the request does ("from: ..."): the API keeps that name, a page
+# shows the field's label instead (``input_message``).
+FIELD_LABELS = {
+    "branch": _l("Branch"), "kiosk": _l("Kiosk"), "employee": _l("Employee"), "from": _l("From"), "to": _l("To"),
+    "start": _l("Start"), "end": _l("End"), "note": _l("Note"), "id": _l("Id"), "name": _l("Name"),
+    "file": _l("File"), "shift": _l("Shift"), "by": _l("Period"), "state": _l("State"), "view": _l("Table"),
+    "min_responses": _l("Minimum responses"), "limit": _l("Rows"), "week_start": _l("First day of the week"),
+    "action": _l("Action"), "body": _l("Request"), "language": _l("Language"), "calendar": _l("Calendar"),
+    "line": _l("Line"), "active": _l("Active"),
+}  # fmt: skip
+
+
+def input_message(message: str) -> str:
+    """A refusal ("from: ...") as a page shows it: the field by its label in the reader's language.
+
+    English pages keep the request's own names (they are English words, and what a URL takes)."""
+    if str(get_locale() or "en") == "en":
+        return message
+    # A roster file's refusal is "line 3: id: ...": the field may stand second.
+    parts = message.split(": ", 2)
+    return ": ".join(str(FIELD_LABELS.get(p, p)) if i < len(parts) - 1 else p for i, p in enumerate(parts))
+
+
+def role_name(role: str) -> str:
+    return str(ROLE_NAMES.get(role, role))
+
+
+def flag_names(flags: str | None) -> str:
+    """A press's stored flags ("burst,hours") as words; an unknown code is shown as it is."""
+    return ", ".join(str(FLAG_NAMES.get(f, f)) for f in (flags or "").split(",") if f) or "—"
+
+
+def camera_state(status: str | None) -> str:
+    if not status:
+        return "—"
+    if status.startswith("unavailable:"):
+        # The reason is the device's own error text (a path, an errno): kept as it came.
+        return gettext("unavailable: %(reason)s", reason=status.split(":", 1)[1].strip())
+    return str(CAMERA_STATES.get(status, status))
+
+
+def localise_digits(text: str, locale: str) -> str:
+    """``text`` with its Latin digits (and %) in ``locale``'s own; unchanged where those are Latin."""
+    table = _NATIVE.get(NUMBERING.get(locale, "latn"))
+    return text.translate(table) if table else text
+
+
+def select_calendar(locale: str | None = None) -> str:
+    """The calendar dates are shown in: the user's choice (``session["calendar"]``) in Persian,
+    Gregorian in the other languages."""
+    locale = locale or str(get_locale() or "en")
+    if locale not in DEFAULT_CALENDAR:
+        return "gregory"
+    chosen = session.get("calendar")
+    return chosen if chosen in CALENDARS else DEFAULT_CALENDAR[locale]
+
+
+def weekdays(locale: str) -> list[tuple[int, str]]:
+    """(weekday 0 = Monday, short name) in the order ``locale``'s week runs."""
+    names = get_day_names("abbreviated", locale=locale)
+    first = WEEK_START.get(locale, 0)
+    return [((first + i) % 7, names[(first + i) % 7]) for i in range(7)]
+
+
 def fmt_dt(value: Any, style: str = "short") -> str:
     moment = read_ts_or_none(value)
     if moment is None:
         return "—"
     # Keyed by what the result depends on; the same last-seen times are shown
     # to every manager on every refresh, and Babel takes 80 us for each.
-    return _format_dt(moment, style, str(get_locale() or "en"), str(get_timezone()))
+    locale = str(get_locale() or "en")
+    return _format_dt(moment, style, locale, str(get_timezone()), select_calendar(locale))
 
 
 @lru_cache(maxsize=8192)
-def _format_dt(moment: datetime, style: str, _locale: str, _timezone: str) -> str:
-    return format_datetime(moment, style)
+def _format_dt(moment: datetime, style: str, locale: str, _timezone: str, calendar: str) -> str:
+    if locale in DEFAULT_CALENDAR:
+        # Composed as format.js composes it (Babel's Persian pattern differs from Intl's in its marks).
+        local = moment.astimezone(get_timezone())
+        text = f"{_persian_date(local.date(), style, calendar)}، {local:%H:%M}"
+    else:
+        # Browsers disagree on the narrow space before "AM" (Chromium writes a plain one): one form for both.
+        text = format_datetime(moment, style).replace(" ", " ")
+    return localise_digits(text, locale)
+
+
+def _persian_date(day: date, style: str, calendar: str) -> str:
+    # As the browser's Intl writes "fa-u-ca-persian" / "fa-u-ca-gregory": 1405/9/11 (short).
+    if calendar == "persian":
+        j = jdatetime.date.fromgregorian(date=day)
+        year, month, number, name = j.year, j.month, j.day, jdatetime.date.j_months_fa[j.month - 1]
+    else:
+        year, month, number = day.year, day.month, day.day
+        name = format_datetime(datetime(day.year, day.month, day.day, 12, tzinfo=UTC), "MMMM", rebase=False)
+    return f"{year}/{month}/{number}" if style == "short" else f"{number} {name} {year}"
+
+
+def fmt_local(value: Any, locale: str | None = None) -> str:
+    """A branch-local wall time ("2026-12-01 09:00", no zone) in the reader's calendar and digits."""
+    if not value:
+        return "—"
+    locale = locale or str(get_locale() or "en")
+    moment = datetime.fromisoformat(str(value))
+    if locale in DEFAULT_CALENDAR:
+        day = _persian_date(moment.date(), "short", select_calendar(locale))
+        return localise_digits(f"{day}، {moment:%H:%M}", locale)
+    # As the CSV import takes it, so what is read here can be typed there.
+    return localise_digits(f"{moment:%Y-%m-%d %H:%M}", locale)
+
+
+def page_attrs(locale: str) -> Markup:
+    """<html>'s data-* for static/format.js: the same locale facts the server formats by."""
+    attrs = {
+        "data-numbering": NUMBERING.get(locale, "latn"),
+        "data-calendar": select_calendar(locale),
+        "data-week-start": str(WEEK_START.get(locale, 0)),
+        "data-timezone": str(get_timezone()),
+        "data-words": json.dumps(script_words(), ensure_ascii=False),
+    }
+    return Markup(" ".join(f'{name}="{escape(value)}"' for name, value in attrs.items()))
+
+
+def script_words() -> dict[str, str]:
+    """The few words scripts write themselves (format.js ``t(key)``), in the reader's language."""
+    return {
+        "index": gettext("Index"),
+        "responses": gettext("Responses"),
+        # %s is filled in by format.js (a date, a time).
+        "week_of": gettext("week of %(day)s", day="%s"),
+        "updated": gettext("updated %(time)s", time="%s"),
+    }
 
 
 @lru_cache(maxsize=16)
@@ -61,7 +214,10 @@ def format_number(value: float, fmt: str, locale: str) -> str:
     most of them (counts, indices, percentages) repeat, so the page spent more
     time formatting than everything else together.
     """
-    return _pattern(fmt).apply(value, Locale.parse(locale))
+    numbering = NUMBERING.get(locale, "latn")
+    text = localise_digits(_pattern(fmt).apply(value, Locale.parse(locale), numbering_system=numbering), locale)
+    # Persian's minus is CLDR's "‎−" (as Intl writes it), which Babel leaves as "-".
+    return "‎−" + text[1:] if numbering == "arabext" and text.startswith("-") else text
 
 
 def _locale_name(context: Context) -> str:
@@ -79,7 +235,14 @@ def fmt_num(value: Any, digits: int = 0, locale: str | None = None) -> str:
 
 def fmt_pct(value: Any, locale: str | None = None) -> str:
     """A share 0..1 as a percentage in the user's locale."""
-    return "—" if value is None else format_number(value, "#,##0%", locale or str(get_locale() or "en"))
+    locale = locale or str(get_locale() or "en")
+    return "—" if value is None else format_number(value, _percent_pattern(locale), locale)
+
+
+@lru_cache(maxsize=8)
+def _percent_pattern(locale: str) -> str:
+    # The locale's own ("78 %" in Russian), as Intl's style "percent" writes it in the browser.
+    return str(Locale.parse(locale).percent_formats[None].pattern)
 
 
 @pass_context
@@ -93,11 +256,36 @@ def _pct_filter(context: Context, value: Any) -> str:
 
 
 @pass_context
-def _alert_text_filter(context: Context, alert: dict[str, Any]) -> str:
-    # Alert texts live with the hub (hub.alert_text), shared with its e-mails and MQTT messages.
+def _digits_filter(context: Context, value: Any) -> str:
+    return localise_digits(str(value), _locale_name(context))
+
+
+@pass_context
+def _alert_text_filter(context: Context, alert: dict[str, Any]) -> Markup:
+    # Alert texts live with the hub (hub.alert_text), shared with its e-mails and MQTT messages;
+    # the page writes their numbers and times as every other figure on it.
     from hub import alert_text
 
-    return alert_text.render(alert, _locale_name(context))
+    locale = _locale_name(context)
+
+    def show(name: str, value: Any) -> str:
+        if name == "chance" and isinstance(value, str):
+            # Stored as the hub wrote it ("2e-06"); a reader wants the number.
+            with contextlib.suppress(ValueError):
+                value = float(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return fmt_dt(value) if name == "since" else localise_digits(str(value), locale)
+        if name == "chance" and 0 < value < 0.001:
+            # A chance of 2e-06 is "less than one in a thousand" to a reader.
+            return "< " + fmt_num(0.001, 3, locale)
+        # As many decimals as the hub kept (a share 33.3, a chance 0.002), at most three.
+        decimals = 0 if float(value).is_integer() else min(3, len(repr(float(value)).split(".")[1]))
+        return fmt_num(value, decimals, locale)
+
+    text = escape(alert_text.render(alert, locale, show))
+    # The branch and kiosk are ids in Latin script: isolated, or an RTL line reorders them.
+    where = escape(alert["branch"] + (f"/{alert['kiosk']}" if alert.get("kiosk") else ""))
+    return Markup(text.replace(where, Markup(f"<bdi>{where}</bdi>"), 1))
 
 
 @pass_context
@@ -127,10 +315,20 @@ def init_app(app: Flask) -> None:
         npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
         newstyle=True,
     )
-    app.jinja_env.filters.update(dt=fmt_dt, num=_num_filter, pct=_pct_filter)
+    app.jinja_env.filters.update(dt=fmt_dt, local_dt=fmt_local, num=_num_filter, pct=_pct_filter)
+    app.jinja_env.filters.update(digits=_digits_filter, flag_names=flag_names, camera_state=camera_state)
+    app.jinja_env.globals.update(role_name=role_name)
     app.jinja_env.filters.update(alert_text=_alert_text_filter, alert_state=_alert_state_filter)
 
     @app.context_processor
     def _locale() -> dict[str, Any]:
         locale = str(get_locale() or "en")
-        return {"locale": locale, "text_dir": "rtl" if locale in RTL else "ltr", "languages": LANGUAGES}
+        return {
+            "locale": locale,
+            "text_dir": "rtl" if locale in RTL else "ltr",
+            "languages": LANGUAGES,
+            "page_attrs": page_attrs(locale),
+            "week_start": WEEK_START.get(locale, 0),
+            "calendar": select_calendar(locale),
+            "calendars": CALENDARS if locale in DEFAULT_CALENDAR else (),
+        }

@@ -26,7 +26,7 @@ from dashboard.auth import safe_next
 from dashboard.cache import remember
 from dashboard.errors import InputError, NotFound
 from dashboard.exports import csv_response, table
-from dashboard.i18n import LANGUAGES
+from dashboard.i18n import CALENDARS, LANGUAGES, input_message
 from dashboard.store import get_db, get_store
 
 bp = Blueprint("views", __name__)
@@ -109,7 +109,7 @@ def alert_action(alert_id: int, action: str) -> Any:
     try:
         writes.alert_action(get_db(), g.user, alert_id, action, request.form.get("note", ""))
     except InputError as exc:
-        flash(str(exc), "error")
+        flash(input_message(str(exc)), "error")
         return _alerts_page("live"), 400
     flash(_("Alert updated."), "ok")
     return redirect(url_for("views.alerts"))
@@ -157,7 +157,7 @@ def _roster_page(args: dict[str, str], shift_form: dict[str, Any] | None = None)
 
 def _rejected(exc: InputError, shift_form: dict[str, Any] | None = None) -> tuple[str, int]:
     # The page again with the reason and, for a shift, what was typed; nothing was stored.
-    flash(str(exc), "error")
+    flash(input_message(str(exc)), "error")
     return _roster_page({}, shift_form), 400
 
 
@@ -209,14 +209,20 @@ def export(view: str) -> Any:
     return csv_response(table(get_db(), g.user, view, request.args.to_dict()), f"otklik-{view}.csv")
 
 
-@bp.route("/settings/language", methods=["POST"])
-def set_language() -> Any:
-    language = request.form.get("language", "")
+@bp.route("/settings/<name>", methods=["POST"])
+def set_choice(name: str) -> Any:
+    """The page's language (kept with the account too) or, on Persian pages, Solar Hijri or
+    Gregorian dates (kept for the session); the form comes back to the page it was sent from."""
+    choices = {"language": ("lang", tuple(LANGUAGES)), "calendar": ("calendar", CALENDARS)}
+    if name not in choices:
+        raise NotFound(_("Not found."))
+    key, allowed = choices[name]
+    value = request.form.get(name, "")
     target = safe_next(request.form.get("next"), "/")
-    if language not in LANGUAGES:
-        flash(_("language: choose one of %(list)s", list=", ".join(LANGUAGES)), "error")
+    if value not in allowed:
+        flash(_("%(field)s: choose one of %(list)s", field=name, list=", ".join(allowed)), "error")
         return redirect(target)
-    session["lang"] = language
-    if g.user is not None:
-        accounts.change_user(get_store(), g.user.username, language=language)
+    session[key] = value
+    if name == "language" and g.user is not None:
+        accounts.change_user(get_store(), g.user.username, language=value)
     return redirect(target)

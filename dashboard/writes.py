@@ -31,15 +31,15 @@ def alert_action(db: sqlite_utils.Database, user: User, alert_id: int, action: s
     """Acknowledge or resolve one of the user's branches' alerts (resolving says how)."""
     access.scores(user)
     if action not in ("ack", "resolve"):
-        raise InputError(f"action: {action!r} is not ack or resolve")
+        raise InputError(_("action: '%(value)s' is not ack or resolve", value=action))
     access.alert(db, user, filters.row_id(alert_id, "alert_id"))
     if not isinstance(note, str):
-        raise InputError("note: must be text")
+        raise InputError(_("%(field)s: must be text", field="note"))
     note = note.strip()
     if len(note) > MAX_NOTE:
-        raise InputError(f"note: keep it under {MAX_NOTE} characters")
+        raise InputError(_("note: keep it under %(n)s characters", n=MAX_NOTE))
     if action == "resolve" and not note:
-        raise InputError("note: say how the alert was resolved")
+        raise InputError(_("note: say how the alert was resolved"))
     try:
         if action == "ack":
             result = hub_alerts.acknowledge(db, alert_id, who=user.username, note=note)
@@ -115,11 +115,11 @@ def import_roster(db: sqlite_utils.Database, user: User, data: bytes | None) -> 
     if data is None:
         raise InputError(_("file: choose a CSV file to import"))
     if len(data) > MAX_CSV_BYTES:
-        raise InputError("file: the CSV is larger than 2 MB")
+        raise InputError(_("file: the CSV is larger than 2 MB"))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InputError("file: the CSV is not UTF-8 text") from None
+        raise InputError(_("file: the CSV is not UTF-8 text")) from None
     try:
         counts = hub_roster.import_csv(db, io.StringIO(text, newline=""), actor=actor)
     except hub_roster.RosterError as exc:

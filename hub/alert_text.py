@@ -8,7 +8,12 @@ stored English ``message``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+# How a reader sees one parameter's value (name, value) -> text: the dashboard passes its own,
+# which writes numbers in the reader's digits and timestamps in their calendar.
+Show = Callable[[str, Any], str]
 
 LANGUAGES = ("en", "ru", "fa")
 
@@ -95,21 +100,21 @@ def language(name: str | None) -> str:
     return code if code in LANGUAGES else "en"
 
 
-def _num(value: Any) -> str:
+def _num(_name: str, value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.1f}".removesuffix(".0")
     return str(value)
 
 
-def render_kind(kind: str, params: dict[str, Any], lang: str = "en") -> str:
+def render_kind(kind: str, params: dict[str, Any], lang: str = "en", show: Show = _num) -> str:
     """One text by kind; a missing parameter shows as '?' rather than failing a delivery."""
     texts = TEXTS[kind]
     template = texts.get(language(lang), texts["en"])
-    return template.format_map(_Missing({k: _num(v) for k, v in params.items()}))
+    return template.format_map(_Missing({k: v if k == "where" else show(k, v) for k, v in params.items()}))
 
 
-def render(alert: dict[str, Any], lang: str = "en") -> str:
-    """The alert's message in ``lang`` (en, ru, fa)."""
+def render(alert: dict[str, Any], lang: str = "en", show: Show = _num) -> str:
+    """The alert's message in ``lang`` (en, ru, fa), each parameter written by ``show``."""
     params = dict(alert.get("params") or {})
     kind = params.pop("text", None) or alert.get("rule")
     if not alert.get("params") or kind not in TEXTS:
@@ -117,8 +122,8 @@ def render(alert: dict[str, Any], lang: str = "en") -> str:
     where = alert["branch"] + (f"/{alert['kiosk']}" if alert.get("kiosk") else "")
     if "reason" in params and isinstance(params["reason"], dict):
         reason = dict(params["reason"])
-        params["reason"] = render_kind(reason.pop("text"), reason, lang)
-    return render_kind(kind, {"where": where, **params}, lang)
+        params["reason"] = render_kind(reason.pop("text"), reason, lang, show)
+    return render_kind(kind, {"where": where, **params}, lang, lambda k, v: v if k == "reason" else show(k, v))
 
 
 def state(name: str, lang: str = "en") -> str:

@@ -32,7 +32,7 @@ from sqlite_utils import Database
 from hub import branches as branch_settings
 from hub.analytics_schema import COUNT_COLUMNS
 from hub.periods import split
-from otklik.times import Bound, local_today, parse_bound, week_key
+from otklik.times import Bound, local_today, parse_bound, week_key, week_start
 
 # The index puts the four buttons at equal steps on 0..100.
 SCORE_WEIGHTS = {1: 0.0, 2: 100 / 3, 3: 200 / 3, 4: 100.0}
@@ -268,19 +268,27 @@ def series(
     employee: str | None = None,
     start: Bound = None,
     end: Bound = None,
+    first_weekday: int = 0,
 ) -> list[dict[str, Any]]:
-    """Scores per local hour, day, ISO week or month, oldest first (periods without presses omitted)."""
+    """Scores per local hour, day, week or month, oldest first (periods without presses omitted).
+
+    Weeks start on ``first_weekday`` (0 = Monday: ISO weeks, keyed '2026-W49'; 5 = Saturday,
+    keyed by their first day); each week row also says the day it ``start``s on.
+    """
     grain = {"hour": "hour", "day": "day", "week": "day", "month": "month"}.get(by)
     if grain is None:
         raise ValueError(f"by {by!r} must be hour, day, week or month")
     rows = fetch(db, ["period"], branch=branch, kiosk=kiosk, employee=employee, start=start, end=end, grain=grain)
     if by == "week":
         weeks: dict[str, list[int]] = defaultdict(lambda: [0] * len(COUNT_COLUMNS))
+        firsts: dict[str, str] = {}
         for r in rows:
-            target = weeks[week_key(r[0])]
+            key = week_key(r[0], first_weekday)
+            firsts.setdefault(key, week_start(r[0], first_weekday))
+            target = weeks[key]
             for i, c in enumerate(r[1:]):
                 target[i] += c or 0
-        rows = [(k, *v) for k, v in sorted(weeks.items())]
+        return [{"period": k, "start": firsts[k], **summarize(v)} for k, v in sorted(weeks.items())]
     return [{"period": r[0], **summarize(r[1:])} for r in rows]
 
 

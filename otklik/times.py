@@ -126,10 +126,19 @@ def local_keys(ts: str, zone: ZoneInfo) -> tuple[str, str, str, int, int, dateti
     return hour, hour[:10], hour[:7], local.weekday(), local.hour, local
 
 
-def week_key(day: str) -> str:
-    """ISO week of a day key: '2026-W47'."""
-    year, week, _ = date.fromisoformat(day).isocalendar()
-    return f"{year}-W{week:02d}"
+def week_key(day: str, first_weekday: int = 0) -> str:
+    """The week of a day key: its ISO week ('2026-W47') for Monday-first weeks, else the day it
+    starts on ('2026-11-21' for a Saturday-first week, as Persian readers count it)."""
+    if first_weekday == 0:
+        year, week, _ = date.fromisoformat(day).isocalendar()
+        return f"{year}-W{week:02d}"
+    return week_start(day, first_weekday)
+
+
+def week_start(day: str, first_weekday: int = 0) -> str:
+    """The first day (a day key) of the week holding ``day``; weekdays count 0 = Monday."""
+    moment = date.fromisoformat(day)
+    return (moment - timedelta(days=(moment.weekday() - first_weekday) % 7)).isoformat()
 
 
 # --- periods ---------------------------------------------------------------------------

@@ -111,7 +111,11 @@ def test_periods_are_branch_local_and_roll_up(db):
     assert [(r["period"], r["responses"]) for r in scores.series(db, "month")] == [("2026-11", 1), ("2026-12", 1)]
     assert [r["period"] for r in scores.series(db, "day")] == ["2026-11-30", "2026-12-01"]
     assert [r["period"] for r in scores.series(db, "hour")] == ["2026-11-30T23", "2026-12-01T03"]
-    assert [r["period"] for r in scores.series(db, "week")] == ["2026-W49"]
+    assert [(r["period"], r["start"]) for r in scores.series(db, "week")] == [("2026-W49", "2026-11-30")]
+    # Saturday-first weeks (Persian): Saturday 28 November starts the week of both presses.
+    assert [(r["period"], r["start"], r["responses"]) for r in scores.series(db, "week", first_weekday=5)] == [
+        ("2026-11-28", "2026-11-28", 2)
+    ]
     cells = {(c["dow"], c["hour"]): c["responses"] for c in scores.heatmap(db) if c["responses"]}
     assert cells == {(0, 23): 1, (1, 3): 1}  # Monday 23:00 and Tuesday 03:00 local
     assert scores.total(db, start="2026-12-01", end="2026-12-02")["counts"]["4"] == 1

@@ -1,10 +1,9 @@
 // Otklik dashboard: charts and live figures, drawn from the same JSON API outside clients use.
 (function () {
   "use strict";
-  const locale = document.documentElement.lang || "en";
-  const num = (v, digits) => v === null || v === undefined ? "—" :
-    new Intl.NumberFormat(locale, {minimumFractionDigits: digits || 0, maximumFractionDigits: digits || 0}).format(v);
-  const pct = (v) => v === null || v === undefined ? "—" : new Intl.NumberFormat(locale, {style: "percent"}).format(v);
+  // Numbers, dates and words as the server writes them (static/format.js, loaded first).
+  const fmt = window.otklik.format;
+  const {locale, num, pct} = fmt;
   const get = (obj, path) => path.split(".").reduce((o, k) => (o == null ? o : o[k]), obj);
   const fetchJSON = (url) => fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}})
     .then((r) => { if (!r.ok) throw new Error(url + ": " + r.status); return r.json(); });
@@ -55,7 +54,7 @@
         card.querySelectorAll("[data-field]").forEach((el) => {
           const field = el.dataset.field, value = get(row, field);
           if (el.dataset.format === "pct") el.textContent = pct(value);
-          else if (field === "trend") el.textContent = value === null || value === undefined ? "" : (value > 0 ? "+" : "") + num(value, 1);
+          else if (field === "trend") el.textContent = fmt.signed(value, 1);
           else el.textContent = num(value, field.endsWith("index") ? 1 : 0);
           if (field === "trend") {
             el.classList.toggle("trend-up", value > 0);
@@ -86,14 +85,14 @@
   // Charts: Chart.js is served from /static/vendor (copied from npm by `python -m dashboard.build`).
   const hasChart = typeof window.Chart !== "undefined";
   const charts = {};
-  function lineChart(canvas, rows, labelKey) {
+  function lineChart(canvas, rows, grain) {
     if (!hasChart) return;
     if (charts[canvas.id]) charts[canvas.id].destroy();
     charts[canvas.id] = new Chart(canvas, {
       data: {
-        labels: rows.map((r) => r[labelKey]),
+        labels: rows.map((r) => fmt.period(r, grain)),
         datasets: [
-          {type: "line", label: "Index", data: rows.map((r) => r.index), yAxisID: "y", borderColor: "#23395d", tension: 0.2},
+          {type: "line", label: fmt.t("index"), data: rows.map((r) => r.index), yAxisID: "y", borderColor: "#23395d", tension: 0.2},
           {type: "bar", label: "1", data: rows.map((r) => r.counts["1"]), yAxisID: "n", stack: "n", backgroundColor: "#b3261e"},
           {type: "bar", label: "2", data: rows.map((r) => r.counts["2"]), yAxisID: "n", stack: "n", backgroundColor: "#e8a09a"},
           {type: "bar", label: "3", data: rows.map((r) => r.counts["3"]), yAxisID: "n", stack: "n", backgroundColor: "#9ed3a9"},
@@ -101,9 +100,14 @@
         ],
       },
       options: {
-        locale: locale, maintainAspectRatio: false, animation: false,
-        scales: {y: {min: 0, max: 100, position: document.dir === "rtl" ? "right" : "left"},
-                 n: {stacked: true, position: document.dir === "rtl" ? "left" : "right", grid: {drawOnChartArea: false}},
+        // Chart.js writes its tick numbers with Intl: the same numbering system as everything else.
+        locale: `${locale}-u-nu-${fmt.numbering}`, maintainAspectRatio: false, animation: false,
+        plugins: {legend: {labels: {generateLabels: (chart) =>
+          Chart.defaults.plugins.legend.labels.generateLabels(chart).map((l) => ({...l, text: fmt.digits(l.text)}))}}},
+        // Ticks through format.js: Chart.js writes a zero as "0" whatever the locale.
+        scales: {y: {min: 0, max: 100, position: document.dir === "rtl" ? "right" : "left", ticks: {callback: (v) => num(v)}},
+                 n: {stacked: true, position: document.dir === "rtl" ? "left" : "right", grid: {drawOnChartArea: false},
+                     ticks: {callback: (v) => num(v)}},
                  x: {stacked: true, reverse: document.dir === "rtl"}},
       },
     });
@@ -111,33 +115,33 @@
 
   const seriesCanvas = document.getElementById("series-chart");
   if (seriesCanvas) {
-    const load = (by) => fetchJSON(seriesCanvas.dataset.src + "?by=" + by).then((d) => lineChart(seriesCanvas, d.rows, "period"));
+    const load = (by) => fetchJSON(seriesCanvas.dataset.src + "?by=" + by + "&week_start=" + fmt.weekStart).then((d) => lineChart(seriesCanvas, d.rows, by));
     load("day");
     document.querySelectorAll("#grain input[name=by]").forEach((el) => el.addEventListener("change", () => load(el.value)));
   }
   const employeeCanvas = document.getElementById("employee-chart");
-  if (employeeCanvas) fetchJSON(employeeCanvas.dataset.src).then((d) => lineChart(employeeCanvas, d.series, "period"));
+  if (employeeCanvas) fetchJSON(employeeCanvas.dataset.src).then((d) => lineChart(employeeCanvas, d.series, "week"));
 
   // Heat map: a plain table coloured by index; cell text is the number of responses.
+  // Rows run in the locale's week order (Saturday first in Persian); the API's are Monday first.
   const heat = document.getElementById("heatmap");
   if (heat) {
-    const days = heat.dataset.days.split(",");
     fetchJSON(heat.dataset.src).then((d) => {
       const table = document.createElement("table");
       table.className = "heat";
       const head = table.insertRow();
       head.insertCell().textContent = "";
-      for (let h = 0; h < 24; h++) head.insertCell().textContent = num(h);
-      for (let dow = 0; dow < 7; dow++) {
+      for (let h = 0; h < 24; h++) head.insertCell().textContent = fmt.hour(h);
+      for (const {dow, name} of fmt.weekdays) {
         const tr = table.insertRow();
-        tr.insertCell().textContent = days[dow];
+        tr.insertCell().textContent = name;
         for (let h = 0; h < 24; h++) {
           const cell = d.rows[dow * 24 + h], td = tr.insertCell();
           td.textContent = cell.responses ? num(cell.responses) : "";
           if (cell.index !== null) {
             const hue = Math.round(cell.index * 1.2);  // 0 red .. 120 green
             td.style.background = `hsl(${hue} 65% ${cell.responses ? 75 : 95}%)`;
-            td.title = `${days[dow]} ${h}:00 — ${num(cell.index, 1)} (${num(cell.responses)})`;
+            td.title = `${name} ${fmt.hour(h)} — ${num(cell.index, 1)} (${num(cell.responses)})`;
           }
         }
       }

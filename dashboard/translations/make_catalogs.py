@@ -23,12 +23,12 @@ T = {
     "Bad request": ("Неверный запрос", "درخواست نادرست"),
     "file: choose a CSV file to import": (
         "file: выберите CSV-файл для импорта",
-        "file: یک فایل CSV برای ورود انتخاب کنید",
+        "file: یک فایل CSV برای وارد کردن انتخاب کنید",
     ),
     "Imported %(n)s rows.": ("Импортировано строк: %(n)s.", "%(n)s ردیف وارد شد."),
-    "language: choose one of %(list)s": (
-        "language: выберите один из: %(list)s",
-        "language: یکی از %(list)s را انتخاب کنید",
+    "%(field)s: choose one of %(list)s": (
+        "%(field)s: выберите один из: %(list)s",
+        "%(field)s: یکی از %(list)s را انتخاب کنید",
     ),
     "The form has expired or did not come from this site; reload the page and try again.": (
         "Форма устарела или отправлена не с этого сайта; обновите страницу и попробуйте снова.",
@@ -129,8 +129,8 @@ T = {
     "Nobody on the roster yet.": ("В штате пока никого нет.", "هنوز کسی در فهرست نیست."),
     "Add or change an employee": ("Добавить или изменить сотрудника", "افزودن یا تغییر کارمند"),
     "Save": ("Сохранить", "ذخیره"),
-    "Import CSV": ("Импорт CSV", "ورود CSV"),
-    "Import": ("Импортировать", "ورود"),
+    "Import CSV": ("Импорт CSV", "وارد کردن CSV"),
+    "Import": ("Импортировать", "وارد کردن"),
     "Employees: id,name,branch[,active]. Shifts: employee,branch,kiosk,start,end[,note] in the branch's local time.": (
         "Сотрудники: id,name,branch[,active]. Смены: employee,branch,kiosk,start,end[,note] по местному времени "
         "филиала.",
@@ -266,6 +266,124 @@ T = {
     "last reported %(depth)s at %(time)s": (
         "последнее значение %(depth)s на %(time)s",
         "آخرین گزارش %(depth)s در %(time)s",
+    ),
+    # Codes the hub stores, as words (dashboard/i18n.py ROLE_NAMES, FLAG_NAMES, CAMERA_STATES).
+    "administrator": ("администратор", "مدیر سامانه"),
+    "manager": ("менеджер", "مدیر شعبه"),
+    "technician": ("техник", "تکنسین"),
+    "too soon after the previous press": ("слишком скоро после предыдущего нажатия", "خیلی زود پس از فشار قبلی"),
+    "burst of presses": ("серия нажатий подряд", "رگبار فشارها"),
+    "outside opening hours": ("вне часов работы", "بیرون از ساعات کاری"),
+    "kiosk clock was wrong": ("часы киоска шли неверно", "ساعت کیوسک نادرست بود"),
+    "other": ("другое", "سایر"),
+    "working": ("работает", "فعال"),
+    "off": ("выключена", "خاموش"),
+    "unavailable: %(reason)s": ("недоступна: %(reason)s", "در دسترس نیست: %(reason)s"),
+    # Words scripts write (dashboard/i18n.py script_words).
+    "week of %(day)s": ("неделя с %(day)s", "هفتهٔ %(day)s"),
+    "updated %(time)s": ("обновлено в %(time)s", "به‌روزرسانی %(time)s"),
+    "Calendar": ("Календарь", "تقویم"),
+    "Solar Hijri": ("солнечная хиджра", "هجری شمسی"),
+    "Gregorian": ("григорианский", "میلادی"),
+    # Refusals of the dashboard's own checks (dashboard/filters.py, writes.py, access.py, exports.py, api.py).
+    # The "field:" prefix stays as the request names it; a page shows the field's label (i18n.input_message).
+    "branch: choose a branch": ("branch: выберите филиал", "branch: یک شعبه انتخاب کنید"),
+    'body: not JSON; send an object like {"note": "..."} or nothing': (
+        'body: это не JSON; отправьте объект вида {"note": "..."} или ничего',
+        'body: JSON نیست؛ شیئی مانند {"note": "..."} بفرستید یا هیچ',
+    ),
+    'body: send a JSON object like {"note": "..."} or nothing': (
+        'body: отправьте JSON-объект вида {"note": "..."} или ничего',
+        'body: یک شیء JSON مانند {"note": "..."} بفرستید یا هیچ',
+    ),
+    "body: send a JSON object with employee, branch, kiosk, start, end, note": (
+        "body: отправьте JSON-объект с полями employee, branch, kiosk, start, end, note",
+        "body: یک شیء JSON با employee، branch، kiosk، start، end، note بفرستید",
+    ),
+    "view: '%(value)s' is not one of %(list)s": (
+        "view: «%(value)s» — не одна из таблиц: %(list)s",
+        "view: «%(value)s» یکی از %(list)s نیست",
+    ),
+    "%(field)s: '%(value)s' is not a date (year-month-day)": (
+        "%(field)s: «%(value)s» — не дата (год-месяц-день)",
+        "%(field)s: «%(value)s» تاریخ نیست (سال-ماه-روز)",
+    ),
+    "from: the start date is after the end date": (
+        "from: дата начала позже даты конца",
+        "from: تاریخ شروع پس از تاریخ پایان است",
+    ),
+    "from: the period is longer than ten years": ("from: период длиннее десяти лет", "from: بازه از ده سال بیشتر است"),
+    "by: '%(value)s' is not one of %(list)s": (
+        "by: «%(value)s» — не одно из: %(list)s",
+        "by: «%(value)s» یکی از %(list)s نیست",
+    ),
+    "week_start: '%(value)s' is not a weekday 0 (Monday) to 6 (Sunday)": (
+        "week_start: «%(value)s» — не день недели от 0 (понедельник) до 6 (воскресенье)",
+        "week_start: «%(value)s» روز هفته از ۰ (دوشنبه) تا ۶ (یکشنبه) نیست",
+    ),
+    "min_responses: '%(value)s' is not a whole number": (
+        "min_responses: «%(value)s» — не целое число",
+        "min_responses: «%(value)s» عدد صحیح نیست",
+    ),
+    "min_responses: use a number between 0 and 100000": (
+        "min_responses: укажите число от 0 до 100000",
+        "min_responses: عددی بین ۰ و ۱۰۰۰۰۰ بنویسید",
+    ),
+    "limit: use a whole number between 1 and %(most)s": (
+        "limit: укажите целое число от 1 до %(most)s",
+        "limit: عدد صحیحی بین ۱ و %(most)s بنویسید",
+    ),
+    "state: '%(value)s' is not one of %(list)s": (
+        "state: «%(value)s» — не одно из: %(list)s",
+        "state: «%(value)s» یکی از %(list)s نیست",
+    ),
+    "action: '%(value)s' is not ack or resolve": (
+        "action: «%(value)s» — не ack и не resolve",
+        "action: «%(value)s» نه ack است نه resolve",
+    ),
+    "note: say how the alert was resolved": ("note: напишите, как решили проблему", "note: بنویسید هشدار چگونه حل شد"),
+    "file: the CSV is larger than 2 MB": ("file: CSV-файл больше 2 МБ", "file: فایل CSV بزرگ‌تر از ۲ مگابایت است"),
+    "file: the CSV is not UTF-8 text": ("file: CSV-файл не в кодировке UTF-8", "file: فایل CSV متن UTF-8 نیست"),
+    # Field labels (dashboard/i18n.py FIELD_LABELS) not shown elsewhere.
+    "File": ("Файл", "فایل"),
+    "Shift": ("Смена", "شیفت"),
+    "Period": ("Период", "دوره"),
+    "Table": ("Таблица", "جدول"),
+    "Minimum responses": ("Минимум ответов", "حداقل پاسخ‌ها"),
+    "Rows": ("Строки", "ردیف‌ها"),
+    "First day of the week": ("Первый день недели", "نخستین روز هفته"),
+    "Action": ("Действие", "اقدام"),
+    "Request": ("Запрос", "درخواست"),
+    "Line": ("Строка", "سطر"),
+    # Error pages (dashboard/errors.py STATUS_NAMES, STATUS_TEXTS).
+    "Not logged in": ("Вход не выполнен", "وارد نشده‌اید"),
+    "Not allowed": ("Нет доступа", "دسترسی ندارید"),
+    "Not found": ("Не найдено", "پیدا نشد"),
+    "Not allowed this way": ("Так нельзя", "این‌گونه مجاز نیست"),
+    "Too large": ("Слишком большой запрос", "بیش از حد بزرگ"),
+    "Too many requests": ("Слишком много запросов", "درخواست‌های بیش از حد"),
+    "Server error": ("Ошибка сервера", "خطای سرور"),
+    "Log in to see this page.": ("Войдите, чтобы увидеть эту страницу.", "برای دیدن این صفحه وارد شوید."),
+    "Your role does not give access to this page.": (
+        "Ваша роль не даёт доступа к этой странице.",
+        "نقش شما به این صفحه دسترسی نمی‌دهد.",
+    ),
+    "There is no such page, or it is not yours to see. Check the address or go back to the overview.": (
+        "Такой страницы нет, или она вам недоступна. Проверьте адрес или вернитесь к обзору.",
+        "چنین صفحه‌ای نیست یا دیدنش برای شما نیست. نشانی را بررسی کنید یا به نمای کلی برگردید.",
+    ),
+    "This address does not take that kind of request.": (
+        "Этот адрес не принимает такой запрос.",
+        "این نشانی چنین درخواستی را نمی‌پذیرد.",
+    ),
+    "What was sent is too large.": ("Отправлено слишком много данных.", "آنچه فرستاده شد بیش از حد بزرگ است."),
+    "Too many requests in a short time; wait a moment and try again.": (
+        "Слишком много запросов за короткое время; подождите и попробуйте снова.",
+        "درخواست‌های زیادی در زمان کوتاه؛ کمی صبر کنید و دوباره امتحان کنید.",
+    ),
+    "Something went wrong on the server; the error has been logged.": (
+        "На сервере что-то пошло не так; ошибка записана в журнал.",
+        "در سرور مشکلی پیش آمد؛ خطا ثبت شد.",
     ),
 }
 

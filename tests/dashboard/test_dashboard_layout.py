@@ -6,8 +6,11 @@ visits every page. A page fails when it is wider than the screen (the page
 itself must never scroll sideways: wide tables scroll inside their card), when
 something the shopper's manager could tap sits outside the screen, when the
 browser logs a console error or an uncaught exception, or when the
-Content-Security-Policy refuses something. Full-page screenshots go to
-test-artifacts/ (git-ignored) as layout-<page>-<lang>-<width>.png.
+Content-Security-Policy refuses something. In Russian and Persian a page also fails on
+visible text in Latin script that is not an id or a name from the data (untranslated
+English, wherever it came from: a template, a server message, a script, a chart), and in
+Persian on Latin digits outside ids and names (one digit style per page). Full-page
+screenshots go to test-artifacts/ (git-ignored) as layout-<page>-<lang>-<width>.png.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from werkzeug.serving import make_server
 
 from dashboard import accounts, create_app
+from dashboard.i18n import fmt_dt, fmt_num, fmt_pct
+from hub import roster
 from hub.db import open_db
 from otklik import demo_seed
 from tests.broker import free_port
@@ -82,6 +87,82 @@ OUTSIDE = """
 """
 
 
+# What a reader sees as text: the body's rendered text, the attributes a browser shows or reads
+# aloud, the title, and what the charts drew on their canvases (legend, axis titles and ticks).
+VISIBLE_TEXT = """
+() => {
+  const seen = [document.title, document.body.innerText];
+  for (const el of document.querySelectorAll('[title], [placeholder], [aria-label]')) {
+    for (const name of ['title', 'placeholder', 'aria-label']) {
+      if (el.getAttribute(name)) seen.push(el.getAttribute(name));
+    }
+  }
+  for (const canvas of document.querySelectorAll('canvas')) {
+    const chart = window.Chart && Chart.getChart(canvas);
+    if (!chart) continue;
+    for (const item of (chart.legend && chart.legend.legendItems) || []) seen.push(item.text);
+    for (const scale of Object.values(chart.scales)) {
+      if (scale.options.title && scale.options.title.display) seen.push(String(scale.options.title.text));
+      for (const tick of scale.ticks || []) seen.push(String(tick.label));
+    }
+  }
+  return seen;
+}
+"""
+# Runs of Latin letters and digits (with the joiners ids use: exit-1, c-anna, 0.1.0, central/exit-1).
+LATIN_RUN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._/@-]*[A-Za-z0-9])?")
+# Latin words that belong on a Russian or Persian page, each for a reason:
+ALLOWED_WORDS = {
+    "Otklik",  # the brand
+    "English",  # the language picker names each language in itself
+    "CSV",  # the file format's name, written so in Russian and Persian too
+    "UTF-8",  # an encoding's name
+    # The column names a roster CSV must have (hub/roster.py), typed as they are in any language.
+    *roster.EMPLOYEE_COLUMNS,
+    *roster.SHIFT_COLUMNS,
+    "active",
+    "note",
+}
+
+
+def _allowed_ids(db_path: Path) -> set[str]:
+    """Ids and names in the demo data, shown as they are stored (branches, kiosks, employees,
+    firmware versions), what its managers typed (notes on alerts, shown as typed) and the
+    test's own user names."""
+    db = open_db(db_path)
+    try:
+        found = {u for lang in LANGUAGES for u in (f"admin-{lang}", f"manager-{lang}", f"technician-{lang}")}
+        for sql in (
+            "SELECT branch FROM kiosks UNION SELECT kiosk FROM kiosks UNION SELECT version FROM kiosks",
+            "SELECT id FROM employees UNION SELECT name FROM employees UNION SELECT branch FROM employees",
+            "SELECT resolve_note FROM alerts WHERE resolved_by != 'auto' UNION SELECT acknowledge_note FROM alerts",
+        ):
+            found |= {run for (v,) in db.execute(sql) if v for run in LATIN_RUN.findall(str(v))}
+    finally:
+        db.close()
+    return found
+
+
+def _foreign_text(page: Any, lang: str, allowed: set[str] | frozenset[str]) -> list[str]:
+    """Latin-script words (ru, fa) and, in Persian, Latin digits the reader sees that are no id or name."""
+    words, digits = [], []
+    for text in page.evaluate(VISIBLE_TEXT):
+        for run in LATIN_RUN.findall(text):
+            parts = run.split("/")
+            if run in allowed or run in ALLOWED_WORDS or all(p in allowed for p in parts):
+                continue
+            if re.search("[A-Za-z]", run):
+                words.append(run)
+            elif lang == "fa":
+                digits.append(run)
+    found = []
+    if words:
+        found.append(f"{len(words)} Latin words: {sorted(set(words))[:12]}")
+    if digits:
+        found.append(f"{len(digits)} Latin numbers on a Persian page: {sorted(set(digits))[:12]}")
+    return found
+
+
 def _outside(page: Any, selector: str = "body *", keep_clipped: bool = False, text: bool = False) -> list[str]:
     return page.evaluate(OUTSIDE, {"selector": selector, "keepClipped": keep_clipped, "text": text})
 
@@ -94,6 +175,7 @@ class Visit:
     ready: str | None = None  # a selector the page's own scripts fill in; wait for it
     user: str = "admin"  # "admin", "manager" (central only), "technician" or "" (logged out)
     controls: str | None = None  # buttons that must stay on screen without scrolling
+    echoed: tuple[str, ...] = ()  # what the visit typed into the address, which the page may repeat as typed
 
 
 PAGES = (
@@ -107,7 +189,7 @@ PAGES = (
     Visit("fleet", "/fleet"),
     Visit("alerts", "/alerts", controls="#alerts button"),
     Visit("alerts-all", "/alerts?state=all"),
-    Visit("error-400", "/employees?from=2026-13-01", status=400),
+    Visit("error-400", "/employees?from=2026-13-01", status=400, echoed=("2026-13-01",)),
     # A branch a manager may not see answers as one that does not exist; 403 is for a role without figures.
     Visit("error-404-other-branch", "/branch/tehran", status=404, user="manager"),
     Visit("error-403", "/employees", status=403, user="technician"),
@@ -130,6 +212,11 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         db.close()
     assert summary.alerts_open, "the demo chain must have open alerts for the alerts page to show its controls"
     return path
+
+
+@pytest.fixture(scope="module")
+def allowed_ids(demo_db: Path) -> set[str]:
+    return _allowed_ids(demo_db)
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +300,9 @@ SIZES = [(lang, width) for lang in LANGUAGES for width in (390, 1366)] + [("ru",
 
 
 @pytest.mark.parametrize(("lang", "width"), SIZES)
-def test_every_page_fits_the_screen_without_errors(demo_server: str, chromium: Any, lang: str, width: int) -> None:
+def test_every_page_fits_the_screen_without_errors(
+    demo_server: str, chromium: Any, allowed_ids: set[str], lang: str, width: int
+) -> None:
     contexts: dict[str, Any] = {}
     problems: dict[str, list[str]] = {}
     try:
@@ -252,6 +341,8 @@ def test_every_page_fits_the_screen_without_errors(demo_server: str, chromium: A
             assert page.get_attribute("html", "dir") == ("rtl" if lang == "fa" else "ltr")
             page.screenshot(path=str(ARTIFACTS / f"layout-{visit.name}-{lang}-{width}.png"), full_page=True)
             found = _problems(page, visit, response, console)
+            if lang != "en":
+                found += _foreign_text(page, lang, allowed_ids | set(visit.echoed))
             if found:
                 problems[visit.name] = found
             page.close()
@@ -306,3 +397,35 @@ def test_live_overview_colours_cards_by_the_server_rule(demo_server: str, chromi
         assert live == served
     finally:
         context.close()
+
+
+NUMBERS = [0, 7, 42.25, 999.95, 1234, 12345.678, 1_000_000, -3.5, 0.05, 2.675]
+STAMPS = ["2026-11-22T09:05:00Z", "2026-03-20T23:59:00Z", "2026-03-21T00:30:00Z"]  # Nowruz falls between
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_browser_writes_numbers_and_times_as_the_server_does(
+    demo_server: str, demo_db: Path, chromium: Any, lang: str
+) -> None:
+    # One rule, two homes (dashboard/i18n.py, static/format.js): a live update must not change
+    # how a figure reads ("78.0", then "۷۸٫۰" a second later).
+    context = chromium.new_context(locale=lang)
+    try:
+        page = context.new_page()
+        page.goto(demo_server + "/login")  # the browser's language picks the page's (Accept-Language)
+        assert page.get_attribute("html", "lang") == lang
+        browser = page.evaluate(
+            """([numbers, stamps]) => { const f = window.otklik.format;
+                 return [numbers.map((v) => [f.num(v), f.num(v, 1), f.pct(v)]), stamps.map((t) => f.dateTime(t))]; }""",
+            [NUMBERS, STAMPS],
+        )
+    finally:
+        context.close()
+    app = create_app({"OTKLIK_DB": str(demo_db), "SECRET_KEY": "test", "TESTING": True})
+    with app.test_request_context(headers={"Accept-Language": lang}):
+        server = [[[fmt_num(v), fmt_num(v, 1), fmt_pct(v)] for v in NUMBERS], [fmt_dt(t) for t in STAMPS]]
+    assert browser == server
+    if lang == "fa":
+        written = "".join(text for row in browser[0] for text in row) + "".join(browser[1])
+        assert not re.search("[0-9]", written), browser
+        assert browser[1][2].startswith("۱۴۰۵/۱/۱"), browser  # Solar Hijri: 21 March 2026 is 1 Farvardin 1405

@@ -366,8 +366,9 @@ def test_shift_page_and_messages_are_translated(client: FlaskClient, hub: Hub) -
     login(client, "olga")
     token = csrf_token(client, "/roster")
     for language, heading, button, refusal in [
-        ("ru", "Смены", "Удалить", "employee: 'e99' нет в штате филиала b1"),
-        ("fa", "شیفت‌ها", "حذف", "employee: 'e99' در فهرست کارکنان شعبهٔ b1 نیست"),
+        # The field by its label on the page (the API names it "employee").
+        ("ru", "Смены", "Удалить", "Сотрудник: 'e99' нет в штате филиала b1"),
+        ("fa", "شیفت‌ها", "حذف", "کارمند: 'e99' در فهرست کارکنان شعبهٔ b1 نیست"),
     ]:
         headers = {"Accept-Language": language}
         client.post("/roster/shift", data={"csrf_token": token, **shift_form(hub)}, headers=headers)
