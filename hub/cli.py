@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from hub import flood_guard
 from hub.analytics_cli import format_report
 from hub.db import open_db
 from hub.scores import BY, DEFAULT_MIN_RESPONSES, DEFAULT_WEIGHT
@@ -45,6 +46,13 @@ def read_password(password_file: Path | None) -> str | None:
     show_default=True,
     help="Evaluate the alert rules within a second of each commit and send what opens.",
 )
+@click.option(
+    "--cut-off-per-s",
+    type=click.IntRange(0),
+    default=flood_guard.CUT_OFF_PER_S,
+    show_default=True,
+    help="Bad messages from one kiosk within a second that get it cut off at the broker (0: never).",
+)
 def hub(
     broker_url: str,
     db_path: Path,
@@ -54,6 +62,7 @@ def hub(
     mqtt_version: str,
     client_id: str,
     run_alerts: bool,
+    cut_off_per_s: int,
 ) -> None:
     """Run the ingest service: subscribe to every kiosk and store its events.
 
@@ -83,7 +92,7 @@ def hub(
         )
     except BrokerURLError as err:
         raise click.BadParameter(str(err), param_hint="--broker") from None
-    service = HubService(broker, db_path, client_id=client_id).start()
+    service = HubService(broker, db_path, client_id=client_id, cut_off_per_s=cut_off_per_s or None).start()
     watcher = None
     if run_alerts:
         from hub.alert_watch import AlertWatcher
@@ -182,4 +191,61 @@ def dead_letters_command(db_path: Path, as_json: bool, last: int) -> None:
         click.echo(f"#{letter['id']} {letter['received_at']} {letter['topic']} ({size}): {letter['reason']}")
 
 
-COMMANDS: list[click.Command] = [hub, report, dead_letters_command]
+@click.group("cut-offs")
+def cut_offs_group() -> None:
+    """Kiosks the hub cut off at the broker for flooding it with bad messages (hub/flood_guard.py)."""
+
+
+@cut_offs_group.command("list")
+@click.option(
+    "--db", "db_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Hub DB."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def cut_offs_list(db_path: Path, as_json: bool) -> None:
+    """Every cut-off: when, how many bad messages a second set it off, what was dropped since, if restored.
+
+    \b
+    Example:
+        otklik cut-offs list --db data/hub.db
+    """
+    db = open_db(db_path)
+    try:
+        rows = flood_guard.cut_offs(db)
+    finally:
+        db.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'source':<40} {'user':<24} {'cut at':<24} {'junk/s':>7} {'dropped':>8}  restored")
+    for r in rows:
+        restored = r["restored_at"] or ("requested" if r["restore_requested_at"] else "no")
+        click.echo(f"{r['source']:<40} {r['username']:<24} {r['cut_at']:<24} {r['junk_per_s']:>7} "
+                   f"{r['dropped']:>8}  {restored}")  # fmt: skip
+
+
+@cut_offs_group.command("restore")
+@click.option(
+    "--db", "db_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Hub DB."
+)
+@click.option("--branch", required=True)
+@click.option("--kiosk", required=True)
+def cut_offs_restore(db_path: Path, branch: str, kiosk: str) -> None:
+    """Let a cut-off kiosk connect again: the running hub tells the broker within seconds.
+
+    The kiosk then sends the presses it kept meanwhile. If it floods again, it is cut off again.
+
+    \b
+    Example:
+        otklik cut-offs restore --db data/hub.db --branch b1 --kiosk k1
+    """
+    db = open_db(db_path)
+    try:
+        source = flood_guard.request_restore(db, branch, kiosk)
+    except flood_guard.NotCutOff as err:
+        raise click.ClickException(f"{err} (see `otklik cut-offs list`)") from None
+    finally:
+        db.close()
+    click.echo(f"restore of {source} requested; the hub passes it to the broker within {flood_guard.POLL_S:g} s")
+
+
+COMMANDS: list[click.Command] = [hub, report, dead_letters_command, cut_offs_group]

@@ -15,6 +15,7 @@ MIGRATION_MODULES = [
     "hub.schema",
     "hub.analytics_schema",
     "hub.provisioning.registry",
+    "hub.flood_guard",
 ]
 
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from hub import aggregates, dead_letters
+from hub import aggregates, answers, dead_letters
 from otklik import protocol, times
-from otklik.protocol import Heartbeat, ProtocolError, Rating, Reaction, Status
+from otklik.protocol import Answer, Heartbeat, ProtocolError, Rating, Reaction, Status
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +210,10 @@ def _store(
         return _status(db, batch, message, received)
     if isinstance(message, Reaction):
         return _reaction(db, batch, message, received)
+    if isinstance(message, Answer):
+        batch.touch(message.branch, message.kiosk, received)
+        stored, conflict = answers.store(db, message, received)
+        return Outcome(REJECTED, conflict) if conflict else Outcome(STORED if stored else DUPLICATE, id=message.id)
     # The hub publishes config itself; it is not ingested.
     return Outcome(IGNORED)
 
@@ -250,6 +254,7 @@ def _rating(db: Database, batch: _Batch, rating: Rating, topic: str, payload: by
         "score": rating.score,
         "employee": rating.employee,
         "flags": ",".join(sorted(flags)),
+        "channel": rating.channel,
         "received_at": times.format_ts(received_at),
         "extra": json.dumps(rating.extra, sort_keys=True) if rating.extra else None,
     }
@@ -276,8 +281,10 @@ def store_event(db: Database, row: dict[str, Any]) -> bool:
     """
     cursor = db.execute(
         """
-        INSERT INTO events (id, branch, kiosk, seq, ts, kiosk_ts, ts_source, score, employee, flags, received_at, extra)
-        VALUES (:id, :branch, :kiosk, :seq, :ts, :kiosk_ts, :ts_source, :score, :employee, :flags, :received_at, :extra)
+        INSERT INTO events (id, branch, kiosk, seq, ts, kiosk_ts, ts_source, score, employee, flags, channel,
+            received_at, extra)
+        VALUES (:id, :branch, :kiosk, :seq, :ts, :kiosk_ts, :ts_source, :score, :employee, :flags, :channel,
+            :received_at, :extra)
         ON CONFLICT (id) DO NOTHING
         """,
         row,

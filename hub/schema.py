@@ -1,4 +1,4 @@
-"""The spine's tables: events, dead letters (and their bounds), the kiosk registry and camera reactions."""
+"""The spine's tables: events, dead letters (and their bounds), the kiosk registry, camera reactions, answers."""
 
 from __future__ import annotations
 
@@ -117,4 +117,40 @@ def m002_bounded_dead_letters(db: Database) -> None:
             PRIMARY KEY (topic, payload_sha256)
         )
         """
+    )
+
+
+@migrations()
+def m003_answers(db: Database) -> None:
+    # What a shopper adds after a press (hub/answers.py). No foreign key to events: an answer may
+    # arrive before its rating (another kiosk batch, a re-send) and is kept all the same.
+    db.execute(
+        """
+        CREATE TABLE answers (
+            id TEXT PRIMARY KEY,
+            rating_id TEXT NOT NULL,
+            branch TEXT NOT NULL,
+            kiosk TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            reason TEXT,
+            comment TEXT CHECK (comment IS NULL OR length(comment) <= 500),
+            received_at TEXT NOT NULL,
+            hidden_at TEXT,
+            hidden_by TEXT,
+            extra TEXT,
+            CHECK (reason IS NOT NULL OR comment IS NOT NULL),
+            CHECK ((hidden_at IS NULL) = (hidden_by IS NULL))
+        )
+        """
+    )
+    db.execute("CREATE INDEX answers_rating ON answers (rating_id, ts)")
+    db.execute("CREATE INDEX answers_branch_ts ON answers (branch, ts)")
+
+
+@migrations()
+def m004_event_channel(db: Database) -> None:
+    # Where the press was made (protocol.CHANNELS). Every press stored before came from buttons.
+    db.execute(
+        "ALTER TABLE events ADD COLUMN channel TEXT NOT NULL DEFAULT 'buttons'"
+        " CHECK (channel IN ('buttons', 'touch', 'phone', 'pad'))"
     )

@@ -12,6 +12,10 @@ does not hold us to our Receive Maximum, so only this keeps memory flat under
 a backlog). A storage error is retried on a freshly opened connection without
 acknowledging anything; anything else that stops the writer is fatal:
 ``failed`` is set and ``otklik hub`` exits non-zero so systemd restarts it.
+
+A kiosk flooding junk would queue ahead of every other kiosk in our one
+session; hub/flood_guard.py cuts it off at the broker, and what it had already
+queued is only acknowledged here, in order with the rest.
 """
 
 from __future__ import annotations
@@ -28,14 +32,14 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from sqlite_utils import Database
 
-from hub import ingest, receipts
+from hub import flood_guard, ingest, receipts
 from hub.db import open_db
 from otklik import protocol
 from otklik.mqtt import Broker, connect_async, make_client
 
 log = logging.getLogger(__name__)
 
-SUBSCRIBED_KINDS = (protocol.RATING, protocol.HEARTBEAT, protocol.STATUS, protocol.REACTION)
+SUBSCRIBED_KINDS = protocol.DEVICE_KINDS
 # Ten batches: enough to keep the writer busy while the network thread reads
 # on, a few MB at most whatever the broker's backlog.
 QUEUE_MAX = 5000
@@ -53,6 +57,8 @@ class _Received:
     generation: int
     # Set when the broker re-sends a retained copy on subscribe (ingest refuses those once).
     retain: bool = False
+    # From a kiosk cut off for flooding: only acknowledged and counted (hub/flood_guard.py).
+    dropped: bool = False
 
 
 class HubService:
@@ -65,13 +71,15 @@ class HubService:
         batch_max: int = 500,
         receive_maximum: int = 1000,
         queue_max: int = QUEUE_MAX,
+        cut_off_per_s: int | None = flood_guard.CUT_OFF_PER_S,
     ) -> None:
         self.broker = broker
         self.db_path = Path(db_path)
         self.client_id = client_id
         self.batch_max = batch_max
         self.receive_maximum = receive_maximum
-        self.counts = {ingest.STORED: 0, ingest.DUPLICATE: 0, ingest.REJECTED: 0, ingest.UPDATED: 0, "ignored": 0}
+        self.counts = {ingest.STORED: 0, ingest.DUPLICATE: 0, ingest.REJECTED: 0, ingest.UPDATED: 0, "ignored": 0,
+                       "cut off": 0}  # fmt: skip
         # Set once connected and subscribed: from then on nothing published is missed.
         self.connected = threading.Event()
         self._queue: queue.Queue[_Received] = queue.Queue(maxsize=queue_max)
@@ -92,6 +100,10 @@ class HubService:
         self._generation = 0
         self._writer = threading.Thread(target=self._write_loop, name="hub-writer", daemon=True)
         self.client = make_client(broker, client_id, logger=log, persistent=True, manual_ack=True)
+        # None: no cut-offs (then a flood's junk still queues ahead of every other kiosk's presses).
+        self.guard = flood_guard.FloodGuard(lambda topic, body: self.client.publish(topic, body, qos=1),
+                                            per_s=cut_off_per_s)  # fmt: skip
+        self._control_mid: int | None = None
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -130,10 +142,18 @@ class HubService:
             return
         # Subscribing here means a reconnect subscribes again.
         client.subscribe([(protocol.subscription(kind), 1) for kind in SUBSCRIBED_KINDS])
+        # Apart, so a broker (or an old ACL) that refuses it costs the answers' log lines only.
+        self._control_mid = client.subscribe(flood_guard.RESPONSE_TOPIC, 0)[1]
+        self.guard.reapply()
         log.info("hub connected to %s", self.broker)
 
-    def _on_subscribe(self, _c: mqtt.Client, _u: object, _mid: int, reasons: list, _p: object) -> None:
+    def _on_subscribe(self, _c: mqtt.Client, _u: object, mid: int, reasons: list, _p: object) -> None:
         failed = [r for r in reasons if getattr(r, "is_failure", False)]
+        if mid == self._control_mid:
+            if failed:
+                log.warning("broker refused %s: flood cut-offs go unconfirmed in this log (ACL?)",
+                            flood_guard.RESPONSE_TOPIC)  # fmt: skip
+            return
         if failed:
             # Usually the broker's ACL: the hub would run and store nothing.
             log.error("broker refused the hub's subscriptions: %s", ", ".join(str(r) for r in failed))
@@ -148,9 +168,15 @@ class HubService:
             log.warning("hub lost the broker (%s); reconnecting", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == flood_guard.RESPONSE_TOPIC:
+            self.guard.answer(bytes(msg.payload))
+            return
+        # A cut-off kiosk's backlog: no copy of the payload, no decoding, no storing.
+        dropped = self.guard.blocks(msg.topic)
         received = _Received(
-            msg.topic, bytes(msg.payload), datetime.now(UTC), msg.mid, msg.qos, self._generation, msg.retain
-        )
+            msg.topic, b"" if dropped else bytes(msg.payload), datetime.now(UTC), msg.mid, msg.qos,
+            self._generation, msg.retain, dropped,
+        )  # fmt: skip
         # A full queue blocks this thread: paho stops reading, TCP pushes back
         # and the broker keeps the backlog. The writer frees a batch's room in
         # well under a second, but Mosquitto 2.0.11 queues its PINGRESP behind
@@ -171,9 +197,12 @@ class HubService:
     def _write_loop(self) -> None:
         try:
             self._db = open_db(self.db_path)
+            # Before the first connect, which sends the broker the cut-offs again (flood_guard.reapply).
+            self.guard.load(self._db)
         except BaseException as err:
             self._startup_error = err
             self._ready.set()
+            self._close_db()
             return
         self._ready.set()
         try:
@@ -193,14 +222,21 @@ class HubService:
         while True:
             batch = self._next_batch()
             if batch:
-                outcomes = self._store(batch)
+                kept = [m for m in batch if not m.dropped]
+                outcomes = self._store(kept) if kept else []
                 if outcomes is None:
                     return  # stopping with the batch unstored and unacknowledged
                 self._count(outcomes)
+                dropped = [m.topic for m in batch if m.dropped]
+                self.counts["cut off"] += len(dropped)
+                if self._db is not None:
+                    self.guard.after_commit(self._db, [(m.topic, m.received_at) for m in kept], outcomes, dropped)
                 self._acknowledge(batch)
-                self._send_receipts(batch, outcomes)
+                self._send_receipts(kept, outcomes)
             elif self._stop.is_set():
                 return
+            if self._db is not None:
+                self.guard.poll(self._db)
             if time.monotonic() - last_report > 60:
                 log.info("hub ingest: %s", self._summary())
                 last_report = time.monotonic()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -19,10 +20,15 @@ from kiosk.config import Config
 from kiosk.outbox import Outbox, Press
 from kiosk.publisher import ConfigHandler, Publisher
 from kiosk.remote_config import STATE_FILE, RemoteConfig
+from kiosk.screen.app import ScreenServer, create_app, serve
 from kiosk.sleep import SleepSchedule
-from otklik.settings import KioskSettings, SettingsError, zone
+from otklik import protocol, times
+from otklik.settings import FollowUp, KioskSettings, SettingsError, zone
 
 log = logging.getLogger(__name__)
+
+# The screen's smileys in the press filter: keys no GPIO button uses (buttons are 0..n-1).
+TOUCH_KEY = 1000
 
 
 def start_camera(settings: dict[str, Any], *, branch: str, kiosk: str, outbox: Outbox) -> CameraHandle:
@@ -103,6 +109,7 @@ class Kiosk:
             camera_status=self._camera_status,
             config_version=self._config_version,
         )
+        self.screen: ScreenServer | None = None
         self._started = False
         self._stopped = False
         if start:
@@ -114,6 +121,9 @@ class Kiosk:
         self._started = True
         self.sleep.start()
         self.publisher.start()
+        if self.config.screen is not None:
+            self.screen = serve(create_app(self, self.config.screen), self.config.screen.port)
+            log.info("touch page on %s", self.screen.url)
         if self.config.camera is not None:
             try:
                 self.camera = start_camera(
@@ -151,10 +161,16 @@ class Kiosk:
         self.sleep.set_hours(settings.opening_hours, hours_zone)
         self.remote_settings = settings
 
+    @property
+    def followup(self) -> FollowUp | None:
+        """The pushed follow-up questions, read afresh for every press (a push applies without a restart)."""
+        settings = self.remote_settings
+        return settings.followup if settings is not None else None
+
     def _config_version(self) -> int | None:
         return self.remote_config.version if self.remote_config else None
 
-    def _on_press(self, score: int, flags: tuple[str, ...]) -> Press:
+    def _on_press(self, score: int, flags: tuple[str, ...], channel: str = protocol.CHANNEL_BUTTONS) -> Press:
         config = self.config
         press = self.outbox.add_rating(
             branch=config.kiosk.branch,
@@ -162,14 +178,46 @@ class Kiosk:
             score=score,
             employee=config.kiosk.employee,
             flags=flags,
+            channel=channel,
         )
         self.last_press = press
         self.publisher.wake()
         label = config.buttons.labels[config.buttons.scores.index(score)]
         log.info(
-            "press %d stored: %s (score %d)%s", press.seq, label, score, " while asleep" if self.sleep.asleep else ""
-        )
+            "press %d stored: %s (score %d, %s)%s",
+            press.seq, label, score, channel, " while asleep" if self.sleep.asleep else "",
+        )  # fmt: skip
         return press
+
+    def touch_press(self, score: int) -> Press:
+        """A smiley tapped on the screen: committed to the outbox (fsynced) before this returns.
+
+        It goes through the buttons' own filter, so one cooldown covers buttons and screen.
+        A second tap of the same smiley within the debounce is the same tap.
+        """
+        if score not in protocol.SCORES:
+            raise ValueError(f"score {score!r} must be 1..4")
+        flags = self.panel.filter.pressed(TOUCH_KEY + score)
+        if flags is None and self.last_press is not None:
+            return self.last_press
+        return self._on_press(score, flags or (), channel=protocol.CHANNEL_TOUCH)
+
+    def answer(self, rating_id: str, reason: str | None, comment: str | None) -> str:
+        """Commit the shopper's answer to press ``rating_id`` to the outbox; returns the answer's id.
+
+        Raises ProtocolError (naming the field) for what the hub would refuse.
+        """
+        config = self.config
+        body = protocol.answer_payload(
+            branch=config.kiosk.branch, kiosk=config.kiosk.id, id=uuid.uuid4().hex, rating=rating_id,
+            ts=times.now_ts(), reason=reason, comment=comment,
+        )  # fmt: skip
+        topic = protocol.topic(config.kiosk.branch, config.kiosk.id, protocol.ANSWER)
+        protocol.decode(topic, protocol.encode(body))
+        self.outbox.add(protocol.ANSWER, body)
+        self.publisher.wake()
+        log.info("answer to %s stored: reason %s%s", rating_id, reason, " with a comment" if comment else "")
+        return str(body["id"])
 
     def _connection_changed(self, connected: bool) -> None:
         self.panel.set_status(not connected)
@@ -191,6 +239,8 @@ class Kiosk:
         if self._stopped:
             return
         self._stopped = True
+        if self.screen is not None:
+            self.screen.stop()  # no taps after this, so none can reach a closed outbox
         self.sleep.stop()
         self.panel.close()
         if self.camera is not None:

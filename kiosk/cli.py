@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import click
 from gpiozero.exc import BadPinFactory
 
 from kiosk.clock import ClockCheck, fixed, system_clock_synced
-from kiosk.config import Config, ConfigError, config_from_dict, load_config, simple_config
+from kiosk.config import Config, ConfigError, ScreenConfig, config_from_dict, load_config, simple_config
 from kiosk.outbox import OutboxError
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,9 @@ CLOCKS: dict[str, ClockCheck] = {"system": system_clock_synced, "synced": fixed(
     help="Treat the wall clock as synced or unsynced (simulate default: synced; Pi: system).",
 )
 @click.option("--seed", type=int, help="Random seed for the simulated presses.")
+@click.option(
+    "--screen", is_flag=True, help="Serve the touch page on 127.0.0.1 (the config's [screen] section, or its defaults)."
+)
 def kiosk(
     config_path: Path | None,
     simulate: bool,
@@ -67,6 +71,7 @@ def kiosk(
     mqtt_version: str | None,
     clock_mode: str | None,
     seed: int | None,
+    screen: bool,
 ) -> None:
     """Run a feedback kiosk: buttons -> durable outbox -> MQTT (QoS 1).
 
@@ -83,10 +88,13 @@ def kiosk(
         otklik kiosk --config /etc/otklik/kiosk.toml
         otklik kiosk --simulate --broker mqtt://localhost:1883 --branch b1 --kiosk k1 --rate 2
         otklik kiosk --simulate --config kiosk.toml --count 100 --cooldown 0 --exit-when-sent
+        otklik kiosk --config /etc/otklik/kiosk.toml --screen
     """
     config = _build_config(
         config_path, simulate, broker_url, branch, kiosk_id, data_dir, cooldown, heartbeat, mqtt_version
     )
+    if screen and config.screen is None:
+        config = replace(config, screen=ScreenConfig())
     clock = CLOCKS[clock_mode or ("synced" if simulate else "system")]
     from kiosk.app import Kiosk  # after config checks: gpiozero's default pin factory probes hardware
 
@@ -117,6 +125,8 @@ def kiosk(
         raise click.ClickException(f"no GPIO here ({err}); off a Raspberry Pi use --simulate") from None
     click.echo(f"kiosk {config.kiosk.branch}/{config.kiosk.id}: broker {config.broker.broker()}")
     click.echo(f"outbox: {running.outbox.path} ({running.outbox.depth()} waiting)")
+    if running.screen is not None:
+        click.echo(f"touch page: {running.screen.url}")
     try:
         if simulate:
             presser = presser_for(config, factory, rate=rate, count=count, seed=seed).start()

@@ -17,7 +17,7 @@ from typing import Any
 
 from otklik import protocol
 from otklik.mqtt import Broker, BrokerURLError, parse_broker_url
-from otklik.settings import MAX_COOLDOWN_S, SCHEMA, SettingsError
+from otklik.settings import LANGUAGES, MAX_COOLDOWN_S, SCHEMA, SettingsError
 
 DEFAULT_PINS = (5, 6, 13, 19)
 DEFAULT_LABELS = ("Very unhappy", "Unhappy", "Happy", "Very happy")
@@ -90,11 +90,22 @@ class LedsConfig:
 
 
 @dataclass(frozen=True)
+class ScreenConfig:
+    """The touch page (kiosk/screen), served on loopback only for the Pi's own Chromium."""
+
+    port: int = 8765
+    language: str = "en"  # the branch's language: one of otklik.settings.LANGUAGES
+    idle_s: float = 20.0  # back to the smileys after this long without a tap
+    thanks_s: float = 4.0  # how long the thank-you stays
+
+
+@dataclass(frozen=True)
 class Config:
     broker: BrokerConfig
     kiosk: KioskConfig
     buttons: ButtonsConfig = ButtonsConfig()
     leds: LedsConfig = LedsConfig()
+    screen: ScreenConfig | None = None  # None: no touch screen (buttons only)
     # Parsed by kiosk/camera; passed through untouched.
     camera: dict[str, Any] | None = None
     source: str | None = None
@@ -121,6 +132,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     ),
     "buttons": ("pins", "labels", "scores", "debounce_ms"),
     "leds": ("thanks", "status"),
+    "screen": ("port", "language", "idle_s", "thanks_s"),
     "camera": (),  # free-form, checked by kiosk/camera
 }
 
@@ -209,8 +221,21 @@ class _Parser:
             buttons=buttons,
             leds=leds,
             camera=dict(camera) if camera is not None else None,
+            screen=self.screen(data["screen"]) if "screen" in data else None,
             source=source,
         )
+
+    def screen(self, t: Mapping[str, Any]) -> ScreenConfig:
+        _known_keys("screen", t, _SECTIONS["screen"])
+        port = _get(t, "screen", "port", int, default=ScreenConfig.port)
+        if not 1024 <= port <= 65535:
+            raise ConfigError("screen.port", f"{port} must be a port from 1024 to 65535")
+        language = _get(t, "screen", "language", str, default=ScreenConfig.language)
+        if language not in LANGUAGES:
+            raise ConfigError("screen.language", f"{language!r} must be one of {', '.join(LANGUAGES)}")
+        idle = _number(t, "screen", "idle_s", default=ScreenConfig.idle_s, low=3, high=600)
+        thanks = _number(t, "screen", "thanks_s", default=ScreenConfig.thanks_s, low=1, high=60)
+        return ScreenConfig(port, language, idle, thanks)
 
     def broker(self, t: Mapping[str, Any]) -> BrokerConfig:
         _known_keys("broker", t, _SECTIONS["broker"])

@@ -92,6 +92,12 @@ def m002_receipts(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX outbox_due ON outbox(state, due_ns)")
 
 
+@migrations()
+def m003_channel(db: sqlite_utils.Database) -> None:
+    # Where a rating was pressed (protocol.CHANNELS); NULL for rows from before, which were buttons.
+    db.execute("ALTER TABLE outbox ADD COLUMN channel TEXT")
+
+
 class OutboxError(RuntimeError):
     pass
 
@@ -218,10 +224,13 @@ class Outbox:
         score: int,
         employee: str | None = None,
         flags: Iterable[str] = (),
+        channel: str = protocol.CHANNEL_BUTTONS,
     ) -> Press:
         """Commit one press (fsynced) and return it; the seq comes from the same transaction."""
         if score not in protocol.SCORES:
             raise ValueError(f"score {score!r} must be 1..4")
+        if channel not in protocol.CHANNELS:
+            raise ValueError(f"channel {channel!r} must be one of {', '.join(protocol.CHANNELS)}")
         protocol.check_id("branch", branch)
         protocol.check_id("kiosk", kiosk)
         flag_list = tuple(sorted(set(flags)))
@@ -233,9 +242,9 @@ class Outbox:
             seq = conn.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()[0]
             cur = conn.execute(
                 "INSERT INTO outbox (kind, id, branch, kiosk, seq, score, employee, flags, wall_ns, mono_ns,"
-                " boot_id, clock_synced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " boot_id, clock_synced, channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (protocol.RATING, event_id, branch, kiosk, seq, score, employee, ",".join(flag_list),
-                 wall, mono, self.boot_id, int(synced)),
+                 wall, mono, self.boot_id, int(synced), channel),
             )  # fmt: skip
             n = cur.lastrowid
         assert n is not None
@@ -431,12 +440,13 @@ class Outbox:
             clock=clock,
             age_ms=age_ms,
             flags=[f for f in (row["flags"] or "").split(",") if f],
+            channel=row["channel"] or protocol.CHANNEL_BUTTONS,
         )
 
 
 _COLUMNS = (
     "n", "kind", "id", "branch", "kiosk", "seq", "score", "employee", "flags", "wall_ns", "mono_ns",
-    "boot_id", "clock_synced", "payload", "state", "reason", "refused_at", "attempts", "due_ns",
+    "boot_id", "clock_synced", "payload", "state", "reason", "refused_at", "attempts", "due_ns", "channel",
 )  # fmt: skip
 
 

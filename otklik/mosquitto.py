@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import signal
@@ -34,6 +35,14 @@ def mosquitto_binary() -> str | None:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     return None
+
+
+def dynsec_plugin() -> str | None:
+    """Mosquitto's dynamic-security plugin on this machine (any architecture), if installed."""
+    found = sorted(
+        glob.glob("/usr/lib/*/mosquitto_dynamic_security.so") + glob.glob("/usr/lib/mosquitto_dynamic_security.so")
+    )
+    return found[0] if found else None
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -73,11 +82,21 @@ def listener_options(*, identity: bool, max_packet_size: int | None) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+def auth_lines(auth: BrokerAuth, state_dir: Path) -> str:
+    from hub.provisioning.broker_files import dynsec_lines  # the deploy config's same lines
+
+    plugin = dynsec_plugin()
+    if not plugin:
+        raise RuntimeError("Mosquitto's dynamic-security plugin is missing (Debian's mosquitto package ships it)")
+    return f"password_file {auth.passwd}\nacl_file {auth.acl}\n" + dynsec_lines(plugin, str(state_dir))
+
+
 class MosquittoProcess:
     """A local Mosquitto for development and tests (never for production: see deploy/).
 
     Anonymous unless ``auth`` is given; with it, only its users may connect, the
-    ACL applies and every client id is its username.
+    ACL applies, every client id is its username and, as deployed, the hub can
+    cut off a flooding kiosk through the dynamic-security plugin.
     """
 
     def __init__(
@@ -111,7 +130,7 @@ class MosquittoProcess:
                 user=user,
                 listener_options=listener_options(identity=auth is not None, max_packet_size=max_packet_size),
                 anonymous="false" if auth else "true",
-                auth=f"password_file {auth.passwd}\nacl_file {auth.acl}\n" if auth else "",
+                auth=auth_lines(auth, self.dir) if auth else "",
             )
             + extra_conf
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,7 +32,10 @@ STATUS = "status"
 CONFIG = "config"
 REACTION = "reaction"
 RECEIPT = "receipt"
-KINDS = (RATING, HEARTBEAT, STATUS, CONFIG, REACTION, RECEIPT)
+# What a shopper adds after a press (the follow-up's reason, a comment): a message of its own, so a
+# shopper who walks away after the smiley loses nothing and an answer can never double a press.
+ANSWER = "answer"
+KINDS = (RATING, HEARTBEAT, STATUS, CONFIG, REACTION, RECEIPT, ANSWER)
 
 # QoS per kind: ratings and reactions must arrive; a heartbeat is worthless
 # once the next one is due; status and config are retained state. A receipt is
@@ -39,10 +43,13 @@ KINDS = (RATING, HEARTBEAT, STATUS, CONFIG, REACTION, RECEIPT)
 # Receipts go at QoS 0: a lost one costs a re-send (the kiosk re-sends what stays unconfirmed, the hub
 # confirms again), while QoS 1 made the hub hold every receipt until its PUBACK, which Mosquitto sends
 # only after the backlog it is already pushing to the hub: 205 MB after a 1 M backlog.
-QOS = {RATING: 1, REACTION: 1, HEARTBEAT: 0, STATUS: 1, CONFIG: 1, RECEIPT: 0}
+QOS = {RATING: 1, REACTION: 1, HEARTBEAT: 0, STATUS: 1, CONFIG: 1, RECEIPT: 0, ANSWER: 1}
 RETAINED = {STATUS, CONFIG}
 # What a kiosk keeps in its outbox until a receipt names it (hub -> kiosk, after the hub's commit).
-RECEIPTED_KINDS = (RATING, REACTION)
+RECEIPTED_KINDS = (RATING, REACTION, ANSWER)
+# What a kiosk publishes (each under its own otklik/v1/<branch>/<kiosk>/): what the hub subscribes
+# to, the broker's ACL lets a kiosk write and a store's bridge carries out.
+DEVICE_KINDS = (RATING, HEARTBEAT, STATUS, REACTION, ANSWER)
 
 # Large enough for any honest message (a rating is ~250 bytes), small enough
 # that a broken or hostile sender cannot fill the hub's disk with one publish.
@@ -50,6 +57,13 @@ MAX_PAYLOAD_BYTES = 4096
 
 SCORES = (1, 2, 3, 4)
 SCORE_NAMES = {1: "very unhappy", 2: "unhappy", 3: "happy", 4: "very happy"}
+
+# Where a press was made. Absent means buttons: kiosks and pads older than the field send none.
+CHANNEL_BUTTONS, CHANNEL_TOUCH, CHANNEL_PHONE, CHANNEL_PAD = "buttons", "touch", "phone", "pad"
+CHANNELS = (CHANNEL_BUTTONS, CHANNEL_TOUCH, CHANNEL_PHONE, CHANNEL_PAD)
+# A shopper's comment is shown on pages and kept for years: bounded well inside MAX_PAYLOAD_BYTES
+# (500 Persian letters are 1000 bytes of UTF-8).
+MAX_COMMENT_CHARS = 500
 
 CLOCK_SYNCED = "synced"
 CLOCK_UNSYNCED = "unsynced"
@@ -187,6 +201,21 @@ class Rating:
     clock: str = CLOCK_SYNCED
     age_ms: int | None = None
     flags: list[str] = field(default_factory=list)
+    channel: str = CHANNEL_BUTTONS
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Answer:
+    """What a shopper added to the press ``rating``: the follow-up's ``reason`` and/or a ``comment``."""
+
+    branch: str
+    kiosk: str
+    id: str
+    rating: str
+    ts: datetime
+    reason: str | None = None
+    comment: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -245,9 +274,12 @@ class Receipt:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-Message = Rating | Heartbeat | Status | Reaction | Config | Receipt
+Message = Rating | Heartbeat | Status | Reaction | Config | Receipt | Answer
 
-_RATING_FIELDS = ("v", "branch", "kiosk", "id", "seq", "ts", "score", "employee", "clock", "age_ms", "flags")
+_RATING_FIELDS = (
+    "v", "branch", "kiosk", "id", "seq", "ts", "score", "employee", "clock", "age_ms", "flags", "channel",
+)  # fmt: skip
+_ANSWER_FIELDS = ("v", "branch", "kiosk", "id", "rating", "ts", "reason", "comment")
 _HEARTBEAT_FIELDS = ("v", "branch", "kiosk", "ts", "uptime_s", "version", "outbox_depth", "last_seq_sent")
 _RECEIPT_FIELDS = ("v", "branch", "kiosk", "ids", "rejected")
 # Optional heartbeat fields with a meaning of their own (checked when present, kept in ``extra``).
@@ -272,6 +304,7 @@ def rating_payload(
     clock: str = CLOCK_SYNCED,
     age_ms: int | None = None,
     flags: list[str] | None = None,
+    channel: str = CHANNEL_BUTTONS,
 ) -> dict[str, Any]:
     """Build a rating as it goes on the wire (optional fields left out when unset)."""
     body: dict[str, Any] = {
@@ -285,6 +318,27 @@ def rating_payload(
         body["age_ms"] = age_ms
     if flags:
         body["flags"] = list(flags)
+    if channel != CHANNEL_BUTTONS:
+        body["channel"] = channel
+    return body
+
+
+def answer_payload(
+    *,
+    branch: str,
+    kiosk: str,
+    id: str,
+    rating: str,
+    ts: str,
+    reason: str | None = None,
+    comment: str | None = None,
+) -> dict[str, Any]:
+    """Build an answer as it goes on the wire (reason and comment left out when unset)."""
+    body: dict[str, Any] = {"v": VERSION, "branch": branch, "kiosk": kiosk, "id": id, "rating": rating, "ts": ts}
+    if reason is not None:
+        body["reason"] = reason
+    if comment is not None:
+        body["comment"] = comment
     return body
 
 
@@ -411,6 +465,8 @@ def decode(topic_name: str, payload: bytes) -> Message:
         return _status(where, body)
     if where.kind == RECEIPT:
         return _receipt(where, body)
+    if where.kind == ANSWER:
+        return _answer(where, body)
     return _reaction(where, body)
 
 
@@ -428,6 +484,9 @@ def _rating(where: Topic, body: dict[str, Any]) -> Rating:
     flags = body.get("flags", [])
     if not isinstance(flags, list) or not all(isinstance(f, str) and FLAG_RE.fullmatch(f) for f in flags):
         raise ProtocolError(f"flags {_short(flags)} must be a list of short lowercase words")
+    channel = body.get("channel", CHANNEL_BUTTONS)
+    if channel not in CHANNELS:
+        raise ProtocolError(f"channel {_short(channel)} must be one of {', '.join(CHANNELS)}")
     return Rating(
         branch=where.branch,
         kiosk=where.kiosk,
@@ -439,8 +498,55 @@ def _rating(where: Topic, body: dict[str, Any]) -> Rating:
         clock=clock,
         age_ms=age,
         flags=sorted(set(flags)),
+        channel=channel,
         extra=_extra(body, _RATING_FIELDS),
     )
+
+
+def _answer(where: Topic, body: dict[str, Any]) -> Answer:
+    event_id = _event_id(body)
+    rating = _check_event_id("rating", _required(body, "rating"))
+    if rating == event_id:
+        raise ProtocolError(f"id {event_id!r} is the rating's own id; an answer needs an id of its own")
+    reason = body.get("reason")
+    if reason is not None:
+        reason = check_id("reason", reason)
+    comment = body.get("comment")
+    if comment is not None:
+        comment = check_comment(comment)
+    if reason is None and not comment:
+        raise ProtocolError("an answer must carry a reason or a non-empty comment")
+    return Answer(
+        branch=where.branch,
+        kiosk=where.kiosk,
+        id=event_id,
+        rating=rating,
+        ts=_ts("ts", _required(body, "ts")),
+        reason=reason,
+        comment=comment,
+        extra=_extra(body, _ANSWER_FIELDS),
+    )
+
+
+def check_comment(value: Any) -> str:
+    """A comment as the protocol takes it: text of at most MAX_COMMENT_CHARS, line breaks allowed."""
+    if not isinstance(value, str):
+        raise ProtocolError(f"comment must be a string, got {_type(value)}")
+    if len(value) > MAX_COMMENT_CHARS:
+        raise ProtocolError(f"comment is {len(value)} characters; the limit is {MAX_COMMENT_CHARS}")
+    if not is_text(value.replace("\n", "")):
+        raise ProtocolError(f"comment {_short(value)} must be printable text (line breaks allowed)")
+    return value
+
+
+# Control characters, lone surrogates and line or paragraph separators. Format characters stay:
+# Persian spells words with the zero-width non-joiner (U+200C), which str.isprintable() refuses.
+_NOT_TEXT = frozenset(("Cc", "Cs", "Zl", "Zp"))
+
+
+def is_text(value: str) -> bool:
+    """One line of text a person can read and a page can show (shopper-facing words, in any script)."""
+    return not any(unicodedata.category(c) in _NOT_TEXT for c in value)
 
 
 # Optional heartbeat fields the fleet page shows: checked when present, kept in ``extra``.

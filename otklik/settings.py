@@ -282,6 +282,128 @@ def _timezone(value: Any) -> str:
     return value
 
 
+# --- follow-up questions ---------------------------------------------------------------
+
+# Every text a shopper reads is given in each language a kiosk may show (the branch's, or the phone's).
+LANGUAGES = ("en", "ru", "fa")
+MAX_OPTIONS = 6
+MAX_QUESTION_CHARS = 120
+MAX_OPTION_CHARS = 40
+
+
+@dataclass(frozen=True)
+class Option:
+    id: str
+    text: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Question:
+    """Asked after a press of one of ``scores``; the shopper picks one of ``options`` (or walks away)."""
+
+    id: str
+    scores: tuple[int, ...]
+    text: Mapping[str, str]
+    options: tuple[Option, ...]
+    comment: bool = False  # whether an optional comment box follows the options
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """The follow-up questions of one kiosk: at most one per score, so a press knows what to ask."""
+
+    questions: tuple[Question, ...]
+
+    def for_score(self, score: int) -> Question | None:
+        return next((q for q in self.questions if score in q.scores), None)
+
+    def reason(self, score: int, reason: str) -> Option | None:
+        """The option ``reason`` of the question asked after ``score``, if there is one."""
+        question = self.for_score(score)
+        return next((o for o in question.options if o.id == reason), None) if question else None
+
+    def to_wire(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": q.id, "scores": list(q.scores), "text": dict(q.text), "comment": q.comment,
+                "options": [{"id": o.id, "text": dict(o.text)} for o in q.options],
+            }
+            for q in self.questions
+        ]  # fmt: skip
+
+    @classmethod
+    def from_wire(cls, value: Any, field: str = "followup") -> FollowUp:
+        if not isinstance(value, list) or len(value) > len(protocol.SCORES):
+            raise SettingsError(field, f"must be a list of at most {len(protocol.SCORES)} questions, got {value!r}")
+        questions: list[Question] = []
+        asked: dict[int, str] = {}
+        for i, item in enumerate(value):
+            question = _question(f"{field}[{i}]", item)
+            for score in question.scores:
+                if score in asked:
+                    raise SettingsError(
+                        f"{field}[{i}].scores", f"score {score} already has the question {asked[score]!r}"
+                    )
+                asked[score] = question.id
+            questions.append(question)
+        return cls(tuple(questions))
+
+
+def _question(field: str, value: Any) -> Question:
+    if not isinstance(value, dict):
+        raise SettingsError(field, f'must be an object with "id", "scores", "text" and "options", got {value!r}')
+    unknown = set(value) - {"id", "scores", "text", "options", "comment"}
+    if unknown:
+        raise SettingsError(f"{field}.{sorted(unknown)[0]}", "is not a field of a question")
+    scores = value.get("scores")
+    if (
+        not isinstance(scores, list)
+        or not scores
+        or any(type(s) is not int or s not in protocol.SCORES for s in scores)
+        or len(set(scores)) != len(scores)
+    ):
+        raise SettingsError(f"{field}.scores", f"must be a list of distinct scores from 1 to 4, got {scores!r}")
+    options = value.get("options")
+    if not isinstance(options, list) or not 1 <= len(options) <= MAX_OPTIONS:
+        raise SettingsError(f"{field}.options", f"must be a list of 1-{MAX_OPTIONS} options, got {options!r}")
+    parsed: list[Option] = []
+    for j, option in enumerate(options):
+        where = f"{field}.options[{j}]"
+        if not isinstance(option, dict) or set(option) != {"id", "text"}:
+            raise SettingsError(where, f'must be an object with exactly "id" and "text", got {option!r}')
+        text = _texts(f"{where}.text", option["text"], MAX_OPTION_CHARS)
+        parsed.append(Option(_reason_id(f"{where}.id", option["id"]), text))
+        if parsed[-1].id in (o.id for o in parsed[:-1]):
+            raise SettingsError(f"{where}.id", f"{parsed[-1].id!r} is the id of an earlier option")
+    comment = value.get("comment", False)
+    if type(comment) is not bool:
+        raise SettingsError(f"{field}.comment", f"must be true or false, got {comment!r}")
+    return Question(
+        id=_reason_id(f"{field}.id", value.get("id")),
+        scores=tuple(sorted(scores)),
+        text=_texts(f"{field}.text", value.get("text"), MAX_QUESTION_CHARS),
+        options=tuple(parsed),
+        comment=comment,
+    )
+
+
+def _reason_id(field: str, value: Any) -> str:
+    try:
+        return protocol.check_id("id", value)
+    except protocol.ProtocolError:
+        raise SettingsError(field, f"{value!r} must be 1-32 lowercase letters, digits, '-' or '_'") from None
+
+
+def _texts(field: str, value: Any, limit: int) -> Mapping[str, str]:
+    if not isinstance(value, dict) or set(value) != set(LANGUAGES):
+        raise SettingsError(field, f"must give the text in exactly {', '.join(LANGUAGES)}, got {value!r}")
+    for language in LANGUAGES:
+        text = value[language]
+        if not isinstance(text, str) or not text.strip() or len(text) > limit or not protocol.is_text(text):
+            raise SettingsError(f"{field}.{language}", f"{text!r} must be 1-{limit} printable characters on one line")
+    return {language: value[language] for language in LANGUAGES}
+
+
 SCHEMA: dict[str, Setting] = {
     s.name: s
     for s in (
@@ -293,6 +415,8 @@ SCHEMA: dict[str, Setting] = {
         Setting("opening_hours", OpeningHours.from_wire, "the branch's hours: the kiosk sleeps outside them",
                 wire=OpeningHours.to_wire),
         Setting("timezone", _timezone, "the branch's zone, in which the kiosk reads its opening hours"),
+        Setting("followup", FollowUp.from_wire, "the questions the touch screen asks after a press, per score",
+                wire=FollowUp.to_wire),
         Setting("locale", _locale, "the kiosk's language",
                 retired="a kiosk shows no text of its own; push labels in the store's language instead"),
     )

@@ -42,7 +42,8 @@ def awkward_payloads() -> Iterator[tuple[str, bytes]]:
     """Every field of every kind (and an unknown one) set to every awkward value, plus deep nesting."""
     for kind, base in BASES.items():
         topic = f"otklik/v1/b1/k1/{kind}"
-        for name in [*base, "employee", "clock", "age_ms", "flags", "refused", "camera", "config_version", "extra"]:
+        optional = ["employee", "clock", "age_ms", "flags", "refused", "camera", "config_version", "channel", "extra"]
+        for name in [*base, *optional]:
             for value in AWKWARD:
                 try:
                     payload = json.dumps({**base, name: value}).encode()

@@ -22,7 +22,10 @@ STATUS = {"v": 1, "branch": "b1", "kiosk": "k1", "state": "online", "ts": "2026-
 REACTION = {"v": 1, "branch": "b1", "kiosk": "k1", "id": "react-0001", "window_start": "2026-11-22T11:24:00.000Z",
             "window_s": 60.0, "visitors": 3, "smiling": 1, "frames": 600, "fps": 10.0, "detector": "haar"}  # fmt: skip
 CONFIG = {"v": 1, "version": 2, "cooldown_s": 5}
-BASES = {"rating": RATING, "heartbeat": HEARTBEAT, "status": STATUS, "reaction": REACTION, "config": CONFIG}
+ANSWER = {"v": 1, "branch": "b1", "kiosk": "k1", "id": "answer-0001", "rating": "abcdefgh12", "reason": "queue",
+          "comment": "long wait", "ts": "2026-11-22T11:24:50.000Z"}  # fmt: skip
+BASES = {"rating": RATING, "heartbeat": HEARTBEAT, "status": STATUS, "reaction": REACTION, "config": CONFIG,
+         "answer": ANSWER}  # fmt: skip
 
 
 def decode(kind: str, payload: bytes) -> protocol.Message:

@@ -65,6 +65,8 @@ def test_acl_confines_each_kiosk_to_its_own_topics(tmp_path: Path) -> None:
     k1 = acl.split("user k-b1-k1\n")[1].split("\n\n")[0].splitlines()
     assert all("otklik/v1/b1/k1/" in line for line in k1)
     assert "topic read otklik/v1/b1/k1/config" in k1 and "topic write otklik/v1/b1/k1/config" not in k1
+    # The follow-up's answers, like ratings, only under the kiosk's own topics.
+    assert "topic write otklik/v1/b1/k1/answer" in k1 and "otklik/v1/b1/+/answer" not in acl.split("user k-b1-k1")[1]
     assert "k-b1-k2" not in acl and "k-b1-k2" not in broker_files.render_passwd(registry.all_credentials(db))
     assert "user otklik-hub\ntopic read otklik/v1/#\n" in acl
     rules = [line for line in acl.splitlines() if not line.startswith("#")]

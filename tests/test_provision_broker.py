@@ -144,13 +144,22 @@ def test_a_kiosk_cannot_speak_for_or_listen_to_another(store: Store) -> None:
         own = a.c.publish("otklik/v1/b1/k1/heartbeat", protocol.encode(protocol.heartbeat_payload(
             branch="b1", kiosk="k1", uptime_s=1, version="t", outbox_depth=0, last_seq_sent=0)), qos=1).mid  # fmt: skip
         overwrite = a.c.publish("otklik/v1/b1/k1/config", b'{"v":1,"version":99}', qos=1, retain=True).mid
-        a.wait(lambda: {forged, own, overwrite} <= a.acks.keys())
+        # Answers like ratings: for its own presses only.
+        answer = {"rating": "rating0001", "ts": times.now_ts(), "reason": "queue"}
+        forged_answer = a.c.publish("otklik/v1/b1/k2/answer", protocol.encode(protocol.answer_payload(
+            branch="b1", kiosk="k2", id="forged0002", **answer)), qos=1).mid  # fmt: skip
+        own_answer = a.c.publish("otklik/v1/b1/k1/answer", protocol.encode(protocol.answer_payload(
+            branch="b1", kiosk="k1", id="answer0001", **answer)), qos=1).mid  # fmt: skip
+        a.wait(lambda: {forged, own, overwrite, forged_answer, own_answer} <= a.acks.keys())
         assert a.acks[forged].value == NOT_AUTHORIZED
+        assert a.acks[forged_answer].value == NOT_AUTHORIZED
         assert a.acks[overwrite].value == NOT_AUTHORIZED, "a kiosk must not rewrite its own pushed config"
         assert not a.acks[own].is_failure
+        assert not a.acks[own_answer].is_failure
         # The hub saw the kiosk's own heartbeat, and never the forged rating.
         hub_view.wait(lambda: any(m.topic == "otklik/v1/b1/k1/heartbeat" for m in hub_view.messages))
-        assert not any(m.topic == "otklik/v1/b1/k2/rating" for m in hub_view.messages)
+        hub_view.wait(lambda: any(m.topic == "otklik/v1/b1/k1/answer" for m in hub_view.messages))
+        assert not any(m.topic in ("otklik/v1/b1/k2/rating", "otklik/v1/b1/k2/answer") for m in hub_view.messages)
         # Reading: B's retained config is refused; A's own arrives (after B's would have).
         a.c.subscribe("otklik/v1/b1/k2/config", qos=1)
         a.c.subscribe("otklik/v1/b1/k1/config", qos=1)

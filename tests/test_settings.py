@@ -142,7 +142,7 @@ def test_minutes_to_change_never_sleeps_past_a_change(hours: OpeningHours, minut
 
 
 def test_the_schema_names_what_is_pushed_and_what_a_pad_applies() -> None:
-    assert SETTING_NAMES == ("labels", "cooldown_s", "employee", "opening_hours", "timezone")
+    assert SETTING_NAMES == ("labels", "cooldown_s", "employee", "opening_hours", "timezone", "followup")
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "firmware"))
     try:
         from otpad.config import PUSHED

@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub import flood_guard
 from hub.provisioning import ProvisionError
 from hub.provisioning.registry import (
     ROLE_ADMIN,
@@ -34,7 +35,7 @@ DEFAULT_BROKER_GROUP = "mosquitto"  # Debian's package runs the broker as user a
 # What a kiosk may publish, each under its own otklik/v1/<branch>/<kiosk>/. Not
 # "#": a kiosk that could write its own retained config could lock itself out of
 # config pushes.
-DEVICE_WRITE_KINDS = (protocol.RATING, protocol.HEARTBEAT, protocol.STATUS, protocol.REACTION)
+DEVICE_WRITE_KINDS = protocol.DEVICE_KINDS
 
 # What a store broker's bridge carries: out, what its kiosks publish; in, what the
 # hub sends them. Disjoint, so nothing can loop between the two brokers.
@@ -68,6 +69,9 @@ def render_acl(credentials: list[Credential]) -> str:
                 lines.append(f"topic write {protocol.PREFIX}/alerts/#")
                 # After each commit the hub tells each kiosk what it stored (hub/receipts.py).
                 lines.append(f"topic write {protocol.subscription(protocol.RECEIPT)}")
+                # It cuts off a kiosk that floods it, through the dynamic-security plugin (hub/flood_guard.py).
+                lines.append(f"topic write {flood_guard.CONTROL_TOPIC}")
+                lines.append(f"topic read {flood_guard.RESPONSE_TOPIC}")
         elif cred.role == ROLE_ADMIN:
             lines.append("topic readwrite otklik/#")
             lines.append("topic read $SYS/#")
@@ -97,6 +101,21 @@ def render_passwd(credentials: list[Credential]) -> str:
 # so no kiosk can take the hub's id, kick it off or take over its queued session.
 IDENTITY = "use_username_as_clientid true"
 
+# Debian's Mosquitto 2.0 package ships it here (amd64; another architecture
+# has its own triplet in the path).
+DYNSEC_PLUGIN = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
+DYNSEC_FILE = "dynamic-security.json"
+
+
+def dynsec_lines(plugin: str, state_dir: str) -> str:
+    """The plugin the hub cuts off a flooding kiosk with; every other user is still checked against the files.
+
+    It knows only the kiosks the hub disabled (it defers every other user to
+    the password file and ACL) and keeps them in its own file in the broker's
+    state folder, which it creates on its first change.
+    """
+    return f"plugin {plugin}\nplugin_opt_config_file {state_dir.rstrip('/')}/{DYNSEC_FILE}\n"
+
 
 @dataclass
 class ConfOptions:
@@ -109,6 +128,8 @@ class ConfOptions:
     persistence_dir: str = "/var/lib/mosquitto/"
     log_dest: str = "syslog"
     run_as: str = "mosquitto"
+    # None for a store broker: no hub cuts anyone off there.
+    dynsec_plugin: str | None = DYNSEC_PLUGIN
     title: str = "Otklik production broker"
     made_by: str = "otklik provision broker-config"
 
@@ -117,6 +138,12 @@ def render_mosquitto_conf(opts: ConfOptions | None = None) -> str:
     o = opts or ConfOptions()
     d = o.broker_dir.rstrip("/")
     tls_listener = f"listener {o.tls_port}" + (f" {o.tls_bind}" if o.tls_bind else "")
+    dynsec = (
+        "# A kiosk flooding the hub is disabled here by the hub itself (hub/flood_guard.py).\n"
+        + dynsec_lines(o.dynsec_plugin, o.persistence_dir)
+        if o.dynsec_plugin
+        else ""
+    )
     local = (
         "# Plain MQTT only on loopback, for the hub and dashboard on this host; still password-checked.\n"
         f"listener {o.local_port} 127.0.0.1\n{IDENTITY}\n"
@@ -134,7 +161,7 @@ per_listener_settings false
 allow_anonymous false
 password_file {d}/{PASSWD}
 acl_file {d}/{ACL}
-
+{dynsec}
 # --- listeners ---
 # TLS for every connection that leaves this machine.
 {tls_listener}

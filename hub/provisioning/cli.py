@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -579,12 +579,18 @@ def config_group() -> None:
     "every kiosk of the branch sleeps outside them.",
 )
 @click.option("--employee", help="Bind to an employee id ('' unbinds).")
+@click.option(
+    "--followup",
+    "followup_file",
+    type=click.File(encoding="utf-8"),
+    help="JSON file of the touch screen's follow-up questions (README: Follow-up questions).",
+)
 @click.option("--reset", "resets", multiple=True, help="Drop a setting back to the kiosk's file value (repeat).")
 @_errors
 def config_set(
     db_path: Path, broker_url: str | None, username: str, password_file: Path | None, ca_file: str | None,
     branch: str, kiosk_ids: tuple[str, ...], labels: tuple[str, ...], cooldown: float | None, hours: str | None,
-    employee: str | None, resets: tuple[str, ...],
+    employee: str | None, followup_file: TextIO | None, resets: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Change kiosk settings, bump their version and push them (with --broker).
 
@@ -607,8 +613,15 @@ def config_set(
         changes["cooldown_s"] = cooldown
     if employee is not None:
         changes["employee"] = employee or None
+    if followup_file is not None:
+        try:
+            changes["followup"] = json.load(followup_file)
+        except ValueError as err:
+            raise click.BadParameter(f"not JSON: {err}", param_hint="--followup") from None
     if not changes and hours is None:
-        raise click.UsageError("nothing to change: give --label, --cooldown, --hours, --employee or --reset")
+        raise click.UsageError(
+            "nothing to change: give --label, --cooldown, --hours, --employee, --followup or --reset"
+        )
     if hours is not None and kiosk_ids:
         raise click.UsageError("--hours are the branch's: leave out --kiosk (every kiosk of the branch gets them)")
     db = registry.open_hub_db(db_path)

@@ -181,6 +181,7 @@ def store_conf_options(branch: str, store_dir: str, tls_port: int) -> broker_fil
         broker_dir=store_dir,
         tls_port=tls_port,
         local_port=None,
+        dynsec_plugin=None,
         title=f"Otklik store broker for branch {branch}",
         made_by="otklik provision store",
     )

@@ -75,8 +75,15 @@ def test_the_forwarded_address_counts_only_behind_a_trusted_proxy(app: Flask, hu
         return codes
 
     spoofed = [f"192.0.2.{n}" for n in range(8)]
-    # Not configured: X-Forwarded-For is anyone's to send, so it is ignored and all 8 are one client.
-    assert attempts(app, spoofed)[accounts.FREE_FAILURES :] == [429] * 3
+    # Not configured: X-Forwarded-For is anyone's to send, so it is ignored and all 8 are one client:
+    # after the free failures only what the backoff allows in the time the 8 took (on a loaded machine
+    # a second may pass, which lets one more through) is checked; the rest are 429.
+    started = time.monotonic()
+    codes = attempts(app, spoofed)
+    checked = codes.count(401)
+    assert codes[: accounts.FREE_FAILURES] == [401] * accounts.FREE_FAILURES
+    assert checked <= _allowed_after(time.monotonic() - started) and checked < len(spoofed)
+    assert codes.count(429) == len(spoofed) - checked
     proxied = create_app(
         {"OTKLIK_DB": str(hub_path), "OTKLIK_AUTH_DB": app.config["OTKLIK_AUTH_DB"] + "-2", "SECRET_KEY": "test",
          "TESTING": True, "TRUSTED_PROXIES": 1}
