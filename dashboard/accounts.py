@@ -24,6 +24,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from otklik.errors import OtklikError
 from otklik.private_files import create_private
 from otklik.protocol import ID_RE
 from otklik.times import format_ts
@@ -121,7 +122,7 @@ def m002_sessions_and_throttle(db: sqlite_utils.Database) -> None:
     db.execute("DROP TABLE login_attempts")
 
 
-class AccountError(ValueError):
+class AccountError(OtklikError, ValueError):
     """Bad input to an account operation; the text names the field and the reason."""
 
 

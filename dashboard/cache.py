@@ -33,6 +33,8 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
+from otklik import config
+
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 MAX_ENTRIES = 512
@@ -43,7 +45,7 @@ _building: dict[tuple, threading.Lock] = {}
 
 
 def enabled() -> bool:
-    return os.environ.get("OTKLIK_DASH_CACHE", "1") != "0"
+    return config.get("OTKLIK_DASH_CACHE") != "0"
 
 
 class _Watcher:

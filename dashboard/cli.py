@@ -6,26 +6,15 @@ import sys
 from pathlib import Path
 
 import click
+import sqlite_utils
 
-from dashboard import accounts, default_auth_db
-
-DB_OPTION = click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="data/hub.db",
-    show_default=True,
-    help="The hub's database; the dashboard's accounts live next to it in <name>-dashboard.db.",
-)
-AUTH_DB_OPTION = click.option(
-    "--auth-db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="The dashboard's own database, if not next to the hub's.",
-)
+from dashboard import accounts, create_app
+from otklik.command import auth_db_option, command, db_option, emit, group, output_option
+from otklik.config import default_auth_db
 
 
-def _store(db_path: Path, auth_db: Path | None):
+def _store(db_path: Path, auth_db: Path | None) -> sqlite_utils.Database:
+    """The accounts database the dashboard started with the same --db/--auth-db (or environment) would use."""
     path = str(auth_db) if auth_db else default_auth_db(db_path)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return accounts.open_store(path)
@@ -39,11 +28,7 @@ def _read_password(password_stdin: bool, confirm: bool = True) -> str:
     return password
 
 
-def _fail(exc: accounts.AccountError, hint: str = "") -> click.ClickException:
-    return click.ClickException(f"{exc}" + (f"\nHint: {hint}" if hint else ""))
-
-
-@click.group()
+@group()
 def users() -> None:
     """Dashboard accounts: admins, managers (their branches only) and technicians (the fleet).
 
@@ -60,8 +45,8 @@ def users() -> None:
 @click.option("--branch", "branches", multiple=True, help="A branch a manager may see (repeat for several).")
 @click.option("--language", type=click.Choice(accounts.LANGUAGES), default=None, help="Fixed UI language.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
-@DB_OPTION
-@AUTH_DB_OPTION
+@db_option
+@auth_db_option
 def add(
     username: str,
     role: str,
@@ -85,15 +70,17 @@ def add(
         accounts.check_branches(role, branches)
         user = accounts.add_user(store, username, _read_password(password_stdin), role, branches, language)
     except accounts.AccountError as exc:
-        raise _fail(exc, "see `otklik users add --help`") from None
+        exc.hint = exc.hint or "see `otklik users add --help`"
+        raise
     click.echo(f"added {user.username} ({user.role}{': ' + ', '.join(user.branches) if user.branches else ''})")
 
 
 @users.command("list")
 @click.option("--tokens", is_flag=True, help="List API tokens instead of accounts.")
-@DB_OPTION
-@AUTH_DB_OPTION
-def list_(tokens: bool, db_path: Path, auth_db: Path | None) -> None:
+@db_option
+@auth_db_option
+@output_option
+def list_(tokens: bool, db_path: Path, auth_db: Path | None, output: str) -> None:
     """List accounts (or API tokens, never their secrets).
 
     \b
@@ -103,15 +90,20 @@ def list_(tokens: bool, db_path: Path, auth_db: Path | None) -> None:
     """
     store = _store(db_path, auth_db)
     if tokens:
-        for t in accounts.list_tokens(store):
-            state = f"revoked {t['revoked_at']}" if t["revoked_at"] else f"last used {t['last_used_at'] or 'never'}"
-            click.echo(f"{t['id']}\t{t['username']}\t{t['name']}\tcreated {t['created_at']}\t{state}")
+        columns = ["id", "username", "name", "created_at", "last_used_at", "revoked_at"]
+        emit(accounts.list_tokens(store), output, columns)
         return
-    for u in accounts.list_users(store):
-        branches = ",".join(u.branches) or "-"
-        click.echo(
-            f"{u.username}\t{u.role}\t{branches}\t{u.language or 'browser'}\t{'active' if u.active else 'disabled'}"
-        )
+    rows = [
+        {
+            "username": u.username,
+            "role": u.role,
+            "branches": ",".join(u.branches) or "-",
+            "language": u.language or "browser",
+            "state": "active" if u.active else "disabled",
+        }
+        for u in accounts.list_users(store)
+    ]
+    emit(rows, output)
 
 
 @users.command("change")
@@ -122,8 +114,8 @@ def list_(tokens: bool, db_path: Path, auth_db: Path | None) -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
 @click.option("--language", type=click.Choice([*accounts.LANGUAGES, "browser"]), default=None, help="UI language.")
 @click.option("--disable/--enable", default=None, help="Lock the account out (or let it back in).")
-@DB_OPTION
-@AUTH_DB_OPTION
+@db_option
+@auth_db_option
 def change(
     username: str,
     role: str | None,
@@ -157,15 +149,16 @@ def change(
             active=None if disable is None else not disable,
         )
     except accounts.AccountError as exc:
-        raise _fail(exc, "see `otklik users list`") from None
+        exc.hint = exc.hint or "see `otklik users list`"
+        raise
     click.echo(f"changed {user.username} ({user.role}{': ' + ', '.join(user.branches) if user.branches else ''})")
 
 
 @users.command("remove")
 @click.argument("username")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@DB_OPTION
-@AUTH_DB_OPTION
+@db_option
+@auth_db_option
 def remove(username: str, yes: bool, db_path: Path, auth_db: Path | None) -> None:
     """Delete an account and its API tokens.
 
@@ -179,7 +172,8 @@ def remove(username: str, yes: bool, db_path: Path, auth_db: Path | None) -> Non
     try:
         accounts.remove_user(store, username)
     except accounts.AccountError as exc:
-        raise _fail(exc, "see `otklik users list`") from None
+        exc.hint = exc.hint or "see `otklik users list`"
+        raise
     click.echo(f"removed {username}")
 
 
@@ -187,8 +181,8 @@ def remove(username: str, yes: bool, db_path: Path, auth_db: Path | None) -> Non
 @click.argument("username")
 @click.option("--name", default="api", show_default=True, help="What the token is for.")
 @click.option("--revoke", "revoke_id", type=int, default=None, help="Revoke the token with this id instead.")
-@DB_OPTION
-@AUTH_DB_OPTION
+@db_option
+@auth_db_option
 def token(username: str, name: str, revoke_id: int | None, db_path: Path, auth_db: Path | None) -> None:
     """Issue an API token for USERNAME (printed once; send it as `Authorization: Bearer <token>`).
 
@@ -206,12 +200,13 @@ def token(username: str, name: str, revoke_id: int | None, db_path: Path, auth_d
             return
         click.echo(accounts.issue_token(store, username, name))
     except accounts.AccountError as exc:
-        raise _fail(exc, "see `otklik users list --tokens`") from None
+        exc.hint = exc.hint or "see `otklik users list --tokens`"
+        raise
 
 
-@click.command("dashboard")
-@DB_OPTION
-@AUTH_DB_OPTION
+@command("dashboard")
+@db_option
+@auth_db_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 def dashboard(db_path: Path, auth_db: Path | None, host: str, port: int) -> None:
@@ -222,15 +217,14 @@ def dashboard(db_path: Path, auth_db: Path | None, host: str, port: int) -> None
         otklik dashboard --db data/hub.db --port 8000
         OTKLIK_DB=/var/lib/otklik/hub.db gunicorn -c python:dashboard.gunicorn_conf
     """
-    from dashboard import create_app
-
     config = {"OTKLIK_DB": str(db_path)}
     if auth_db:
         config["OTKLIK_AUTH_DB"] = str(auth_db)
     app = create_app(config)
     store = accounts.open_store(app.config["OTKLIK_AUTH_DB"])
     if not accounts.list_users(store):
-        click.echo("No accounts yet: create one with `otklik users add NAME --role admin`.", err=True)
+        where = f"--db {db_path}" + (f" --auth-db {auth_db}" if auth_db else "")
+        click.echo(f"No accounts yet: create one with `otklik users add NAME --role admin {where}`.", err=True)
     app.run(host=host, port=port, threaded=True)
 
 

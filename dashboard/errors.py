@@ -18,19 +18,20 @@ from werkzeug import exceptions
 from werkzeug.exceptions import HTTPException
 
 from dashboard.i18n import input_message
+from otklik.errors import OtklikError
 
 
-class InputError(ValueError):
+class InputError(OtklikError, ValueError):
     """Bad input from a form or a query string; the text names the field and the reason (400)."""
 
 
-class Refused(Exception):
+class Refused(OtklikError):
     """The user may not have this: :class:`Forbidden` or :class:`NotFound`."""
 
     http: type[HTTPException] = exceptions.Forbidden
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message or "")
         self.message = message
 
 

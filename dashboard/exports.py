@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import io
+import json
 from typing import Any
 
 import sqlite_utils
+from babel.numbers import get_decimal_symbol
 from flask import Response
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from dashboard import access, figures, fleet
 from dashboard.accounts import User
 from dashboard.errors import InputError
-from hub.exports import SafeWriter
+from hub import alert_text
+from hub.exports import CsvDialect, csv_text
 
 EXPORTABLE = ("overview", "fleet", "employees", "series", "heatmap", "flagged", "alerts", "roster", "shifts")
 
@@ -36,7 +39,7 @@ def table(db: sqlite_utils.Database, user: User, view: str, args: dict[str, str]
     if view == "employees":
         return figures.ranking(db, names, args)
     if view == "alerts":
-        return figures.alerts(db, names, args.get("state", "all"))
+        return [_alert_line(a) for a in figures.alerts(db, names, args.get("state", "all"))]
     if view == "shifts":
         return figures.shifts(db, names, args)
     return [
@@ -53,14 +56,19 @@ def table(db: sqlite_utils.Database, user: User, view: str, args: dict[str, str]
     ]
 
 
-def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
-    out = io.StringIO()
-    if rows:
-        writer = SafeWriter(out, fieldnames=list(rows[0]), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+def _alert_line(alert: dict[str, Any]) -> dict[str, Any]:
+    """An alert as one CSV line: its text as the page shows it, nested fields as JSON (not Python's repr)."""
+    line = {k: json.dumps(v, ensure_ascii=False, sort_keys=True) if isinstance(v, dict | list) else v
+            for k, v in alert.items()}  # fmt: skip
+    line["text"] = alert_text.render(alert, str(get_locale() or "en"))
+    return line
+
+
+def csv_response(rows: list[dict[str, Any]], filename: str, excel: bool = False) -> Response:
+    """A CSV download; ``excel``: the variant Excel on Windows opens right (hub.exports.CsvDialect)."""
+    dialect = CsvDialect.excel(get_decimal_symbol(str(get_locale() or "en"))) if excel else CsvDialect()
     return Response(
-        out.getvalue(),
+        csv_text(rows, dialect),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

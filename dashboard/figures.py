@@ -102,13 +102,29 @@ def _add_trend_and_rate(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -
         visitors: dict[str, int] = {}
         for cam in scores.camera(db, branch=names, start=week_start, end=date.fromisoformat(today) + timedelta(days=1)):
             visitors[cam["branch"]] = visitors.get(cam["branch"], 0) + (cam["visitors"] or 0)
+        daily = _daily_index(db, names, date.fromisoformat(today))
         for row in members:
+            row["daily"] = daily.get(row["branch"], [None] * SPARK_DAYS)
             week = row.get("last_7_days") or {}
             prev = before.get(row["branch"], scores.summarize([0] * len(COUNT_COLUMNS)))
             if week.get("index") is not None and prev["index"] is not None:
                 row["trend"] = round(week["index"] - prev["index"], 1)
             if visitors.get(row["branch"]):
                 row["response_rate"] = round(week.get("responses", 0) / visitors[row["branch"]], 4)
+
+
+SPARK_DAYS = 14  # an overview card's sparkline: the index of each of the branch's last 14 local days
+
+
+def _daily_index(db: sqlite_utils.Database, names: list[str], today: date) -> dict[str, list[float | None]]:
+    """Branch -> index per local day, oldest first, None for a day without responses; one query."""
+    first = today - timedelta(days=SPARK_DAYS - 1)
+    days = [(first + timedelta(days=i)).isoformat() for i in range(SPARK_DAYS)]
+    found: dict[str, dict[str, float | None]] = {}
+    for branch, day, *counts in scores.fetch(db, ["branch", "period"], branch=names, start=first,
+                                             end=today + timedelta(days=1), grain="day"):  # fmt: skip
+        found.setdefault(branch, {})[day] = scores.summarize(counts)["index"]
+    return {b: [by_day.get(d) for d in days] for b, by_day in found.items()}
 
 
 def branch_summary(db: sqlite_utils.Database, branch: str) -> dict[str, Any]:
@@ -151,19 +167,27 @@ def flagged(db: sqlite_utils.Database, branch: str, args: dict[str, str]) -> lis
 
 
 def ranking(db: sqlite_utils.Database, names: Sequence[str], args: dict[str, str]) -> list[dict[str, Any]]:
-    """Employees best first; by default over each branch's last 30 days ending on its own today."""
+    """The ranked employees, best first (those below the minimum are in ``employee_field``)."""
+    return [r for r in employee_field(db, names, args) if r["rank"] is not None]
+
+
+def employee_field(db: sqlite_utils.Database, names: Sequence[str], args: dict[str, str]) -> list[dict[str, Any]]:
+    """Everyone credited with responses, each branch over its own last 30 days ending on its own
+    today: the ranked first, best first, then those below the ranking minimum (``rank`` None),
+    most responses first."""
     if not names:
         return []
     periods = tuple((name, *_period(db, name, args, DEFAULT_DAYS)) for name in names)
-    return _ranking(db, periods, filters.min_responses(args))
+    return _field(db, periods, filters.min_responses(args))
 
 
 @cached
-def _ranking(
+def _field(
     db: sqlite_utils.Database, periods: tuple[tuple[str, date, date], ...], minimum: int
 ) -> list[dict[str, Any]]:
     by_branch = {name: (start, stop) for name, start, stop in periods}
-    rows = scores.ranking(db, "employee", periods=by_branch, min_responses=minimum)
+    rows = [r for r in scores.field(db, "employee", periods=by_branch, min_responses=minimum) if r.get("employee")]
+    rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, -r["responses"], str(r["employee"])))
     known = hub_roster.employee_names(db) if db["employees"].exists() else {}
     return [flat(r, name=known.get(r["employee"], "")) for r in rows]
 
@@ -203,6 +227,7 @@ def employee(
         "name": (on_roster or {}).get("name", ""),
         "from": start.isoformat(),
         "to": (stop - timedelta(days=1)).isoformat(),
+        "days": (stop - start).days,
         "summary": summary,
         "series": weekly,
     }

@@ -16,19 +16,23 @@ from __future__ import annotations
 
 import os
 
+# Underscored: gunicorn takes every module-level name that matches a setting (``config`` is one).
+from otklik import config as _env
+from otklik.errors import OtklikError
+
 PAGE_THREADS = 8
 
 
 def _count(name: str, default: int) -> int:
-    raw = os.environ.get(name) or str(default)
-    if not raw.isdigit() or int(raw) < 1:
-        raise SystemExit(f"{name}={raw!r}: give a whole number of at least 1")
-    return int(raw)
+    try:
+        return _env.get_int(name, default, minimum=1)
+    except OtklikError as err:
+        raise SystemExit(str(err)) from None
 
 
 wsgi_app = "dashboard.wsgi:app"
 worker_class = "gthread"
-bind = os.environ.get("OTKLIK_DASHBOARD_BIND", "127.0.0.1:8000")
+bind = _env.get("OTKLIK_DASHBOARD_BIND") or "127.0.0.1:8000"
 workers = _count("OTKLIK_DASHBOARD_WORKERS", 2)
 threads = _count("OTKLIK_DASHBOARD_THREADS", 32)
 accesslog = "-"

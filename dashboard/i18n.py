@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 import jdatetime
 from babel import Locale
-from babel.dates import get_day_names
+from babel.dates import format_interval, format_skeleton, get_day_names
 from babel.numbers import NumberPattern, parse_pattern
 from babel.support import NullTranslations, Translations
 from flask import Flask, g, request, session
@@ -33,6 +33,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
+from dashboard.charts import chart_text
 from otklik.times import read_ts_or_none
 
 LANGUAGES = {"en": "English", "ru": "Русский", "fa": "فارسی"}
@@ -141,6 +142,35 @@ def fmt_dt(value: Any, style: str = "short") -> str:
     return _format_dt(moment, style, locale, str(get_timezone()), select_calendar(locale))
 
 
+def fmt_days(last: Any, days: int = 1) -> str:
+    """The ``days`` local dates ending on ``last`` (an ISO date), e.g. "Nov 25 – Dec 1", or one date.
+
+    Every "which days does this figure cover" label on a page comes from here, so a calendar
+    of the locale's own (Solar Hijri in Persian) changes them all at once.
+    """
+    try:
+        end = date.fromisoformat(str(last)[:10])
+    except ValueError:
+        return "—"
+    locale = str(get_locale() or "en")
+    return _format_days(end, days, locale, select_calendar(locale))
+
+
+@lru_cache(maxsize=4096)
+def _format_days(end: date, days: int, locale: str, calendar: str) -> str:
+    first = end - timedelta(days=days - 1)
+    if locale in DEFAULT_CALENDAR:
+        # "day month" as _persian_date writes it, in the reader's calendar, without the year.
+        def day_month(day: date) -> str:
+            return " ".join(_persian_date(day, "medium", calendar).split(" ")[:2])
+
+        text = day_month(end) if days <= 1 else f"{day_month(first)} تا {day_month(end)}"
+        return localise_digits(text, locale)
+    if days <= 1:
+        return format_skeleton("MMMd", end, locale=locale)
+    return format_interval(first, end, "MMMd", locale=locale)
+
+
 @lru_cache(maxsize=8192)
 def _format_dt(moment: datetime, style: str, locale: str, _timezone: str, calendar: str) -> str:
     if locale in DEFAULT_CALENDAR:
@@ -197,6 +227,8 @@ def script_words() -> dict[str, str]:
         # %s is filled in by format.js (a date, a time).
         "week_of": gettext("week of %(day)s", day="%s"),
         "updated": gettext("updated %(time)s", time="%s"),
+        # Legends, axis titles and the heat map's key (static/charts.js).
+        "charts": chart_text(),
     }
 
 
@@ -315,7 +347,7 @@ def init_app(app: Flask) -> None:
         npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
         newstyle=True,
     )
-    app.jinja_env.filters.update(dt=fmt_dt, local_dt=fmt_local, num=_num_filter, pct=_pct_filter)
+    app.jinja_env.filters.update(dt=fmt_dt, local_dt=fmt_local, days=fmt_days, num=_num_filter, pct=_pct_filter)
     app.jinja_env.filters.update(digits=_digits_filter, flag_names=flag_names, camera_state=camera_state)
     app.jinja_env.globals.update(role_name=role_name)
     app.jinja_env.filters.update(alert_text=_alert_text_filter, alert_state=_alert_state_filter)

@@ -14,7 +14,6 @@ import sqlite_utils
 from flask import Flask, current_app, g
 
 from dashboard import accounts
-from hub.db import open_db
 
 
 def connect_hub(path: str) -> sqlite_utils.Database:
@@ -52,8 +51,7 @@ def close_dbs(_exc: BaseException | None = None) -> None:
 
 
 def init_app(app: Flask) -> None:
-    # Migrate once at start-up, not per request: both files exist and have
-    # their tables before the first request arrives.
-    open_db(app.config["OTKLIK_DB"]).conn.close()
+    # The dashboard's own file is the dashboard's to migrate, once at start-up, not per request
+    # (the hub's database was checked by create_app: `otklik db migrate` migrates that one).
     accounts.open_store(app.config["OTKLIK_AUTH_DB"]).conn.close()
     app.teardown_appcontext(close_dbs)

@@ -21,7 +21,7 @@ from flask_babel import get_locale, get_timezone
 from flask_babel import gettext as _
 from markupsafe import Markup
 
-from dashboard import access, accounts, figures, filters, fleet, writes
+from dashboard import access, accounts, charts, figures, filters, fleet, writes
 from dashboard.auth import safe_next
 from dashboard.cache import remember
 from dashboard.errors import InputError, NotFound
@@ -65,8 +65,8 @@ def branch(branch: str) -> Any:
             "branch": branch,
             "summary": figures.branch_summary(db, branch),
             "kiosks": fleet.fleet(db, [branch]),
-            "ranking": figures.ranking(db, [branch], {}),
             "flagged": figures.flagged(db, branch, {}),
+            **_field_context(figures.employee_field(db, [branch], {})),
         },
     )
     return render_template("branch.html", branch=branch, body=body)
@@ -80,8 +80,20 @@ def employees() -> Any:
     minimum = filters.min_responses(args)
     # Only what the ranking depends on: any other query parameter must not make a new cache entry.
     key = (*(args.get(k, "") for k in ("branch", "from", "to")), minimum, names)
-    rows = shared_fragment("_ranking_table.html", key, lambda: {"rows": figures.ranking(db, names, args)})
-    return render_template("employees.html", table=rows, args=args, min_responses=minimum)
+    body = shared_fragment("_employees_body.html", key, lambda: _field_context(figures.employee_field(db, names, args)))
+    # The heading's period: each branch's own ends on its own today; the latest of them names it.
+    start, end = filters.period(args, figures.DEFAULT_DAYS, figures.latest_today(db, names))
+    days = (end - start).days + 1
+    return render_template("employees.html", table=body, args=args, min_responses=minimum, end=end, days=days)
+
+
+def _field_context(field: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ranked table's rows, the rest below the minimum, and the funnel plot of them all."""
+    return {
+        "ranking": [r for r in field if r["rank"] is not None],
+        "unranked": [r for r in field if r["rank"] is None],
+        "funnel": charts.funnel_data(field),
+    }
 
 
 @bp.route("/employees/<branch>/<employee>")
@@ -90,7 +102,8 @@ def employee(branch: str, employee: str) -> Any:
     detail = figures.employee(get_db(), branch, employee)
     if detail is None:
         raise NotFound(_("No such employee in this branch."))
-    return render_template("employee.html", branch=branch, employee=employee, detail=detail)
+    minimum = filters.min_responses({})
+    return render_template("employee.html", branch=branch, employee=employee, detail=detail, min_responses=minimum)
 
 
 def _alerts_page(state: str) -> str:
@@ -206,7 +219,10 @@ def shift_delete(shift_id: int) -> Any:
 
 @bp.route("/export/<view>.csv")
 def export(view: str) -> Any:
-    return csv_response(table(get_db(), g.user, view, request.args.to_dict()), f"otklik-{view}.csv")
+    args = request.args.to_dict()
+    excel = args.pop("excel", "") == "1"
+    name = f"otklik-{view}{'-excel' if excel else ''}.csv"
+    return csv_response(table(get_db(), g.user, view, args), name, excel=excel)
 
 
 @bp.route("/settings/<name>", methods=["POST"])

@@ -1,39 +1,52 @@
-"""Keeping the aggregates up to date as events arrive, and correcting them afterwards.
+"""The aggregates: counting presses into hour, day, month and weekday x hour rows, and correcting them.
 
-``on_event`` runs inside ``hub.ingest.store_event``, in the ingest transaction, for each new
-event: it adds the analytics flags (burst, opening hours), attributes the press to an
-employee, and adds it to the hour, day, month and weekday x hour aggregates of the branch's
-local time.  A late event simply lands in its own (old) buckets.  A roster correction calls
-``reattribute`` which moves the affected presses from one employee's rows to another's; a
-time zone change calls ``rebuild`` for the branch.
+Ingest (``hub.ingest``) hands every committed batch's new presses to a
+``Tally``: their counts are summed in memory per (branch, local hour, kiosk,
+employee) and written with one upsert per key, and the same write rolls them up
+into the day, month, weekday x hour and branch-hour rows of the branch's local
+time (in Python, per key, not by per-row triggers: one statement per key and
+grain per batch). A late press simply lands in its own (old) buckets. A roster
+correction calls ``reattribute``, which moves the affected presses from one
+employee's rows to another's through the same write; a time zone change calls
+``rebuild`` for the branch.
+
+Attribution (``Shifts``, ``attribute``) answers which employee a press counts
+for: the one the event names, else the one on shift at that kiosk (or
+branch-wide) when it was pressed.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlite_utils import Database
 
-from hub import branches, misuse
+from hub import branches
 from hub.analytics_schema import AGG_TABLES, COUNT_COLUMNS, FLAG_COLUMNS
 from otklik.times import local_keys
 
-# Switch for the benchmark's "aggregates off" ingest run; production leaves it on.
-ENABLED = True
-
-_SETTINGS = branches.CACHE
 _N = len(COUNT_COLUMNS)
 _COLS = ", ".join(COUNT_COLUMNS)
-_MARKS = ", ".join("?" * _N)
 _ADD = ", ".join(f"{c} = {c} + excluded.{c}" for c in COUNT_COLUMNS)
-# Only the hour grain is written from Python; triggers (analytics_schema.m002) roll it up.
-_UPSERT_HOUR = (
-    f"INSERT INTO agg_hour (branch, period, kiosk, employee, {_COLS}) VALUES (?, ?, ?, ?, {_MARKS}) "
-    f"ON CONFLICT (branch, period, kiosk, employee) DO UPDATE SET {_ADD}"
-)
+# Each table's key columns after ``branch, period``.
+_KEYS = {
+    "agg_hour": ("kiosk", "employee"),
+    "agg_day": ("kiosk", "employee"),
+    "agg_month": ("kiosk", "employee"),
+    "agg_weekhour": ("dow", "hod"),
+    "agg_bhour": (),
+}
+_UPSERT = {
+    table: f"INSERT INTO {table} (branch, period, {''.join(k + ', ' for k in keys)}{_COLS}) "
+    f"VALUES ({', '.join('?' * (2 + len(keys) + _N))}) ON CONFLICT DO UPDATE SET {_ADD}"
+    for table, keys in _KEYS.items()
+}
+# One aggregate key of the hour grain: (branch, local hour 'YYYY-MM-DDTHH', kiosk, employee).
+HourKey = tuple[str, str, str, str]
 
 
 def split_flags(flags: str | None) -> set[str]:
@@ -53,81 +66,100 @@ def delta(score: int, flags: set[str], sign: int = 1) -> list[int]:
     return row
 
 
-def attribute(db: Database, branch: str, kiosk: str, ts: str, named: str | None) -> tuple[str, str]:
-    """(employee, source) for a press: the employee the event names, else the one on shift.
-
-    A shift at this kiosk wins over a branch-wide shift (kiosk ''); among overlapping shifts
-    the one that started last wins (the relief cashier who just took over).
-    """
-    if named:
-        return named, "event"
-    for where in (kiosk, ""):
-        found = db.execute(
-            'SELECT employee FROM shifts WHERE branch = ? AND kiosk = ? AND start <= ? AND "end" > ? '
-            "ORDER BY start DESC, id DESC LIMIT 1",
-            [branch, where, ts, ts],
-        ).fetchone()
-        if found:
-            return found[0], "shift"
-    return "", ""
-
-
-def on_event(db: Database, row: dict[str, Any]) -> None:
-    """Flag, attribute and aggregate one newly stored event (inside the caller's transaction)."""
-    if not ENABLED:
-        return
-    settings = _SETTINGS.get(db, row["branch"])
-    hour, local = _hour_key(row["ts"], settings.zone)
-    flags = split_flags(row["flags"])
-    added = misuse.check(db, row, settings, local) - flags
-    if added:
-        flags |= added
-        row["flags"] = ",".join(sorted(flags))
-        db.execute("UPDATE events SET flags = ? WHERE id = ?", [row["flags"], row["id"]])
-    employee, source = attribute(db, row["branch"], row["kiosk"], row["ts"], row.get("employee"))
-    if source == "shift":
-        # An employee named in the event is already stored with it (events.employee).
-        db.execute(
-            "INSERT INTO attribution (event_id, employee, source) VALUES (?, ?, ?) "
-            "ON CONFLICT (event_id) DO UPDATE SET employee = excluded.employee, source = excluded.source",
-            [row["id"], employee, source],
-        )
-    db.execute(_UPSERT_HOUR, [row["branch"], hour, row["kiosk"], employee, *delta(row["score"], flags)])
-
-
-_HOUR_CACHE: dict[tuple[str, Any], tuple[str, datetime]] = {}
-
-
-def _hour_key(ts: str, zone: Any) -> tuple[str, datetime]:
-    """Local hour key and local time; the zone offset is constant within a UTC minute, so cache by it."""
-    minute = ts[:16]
-    found = _HOUR_CACHE.get((minute, zone))
-    if found is None:
-        if len(_HOUR_CACHE) > 4096:
-            _HOUR_CACHE.clear()
-        base = local_keys(minute + ":00.000Z", zone)[5]
-        found = _HOUR_CACHE[(minute, zone)] = (base.strftime("%Y-%m-%dT%H"), base)
-    hour, base = found
+def local_hour(ts: str, zone: Any) -> tuple[str, datetime]:
+    """The local hour key ('YYYY-MM-DDTHH') of a stored UTC timestamp, and its local wall-clock time (to the second)."""
+    hour, base = _local_minute(ts[:16], zone)
     return hour, base.replace(second=int(ts[17:19]))
 
 
-def _add(db: Database, branch: str, kiosk: str, employee: str, hour: str, counts: list[int]) -> None:
-    db.execute(_UPSERT_HOUR, [branch, hour, kiosk, employee, *counts])
+@lru_cache(maxsize=4096)
+def _local_minute(minute: str, zone: Any) -> tuple[str, datetime]:
+    # A zone's offset is constant within a UTC minute, and a batch's presses share few minutes.
+    base = local_keys(minute + ":00.000Z", zone)[5]
+    return base.strftime("%Y-%m-%dT%H"), base
 
 
-def on_reaction(db: Database, row: dict[str, Any]) -> None:
-    """Add one camera window to the hourly camera figures (by the window's start, local time)."""
-    if not ENABLED:
-        return
-    settings = _SETTINGS.get(db, row["branch"])
-    hour = local_keys(row["window_start"], settings.zone)[0]
-    db.execute(
-        "INSERT INTO camera_hour (branch, period, kiosk, visitors, smiling, windows, seconds) "
-        "VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT (branch, period, kiosk) DO UPDATE SET "
-        "visitors = visitors + excluded.visitors, smiling = smiling + excluded.smiling, "
-        "windows = windows + 1, seconds = seconds + excluded.seconds",
-        [row["branch"], hour, row["kiosk"], row["visitors"], row["smiling"], row["window_s"]],
-    )
+@lru_cache(maxsize=8192)
+def _weekhour(hour: str) -> tuple[int, int]:
+    """(weekday 0=Mon, hour of day) of a local hour key."""
+    return date.fromisoformat(hour[:10]).weekday(), int(hour[11:13])
+
+
+class Tally:
+    """Aggregate counts summed in memory per hour key, written (with every roll-up) in ``write``.
+
+    The one writer of the aggregate tables: ingest, re-attribution, rebuild and
+    the benchmark loaders all go through it, so every grain stays the sum of the
+    hour rows by construction.
+    """
+
+    def __init__(self) -> None:
+        self.rows: defaultdict[HourKey, list[int]] = defaultdict(lambda: [0] * _N)
+
+    def add(self, branch: str, kiosk: str, employee: str, hour: str, counts: Iterable[int]) -> None:
+        target = self.rows[(branch, hour, kiosk, employee)]
+        for i, c in enumerate(counts):
+            if c:
+                target[i] += c
+
+    def write(self, db: Database) -> int:
+        """One upsert per key and grain; returns how many hour rows were written."""
+        grains: dict[str, defaultdict[tuple, list[int]]] = {t: defaultdict(lambda: [0] * _N) for t in AGG_TABLES}
+        for (branch, hour, kiosk, employee), counts in self.rows.items():
+            dow, hod = _weekhour(hour)
+            for table, key in (
+                ("agg_hour", (branch, hour, kiosk, employee)),
+                ("agg_day", (branch, hour[:10], kiosk, employee)),
+                ("agg_month", (branch, hour[:7], kiosk, employee)),
+                ("agg_weekhour", (branch, hour[:7], dow, hod)),
+                ("agg_bhour", (branch, hour)),
+            ):
+                target = grains[table][key]
+                for i, c in enumerate(counts):
+                    target[i] += c
+        for table, rows in grains.items():
+            db.conn.executemany(_UPSERT[table], [[*key, *counts] for key, counts in rows.items()])
+        return len(self.rows)
+
+
+class Shifts:
+    """The shifts of one kiosk (and its branch's branch-wide ones) over a time range, read in one query.
+
+    ``attribute`` answers for any press in that range which employee it counts for.
+    """
+
+    def __init__(self, db: Database, branch: str, kiosk: str, first: str, last: str) -> None:
+        rows = db.execute(
+            "SELECT kiosk, start, \"end\", id, employee FROM shifts WHERE branch = ? AND kiosk IN (?, '') "
+            'AND start <= ? AND "end" > ? ORDER BY start DESC, id DESC',
+            [branch, kiosk, last, first],
+        ).fetchall()
+        # The kiosk's own shifts first, each side latest start first, as attribute() searches.
+        self._order = [r for r in rows if r[0] == kiosk] + [r for r in rows if r[0] != kiosk]
+
+    def attribute(self, ts: str, named: str | None) -> tuple[str, str]:
+        """(employee, source): the employee the event names, else the one on shift.
+
+        A shift at this kiosk wins over a branch-wide shift (kiosk ''); among overlapping
+        shifts the one that started last wins (the relief cashier who just took over).
+        """
+        if named:
+            return named, "event"
+        for _kiosk, start, end, _id, employee in self._order:
+            if start <= ts < end:
+                return employee, "shift"
+        return "", ""
+
+
+def attribute_batch(db: Database, presses: Sequence[tuple[str, str, str, str | None]]) -> list[tuple[str, str]]:
+    """(employee, source) for each (branch, kiosk, ts, named employee): one shift query per kiosk, not per press."""
+    spans: dict[tuple[str, str], list[str]] = {}
+    for branch, kiosk, ts, named in presses:
+        if not named:
+            span = spans.setdefault((branch, kiosk), [ts, ts])
+            span[0], span[1] = min(span[0], ts), max(span[1], ts)
+    shifts = {key: Shifts(db, *key, first, last) for key, (first, last) in spans.items()}
+    return [shifts[(b, k)].attribute(ts, None) if not named else (named, "event") for b, k, ts, named in presses]
 
 
 def reattribute(db: Database, branch: str, kiosk: str, start: str, end: str) -> int:
@@ -139,7 +171,7 @@ def reattribute(db: Database, branch: str, kiosk: str, start: str, end: str) -> 
     kiosks = [kiosk] if kiosk else branches.known_kiosks(db, branch)
     if not kiosks:
         return 0
-    settings = _SETTINGS.get(db, branch)
+    zone = branches.get(db, branch).zone
     moved = 0
     marks = ", ".join("?" * len(kiosks))
     rows = db.execute(
@@ -150,14 +182,16 @@ def reattribute(db: Database, branch: str, kiosk: str, start: str, end: str) -> 
         """,
         [branch, *kiosks, start, end],
     ).fetchall()
+    tally = Tally()
+    shifts = {k: Shifts(db, branch, k, start, end) for k in {r[1] for r in rows}}
     for event_id, ev_kiosk, ts, score, named, flags, old in rows:
-        new, source = attribute(db, branch, ev_kiosk, ts, named)
+        new, source = shifts[ev_kiosk].attribute(ts, named)
         if new == old:
             continue
-        hour = local_keys(ts, settings.zone)[0]
+        hour = local_keys(ts, zone)[0]
         flagset = split_flags(flags)
-        _add(db, branch, ev_kiosk, old, hour, delta(score, flagset, -1))
-        _add(db, branch, ev_kiosk, new, hour, delta(score, flagset))
+        tally.add(branch, ev_kiosk, old, hour, delta(score, flagset, -1))
+        tally.add(branch, ev_kiosk, new, hour, delta(score, flagset))
         if new:
             db.execute(
                 "INSERT INTO attribution (event_id, employee, source) VALUES (?, ?, ?) ON CONFLICT (event_id) "
@@ -167,33 +201,26 @@ def reattribute(db: Database, branch: str, kiosk: str, start: str, end: str) -> 
         else:
             db.execute("DELETE FROM attribution WHERE event_id = ?", [event_id])
         moved += 1
+    tally.write(db)
     return moved
 
 
-class BulkAggregates:
-    """Hour rows summed in memory and written in one go: the same counting as ``on_event``.
-
-    The roll-up triggers build the day, month and weekday x hour rows from them, exactly as
-    they do for ingest.  Used by ``rebuild`` and by the benchmark loader.
-    """
-
-    def __init__(self) -> None:
-        self.rows: defaultdict[tuple, list[int]] = defaultdict(lambda: [0] * _N)
-
-    def add(self, branch: str, kiosk: str, employee: str, hour: str, counts: Iterable[int]) -> None:
-        target = self.rows[(branch, hour, kiosk, employee)]
-        for i, c in enumerate(counts):
-            if c:
-                target[i] += c
-
-    def write(self, db: Database) -> int:
-        db.conn.executemany(_UPSERT_HOUR, _flat(self.rows.items()))
-        return len(self.rows)
-
-
-def _flat(items: Iterable[tuple[tuple, list[int]]]) -> Iterator[list]:
-    for key, counts in items:
-        yield [*key, *counts]
+def add_reactions(db: Database, windows: Sequence[tuple[str, str, str, int, int, float]]) -> None:
+    """Add camera windows to camera_hour: (branch, kiosk, local hour of its start, visitors, smiling, seconds) each."""
+    sums: defaultdict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0])
+    for branch, kiosk, hour, visitors, smiling, seconds in windows:
+        entry = sums[(branch, hour, kiosk)]
+        entry[0] += visitors
+        entry[1] += smiling
+        entry[2] += 1
+        entry[3] += seconds
+    db.conn.executemany(
+        "INSERT INTO camera_hour (branch, period, kiosk, visitors, smiling, windows, seconds) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (branch, period, kiosk) DO UPDATE SET "
+        "visitors = visitors + excluded.visitors, smiling = smiling + excluded.smiling, "
+        "windows = windows + excluded.windows, seconds = seconds + excluded.seconds",
+        [[*k, *v] for k, v in sums.items()],
+    )
 
 
 def rebuild(db: Database, branch: str | None = None) -> int:
@@ -203,8 +230,7 @@ def rebuild(db: Database, branch: str | None = None) -> int:
     attribution stored with the events are kept as they are.  Returns events counted.
     """
     where, params = ("WHERE e.branch = ?", [branch]) if branch else ("", [])
-    bulk = BulkAggregates()
-    camera: defaultdict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0])
+    tally = Tally()
     count = 0
     with db.atomic():
         for table in (*AGG_TABLES, "camera_hour"):
@@ -217,25 +243,17 @@ def rebuild(db: Database, branch: str | None = None) -> int:
         )
         for ev_branch, kiosk, ts, score, flags, employee in cursor:
             zone = zones.get(ev_branch) or zones.setdefault(ev_branch, branches.get(db, ev_branch).zone)
-            bulk.add(ev_branch, kiosk, employee, local_keys(ts, zone)[0], delta(score, split_flags(flags)))
+            tally.add(ev_branch, kiosk, employee, local_keys(ts, zone)[0], delta(score, split_flags(flags)))
             count += 1
-        bulk.write(db)
+        tally.write(db)
         if db["reactions"].exists():
+            windows = []
             for r_branch, kiosk, start, visitors, smiling, seconds in db.execute(
                 f"SELECT branch, kiosk, window_start, visitors, smiling, window_s FROM reactions "
                 f"{where.replace('e.', '')}",
                 params,
             ).fetchall():
                 zone = zones.get(r_branch) or zones.setdefault(r_branch, branches.get(db, r_branch).zone)
-                entry = camera[(r_branch, local_keys(start, zone)[0], kiosk)]
-                entry[0] += visitors
-                entry[1] += smiling
-                entry[2] += 1
-                entry[3] += seconds
-            db.conn.executemany(
-                "INSERT INTO camera_hour (branch, period, kiosk, visitors, smiling, windows, seconds) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [[*k, *v] for k, v in camera.items()],
-            )
-    _SETTINGS.clear()
+                windows.append((r_branch, kiosk, local_keys(start, zone)[0], visitors, smiling, seconds))
+            add_reactions(db, windows)
     return count

@@ -39,6 +39,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from hub import alert_text, branches, scores
+from otklik.errors import OtklikError
 from otklik.times import format_ts, local_today, read_ts
 
 RULES = ("unhappy_share", "day_index", "kiosk_offline", "backlog", "unhappy_change", "good_hour", "kiosk_silent")
@@ -50,7 +51,7 @@ _COLUMNS = (
 )
 
 
-class AlertError(ValueError):
+class AlertError(OtklikError, ValueError):
     """An alert change that is not allowed (unknown id, wrong state, missing name)."""
 
 

@@ -1,78 +1,42 @@
 """``otklik roster``, ``otklik branch``, ``otklik export`` and ``otklik alerts``: thin click layers over
-hub.roster, hub.branches, hub.exports, hub.alerts and hub.notify (``otklik report`` lives in hub.cli)."""
+hub.roster, hub.branches, hub.exports, hub.alerts and hub.notify."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from hub import aggregates, alerts, branches, config_push, exports, notify, roster, scores
-from hub.db import open_db
+from hub import aggregates, alert_text, alerts, branches, config_push, exports, notify, roster, scores
+from hub.alert_watch import AlertWatcher
+from hub.db import open_existing
+from otklik.command import (
+    DATES_HINT,
+    broker_from,
+    broker_options,
+    db_option,
+    echo_json,
+    emit,
+    group,
+    output_option,
+    plain_value_errors,
+)
+from otklik.errors import OtklikError
+from otklik.mqtt import AckedPublisher, connect_and_wait
+from otklik.runtime import wait_for_stop_signal
 
 log = logging.getLogger(__name__)
-
-_db_option = click.option(
-    "--db", "db_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Hub DB."
-)
-
-
-def _db(path: Path) -> Any:
-    return open_db(path)
-
-
-def _fail(err: Exception, hint: str = "") -> click.ClickException:
-    return click.ClickException(f"{err}{' (' + hint + ')' if hint else ''}")
-
-
-def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
-
-
-# --- report table -----------------------------------------------------------------
-
-
-def format_report(rows: list[dict[str, Any]], by: str) -> str:
-    """A text table of ``scores.report`` rows."""
-    keys = {"branch": ["branch"], "kiosk": ["branch", "kiosk"], "employee": ["branch", "employee"]}.get(by, ["period"])
-    ranked = by in scores.RANKED
-    head = [*(f"{k:<14}" for k in keys), f"{'1':>6}", f"{'2':>6}", f"{'3':>6}", f"{'4':>6}", f"{'resp':>7}",
-            f"{'index':>6}", f"{'pos% (95% CI)':>19}", f"{'vu%':>5}", f"{'flagged':>8}"]  # fmt: skip
-    if ranked:
-        head += [f"{'adj':>6}", f"{'rank':>5}"]
-    lines = [" ".join(head)]
-    lines.append("-" * len(lines[0]))
-
-    def num(value: float | None, fmt: str, width: int) -> str:
-        return f"{'-' if value is None else format(value, fmt):>{width}}"
-
-    for r in rows:
-        c = r["counts"]
-        pos = "-"
-        if r["positive_share"] is not None:
-            pos = f"{100 * r['positive_share']:.0f} ({100 * r['positive_low']:.0f}-{100 * r['positive_high']:.0f})"
-        cells = [*(f"{r.get(k) or '(none)':<14}" for k in keys)]
-        cells += [f"{c[s]:>6}" for s in ("1", "2", "3", "4")]
-        cells += [f"{r['responses']:>7}", num(r["index"], ".1f", 6), f"{pos:>19}"]
-        cells += [num(None if r["very_unhappy_share"] is None else 100 * r["very_unhappy_share"], ".0f", 5)]
-        cells += [f"{r['flagged']['total']:>8}"]
-        if ranked:
-            cells += [num(r.get("adjusted_index"), ".1f", 6), num(r.get("rank"), "d", 5)]
-        lines.append(" ".join(cells))
-    return "\n".join(lines)
 
 
 # --- roster --------------------------------------------------------------------------
 
 
-@click.group("roster")
+@group("roster")
 def roster_group() -> None:
     """Employees and shifts, used to credit presses to the person serving.
 
@@ -89,7 +53,7 @@ def roster_group() -> None:
 
 
 @roster_group.command("add-employee")
-@_db_option
+@db_option
 @click.argument("employee")
 @click.option("--branch", required=True, help="Home branch.")
 @click.option("--name", default="", help="Display name.")
@@ -101,27 +65,25 @@ def add_employee_cmd(db_path: Path, employee: str, branch: str, name: str, inact
     Example:
         otklik roster add-employee e17 --db hub.db --branch b1 --name "Anna K."
     """
-    try:
-        _echo_json(roster.add_employee(_db(db_path), employee, branch, name, not inactive, actor=roster.ADMIN))
-    except roster.RosterError as err:
-        raise _fail(err) from None
+    echo_json(roster.add_employee(open_existing(db_path), employee, branch, name, not inactive, actor=roster.ADMIN))
 
 
 @roster_group.command("employees")
-@_db_option
+@db_option
+@output_option
 @click.option("--branch", help="Only this branch.")
-def employees_cmd(db_path: Path, branch: str | None) -> None:
-    """List employees as JSON.
+def employees_cmd(db_path: Path, output: str, branch: str | None) -> None:
+    """List employees.
 
     \b
     Example:
         otklik roster employees --db hub.db --branch b1
     """
-    _echo_json(roster.list_employees(_db(db_path), branch))
+    emit(roster.list_employees(open_existing(db_path), branch), output)
 
 
 @roster_group.command("add-shift")
-@_db_option
+@db_option
 @click.argument("employee")
 @click.option("--branch", required=True)
 @click.option("--kiosk", default="", help="Kiosk or desk pad id; leave out for the whole branch.")
@@ -136,16 +98,13 @@ def add_shift_cmd(db_path: Path, employee: str, branch: str, kiosk: str, start: 
         otklik roster add-shift e17 --db hub.db --branch b1 --kiosk k1 \\
             --start "2026-11-22 09:00" --end "2026-11-22 17:00"
     """
-    try:
-        _echo_json(
-            roster.add_shift(_db(db_path), employee, branch, start, end, kiosk, note, actor=roster.ADMIN).__dict__
-        )
-    except roster.RosterError as err:
-        raise _fail(err) from None
+    echo_json(
+        roster.add_shift(open_existing(db_path), employee, branch, start, end, kiosk, note, actor=roster.ADMIN).__dict__
+    )
 
 
 @roster_group.command("change-shift")
-@_db_option
+@db_option
 @click.argument("shift_id", type=int)
 @click.option("--employee")
 @click.option("--kiosk")
@@ -159,14 +118,11 @@ def change_shift_cmd(db_path: Path, shift_id: int, **changes: Any) -> None:
     Example:
         otklik roster change-shift 12 --db hub.db --employee e18
     """
-    try:
-        _echo_json(roster.update_shift(_db(db_path), shift_id, actor=roster.ADMIN, **changes).__dict__)
-    except roster.RosterError as err:
-        raise _fail(err) from None
+    echo_json(roster.update_shift(open_existing(db_path), shift_id, actor=roster.ADMIN, **changes).__dict__)
 
 
 @roster_group.command("remove-shift")
-@_db_option
+@db_option
 @click.argument("shift_id", type=int)
 def remove_shift_cmd(db_path: Path, shift_id: int) -> None:
     """Delete a shift entered by mistake; its presses go back to unattributed (or another shift).
@@ -175,28 +131,26 @@ def remove_shift_cmd(db_path: Path, shift_id: int) -> None:
     Example:
         otklik roster remove-shift 12 --db hub.db
     """
-    try:
-        _echo_json(roster.remove_shift(_db(db_path), shift_id, actor=roster.ADMIN).__dict__)
-    except roster.RosterError as err:
-        raise _fail(err) from None
+    echo_json(roster.remove_shift(open_existing(db_path), shift_id, actor=roster.ADMIN).__dict__)
 
 
 @roster_group.command("shifts")
-@_db_option
+@db_option
+@output_option
 @click.option("--branch")
 @click.option("--employee")
-def shifts_cmd(db_path: Path, branch: str | None, employee: str | None) -> None:
-    """List shifts (times in UTC) as JSON.
+def shifts_cmd(db_path: Path, output: str, branch: str | None, employee: str | None) -> None:
+    """List shifts (times in UTC).
 
     \b
     Example:
         otklik roster shifts --db hub.db --branch b1
     """
-    _echo_json([s.__dict__ for s in roster.list_shifts(_db(db_path), branch, employee)])
+    emit([s.__dict__ for s in roster.list_shifts(open_existing(db_path), branch, employee)], output)
 
 
 @roster_group.command("import")
-@_db_option
+@db_option
 @click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
 def import_cmd(db_path: Path, csv_file: Any) -> None:
     """Import employees (id,name,branch[,active]) or shifts (employee,branch,kiosk,start,end[,note]) from CSV.
@@ -209,15 +163,16 @@ def import_cmd(db_path: Path, csv_file: Any) -> None:
         otklik roster import --db hub.db shifts-november.csv
     """
     try:
-        _echo_json(roster.import_csv(_db(db_path), csv_file, actor=roster.ADMIN))
+        echo_json(roster.import_csv(open_existing(db_path), csv_file, actor=roster.ADMIN))
     except roster.RosterError as err:
-        raise _fail(err, "nothing was imported") from None
+        err.hint = "nothing was imported"
+        raise
 
 
 # --- branch settings -------------------------------------------------------------------
 
 
-@click.group("branch")
+@group("branch")
 def branch_group() -> None:
     """Per-branch settings: time zone, opening hours, misuse and alert thresholds.
 
@@ -229,20 +184,26 @@ def branch_group() -> None:
 
 
 @branch_group.command("show")
-@_db_option
+@db_option
+@output_option
 @click.argument("branch")
-def branch_show(db_path: Path, branch: str) -> None:
-    """Print a branch's settings (defaults where none are set) as JSON.
+def branch_show(db_path: Path, output: str, branch: str) -> None:
+    """Print a branch's settings (defaults where none are set): one per line, or one JSON object.
 
     \b
     Example:
         otklik branch show b1 --db hub.db
+        otklik branch show b1 --db hub.db --json
     """
-    _echo_json(branches.get(_db(db_path), branch).as_dict())
+    settings = branches.get(open_existing(db_path), branch).as_dict()
+    if output == "json":
+        echo_json(settings)
+        return
+    emit([{"setting": k, "value": v} for k, v in settings.items()], output)
 
 
 @branch_group.command("set")
-@_db_option
+@db_option
 @click.argument("branch")
 @click.option("--timezone", help="IANA zone, e.g. Europe/Moscow (rebuilds the branch's aggregates).")
 @click.option("--hours", help="Opening hours, e.g. 'mon-fri 08:00-21:00; sat 10:00-18:00'; '' = always open.")
@@ -279,23 +240,24 @@ def branch_set(db_path: Path, branch: str, timezone: str | None, hours: str | No
         changes["hours"] = hours
     if timezone is not None:
         changes["timezone"] = timezone
-    db = _db(db_path)
+    db = open_existing(db_path)
     before = branches.get(db, branch).timezone
     try:
         result = branches.update(db, branch, **changes)
     except branches.SettingsError as err:
-        raise _fail(err, "see `otklik branch set --help`") from None
+        err.hint = "see `otklik branch set --help`"
+        raise
     if result.timezone != before:
         n = aggregates.rebuild(db, branch)
         click.echo(f"time zone changed: re-counted {n} presses of {branch} in {result.timezone}", err=True)
     if hours is not None or timezone is not None:  # the kiosks sleep by them
         for kiosk, version in config_push.sync_branch(db, branch):
             click.echo(f"{branch}/{kiosk}: config version {version}; `otklik config push` publishes it", err=True)
-    _echo_json(result.as_dict())
+    echo_json(result.as_dict())
 
 
 @branch_group.command("rebuild")
-@_db_option
+@db_option
 @click.argument("branch", required=False)
 def branch_rebuild(db_path: Path, branch: str | None) -> None:
     """Recount the aggregates of one branch (or all) from the stored events.
@@ -304,7 +266,7 @@ def branch_rebuild(db_path: Path, branch: str | None) -> None:
     Example:
         otklik branch rebuild --db hub.db b1
     """
-    n = aggregates.rebuild(_db(db_path), branch)
+    n = aggregates.rebuild(open_existing(db_path), branch)
     click.echo(f"re-counted {n} presses")
 
 
@@ -324,7 +286,7 @@ def _period_options(f: Callable) -> Callable:
     return f
 
 
-@click.group("export")
+@group("export")
 def export_group() -> None:
     """CSV exports: events, aggregates, the monthly employee report.
 
@@ -336,7 +298,7 @@ def export_group() -> None:
 
 
 @export_group.command("events")
-@_db_option
+@db_option
 @_period_options
 @click.option("--kiosk")
 @click.option("--flagged", is_flag=True, help="Only flagged presses.")
@@ -348,16 +310,14 @@ def export_events(db_path: Path, branch: str | None, start: str | None, end: str
     Example:
         otklik export events --db hub.db --branch b1 --from 2026-11-01 --to 2026-12-01 -o nov.csv
     """
-    try:
-        n = exports.write_events(_db(db_path), output, branch=branch, kiosk=kiosk, start=start, end=end,
+    with plain_value_errors(DATES_HINT):
+        n = exports.write_events(open_existing(db_path), output, branch=branch, kiosk=kiosk, start=start, end=end,
                                  flagged_only=flagged)  # fmt: skip
-    except ValueError as err:
-        raise _fail(err) from None
     click.echo(f"{n} events", err=True)
 
 
 @export_group.command("aggregates")
-@_db_option
+@db_option
 @_period_options
 @click.option("--by", type=click.Choice(scores.BY), default="day", show_default=True)
 def export_aggregates(db_path: Path, branch: str | None, start: str | None, end: str | None, output: Any,
@@ -368,15 +328,13 @@ def export_aggregates(db_path: Path, branch: str | None, start: str | None, end:
     Example:
         otklik export aggregates --db hub.db --by week --from 2026-01-01 -o weekly.csv
     """
-    try:
-        n = exports.write_aggregates(_db(db_path), output, by, branch=branch, start=start, end=end)
-    except ValueError as err:
-        raise _fail(err) from None
+    with plain_value_errors(DATES_HINT):
+        n = exports.write_aggregates(open_existing(db_path), output, by, branch=branch, start=start, end=end)
     click.echo(f"{n} rows", err=True)
 
 
 @export_group.command("monthly")
-@_db_option
+@db_option
 @click.option("--month", required=True, help="Local month, e.g. 2026-11.")
 @click.option("--branch")
 @click.option("--min-responses", type=int, default=scores.DEFAULT_MIN_RESPONSES, show_default=True)
@@ -390,18 +348,16 @@ def export_monthly(db_path: Path, month: str, branch: str | None, min_responses:
     Example:
         otklik export monthly --db hub.db --month 2026-11 -o employees-2026-11.csv
     """
-    try:
-        n = exports.write_monthly(_db(db_path), output, month, branch=branch, min_responses=min_responses,
+    with plain_value_errors("use --month YYYY-MM"):
+        n = exports.write_monthly(open_existing(db_path), output, month, branch=branch, min_responses=min_responses,
                                   weight=weight)  # fmt: skip
-    except ValueError as err:
-        raise _fail(err, "use --month YYYY-MM") from None
     click.echo(f"{n} employees", err=True)
 
 
 # --- alerts ---------------------------------------------------------------------------
 
 
-@click.group("alerts")
+@group("alerts")
 def alerts_group() -> None:
     """Alerts raised by the branch rules: list, acknowledge, resolve, check, watch, and channels.
 
@@ -414,14 +370,14 @@ def alerts_group() -> None:
 
 
 @alerts_group.command("list")
-@_db_option
+@db_option
 @click.option("--branch")
 @click.option("--state", type=click.Choice(["live", "open", "acknowledged", "resolved", "all"]), default="live",
               show_default=True)  # fmt: skip
-@click.option("--json", "as_json", is_flag=True)
+@output_option
 @click.option("--language", type=click.Choice(["en", "ru", "fa"]), default="en", show_default=True,
               help="Language of the alert texts.")  # fmt: skip
-def alerts_list(db_path: Path, branch: str | None, state: str, as_json: bool, language: str) -> None:
+def alerts_list(db_path: Path, branch: str | None, state: str, output: str, language: str) -> None:
     """List alerts, newest first.
 
     \b
@@ -429,93 +385,55 @@ def alerts_list(db_path: Path, branch: str | None, state: str, as_json: bool, la
         otklik alerts list --db hub.db --state all --json
         otklik alerts list --db hub.db --language ru
     """
-    from hub import alert_text
-
-    found = alerts.list_alerts(_db(db_path), branch=branch, state=None if state == "all" else state)
-    if as_json:
-        _echo_json(found)
+    found = alerts.list_alerts(open_existing(db_path), branch=branch, state=None if state == "all" else state)
+    if output == "json":
+        emit(found, output)
         return
+    rows = []
     for a in found:
         who = alert_text.resolved_by(a, language) or a["acknowledged_by"] or ""
-        text = alert_text.render(a, language)
-        click.echo(f"#{a['id']:<5} {alert_text.state(a['state'], language):<12} {a['opened_at']}  {text}"
-                   f"{'  [' + who + ']' if who else ''}")  # fmt: skip
+        rows.append({"id": a["id"], "state": alert_text.state(a["state"], language), "opened": a["opened_at"],
+                     "by": f"[{who}]" if who else "", "alert": alert_text.render(a, language)})  # fmt: skip
+    emit(rows, output)
 
 
-def _broker_options(f: Callable) -> Callable:
-    """How the alert commands reach the broker, taken as `otklik hub` takes them."""
-    for option in reversed(
-        [
-            click.option("--username", help="Broker user name (not the hub's own: see `otklik provision service`)."),
-            click.option(
-                "--password-file",
-                type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                help="File holding the broker password (or set OTKLIK_MQTT_PASSWORD).",
-            ),
-            click.option(
-                "--ca-file", type=click.Path(exists=True, dir_okay=False), help="CA certificate for mqtts://."
-            ),
-            click.option("--mqtt-version", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True),
-        ]
-    ):
-        f = option(f)
-    return f
-
-
-class _publisher:
+@contextlib.contextmanager
+def _publisher(broker_url: str, username: str | None, password_file: Path | None, ca_file: str | None,
+               mqtt_version: str) -> Iterator[Callable[[str, bytes], None]]:  # fmt: skip
     """A connection for publishing alerts: QoS 1, each publish waits for a PUBACK that says yes."""
-
-    def __init__(self, broker_url: str, username: str | None = None, password_file: Path | None = None,
-                 ca_file: str | None = None, mqtt_version: str = "5") -> None:  # fmt: skip
-        from hub.cli import read_password
-        from otklik.mqtt import BrokerURLError, parse_broker_url
-
-        try:
-            self.broker = parse_broker_url(broker_url, username=username, password=read_password(password_file),
-                                           ca_file=ca_file, mqtt_version=mqtt_version)  # fmt: skip
-        except BrokerURLError as err:
-            raise click.BadParameter(str(err), param_hint="--broker") from None
-
-    def __enter__(self) -> Callable[[str, bytes], None]:
-        from otklik.mqtt import AckedPublisher, connect_and_wait
-
-        try:
-            self.client = connect_and_wait(self.broker, f"otklik-alerts-{os.getpid()}-{id(self):x}", logger=log)
-        except ConnectionError as err:
-            raise click.ClickException(str(err)) from None
-        return AckedPublisher(self.client).publish
-
-    def __exit__(self, *_exc: object) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+    broker = broker_from(broker_url, username, password_file, ca_file, mqtt_version)
+    try:
+        client = connect_and_wait(broker, f"otklik-alerts-{os.getpid()}", logger=log)
+    except ConnectionError as err:
+        raise OtklikError(str(err), hint="check --broker, --username and --password-file") from None
+    try:
+        yield AckedPublisher(client).publish
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def _transition(action: Callable, db_path: Path, alert_id: int, who: str, note: str, broker_url: str | None,
                 **broker: Any) -> None:  # fmt: skip
-    from otklik.mqtt import PublishError
-
-    db = _db(db_path)
+    db = open_existing(db_path)
     # Connected first: an unreachable broker stops the command before the state changes.
     with _publisher(broker_url, **broker) if broker_url else contextlib.nullcontext() as publish:
-        try:
-            alert = action(db, alert_id, who, note)
-        except alerts.AlertError as err:
-            raise _fail(err) from None
-        _echo_json(alert)
+        alert = action(db, alert_id, who, note)
+        echo_json(alert)
         if publish:
             try:
                 click.echo(notify.deliver_state(db, alert, publish), err=True)
-            except PublishError as err:
-                raise _fail(err, f"the alert is {alert['state']} in the database; only the publish failed") from None
+            except OtklikError as err:
+                err.hint = f"the alert is {alert['state']} in the database; only the publish failed"
+                raise
 
 
 @alerts_group.command("ack")
-@_db_option
+@db_option
 @click.argument("alert_id", type=int)
 @click.option("--by", "who", required=True, help="Who takes it on.")
 @click.option("--note", default="")
-@click.option("--broker", "broker_url", help="Also publish the new state on the alert topic.")
-@_broker_options
+@broker_options(required=False, username_help="Broker user name (not the hub's own: see `otklik provision service`).")
 def alerts_ack(db_path: Path, alert_id: int, who: str, note: str, broker_url: str | None, **broker: Any) -> None:
     """Acknowledge an open alert: someone is on it.
 
@@ -527,12 +445,11 @@ def alerts_ack(db_path: Path, alert_id: int, who: str, note: str, broker_url: st
 
 
 @alerts_group.command("resolve")
-@_db_option
+@db_option
 @click.argument("alert_id", type=int)
 @click.option("--by", "who", required=True, help="Who closes it.")
 @click.option("--note", default="")
-@click.option("--broker", "broker_url", help="Also publish the new state on the alert topic.")
-@_broker_options
+@broker_options(required=False, username_help="Broker user name (not the hub's own: see `otklik provision service`).")
 def alerts_resolve(db_path: Path, alert_id: int, who: str, note: str, broker_url: str | None, **broker: Any) -> None:
     """Resolve an alert by hand; the same rule can fire again afterwards.
 
@@ -547,9 +464,8 @@ def alerts_resolve(db_path: Path, alert_id: int, who: str, note: str, broker_url
 
 
 @alerts_group.command("check")
-@_db_option
-@click.option("--broker", "broker_url", help="Publish new alerts on otklik/v1/alerts/<branch>.")
-@_broker_options
+@db_option
+@broker_options(required=False, username_help="Broker user name (not the hub's own: see `otklik provision service`).")
 def alerts_check(db_path: Path, broker_url: str | None, **broker: Any) -> None:
     """Evaluate every branch's rules once and send what newly opened.
 
@@ -557,19 +473,18 @@ def alerts_check(db_path: Path, broker_url: str | None, **broker: Any) -> None:
     Example:
         otklik alerts check --db hub.db --broker mqtt://127.0.0.1:1883
     """
-    db = _db(db_path)
+    db = open_existing(db_path)
     if broker_url:
         with _publisher(broker_url, **broker) as publish:
             opened = notify.check_and_deliver(db, publish)
     else:
         opened = notify.check_and_deliver(db)
-    _echo_json(opened)
+    echo_json(opened)
 
 
 @alerts_group.command("watch")
-@_db_option
-@click.option("--broker", "broker_url", required=True, help="Broker for the alert topic.")
-@_broker_options
+@db_option
+@broker_options(required=True, username_help="Broker user name (not the hub's own: see `otklik provision service`).")
 @click.option("--poll", type=float, default=0.5, show_default=True, help="Seconds between looks for new commits.")
 @click.option("--sweep", type=float, default=30.0, show_default=True, help="Seconds between checks of all branches.")
 def alerts_watch(db_path: Path, broker_url: str, poll: float, sweep: float, **broker: Any) -> None:
@@ -585,9 +500,6 @@ def alerts_watch(db_path: Path, broker_url: str, poll: float, sweep: float, **br
             --username otklik-hub-alerts --password-file /etc/otklik/otklik-hub-alerts.password \\
             --ca-file /etc/otklik/ca.crt
     """
-    from hub.alert_watch import AlertWatcher
-    from otklik.runtime import wait_for_stop_signal
-
     with _publisher(broker_url, **broker) as publish:
         watcher = AlertWatcher(db_path, publish, poll_s=poll, sweep_s=sweep).start()
         click.echo(f"alerts: watching {db_path}, publishing on {broker_url} (Ctrl-C to stop)", err=True)
@@ -598,15 +510,16 @@ def alerts_watch(db_path: Path, broker_url: str, poll: float, sweep: float, **br
 
 
 @alerts_group.command("channel")
-@_db_option
+@db_option
 @click.argument("action", type=click.Choice(["add", "remove", "list"]))
 @click.argument("kind", type=click.Choice(["webhook", "email"]), required=False)
 @click.argument("target", required=False)
 @click.option("--branch", default="*", show_default=True, help="Branch, or * for all branches.")
 @click.option("--language", type=click.Choice(["", "en", "ru", "fa"]), default="",
               help="Language of what this channel receives (default: the branch's alert_language).")  # fmt: skip
+@output_option
 def alerts_channel(db_path: Path, action: str, kind: str | None, target: str | None, branch: str,
-                   language: str) -> None:  # fmt: skip
+                   language: str, output: str) -> None:  # fmt: skip
     """Add, remove or list where alerts are sent (webhook URLs, e-mail addresses).
 
     \b
@@ -615,23 +528,20 @@ def alerts_channel(db_path: Path, action: str, kind: str | None, target: str | N
         otklik alerts channel add email manager-b1@example.com --branch b1 --language ru --db hub.db
         otklik alerts channel list --db hub.db
     """
-    db = _db(db_path)
+    db = open_existing(db_path)
     if action == "list":
-        _echo_json(notify.list_channels(db, None if branch == "*" else branch))
+        emit(notify.list_channels(db, None if branch == "*" else branch), output)
         return
     if not kind or not target:
         raise click.UsageError(f"`channel {action}` needs KIND and TARGET")
-    try:
-        if action == "add":
-            _echo_json(notify.add_channel(db, kind, target, branch, language))
-        elif not notify.remove_channel(db, kind, target, branch):
-            raise click.ClickException(f"no {kind} channel {target} for branch {branch}")
-    except notify.ChannelError as err:
-        raise _fail(err) from None
+    if action == "add":
+        echo_json(notify.add_channel(db, kind, target, branch, language))
+    elif not notify.remove_channel(db, kind, target, branch):
+        raise OtklikError(f"no {kind} channel {target} for branch {branch}", hint="see `otklik alerts channel list`")
 
 
 @alerts_group.command("smtp")
-@_db_option
+@db_option
 @click.option("--host")
 @click.option("--port", type=int)
 @click.option("--from", "sender", help="From address.")
@@ -650,13 +560,7 @@ def alerts_smtp(db_path: Path, host: str | None, port: int | None, sender: str |
     values = {"smtp_host": host, "smtp_port": port, "smtp_from": sender, "smtp_username": username,
               "smtp_password_file": str(Path(password_file).resolve()) if password_file else None,
               "smtp_starttls": None if starttls is None else str(starttls).lower()}  # fmt: skip
-    try:
-        _echo_json(notify.set_smtp(_db(db_path), **values))
-    except notify.ChannelError as err:
-        raise _fail(err) from None
+    echo_json(notify.set_smtp(open_existing(db_path), **values))
 
 
 COMMANDS: list[click.Command] = [roster_group, branch_group, export_group, alerts_group]
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(click.Group(commands=COMMANDS)())

@@ -133,13 +133,11 @@ def _rollup_sql(target: str, period_expr: str, key_cols: str, key_vals: str, sig
 
 @MIGRATIONS()
 def m002_rollup_triggers(db: Database) -> None:
-    """Ingest writes only agg_hour; SQLite rolls each change up into the coarser tables.
+    """The per-branch weekday x hour grain and ``agg_bhour`` (per branch and local hour, no kiosk or
+    employee), which serves the uneven edges of branch-wide hour x weekday tables.
 
-    Doing the roll-up in triggers keeps it in C inside the same statement - one upsert per
-    press from Python instead of four - and makes every writer of agg_hour (ingest,
-    re-attribution, rebuild, bulk loads) keep the other grains right by construction.
-    ``agg_bhour`` (per branch and local hour, no kiosk or employee) serves the uneven edges of
-    branch-wide hour x weekday tables.
+    The roll-up triggers made here fired once per hour row written, four upserts each; m004
+    drops them: ``hub.aggregates.Tally`` now writes every grain, one upsert per key per batch.
     """
     db.executescript(
         f"""
@@ -189,5 +187,17 @@ def m003_alert_texts(db: Database) -> None:
         ALTER TABLE alerts ADD COLUMN params TEXT NOT NULL DEFAULT '{}';
         ALTER TABLE alerts ADD COLUMN cleared_at TEXT;
         ALTER TABLE alert_channels ADD COLUMN language TEXT NOT NULL DEFAULT '';
+        """
+    )
+
+
+@MIGRATIONS()
+def m004_rollups_by_the_batch(db: Database) -> None:
+    """Roll-ups are written by ``hub.aggregates.Tally`` (every writer of the aggregates goes through it),
+    one upsert per key and grain per batch, not by a trigger per hour-row change."""
+    db.executescript(
+        """
+        DROP TRIGGER IF EXISTS agg_hour_rollup_insert;
+        DROP TRIGGER IF EXISTS agg_hour_rollup_update;
         """
     )

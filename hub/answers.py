@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from otklik import protocol, times
+from otklik.errors import OtklikError
 from otklik.protocol import Answer
 
 # Masks are plain tokens in no language, so a page can show them as they are or translate them.
@@ -31,7 +32,7 @@ _PHONE_RE = re.compile(r"\+?\d[\d\s().\-‐-―]{5,}\d")
 PHONE_MIN_DIGITS = 7
 
 
-class AnswerNotFound(LookupError):
+class AnswerNotFound(OtklikError, LookupError):
     """No answer by that id in the branches the caller may see (the same for both, so ids are not probed)."""
 
 

@@ -108,7 +108,6 @@ def update(db: Database, branch: str, **changes: Any) -> BranchSettings:
         [branch, current.timezone, json.dumps(stored, sort_keys=True), now_ts()],
     )
     db.conn.commit()
-    CACHE.clear()
     return current
 
 
@@ -162,34 +161,3 @@ def known_kiosks(db: Database, branch: str) -> list[str]:
         if db[table].exists():
             found.update(r[0] for r in db.execute(f"SELECT DISTINCT kiosk FROM {table} WHERE branch = ?", [branch]))
     return sorted(found)
-
-
-class SettingsCache:
-    """Branch settings read once per connection and re-read when another connection commits.
-
-    ``PRAGMA data_version`` changes only when *another* connection commits, so the ingest
-    path pays one cheap pragma per event and sees a CLI change at its next event; changes made
-    through ``update`` on the same connection clear the cache directly.
-    """
-
-    def __init__(self) -> None:
-        self._entries: dict[int, tuple[Any, int, dict[str, BranchSettings]]] = {}
-
-    def get(self, db: Database, branch: str) -> BranchSettings:
-        conn = db.conn
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
-        entry = self._entries.get(id(conn))
-        if entry is None or entry[0] is not conn or entry[1] != version:
-            if len(self._entries) > 64:
-                self._entries.clear()
-            entry = self._entries[id(conn)] = (conn, version, {})
-        found = entry[2].get(branch)
-        if found is None:
-            found = entry[2][branch] = get(db, branch)
-        return found
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-
-CACHE = SettingsCache()

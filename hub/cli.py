@@ -1,43 +1,38 @@
-"""``otklik hub`` and ``otklik report``."""
+"""``otklik hub``, ``otklik db``, ``otklik report`` and ``otklik dead-letters``."""
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
+from typing import Any
 
 import click
 
-from hub import flood_guard
-from hub.analytics_cli import format_report
-from hub.db import open_db
-from hub.scores import BY, DEFAULT_MIN_RESPONSES, DEFAULT_WEIGHT
+from hub import dead_letters, flood_guard
+from hub.alert_watch import AlertWatcher
+from hub.db import migrate, open_existing
+from hub.scores import BY, DEFAULT_MIN_RESPONSES, DEFAULT_WEIGHT, RANKED
 from hub.scores import report as analytics_report
-from otklik.mqtt import BrokerURLError, parse_broker_url
+from hub.service import HubService
+from otklik.command import (
+    DATES_HINT,
+    broker_from,
+    broker_options,
+    command,
+    db_option,
+    echo_json,
+    emit,
+    group,
+    output_option,
+    plain_value_errors,
+)
+from otklik.errors import OtklikError
+from otklik.mqtt import AckedPublisher
 from otklik.runtime import wait_for_stop_signal
 
 
-def read_password(password_file: Path | None) -> str | None:
-    """The broker password from a file (first line) or OTKLIK_MQTT_PASSWORD; never from the command line."""
-    if password_file:
-        try:
-            return password_file.read_text().splitlines()[0].strip()
-        except (OSError, IndexError) as err:
-            raise click.ClickException(f"--password-file {password_file}: cannot read a password ({err})") from None
-    return os.environ.get("OTKLIK_MQTT_PASSWORD")
-
-
-@click.command()
-@click.option("--broker", "broker_url", required=True, help="mqtt://HOST:PORT or mqtts://HOST:PORT (TLS).")
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="SQLite file.")
-@click.option("--username", help="Broker user name (the hub's own credentials).")
-@click.option(
-    "--password-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="File holding the broker password (or set OTKLIK_MQTT_PASSWORD).",
-)
-@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), help="CA certificate for mqtts://.")
-@click.option("--mqtt-version", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True)
+@command()
+@broker_options(required=True, username_help="Broker user name (the hub's own credentials).")
+@db_option
 @click.option("--client-id", default="otklik-hub", show_default=True, help="Fixed id: the broker keeps our session.")
 @click.option(
     "--alerts/--no-alerts",
@@ -55,11 +50,11 @@ def read_password(password_file: Path | None) -> str | None:
 )
 def hub(
     broker_url: str,
-    db_path: Path,
     username: str | None,
     password_file: Path | None,
     ca_file: str | None,
     mqtt_version: str,
+    db_path: Path,
     client_id: str,
     run_alerts: bool,
     cut_off_per_s: int,
@@ -80,24 +75,10 @@ def hub(
     Example:
         otklik hub --broker mqtt://127.0.0.1:1883 --db /var/lib/otklik/hub.db
     """
-    from hub.service import HubService
-
-    try:
-        broker = parse_broker_url(
-            broker_url,
-            username=username,
-            password=read_password(password_file),
-            ca_file=ca_file,
-            mqtt_version=mqtt_version,
-        )
-    except BrokerURLError as err:
-        raise click.BadParameter(str(err), param_hint="--broker") from None
+    broker = broker_from(broker_url, username, password_file, ca_file, mqtt_version)
     service = HubService(broker, db_path, client_id=client_id, cut_off_per_s=cut_off_per_s or None).start()
     watcher = None
     if run_alerts:
-        from hub.alert_watch import AlertWatcher
-        from otklik.mqtt import AckedPublisher
-
         # The hub's own connection: a second one with the hub's username would take over its session.
         watcher = AlertWatcher(db_path, AckedPublisher(service.client).publish).start()
     click.echo(f"hub: storing events from {broker} in {db_path}{' with alerts' if watcher else ''} (Ctrl-C to stop)")
@@ -111,21 +92,46 @@ def hub(
         # A hub that stays up without its writer stores and acknowledges
         # nothing while systemd sees it running: exit non-zero so it restarts.
         cause = f"{type(service.failure).__name__}: {service.failure}" if service.failure else "it ended"
-        raise click.ClickException(f"the hub's writer stopped ({cause}); exiting so the service manager restarts it")
+        raise OtklikError(f"the hub's writer stopped ({cause}); exiting so the service manager restarts it")
 
 
-@click.command()
-@click.option(
-    "--db", "db_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Hub DB."
-)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@group("db")
+def db_group() -> None:
+    """The hub's database: its schema belongs to the hub, which migrates it.
+
+    `otklik hub` and the hub's commands migrate on opening; the dashboard only reads and
+    refuses a database that is not migrated, so run this after installing a new version
+    (the hub's systemd unit runs it before starting).
+
+    \b
+    Example:
+        otklik db migrate --db /var/lib/otklik/hub.db
+    """
+
+
+@db_group.command("migrate")
+@db_option
+def db_migrate(db_path: Path) -> None:
+    """Create the hub database if needed and bring its schema up to date.
+
+    \b
+    Example:
+        otklik db migrate --db /var/lib/otklik/hub.db
+    """
+    applied = migrate(db_path)
+    click.echo(f"{db_path}: applied {len(applied)} migrations" if applied else f"{db_path}: up to date")
+
+
+@command()
+@db_option
+@output_option
 @click.option("--by", type=click.Choice(BY), default="kiosk", show_default=True, help="Group rows by.")
 @click.option("--branch", help="Only this branch.")
 @click.option("--from", "start", help="Local start, inclusive (2026-11-01, 2026-11-01T09).")
 @click.option("--to", "end", help="Local end, exclusive.")
 @click.option("--min-responses", type=int, default=DEFAULT_MIN_RESPONSES, show_default=True, help="To be ranked.")
 @click.option("--weight", type=float, default=DEFAULT_WEIGHT, show_default=True, help="Shrinkage weight W.")
-def report(db_path: Path, as_json: bool, by: str, branch: str | None, start: str | None, end: str | None,
+def report(db_path: Path, output: str, by: str, branch: str | None, start: str | None, end: str | None,
            min_responses: int, weight: float) -> None:  # fmt: skip
     """Print button counts and the satisfaction index per branch, kiosk, employee or period.
 
@@ -142,91 +148,97 @@ def report(db_path: Path, as_json: bool, by: str, branch: str | None, start: str
         otklik report --db data/hub.db --by employee --branch b1 --from 2026-11-01 --to 2026-12-01 --json
         otklik report --db data/hub.db --by week --json
     """
-    db = open_db(db_path)
-    try:
+    db = open_existing(db_path)
+    with plain_value_errors(DATES_HINT):
         rows = analytics_report(db, by, branch=branch, start=start, end=end, min_responses=min_responses,
                                 weight=weight)  # fmt: skip
-    except ValueError as err:
-        raise click.ClickException(f"{err} (dates look like 2026-11-22 or 2026-11-22T09)") from None
-    click.echo(json.dumps(rows, indent=2) if as_json else format_report(rows, by))
+    if output == "json":
+        emit(rows, output)
+        return
+    emit([report_row(r, by) for r in rows], output)
 
 
-@click.command("dead-letters")
-@click.option(
-    "--db", "db_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Hub DB."
-)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def report_row(r: dict[str, Any], by: str) -> dict[str, Any]:
+    """A ``scores.report`` row flattened into the report table's columns."""
+    keys = {"branch": ["branch"], "kiosk": ["branch", "kiosk"], "employee": ["branch", "employee"]}.get(by, ["period"])
+
+    def num(value: float | None, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
+    pos = "-"
+    if r["positive_share"] is not None:
+        pos = f"{100 * r['positive_share']:.0f} ({100 * r['positive_low']:.0f}-{100 * r['positive_high']:.0f})"
+    vu = r["very_unhappy_share"]
+    row: dict[str, Any] = {k: r.get(k) or "(none)" for k in keys}
+    row |= {s: r["counts"][s] for s in ("1", "2", "3", "4")}
+    row |= {"resp": r["responses"], "index": num(r["index"], ".1f"), "pos% (95% CI)": pos,
+            "vu%": num(None if vu is None else 100 * vu, ".0f"), "flagged": r["flagged"]["total"]}  # fmt: skip
+    if by in RANKED:
+        row |= {"adj": num(r.get("adjusted_index"), ".1f"), "rank": num(r.get("rank"), "d")}
+    return row
+
+
+@command("dead-letters")
+@db_option
+@output_option
 @click.option("--last", type=click.IntRange(0, 1000), default=10, show_default=True, help="Newest letters to show.")
-def dead_letters_command(db_path: Path, as_json: bool, last: int) -> None:
+def dead_letters_command(db_path: Path, output: str, last: int) -> None:
     """Show rejected messages: per kiosk topic, letters written, dropped over the rate limit, retained repeats.
+
+    The table lists the sources; --json prints {"sources": [...], "newest": [...]}.
 
     \b
     Example:
         otklik dead-letters --db data/hub.db
+        otklik dead-letters --db data/hub.db --last 50 --json
     """
-    from hub import dead_letters
-
-    db = open_db(db_path)
+    db = open_existing(db_path)
     try:
         sources = dead_letters.sources(db)
-        newest = [
-            dict(zip(("id", "received_at", "topic", "payload_size", "reason"), row, strict=True))
-            for row in db.execute(
-                "SELECT id, received_at, topic, payload_size, reason FROM dead_letters ORDER BY id DESC LIMIT ?",
-                [last],
-            )
-        ]
+        newest = dead_letters.newest(db, last)
     finally:
         db.close()
-    if as_json:
-        click.echo(json.dumps({"sources": sources, "newest": newest}, indent=2))
+    if output == "json":
+        echo_json({"sources": sources, "newest": newest})
         return
-    click.echo(f"{'source':<48} {'written':>8} {'dropped':>8} {'retained':>8}  last")
-    for s in sources:
-        click.echo(
-            f"{s['source']:<48} {s['written']:>8} {s['dropped']:>8} {s['retained_repeats']:>8}  {s['last_at'] or ''}"
-        )
+    emit(sources, output, ["source", "written", "dropped", "retained_repeats", "last_at"])
     for letter in newest:
         size = f"{letter['payload_size']} B"
         click.echo(f"#{letter['id']} {letter['received_at']} {letter['topic']} ({size}): {letter['reason']}")
 
 
-@click.group("cut-offs")
+@group("cut-offs")
 def cut_offs_group() -> None:
-    """Kiosks the hub cut off at the broker for flooding it with bad messages (hub/flood_guard.py)."""
+    """Kiosks the hub cut off at the broker for flooding it with bad messages (hub/flood_guard.py).
+
+    \b
+    Example:
+        otklik cut-offs list --db data/hub.db
+        otklik cut-offs restore --db data/hub.db --branch b1 --kiosk k1
+    """
 
 
 @cut_offs_group.command("list")
-@click.option(
-    "--db", "db_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Hub DB."
-)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def cut_offs_list(db_path: Path, as_json: bool) -> None:
+@db_option
+@output_option
+def cut_offs_list(db_path: Path, output: str) -> None:
     """Every cut-off: when, how many bad messages a second set it off, what was dropped since, if restored.
 
     \b
     Example:
         otklik cut-offs list --db data/hub.db
+        otklik cut-offs list --json
     """
-    db = open_db(db_path)
+    db = open_existing(db_path)
     try:
         rows = flood_guard.cut_offs(db)
     finally:
         db.close()
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    click.echo(f"{'source':<40} {'user':<24} {'cut at':<24} {'junk/s':>7} {'dropped':>8}  restored")
-    for r in rows:
-        restored = r["restored_at"] or ("requested" if r["restore_requested_at"] else "no")
-        click.echo(f"{r['source']:<40} {r['username']:<24} {r['cut_at']:<24} {r['junk_per_s']:>7} "
-                   f"{r['dropped']:>8}  {restored}")  # fmt: skip
+    emit(rows, output, ["source", "username", "cut_at", "junk_per_s", "dropped", "restore_requested_at", "restored_at"])
 
 
 @cut_offs_group.command("restore")
-@click.option(
-    "--db", "db_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Hub DB."
-)
+@db_option
 @click.option("--branch", required=True)
 @click.option("--kiosk", required=True)
 def cut_offs_restore(db_path: Path, branch: str, kiosk: str) -> None:
@@ -238,14 +250,12 @@ def cut_offs_restore(db_path: Path, branch: str, kiosk: str) -> None:
     Example:
         otklik cut-offs restore --db data/hub.db --branch b1 --kiosk k1
     """
-    db = open_db(db_path)
+    db = open_existing(db_path)
     try:
         source = flood_guard.request_restore(db, branch, kiosk)
-    except flood_guard.NotCutOff as err:
-        raise click.ClickException(f"{err} (see `otklik cut-offs list`)") from None
     finally:
         db.close()
     click.echo(f"restore of {source} requested; the hub passes it to the broker within {flood_guard.POLL_S:g} s")
 
 
-COMMANDS: list[click.Command] = [hub, report, dead_letters_command, cut_offs_group]
+COMMANDS: list[click.Command] = [hub, db_group, report, dead_letters_command, cut_offs_group]

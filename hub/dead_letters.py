@@ -49,9 +49,6 @@ PRUNE_CHUNK = 5000
 # Where letters from topics outside otklik/v1/<branch>/<kiosk>/ are counted.
 OTHER_SOURCE = "(other topics)"
 _TEXT_CHARS = 1024
-# When each database was last pruned, by connection: the cadence lives in the
-# hub process that writes, and a second process only prunes a little early.
-_next_prune: dict[int, float] = {}
 _last_drop_log: dict[str, float] = {}
 DROP_LOG_EVERY_S = 60.0
 
@@ -197,16 +194,24 @@ def prune(db: Database, now: datetime, retention_days: int = RETENTION_DAYS) -> 
     return deleted
 
 
-def prune_if_due(db: Database, now: datetime | None = None) -> int:
-    """Prune on the hub's cadence: once a PRUNE_EVERY_S, or at once again while a pass found a full chunk."""
-    key = id(db.conn)
-    if time.monotonic() < _next_prune.get(key, 0.0):
-        return 0
-    deleted = prune(db, now or datetime.now(UTC))
-    _next_prune[key] = time.monotonic() + (0 if deleted >= PRUNE_CHUNK else PRUNE_EVERY_S)
-    if deleted:
-        log.info("pruned %d dead letters older than %d days", deleted, RETENTION_DAYS)
-    return deleted
+@dataclass
+class PruneCadence:
+    """When to prune next, kept by the writer of one connection (``hub.ingest.Ingest``).
+
+    The cadence lives in the hub process that writes: a second process only prunes a little early.
+    """
+
+    next_at: float = 0.0  # time.monotonic()
+
+    def prune_if_due(self, db: Database, now: datetime | None = None) -> int:
+        """Prune once a PRUNE_EVERY_S, or at once again while a pass found a full chunk."""
+        if time.monotonic() < self.next_at:
+            return 0
+        deleted = prune(db, now or datetime.now(UTC))
+        self.next_at = time.monotonic() + (0 if deleted >= PRUNE_CHUNK else PRUNE_EVERY_S)
+        if deleted:
+            log.info("pruned %d dead letters older than %d days", deleted, RETENTION_DAYS)
+        return deleted
 
 
 def sources(db: Database) -> list[dict[str, Any]]:
@@ -218,4 +223,11 @@ def sources(db: Database) -> list[dict[str, Any]]:
         """
     ).fetchall()
     names = ("source", "written", "dropped", "retained_repeats", "last_dropped_at", "last_at")
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def newest(db: Database, last: int) -> list[dict[str, Any]]:
+    """The ``last`` newest letters (without their payloads), newest first."""
+    names = ("id", "received_at", "topic", "payload_size", "reason")
+    rows = db.execute(f"SELECT {', '.join(names)} FROM dead_letters ORDER BY id DESC LIMIT ?", [last]).fetchall()
     return [dict(zip(names, row, strict=True)) for row in rows]

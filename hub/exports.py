@@ -11,7 +11,9 @@ Period bounds are branch-local, as everywhere in the analytics layer.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator, Mapping
+import io
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
 
@@ -44,14 +46,62 @@ def safe_cell(value: Any) -> Any:
 
 
 class SafeWriter(csv.DictWriter):
-    """``csv.DictWriter`` whose every text cell has passed ``safe_cell``; names and notes are typed by people."""
+    """``csv.DictWriter`` whose every text cell has passed ``safe_cell``; names and notes are typed by people.
+
+    ``decimal`` writes floats with another decimal separator (a number, so never escaped: -1,5 is
+    no formula).
+    """
+
+    def __init__(self, f: Any, fieldnames: Sequence[str], *args: Any, decimal: str = ".", **kwargs: Any) -> None:
+        super().__init__(f, fieldnames, *args, **kwargs)
+        self.decimal = decimal
+
+    def _cell(self, value: Any) -> Any:
+        if isinstance(value, float) and self.decimal != ".":
+            return repr(value).replace(".", self.decimal)
+        return safe_cell(value)
 
     def writerow(self, rowdict: Mapping[str, Any]) -> Any:
-        return super().writerow({k: safe_cell(v) for k, v in rowdict.items()})
+        return super().writerow({k: self._cell(v) for k, v in rowdict.items()})
 
     def writerows(self, rowdicts: Iterable[Mapping[str, Any]]) -> None:
         for row in rowdicts:
             self.writerow(row)
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    """How a CSV file is written for the program that opens it.
+
+    The plain file (UTF-8, comma, dot) is for scripts and for spreadsheets that ask. Excel on
+    Windows, opened by a double click, reads a file without a byte-order mark in the ANSI code
+    page (Cyrillic and Persian come out garbled) and splits lines at the list separator of the
+    Windows region, which is ';' wherever the decimal separator is a comma (Russian): its
+    variant carries the BOM, that separator, and decimals written the way that region reads them.
+    """
+
+    delimiter: str = ","
+    decimal: str = "."
+    bom: bool = False
+
+    @classmethod
+    def excel(cls, decimal: str) -> CsvDialect:
+        """Excel's reading in a region whose decimal separator is ``decimal`` (Babel's symbol for the locale)."""
+        return cls(delimiter=";", decimal=",", bom=True) if decimal == "," else cls(bom=True)
+
+
+def csv_text(rows: Sequence[Mapping[str, Any]], dialect: CsvDialect = CsvDialect()) -> str:
+    """Rows as CSV text (columns from the first row), every text cell passed through ``safe_cell``."""
+    out = io.StringIO()
+    if dialect.bom:
+        out.write("\ufeff")
+    if rows:
+        writer = SafeWriter(
+            out, list(rows[0]), extrasaction="ignore", delimiter=dialect.delimiter, decimal=dialect.decimal
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+    return out.getvalue()
 
 
 def events(

@@ -47,6 +47,7 @@ from sqlite_utils.migrations import Migrations
 from hub import dead_letters, ingest
 from hub.provisioning.registry import device_username
 from otklik import protocol, times
+from otklik.errors import OtklikError
 
 log = logging.getLogger(__name__)
 
@@ -264,8 +265,10 @@ def cut_offs(db: Database) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 
-class NotCutOff(LookupError):
-    pass
+class NotCutOff(OtklikError, LookupError):
+    """A restore for a kiosk that is not cut off."""
+
+    hint = "see `otklik cut-offs list`"
 
 
 def request_restore(db: Database, branch: str, kiosk: str) -> str:

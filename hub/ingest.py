@@ -1,7 +1,29 @@
-"""Turning received MQTT messages into rows: validate, correct the time, de-duplicate, store.
+"""The hub's write path: a batch of received MQTT messages in, one transaction, one outcome per message out.
 
 Nothing here talks to a broker, so every rule can be tested with a topic, a
-payload and a database. ``hub.service`` feeds it from MQTT in batches.
+payload and a database. ``hub.service`` feeds it from MQTT in batches, through
+one ``Ingest`` per database connection. A batch goes through these stages, each
+once for the whole batch:
+
+1. validate  ``Ingest._validate``: ``protocol.decode`` each message; malformed
+   or retained ones become dead letters (``hub.dead_letters``), with the reason;
+2. time      ``resolve_time``: the press time to store (clock flag when doubtful);
+3. de-duplicate ``_new_presses``: one query for the ids already stored; a re-sent
+   press is a duplicate, the same id with other content a dead letter;
+4. flag      ``hub.misuse.check_batch``: burst and opening hours, as if each new
+   press were checked after the ones before it;
+5. attribute ``hub.aggregates.attribute_batch``: one shift query per kiosk;
+6. insert once ``_insert``: the events with their final flags (``executemany``),
+   the shift attributions;
+7. aggregate ``hub.aggregates.Tally``: one upsert per (branch, kiosk, hour,
+   employee) key and per roll-up key;
+8. registry  ``_write_registry``: once per kiosk; dead letters flushed and pruned.
+
+Heartbeats, status and camera windows (a few a minute per kiosk) are stored one
+by one in their own savepoints. The ratings' stages 3-7 run inside one
+savepoint: if anything there fails in a way validation did not foresee, the
+savepoint is rolled back and the ratings run again one at a time, each in its
+own savepoint, so the one poison message is dead-lettered and the rest commit.
 """
 
 from __future__ import annotations
@@ -9,18 +31,20 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
-from hub import aggregates, answers, dead_letters
+from hub import aggregates, answers, branches, dead_letters, misuse
+from hub.branches import BranchSettings
 from otklik import protocol, times
 from otklik.protocol import Answer, Heartbeat, ProtocolError, Rating, Reaction, Status
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # How much of a rejected payload is kept, and the other bounds: hub/dead_letters.py.
 DEAD_LETTER_KEEP_BYTES = dead_letters.KEEP_BYTES
@@ -49,7 +73,7 @@ class _KioskSeen:
 
 
 @dataclass
-class _Batch:
+class _Registry:
     """Registry updates gathered over a batch and written once per kiosk, not once per message."""
 
     seen: dict[tuple[str, str], _KioskSeen] = field(default_factory=dict)
@@ -60,6 +84,13 @@ class _Batch:
         if seq is not None:
             entry.seq_max = max(entry.seq_max, seq)
             entry.new_events += 1
+
+    def merge(self, other: _Registry) -> None:
+        for (branch, kiosk), seen in other.seen.items():
+            entry = self.seen.setdefault((branch, kiosk), _KioskSeen(last_seen=seen.last_seen))
+            entry.last_seen = max(entry.last_seen, seen.last_seen)
+            entry.seq_max = max(entry.seq_max, seen.seq_max)
+            entry.new_events += seen.new_events
 
 
 # A message as the service hands it over: topic, payload, when it arrived and,
@@ -98,11 +129,33 @@ def is_environmental(err: BaseException) -> bool:
 
 
 class _TransactionLost(Exception):
-    """SQLite rolled back the whole transaction while storing message ``index``."""
+    """SQLite rolled back the whole transaction while storing message ``index`` (None: somewhere in the ratings)."""
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int | None) -> None:
         super().__init__(index)
         self.index = index
+
+
+class _NotInserted(Exception):
+    """Fewer events were inserted than the batch found new: the batch path's assumption broke."""
+
+
+@dataclass
+class _Item:
+    index: int
+    topic: str
+    payload: bytes
+    received_at: datetime
+    retained: bool
+
+
+@dataclass
+class _Press:
+    """A valid rating on its way in: its event row, as stored unless it turns out to be a duplicate."""
+
+    item: _Item
+    rating: Rating
+    row: dict[str, Any]
 
 
 def handle_message(db: Database, topic: str, payload: bytes, received_at: datetime | None = None) -> Outcome:
@@ -111,107 +164,220 @@ def handle_message(db: Database, topic: str, payload: bytes, received_at: dateti
 
 
 def handle_batch(db: Database, messages: Iterable[Received]) -> list[Outcome]:
-    """Handle many messages in one transaction: one commit (and one fsync) per batch, one outcome per message.
+    """Handle many messages in one transaction (see ``Ingest.handle_batch``), for callers without an ``Ingest``."""
+    return Ingest(db).handle_batch(messages)
 
-    Every message is stored inside its own savepoint (a few microseconds), so a
-    message that fails in a way validation did not foresee costs that savepoint
-    only: it is rolled back and dead-lettered, with the traceback in the log,
-    and the batch's other messages are stored and committed. Whatever a message
-    holds, this never raises for it; only database errors that are no
-    message's fault (disk full, I/O, read-only) propagate, with nothing
-    committed, for the caller to retry.
+
+class _SettingsCache:
+    """Branch settings read once each, and again only after another connection committed.
+
+    ``PRAGMA data_version`` changes only when *another* connection commits (the
+    CLI changing a branch, say), so one pragma per batch is the whole cost.
     """
-    items = [(m[0], m[1], m[2], bool(m[3]) if len(m) > 3 else False) for m in messages]  # type: ignore[misc]
-    poisoned: set[int] = set()
-    while True:
-        try:
-            return _run_batch(db, items, poisoned)
-        except _TransactionLost as lost:
-            # Rare (a RAISE(ROLLBACK) trigger, say): the transaction is gone, so the
-            # batch runs again, this time with that message dead-lettered unstored.
-            log.error("storing a message rolled back its whole batch; running the batch again without it")
-            poisoned.add(lost.index)
+
+    def __init__(self) -> None:
+        self._version: int | None = None
+        self._settings: dict[str, BranchSettings] = {}
+
+    def refresh(self, db: Database) -> None:
+        """At the start of each batch: forget what another connection may have changed."""
+        version = db.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._version:
+            self._version, self._settings = version, {}
+
+    def get(self, db: Database, branch: str) -> BranchSettings:
+        found = self._settings.get(branch)
+        if found is None:
+            # Read inside the caller's savepoint: a branch whose stored settings cannot be
+            # read costs its own messages (dead letters), not the batch.
+            found = self._settings[branch] = branches.get(db, branch)
+        return found
 
 
-def _run_batch(db: Database, items: list[tuple[str, bytes, datetime, bool]], poisoned: set[int]) -> list[Outcome]:
-    batch = _Batch()
-    letters = dead_letters.Letters(db)
-    with db.atomic():
-        outcomes = [
-            _handle_one(db, batch, letters, i in poisoned, i, topic, payload, received_at, retained)
-            for i, (topic, payload, received_at, retained) in enumerate(items)
+class Ingest:
+    """The write path over one database connection, with what it keeps between batches.
+
+    What it keeps (branch settings, the dead letters' prune cadence) lives as
+    long as the connection it was made for: ``hub.service`` makes a new one
+    whenever it reopens the database.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._settings = _SettingsCache()
+        self._prune = dead_letters.PruneCadence()
+
+    def handle_batch(self, messages: Iterable[Received]) -> list[Outcome]:
+        """Handle many messages in one transaction: one commit (and one fsync) per batch, one outcome per message.
+
+        A message that fails in a way validation did not foresee costs only its
+        own savepoint: it is rolled back and dead-lettered, with the traceback in
+        the log, and the batch's other messages are stored and committed.
+        Whatever a message holds, this never raises for it; only database
+        errors that are no message's fault (disk full, I/O, read-only)
+        propagate, with nothing committed, for the caller to retry.
+        """
+        items = [
+            _Item(i, m[0], m[1], m[2], bool(m[3]) if len(m) > 3 else False)  # type: ignore[misc]
+            for i, m in enumerate(messages)
         ]
-        _write_registry(db, batch)
-        letters.flush()
-        # Now is when the batch arrived (the hub's clock, as every received_at).
-        dead_letters.prune_if_due(db, max(m[2] for m in items) if items else None)
-    return outcomes
+        poisoned: set[int] = set()
+        one_by_one = False
+        while True:
+            try:
+                return self._run(items, poisoned, one_by_one)
+            except _TransactionLost as lost:
+                # Rare (a RAISE(ROLLBACK) trigger, say): the transaction is gone, so the
+                # batch runs again, one message at a time until the culprit is known,
+                # then with that message dead-lettered unstored.
+                log.error(
+                    "storing a message rolled back its whole batch; running the batch again, without it once known"
+                )
+                one_by_one = True
+                if lost.index is not None:
+                    poisoned.add(lost.index)
+
+    def _run(self, items: list[_Item], poisoned: set[int], one_by_one: bool) -> list[Outcome]:
+        db = self.db
+        outcomes: list[Outcome | None] = [None] * len(items)
+        registry = _Registry()
+        # (index, reason): written in message order once the batch is through, so
+        # the dead letters' per-source limits count messages in the order they came.
+        rejects: list[tuple[int, str]] = []
+        with db.atomic():
+            presses, others = self._validate(items, poisoned, rejects)
+            settings = self._settings
+            settings.refresh(db)
+            if presses and not one_by_one:
+                self._store_ratings_together(presses, settings, registry, outcomes, rejects)
+            else:
+                for press in presses:
+                    self._in_savepoint(
+                        press.item, outcomes, rejects,
+                        lambda p=press: _store_ratings(db, [p], settings, registry)[0],  # type: ignore[misc]
+                    )  # fmt: skip
+            for item, message in others:
+                store = lambda i=item, m=message: _store_other(db, registry, i, m)  # type: ignore[misc]  # noqa: E731
+                self._in_savepoint(item, outcomes, rejects, store)
+            _write_registry(db, registry)
+            letters = dead_letters.Letters(db)
+            for index, reason in sorted(rejects):
+                item = items[index]
+                letters.reject(item.topic, item.payload, reason, item.received_at, item.retained)
+                if outcomes[index] is None or outcomes[index].result != REJECTED:  # type: ignore[union-attr]
+                    outcomes[index] = Outcome(REJECTED, reason)
+            letters.flush()
+            # Now is when the batch arrived (the hub's clock, as every received_at).
+            self._prune.prune_if_due(db, max(i.received_at for i in items) if items else None)
+        assert all(o is not None for o in outcomes)
+        return outcomes  # type: ignore[return-value]
+
+    def _validate(
+        self, items: list[_Item], poisoned: set[int], rejects: list[tuple[int, str]]
+    ) -> tuple[list[_Press], list[tuple[_Item, object]]]:
+        """Stage 1 (and 2 for ratings): decode every message; ratings to presses, the rest in arrival order."""
+        presses: list[_Press] = []
+        others: list[tuple[_Item, object]] = []
+        for item in items:
+            try:
+                message = protocol.decode(item.topic, item.payload)
+            except ProtocolError as err:
+                rejects.append((item.index, str(err)))
+                continue
+            except Exception as err:  # a bug in decode: only this message's problem
+                log.exception("protocol.decode failed on a message on %s", dead_letters.text(str(item.topic))[:200])
+                rejects.append((item.index, f"hub could not check it: {type(err).__name__}: {err}"))
+                continue
+            kind = item.topic.rsplit("/", 1)[-1]
+            if item.retained and kind not in protocol.RETAINED:
+                # The live copy was handled when it was published; the broker re-sends
+                # the retained one on every subscribe, so it is refused (once: see dead_letters).
+                rejects.append(
+                    (item.index, f"retained {kind} message: a kiosk must not retain {kind} messages; it is not stored")
+                )
+            elif item.index in poisoned:
+                rejects.append(
+                    (item.index, "hub could not store it: storing it rolled back the whole batch (see the hub's log)")
+                )
+            elif isinstance(message, Rating):
+                presses.append(_press(item, message))
+            else:
+                others.append((item, message))
+        return presses, others
+
+    def _store_ratings_together(
+        self,
+        presses: list[_Press],
+        settings: _SettingsCache,
+        registry: _Registry,
+        outcomes: list[Outcome | None],
+        rejects: list[tuple[int, str]],
+    ) -> None:
+        """Stages 3-7 for all ratings at once; on an unforeseen failure, once more one rating at a time."""
+        trial = _Registry()
+        results = _contained(self.db.conn, lambda: _store_ratings(self.db, presses, settings, trial), None)
+        if isinstance(results, Exception):
+            log.warning("storing %d ratings together failed (%s: %s); storing them one by one",
+                        len(presses), type(results).__name__, results)  # fmt: skip
+            for press in presses:
+                self._in_savepoint(
+                    press.item, outcomes, rejects,
+                    lambda p=press: _store_ratings(self.db, [p], settings, registry)[0],  # type: ignore[misc]
+                )  # fmt: skip
+            return
+        registry.merge(trial)
+        for press, outcome in zip(presses, results, strict=True):
+            outcomes[press.item.index] = outcome
+            if outcome.result == REJECTED:
+                rejects.append((press.item.index, outcome.reason or "rejected"))
+
+    def _in_savepoint(
+        self, item: _Item, outcomes: list[Outcome | None], rejects: list[tuple[int, str]], store: Callable[[], Outcome]
+    ) -> None:
+        """Store one message in its own savepoint: its failure costs only itself (a dead letter)."""
+        outcome = _contained(self.db.conn, store, item.index)
+        if isinstance(outcome, Exception):
+            log.error("could not store message on %s", item.topic, exc_info=outcome)
+            rejects.append((item.index, f"hub could not store it: {type(outcome).__name__}: {outcome}"))
+            return
+        outcomes[item.index] = outcome
+        if outcome.result == REJECTED:
+            rejects.append((item.index, outcome.reason or "rejected"))
 
 
-def _handle_one(
-    db: Database,
-    batch: _Batch,
-    letters: dead_letters.Letters,
-    poisoned: bool,
-    index: int,
-    topic: str,
-    payload: bytes,
-    received_at: datetime,
-    retained: bool,
-) -> Outcome:
-    def reject(reason: str) -> Outcome:
-        letters.reject(topic, payload, reason, received_at, retained)
-        return Outcome(REJECTED, reason)
+def _contained(conn: sqlite3.Connection, store: Callable[[], T], index: int | None) -> T | Exception:
+    """``store()`` in a savepoint: its result, or the exception that rolled it back when no storage fault is to blame.
 
+    Storage errors (and KeyboardInterrupt, SystemExit) propagate; a failure that
+    took the whole transaction with it raises _TransactionLost for message ``index``.
+    """
+    conn.execute("SAVEPOINT ingest")
     try:
-        message = protocol.decode(topic, payload)
-    except ProtocolError as err:
-        return reject(str(err))
-    except Exception as err:  # a bug in decode: only this message's problem
-        log.exception("protocol.decode failed on a message on %s", dead_letters.text(str(topic))[:200])
-        return reject(f"hub could not check it: {type(err).__name__}: {err}")
-    kind = topic.rsplit("/", 1)[-1]
-    if retained and kind not in protocol.RETAINED:
-        # The live copy was handled when it was published; the broker re-sends
-        # the retained one on every subscribe, so it is refused (once: see dead_letters).
-        return reject(f"retained {kind} message: a kiosk must not retain {kind} messages; it is not stored")
-    if poisoned:
-        return reject("hub could not store it: storing it rolled back the whole batch (see the hub's log)")
-    conn = db.conn
-    received = times.format_ts(received_at)
-    conn.execute("SAVEPOINT message")
-    try:
-        outcome = _store(db, batch, message, topic, payload, received_at, received)
+        result = store()
     except BaseException as err:
         if conn.in_transaction:
-            conn.execute("ROLLBACK TO message")
-            conn.execute("RELEASE message")
+            conn.execute("ROLLBACK TO ingest")
+            conn.execute("RELEASE ingest")
         # A full disk can roll the whole transaction back too: that is still no message's fault.
         if is_environmental(err) or not isinstance(err, Exception):
             raise
         if not conn.in_transaction:
             raise _TransactionLost(index) from err
-        log.exception("could not store message on %s", topic)
-        return reject(f"hub could not store it: {type(err).__name__}: {err}")
-    conn.execute("RELEASE message")
-    if outcome.result == REJECTED:
-        reject(outcome.reason or "rejected")
-    return outcome
+        return err
+    conn.execute("RELEASE ingest")
+    return result
 
 
-def _store(
-    db: Database, batch: _Batch, message: object, topic: str, payload: bytes, received_at: datetime, received: str
-) -> Outcome:
-    if isinstance(message, Rating):
-        return _rating(db, batch, message, topic, payload, received_at)
+def _store_other(db: Database, registry: _Registry, item: _Item, message: object) -> Outcome:
+    received = times.format_ts(item.received_at)
     if isinstance(message, Heartbeat):
-        return _heartbeat(db, batch, message, received)
+        return _heartbeat(db, registry, message, received)
     if isinstance(message, Status):
-        return _status(db, batch, message, received)
+        return _status(db, registry, message, received)
     if isinstance(message, Reaction):
-        return _reaction(db, batch, message, received)
+        return _reaction(db, registry, message, received)
     if isinstance(message, Answer):
-        batch.touch(message.branch, message.kiosk, received)
+        registry.touch(message.branch, message.kiosk, received)
         stored, conflict = answers.store(db, message, received)
         return Outcome(REJECTED, conflict) if conflict else Outcome(STORED if stored else DUPLICATE, id=message.id)
     # The hub publishes config itself; it is not ingested.
@@ -238,48 +404,104 @@ def resolve_time(rating: Rating, received_at: datetime) -> tuple[datetime, str, 
     return rating.ts, "kiosk", False
 
 
-def _rating(db: Database, batch: _Batch, rating: Rating, topic: str, payload: bytes, received_at: datetime) -> Outcome:
-    ts, source, doubtful = resolve_time(rating, received_at)
+def _press(item: _Item, rating: Rating) -> _Press:
+    ts, source, doubtful = resolve_time(rating, item.received_at)
     flags = set(rating.flags)
     if doubtful:
         flags.add("clock")
+    kiosk_ts = times.format_ts(rating.ts)
     row: dict[str, Any] = {
         "id": rating.id,
         "branch": rating.branch,
         "kiosk": rating.kiosk,
         "seq": rating.seq,
-        "ts": times.format_ts(ts),
-        "kiosk_ts": times.format_ts(rating.ts),
+        "ts": kiosk_ts if ts is rating.ts else times.format_ts(ts),
+        "kiosk_ts": kiosk_ts,
         "ts_source": source,
         "score": rating.score,
         "employee": rating.employee,
         "flags": ",".join(sorted(flags)),
         "channel": rating.channel,
-        "received_at": times.format_ts(received_at),
+        "received_at": times.format_ts(item.received_at),
         "extra": json.dumps(rating.extra, sort_keys=True) if rating.extra else None,
     }
-    if store_event(db, row):
-        batch.touch(rating.branch, rating.kiosk, row["received_at"], seq=rating.seq)
-        return Outcome(STORED, id=rating.id)
-    batch.touch(rating.branch, rating.kiosk, row["received_at"])
-    # Compared on what the press itself fixed, not on ts, clock or age_ms: a
-    # kiosk whose clock synced while the press waited re-sends it with a
-    # corrected time, and that is the same press, not a conflict.
-    stored = db.execute("SELECT branch, kiosk, seq, score, employee FROM events WHERE id = ?", [rating.id]).fetchone()
-    if stored != (rating.branch, rating.kiosk, rating.seq, rating.score, rating.employee):
-        # Same id, other content: a kiosk bug or someone replaying ids. The
-        # first event stands; the second is kept where a person can see it.
-        return Outcome(REJECTED, f"duplicate id {rating.id} with content different from the stored event")
-    return Outcome(DUPLICATE, id=rating.id)
+    return _Press(item, rating, row)
 
 
-def store_event(db: Database, row: dict[str, Any]) -> bool:
-    """Insert one validated event; False if its id is already stored.
+# Compared on what the press itself fixed, not on ts, clock or age_ms: a kiosk
+# whose clock synced while the press waited re-sends it with a corrected time,
+# and that is the same press, not a conflict.
+_IDENTITY = ("branch", "kiosk", "seq", "score", "employee")
+_ID_CHUNK = 500
+
+
+def _store_ratings(
+    db: Database, presses: Sequence[_Press], settings: _SettingsCache, registry: _Registry
+) -> list[Outcome]:
+    """Stages 3-7 for some ratings (the whole batch's, or one): one outcome each, in order."""
+    outcomes, new = _new_presses(db, presses, registry)
+    if new:
+        tally = aggregates.Tally()
+        rules = {p.rating.branch: settings.get(db, p.rating.branch) for p in new}
+        local = [aggregates.local_hour(p.row["ts"], rules[p.rating.branch].zone) for p in new]
+        found = misuse.check_batch(
+            db,
+            [(p.rating.branch, p.rating.kiosk, p.row["ts"], at) for p, (_, at) in zip(new, local, strict=True)],
+            rules,
+        )
+        for p, added in zip(new, found, strict=True):
+            if added:
+                p.row["flags"] = ",".join(sorted(aggregates.split_flags(p.row["flags"]) | added))
+        attributed = aggregates.attribute_batch(
+            db, [(p.rating.branch, p.rating.kiosk, p.row["ts"], p.rating.employee) for p in new]
+        )
+        _insert(db, new, attributed)
+        for p, (hour, _), (employee, _source) in zip(new, local, attributed, strict=True):
+            tally.add(p.rating.branch, p.rating.kiosk, employee, hour,
+                      aggregates.delta(p.rating.score, aggregates.split_flags(p.row["flags"])))  # fmt: skip
+        tally.write(db)
+    return outcomes
+
+
+def _new_presses(db: Database, presses: Sequence[_Press], registry: _Registry) -> tuple[list[Outcome], list[_Press]]:
+    """Stage 3: the outcome of each press, and the presses to store (each id once)."""
+    ids = list({p.rating.id for p in presses})
+    stored: dict[str, tuple] = {}
+    for i in range(0, len(ids), _ID_CHUNK):
+        chunk = ids[i : i + _ID_CHUNK]
+        rows = db.execute(
+            f"SELECT id, {', '.join(_IDENTITY)} FROM events WHERE id IN ({', '.join('?' * len(chunk))})", chunk
+        ).fetchall()
+        stored.update((r[0], tuple(r[1:])) for r in rows)
+    outcomes: list[Outcome] = []
+    new: list[_Press] = []
+    for p in presses:
+        r = p.rating
+        identity = (r.branch, r.kiosk, r.seq, r.score, r.employee)
+        first = stored.get(r.id)
+        if first is None:
+            stored[r.id] = identity
+            new.append(p)
+            registry.touch(r.branch, r.kiosk, p.row["received_at"], seq=r.seq)
+            outcomes.append(Outcome(STORED, id=r.id))
+            continue
+        registry.touch(r.branch, r.kiosk, p.row["received_at"])
+        if first != identity:
+            # Same id, other content: a kiosk bug or someone replaying ids. The
+            # first event stands; the second is kept where a person can see it.
+            outcomes.append(Outcome(REJECTED, f"duplicate id {r.id} with content different from the stored event"))
+        else:
+            outcomes.append(Outcome(DUPLICATE, id=r.id))
+    return outcomes, new
+
+
+def _insert(db: Database, new: Sequence[_Press], attributed: Sequence[tuple[str, str]]) -> None:
+    """Stage 6: each new event once, with its final flags, and the attributions that came from a shift.
 
     ON CONFLICT on the id only (not INSERT OR IGNORE), so a row breaking any
     other constraint raises instead of vanishing.
     """
-    cursor = db.execute(
+    cursor = db.conn.executemany(
         """
         INSERT INTO events (id, branch, kiosk, seq, ts, kiosk_ts, ts_source, score, employee, flags, channel,
             received_at, extra)
@@ -287,17 +509,21 @@ def store_event(db: Database, row: dict[str, Any]) -> bool:
             :received_at, :extra)
         ON CONFLICT (id) DO NOTHING
         """,
-        row,
+        [p.row for p in new],
     )
-    if cursor.rowcount != 1:
-        return False
-    # Misuse flags, attribution and aggregates, in this same transaction.
-    aggregates.on_event(db, row)
-    return True
+    if cursor.rowcount != len(new):
+        raise _NotInserted(f"{cursor.rowcount} of {len(new)} new events inserted")
+    # An employee named in the event is already stored with it (events.employee).
+    db.conn.executemany(
+        "INSERT INTO attribution (event_id, employee, source) VALUES (?, ?, ?) "
+        "ON CONFLICT (event_id) DO UPDATE SET employee = excluded.employee, source = excluded.source",
+        [(p.rating.id, employee, source) for p, (employee, source) in zip(new, attributed, strict=True)
+         if source == "shift"],
+    )  # fmt: skip
 
 
-def _heartbeat(db: Database, batch: _Batch, hb: Heartbeat, received: str) -> Outcome:
-    batch.touch(hb.branch, hb.kiosk, received)
+def _heartbeat(db: Database, registry: _Registry, hb: Heartbeat, received: str) -> Outcome:
+    registry.touch(hb.branch, hb.kiosk, received)
     _ensure_kiosk(db, hb.branch, hb.kiosk, received)
     db.execute(
         """
@@ -322,8 +548,8 @@ def _heartbeat(db: Database, batch: _Batch, hb: Heartbeat, received: str) -> Out
     return Outcome(UPDATED)
 
 
-def _status(db: Database, batch: _Batch, status: Status, received: str) -> Outcome:
-    batch.touch(status.branch, status.kiosk, received)
+def _status(db: Database, registry: _Registry, status: Status, received: str) -> Outcome:
+    registry.touch(status.branch, status.kiosk, received)
     _ensure_kiosk(db, status.branch, status.kiosk, received)
     at = times.format_ts(status.ts) if status.ts else received
     db.execute(
@@ -333,8 +559,8 @@ def _status(db: Database, batch: _Batch, status: Status, received: str) -> Outco
     return Outcome(UPDATED)
 
 
-def _reaction(db: Database, batch: _Batch, reaction: Reaction, received: str) -> Outcome:
-    batch.touch(reaction.branch, reaction.kiosk, received)
+def _reaction(db: Database, registry: _Registry, reaction: Reaction, received: str) -> Outcome:
+    registry.touch(reaction.branch, reaction.kiosk, received)
     cursor = db.execute(
         """
         INSERT INTO reactions (id, branch, kiosk, window_start, window_s, visitors, smiling, frames, fps, detector,
@@ -359,7 +585,10 @@ def _reaction(db: Database, batch: _Batch, reaction: Reaction, received: str) ->
     )
     if cursor.rowcount != 1:
         return Outcome(DUPLICATE, id=reaction.id)
-    aggregates.on_reaction(db, {**reaction.__dict__, "window_start": times.format_ts(reaction.window_start)})
+    hour = aggregates.local_hour(times.format_ts(reaction.window_start), branches.get(db, reaction.branch).zone)[0]
+    aggregates.add_reactions(
+        db, [(reaction.branch, reaction.kiosk, hour, reaction.visitors, reaction.smiling, reaction.window_s)]
+    )
     return Outcome(STORED, id=reaction.id)
 
 
@@ -370,8 +599,8 @@ def _ensure_kiosk(db: Database, branch: str, kiosk: str, at: str) -> None:
     )
 
 
-def _write_registry(db: Database, batch: _Batch) -> None:
-    for (branch, kiosk), seen in batch.seen.items():
+def _write_registry(db: Database, registry: _Registry) -> None:
+    for (branch, kiosk), seen in registry.seen.items():
         _ensure_kiosk(db, branch, kiosk, seen.last_seen)
         db.execute(
             """

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from sqlite_utils import Database
 
 from hub import alert_text, alerts, branches
+from otklik.errors import OtklikError
 from otklik.protocol import alert_topic, encode
 from otklik.times import format_ts
 
@@ -33,7 +34,7 @@ SMTP_KEYS = ("smtp_host", "smtp_port", "smtp_from", "smtp_starttls", "smtp_usern
 Publish = Callable[[str, bytes], Any]
 
 
-class ChannelError(ValueError):
+class ChannelError(OtklikError, ValueError):
     """A channel or SMTP setting that cannot be used."""
 
 

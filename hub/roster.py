@@ -17,11 +17,12 @@ from typing import IO, Any
 from sqlite_utils import Database
 
 from hub import aggregates, branches
+from otklik.errors import OtklikError
 from otklik.protocol import EMPLOYEE_RE, ProtocolError, check_id
 from otklik.times import FAR_FUTURE, FAR_PAST, format_ts
 
 
-class RosterError(ValueError):
+class RosterError(OtklikError, ValueError):
     """A roster change that cannot be made; the text names the field and the reason.
 
     ``template`` and ``params`` keep the message apart from its values, so the dashboard can

@@ -225,7 +225,7 @@ def rank(
     return eligible
 
 
-def ranking(
+def field(
     db: Database,
     kind: str = "employee",
     *,
@@ -236,11 +236,11 @@ def ranking(
     min_responses: int = DEFAULT_MIN_RESPONSES,
     weight: float = DEFAULT_WEIGHT,
 ) -> list[dict[str, Any]]:
-    """Employees or branches (or kiosks) best first by adjusted index; under-minimum groups left out.
+    """Every employee, branch or kiosk with responses, ranked in place (``rank`` None below the minimum).
 
     ``periods`` ({branch: (start, end)}) gives each branch its own period instead of ``branch``,
     ``start`` and ``end``: "the last 30 days" of a chain across time zones is each branch's last 30
-    local days, ending on its own today.
+    local days, ending on its own today. The ranking is one over all periods' rows.
     """
     if kind not in ("employee", "branch", "kiosk"):
         raise ValueError(f"kind {kind!r} must be employee, branch or kiosk")
@@ -256,7 +256,26 @@ def ranking(
             for (first, stop), names in by_period.items()
             for row in report(db, kind, branch=names, start=first, end=stop, **options)
         ]
-    return rank(rows, min_responses=min_responses, weight=weight, key=kind)
+    rank(rows, min_responses=min_responses, weight=weight, key=kind)
+    return rows
+
+
+def ranking(
+    db: Database,
+    kind: str = "employee",
+    *,
+    branch: str | Iterable[str] | None = None,
+    start: Bound = None,
+    end: Bound = None,
+    periods: Mapping[str, tuple[Bound, Bound]] | None = None,
+    min_responses: int = DEFAULT_MIN_RESPONSES,
+    weight: float = DEFAULT_WEIGHT,
+) -> list[dict[str, Any]]:
+    """Employees or branches (or kiosks) best first by adjusted index; under-minimum groups left out."""
+    rows = field(
+        db, kind, branch=branch, start=start, end=end, periods=periods, min_responses=min_responses, weight=weight
+    )
+    return sorted((r for r in rows if r["rank"] is not None), key=lambda r: r["rank"])
 
 
 def series(

@@ -90,6 +90,7 @@ class HubService:
         self.failed = threading.Event()
         self.failure: BaseException | None = None
         self._db: Database | None = None
+        self._ingest: ingest.Ingest | None = None
         self._closing = threading.Event()
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -261,7 +262,9 @@ class HubService:
             try:
                 if self._db is None:
                     self._db = open_db(self.db_path, migrate=False)
-                return ingest.handle_batch(self._db, messages)
+                if self._ingest is None or self._ingest.db is not self._db:
+                    self._ingest = ingest.Ingest(self._db)
+                return self._ingest.handle_batch(messages)
             except Exception as err:
                 # Disk full, read-only, I/O error, corruption, a lock held too
                 # long: no message's fault (ingest decides which errors those

@@ -15,13 +15,15 @@ from gpiozero.exc import BadPinFactory
 from kiosk.clock import ClockCheck, fixed, system_clock_synced
 from kiosk.config import Config, ConfigError, ScreenConfig, config_from_dict, load_config, simple_config
 from kiosk.outbox import OutboxError
+from otklik.command import command
+from otklik.errors import OtklikError
 
 log = logging.getLogger(__name__)
 
 CLOCKS: dict[str, ClockCheck] = {"system": system_clock_synced, "synced": fixed(True), "unsynced": fixed(False)}
 
 
-@click.command("kiosk")
+@command("kiosk")
 @click.option(
     "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="Kiosk TOML config file."
 )
@@ -113,16 +115,17 @@ def kiosk(
     try:
         running = Kiosk(config, pin_factory=factory, clock_synced=clock)
     except OutboxError as err:
-        raise click.ClickException(f"{err} (is another `otklik kiosk` running on this data dir?)") from None
+        err.hint = "is another `otklik kiosk` running on this data dir?"
+        raise
     except OSError as err:
         # The config's checks cannot know the disk: a read-only mount, a file where a folder should be.
         if not _in_data_dir(err, config):
             raise
-        raise click.ClickException(
-            f"bad kiosk config: kiosk.data_dir: cannot use {err.filename}: {err.strerror}"
+        raise OtklikError(
+            f"bad kiosk config: kiosk.data_dir: cannot use {err.filename}: {err.strerror}", field="kiosk.data_dir"
         ) from None
     except BadPinFactory as err:
-        raise click.ClickException(f"no GPIO here ({err}); off a Raspberry Pi use --simulate") from None
+        raise OtklikError(f"no GPIO here ({err})", hint="off a Raspberry Pi use --simulate") from None
     click.echo(f"kiosk {config.kiosk.branch}/{config.kiosk.id}: broker {config.broker.broker()}")
     click.echo(f"outbox: {running.outbox.path} ({running.outbox.depth()} waiting)")
     if running.screen is not None:
@@ -177,7 +180,7 @@ def _build_config(
             mqtt_version=mqtt_version or "5",
         )
     except ConfigError as err:
-        raise click.ClickException(f"bad kiosk config: {err}") from None
+        raise OtklikError(f"bad kiosk config: {err}", field=err.field) from None
 
 
 def _in_data_dir(err: OSError, config: Config) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from otklik import protocol
+from otklik.errors import OtklikError
 from otklik.mqtt import Broker, BrokerURLError, parse_broker_url
 from otklik.settings import LANGUAGES, MAX_COOLDOWN_S, SCHEMA, SettingsError
 
@@ -30,8 +31,10 @@ PATH_MAX = 4096
 OUTBOX_NAME_ROOM = 100
 
 
-class ConfigError(ValueError):
+class ConfigError(OtklikError, ValueError):
     """A config file that cannot run a kiosk: ``field`` is the dotted name, ``reason`` says why."""
+
+    field: str
 
     def __init__(self, field: str, reason: str, *, source: str | None = None) -> None:
         self.field = field

@@ -43,6 +43,7 @@ from sqlite_utils.migrations import Migrations
 
 from kiosk.clock import ClockCheck, system_clock_synced
 from otklik import protocol, times
+from otklik.errors import OtklikError
 from otklik.private_files import create_private
 
 PENDING = "pending"
@@ -98,7 +99,7 @@ def m003_channel(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE outbox ADD COLUMN channel TEXT")
 
 
-class OutboxError(RuntimeError):
+class OutboxError(OtklikError, RuntimeError):
     pass
 
 

@@ -12,6 +12,7 @@ import logging
 import click
 
 from otklik import __version__
+from otklik.command import group
 
 COMMAND_MODULES = [
     "hub.cli",
@@ -24,7 +25,7 @@ COMMAND_MODULES = [
 ]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="otklik")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def cli(verbose: int) -> None:

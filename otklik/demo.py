@@ -31,6 +31,8 @@ from typing import IO, Any
 import click
 
 from otklik import demo_seed, protocol, times
+from otklik.command import db_option, group
+from otklik.errors import OtklikError
 from otklik.mosquitto import BrokerAuth, MosquittoProcess, free_port, mosquitto_binary, port_is_free
 
 MAX_KIOSKS_PER_BRANCH = max(len(b.kiosks) for b in demo_seed.CHAIN)
@@ -209,7 +211,7 @@ def _status_line(db_path: Path) -> str:
     )
 
 
-@click.group(invoke_without_command=True)
+@group(invoke_without_command=True)
 @click.option(
     "--data", type=click.Path(file_okay=False, path_type=Path), default="otklik-data", show_default=True,
     help="Folder for the hub database, outboxes, broker files and logs.",
@@ -265,9 +267,12 @@ def demo(
     data.mkdir(mode=0o700, parents=True, exist_ok=True)
     db_path = data / "hub.db"
     if fresh and db_path.exists():
-        raise click.ClickException(f"{db_path} already exists; --fresh starts empty only in a new --data folder")
+        raise OtklikError(f"{db_path} already exists", hint="--fresh starts empty only in a new --data folder")
     if not fresh and not db_path.exists():
         seed_into(db_path, days=days, seed=seed_value, why=" (first start only; later starts carry on from it)")
+    # As an operator does after installing: the dashboard refuses a hub database that is not migrated
+    # (a --fresh one does not exist yet; one from an older version lacks the new migrations).
+    subprocess.run([sys.executable, "-m", "otklik", "db", "migrate", "--db", str(db_path)], check=True)
     live = demo_seed.live_kiosks(branches, kiosks)
     use_mosquitto = broker_choice == "mosquitto" or (broker_choice == "auto" and mosquitto_binary() is not None)
     demo_run = Demo(data)
@@ -295,7 +300,7 @@ def demo(
             f"{rate} presses/s each\n"
             f"{dashboard_line}"
             f"  logs       {demo_run.logs}\n"
-            f"  report     otklik report --db {db_path}\n"
+            f"  commands   export OTKLIK_DB={db_path}  (then `otklik report`, `otklik users list` ... use it)\n"
             f"Ctrl-C stops everything."
         )
         _run(demo_run, db_path, seconds)
@@ -396,8 +401,7 @@ def continue_seq(db_path: Path, plan: demo_seed.KioskPlan, config_path: Path) ->
 
 
 @demo.command("seed")
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="A new hub database file to write.")  # fmt: skip
+@db_option
 @click.option("--days", type=click.IntRange(1, 730), default=90, show_default=True, help="Days of history.")
 @click.option("--seed", "seed_value", type=int, default=1, show_default=True, help="Random seed.")
 @click.option("--now", "now_text", help="End of the history, UTC (2026-12-01T15:00:00Z); default: now.")
@@ -414,13 +418,14 @@ def seed_command(db_path: Path, days: int, seed_value: int, now_text: str | None
         otklik demo seed --db /tmp/bench.db --days 30 --seed 2 --now 2026-12-01T15:00:00Z
     """
     if db_path.exists():
-        raise click.ClickException(f"{db_path} already exists; seed a new file")
+        raise OtklikError(f"{db_path} already exists", field="--db", hint="seed a new file")
     now = None
     if now_text:
         try:
             now = times.parse_ts("--now", now_text)
         except times.TimestampError as err:
-            raise click.BadParameter(str(err), param_hint="--now") from None
+            err.field = "--now"
+            raise
     seed_into(db_path, days=days, seed=seed_value, now=now)
 
 

@@ -247,7 +247,7 @@ class _Chain:
         return 1
 
     def on_shift(self, branch: str, kiosk: str, ts: datetime) -> str | None:
-        # The one that started last wins, as hub.aggregates.attribute decides.
+        # The one that started last wins, as hub.aggregates.Shifts.attribute decides.
         day = ts.astimezone(branches.zone(next(b.timezone for b in CHAIN if b.name == branch))).date()
         found = [(s, who) for s, e, who in self.shifts.get((branch, kiosk, day), []) if s <= ts < e]
         return max(found)[1] if found else None

@@ -13,11 +13,13 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from otklik.errors import OtklikError
+
 MQTT_VERSIONS = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
 
 
-class BrokerURLError(ValueError):
-    pass
+class BrokerURLError(OtklikError, ValueError):
+    """A broker URL that cannot be used; the text says why."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,7 @@ def connect_async(
     client.loop_start()
 
 
-class PublishError(RuntimeError):
+class PublishError(OtklikError, RuntimeError):
     """A QoS 1 publish the broker refused (MQTT 5 reason code) or did not acknowledge in time."""
 
 

@@ -19,9 +19,11 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from otklik import times
+from otklik.errors import OtklikError
 
 VERSION = 1
 PREFIX = "otklik/v1"
@@ -116,7 +118,7 @@ PUBLISH_OVERHEAD_BYTES = 5 + 2 + 2 + 256
 MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + MAX_TOPIC_BYTES + PUBLISH_OVERHEAD_BYTES
 
 
-class ProtocolError(ValueError):
+class ProtocolError(OtklikError, ValueError):
     """A message that does not follow protocol v1; the text says what and why."""
 
 
@@ -154,6 +156,8 @@ def alert_topic(branch: str) -> str:
     return f"{PREFIX}/alerts/{check_id('branch', branch)}"
 
 
+# Every message of a kiosk names the same few topics: checked once each (refusals are not cached).
+@lru_cache(maxsize=4096)
 def parse_topic(name: str) -> Topic:
     parts = name.split("/")
     if len(parts) != 5 or "/".join(parts[:2]) != PREFIX:

@@ -29,6 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from otklik import protocol
+from otklik.errors import OtklikError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_MINUTES = 24 * 60
@@ -38,7 +39,7 @@ MAX_COOLDOWN_S = 3600.0
 LOCALE_RE = re.compile(r"^[a-z]{2,3}([_-][A-Za-z]{2,4})?$")
 
 
-class SettingsError(ValueError):
+class SettingsError(OtklikError, ValueError):
     """A setting that cannot be used: ``field`` names it (``opening_hours.mon``), ``reason`` says why."""
 
     def __init__(self, field: str, reason: str) -> None:

@@ -22,6 +22,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from otklik.errors import OtklikError
+
 HOUR_FMT = "%Y-%m-%dT%H"
 # Bounds of every period: a day or a week past either end must still be a date.
 FAR_PAST = datetime(1970, 1, 1)
@@ -33,7 +35,7 @@ TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-
 Bound = str | date | datetime | None
 
 
-class TimestampError(ValueError):
+class TimestampError(OtklikError, ValueError):
     """A timestamp that is not RFC 3339 or not a real time; the text names the field."""
 
 

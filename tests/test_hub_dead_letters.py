@@ -173,18 +173,19 @@ def test_a_topic_outside_the_tree_counts_against_one_shared_source(db: Database)
 
 def test_old_dead_letters_are_pruned_on_the_hubs_cadence(db: Database) -> None:
     old = NOW - timedelta(days=dead_letters.RETENTION_DAYS + 1)
-    dead_letters._next_prune[id(db.conn)] = float("inf")  # not due: keep both for the direct prune below
-    ingest.handle_batch(db, [("otklik/v1/b1/k1/rating", b"old", old)])
-    ingest.handle_batch(db, [("otklik/v1/b1/k2/rating", b"new", NOW)])
+    hub = ingest.Ingest(db)  # as the hub's writer keeps one per connection
+    hub._prune.next_at = float("inf")  # not due: keep both for the direct prune below
+    hub.handle_batch([("otklik/v1/b1/k1/rating", b"old", old)])
+    hub.handle_batch([("otklik/v1/b1/k2/rating", b"new", NOW)])
     assert db["dead_letters"].count == 2
     assert dead_letters.prune(db, NOW) == 1
     assert [r["payload"] for r in db["dead_letters"].rows] == [b"new"]
     assert set(sources(db)) == {"otklik/v1/b1/k2"}
     # From ingest itself: pruned at most once a PRUNE_EVERY_S per connection.
-    del dead_letters._next_prune[id(db.conn)]
-    ingest.handle_batch(db, [("otklik/v1/b1/k1/rating", b"old again", old), ("otklik/v1/b1/k2/rating", b"x", NOW)])
+    hub._prune.next_at = 0.0
+    hub.handle_batch([("otklik/v1/b1/k1/rating", b"old again", old), ("otklik/v1/b1/k2/rating", b"x", NOW)])
     assert db["dead_letters"].count == 2, "the batch's own prune pass removed the expired letter"
-    ingest.handle_batch(db, [("otklik/v1/b1/k1/rating", b"old once more", old), ("otklik/v1/b1/k2/rating", b"y", NOW)])
+    hub.handle_batch([("otklik/v1/b1/k1/rating", b"old once more", old), ("otklik/v1/b1/k2/rating", b"y", NOW)])
     assert db["dead_letters"].count == 4, "not due again within the minute"
 
 

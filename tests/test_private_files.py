@@ -19,6 +19,7 @@ from hub.db import open_db
 from hub.provisioning import registry
 from kiosk.outbox import Outbox
 from otklik.private_files import PRIVATE_MODE
+from tests.hub_db import migrate
 
 WAL_FILES = ("", "-wal", "-shm")
 
@@ -48,6 +49,7 @@ def test_a_fresh_hub_database_and_its_wal_are_private(tmp_path: Path) -> None:
 
 
 def test_the_dashboard_databases_are_private_from_its_first_start(tmp_path: Path) -> None:
+    migrate(tmp_path / "hub.db")
     app = create_app({"OTKLIK_DB": str(tmp_path / "hub.db"), "SECRET_KEY": "x", "TESTING": True})
     auth_db = Path(app.config["OTKLIK_AUTH_DB"])
     with app.app_context():

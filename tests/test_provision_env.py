@@ -90,7 +90,7 @@ class Store:
 
     def env(self, reload: bool = True) -> dict[str, str]:
         return {
-            "OTKLIK_HUB_DB": str(self.db),
+            "OTKLIK_DB": str(self.db),
             "OTKLIK_BROKER_DIR": str(self.broker_dir),
             "OTKLIK_BROKER_RELOAD": f"pidfile:{self.broker.pidfile}" if reload else "none",
             "OTKLIK_PUBLIC_BROKER_URL": self.url if reload else "mqtts://127.0.0.1:8883",

@@ -351,7 +351,7 @@ def test_store_bridge_speaks_only_for_its_own_branch(chain: Chain) -> None:
 
 
 def test_provision_store_writes_private_files_and_refuses_what_would_break_a_store(tmp_path: Path) -> None:
-    env = {"OTKLIK_HUB_DB": str(tmp_path / "hub.db"), "OTKLIK_BROKER_DIR": str(tmp_path / "central"),
+    env = {"OTKLIK_DB": str(tmp_path / "hub.db"), "OTKLIK_BROKER_DIR": str(tmp_path / "central"),
            "OTKLIK_BROKER_RELOAD": "none", "OTKLIK_CENTRAL_BROKER_URL": "mqtts://hub.example.com:8883"}  # fmt: skip
     runner = CliRunner()
 

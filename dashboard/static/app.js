@@ -1,9 +1,9 @@
-// Otklik dashboard: charts and live figures, drawn from the same JSON API outside clients use.
+// Otklik dashboard: page behaviour and live figures, from the same JSON API outside clients use (charts: charts.js).
 (function () {
   "use strict";
   // Numbers, dates and words as the server writes them (static/format.js, loaded first).
   const fmt = window.otklik.format;
-  const {locale, num, pct} = fmt;
+  const {num, pct} = fmt;
   const get = (obj, path) => path.split(".").reduce((o, k) => (o == null ? o : o[k]), obj);
   const fetchJSON = (url) => fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}})
     .then((r) => { if (!r.ok) throw new Error(url + ": " + r.status); return r.json(); });
@@ -81,71 +81,5 @@
       poll();
     }
   }
-
-  // Charts: Chart.js is served from /static/vendor (copied from npm by `python -m dashboard.build`).
-  const hasChart = typeof window.Chart !== "undefined";
-  const charts = {};
-  function lineChart(canvas, rows, grain) {
-    if (!hasChart) return;
-    if (charts[canvas.id]) charts[canvas.id].destroy();
-    charts[canvas.id] = new Chart(canvas, {
-      data: {
-        labels: rows.map((r) => fmt.period(r, grain)),
-        datasets: [
-          {type: "line", label: fmt.t("index"), data: rows.map((r) => r.index), yAxisID: "y", borderColor: "#23395d", tension: 0.2},
-          {type: "bar", label: "1", data: rows.map((r) => r.counts["1"]), yAxisID: "n", stack: "n", backgroundColor: "#b3261e"},
-          {type: "bar", label: "2", data: rows.map((r) => r.counts["2"]), yAxisID: "n", stack: "n", backgroundColor: "#e8a09a"},
-          {type: "bar", label: "3", data: rows.map((r) => r.counts["3"]), yAxisID: "n", stack: "n", backgroundColor: "#9ed3a9"},
-          {type: "bar", label: "4", data: rows.map((r) => r.counts["4"]), yAxisID: "n", stack: "n", backgroundColor: "#1b7f3b"},
-        ],
-      },
-      options: {
-        // Chart.js writes its tick numbers with Intl: the same numbering system as everything else.
-        locale: `${locale}-u-nu-${fmt.numbering}`, maintainAspectRatio: false, animation: false,
-        plugins: {legend: {labels: {generateLabels: (chart) =>
-          Chart.defaults.plugins.legend.labels.generateLabels(chart).map((l) => ({...l, text: fmt.digits(l.text)}))}}},
-        // Ticks through format.js: Chart.js writes a zero as "0" whatever the locale.
-        scales: {y: {min: 0, max: 100, position: document.dir === "rtl" ? "right" : "left", ticks: {callback: (v) => num(v)}},
-                 n: {stacked: true, position: document.dir === "rtl" ? "left" : "right", grid: {drawOnChartArea: false},
-                     ticks: {callback: (v) => num(v)}},
-                 x: {stacked: true, reverse: document.dir === "rtl"}},
-      },
-    });
-  }
-
-  const seriesCanvas = document.getElementById("series-chart");
-  if (seriesCanvas) {
-    const load = (by) => fetchJSON(seriesCanvas.dataset.src + "?by=" + by + "&week_start=" + fmt.weekStart).then((d) => lineChart(seriesCanvas, d.rows, by));
-    load("day");
-    document.querySelectorAll("#grain input[name=by]").forEach((el) => el.addEventListener("change", () => load(el.value)));
-  }
-  const employeeCanvas = document.getElementById("employee-chart");
-  if (employeeCanvas) fetchJSON(employeeCanvas.dataset.src).then((d) => lineChart(employeeCanvas, d.series, "week"));
-
-  // Heat map: a plain table coloured by index; cell text is the number of responses.
-  // Rows run in the locale's week order (Saturday first in Persian); the API's are Monday first.
-  const heat = document.getElementById("heatmap");
-  if (heat) {
-    fetchJSON(heat.dataset.src).then((d) => {
-      const table = document.createElement("table");
-      table.className = "heat";
-      const head = table.insertRow();
-      head.insertCell().textContent = "";
-      for (let h = 0; h < 24; h++) head.insertCell().textContent = fmt.hour(h);
-      for (const {dow, name} of fmt.weekdays) {
-        const tr = table.insertRow();
-        tr.insertCell().textContent = name;
-        for (let h = 0; h < 24; h++) {
-          const cell = d.rows[dow * 24 + h], td = tr.insertCell();
-          td.textContent = cell.responses ? num(cell.responses) : "";
-          if (cell.index !== null) {
-            const hue = Math.round(cell.index * 1.2);  // 0 red .. 120 green
-            td.style.background = `hsl(${hue} 65% ${cell.responses ? 75 : 95}%)`;
-            td.title = `${name} ${fmt.hour(h)} — ${num(cell.index, 1)} (${num(cell.responses)})`;
-          }
-        }
-      }
-      heat.replaceChildren(table);
-    });
-  }
+  // Charts and the heat map: static/charts.js.
 })();

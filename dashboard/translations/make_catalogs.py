@@ -267,6 +267,82 @@ T = {
         "последнее значение %(depth)s на %(time)s",
         "آخرین گزارش %(depth)s در %(time)s",
     ),
+    # Charts, cards with their context, the funnel plot, downloads (the "charts" work, issue 14).
+    "Very unhappy": ("Очень недоволен", "خیلی ناراضی"),
+    "Unhappy": ("Недоволен", "ناراضی"),
+    "Happy": ("Доволен", "راضی"),
+    "Very happy": ("Очень доволен", "خیلی راضی"),
+    "Index (0–100)": ("Индекс (0–100)", "شاخص (۰ تا ۱۰۰)"),
+    "Responses (n)": ("Число ответов", "شمار پاسخ‌ها"),
+    "n = %(n)s": ("ответов: %(n)s", "%(n)s پاسخ"),
+    "Positive share, %": ("Доля довольных, %", "سهم مثبت، ٪"),
+    "Mean of everyone shown": ("Среднее по всем на графике", "میانگین همهٔ افراد نمودار"),
+    "Limits: 95%": ("Границы: 95%", "حدود: ۹۵٪"),
+    "Limits: 99.8%": ("Границы: 99,8%", "حدود: ۹۹٫۸٪"),
+    "Above the outer limits (99.8%)": ("Выше внешних границ (99,8%)", "بالاتر از حدود بیرونی (۹۹٫۸٪)"),
+    "Below the outer limits (99.8%)": ("Ниже внешних границ (99,8%)", "پایین‌تر از حدود بیرونی (۹۹٫۸٪)"),
+    "Within the limits": ("В пределах границ", "درون حدود"),
+    "Responses by hour and weekday, in the branch's local time": (
+        "Ответы по часам и дням недели, по местному времени филиала",
+        "پاسخ‌ها بر پایهٔ ساعت و روز هفته، به وقت محلی شعبه",
+    ),
+    "Colour: index": ("Цвет: индекс", "رنگ: شاخص"),
+    "Number in a cell: responses": ("Число в клетке: ответы", "عدد هر خانه: پاسخ‌ها"),
+    "%(day)s %(hour)s:00 — index %(index)s, %(n)s responses": (
+        "%(day)s %(hour)s:00 — индекс %(index)s, ответов: %(n)s",
+        "%(day)s ساعت %(hour)s — شاخص %(index)s، %(n)s پاسخ",
+    ),
+    "Show all 24 hours (presses only from %(from)s:00 to %(to)s:00)": (
+        "Показать все 24 часа (нажатия только с %(from)s:00 до %(to)s:00)",
+        "نمایش هر ۲۴ ساعت (فشارها فقط از ساعت %(from)s تا %(to)s)",
+    ),
+    "Responses, last 7 days": ("Ответы за последние 7 дней", "پاسخ‌ها، ۷ روز اخیر"),
+    "Response rate, last 7 days": ("Доля откликнувшихся за 7 дней", "نرخ پاسخ، ۷ روز اخیر"),
+    "Positive": ("Довольных", "مثبت"),
+    "95%% interval": ("95%% интервал", "بازهٔ ۹۵%%"),
+    "vs the 7 days before": ("к предыдущим 7 дням", "نسبت به ۷ روز پیش از آن"),
+    "Index per day, last 14 days": ("Индекс по дням за 14 дней", "شاخص روزانه، ۱۴ روز اخیر"),
+    "%(n)s offline": ("не в сети: %(n)s", "%(n)s برون‌خط"),
+    "%(n)s of %(total)s online": ("в сети %(n)s из %(total)s", "%(n)s از %(total)s برخط"),
+    "good": ("хорошо", "خوب"),
+    "watch": ("под наблюдением", "زیر نظر"),
+    "needs attention": ("требует внимания", "نیازمند توجه"),
+    "Positive %(share)s, 95%% interval %(low)s–%(high)s": (
+        "Довольных %(share)s, 95%% интервал %(low)s–%(high)s",
+        "مثبت %(share)s، بازهٔ ۹۵%% از %(low)s تا %(high)s",
+    ),
+    "Today (%(day)s): %(n)s": ("Сегодня (%(day)s): %(n)s", "امروز (%(day)s): %(n)s"),
+    "last 30 days": ("последние 30 дней", "۳۰ روز اخیر"),
+    "Positive share against number of responses, with 95%% and 99.8%% limits around the mean": (
+        "Доля довольных в зависимости от числа ответов, с границами 95%% и 99,8%% вокруг среднего",
+        "سهم مثبت در برابر شمار پاسخ‌ها، با حدود ۹۵%% و ۹۹٫۸%% پیرامون میانگین",
+    ),
+    "Each point is an employee. Inside the funnel a difference from the mean can be chance; only points outside "
+    "the outer lines (99.8%%) say something about the person. Small samples get wide limits, so nobody is judged "
+    "on a few presses.": (
+        "Каждая точка — сотрудник. Внутри воронки отличие от среднего может быть случайным; о человеке говорят "
+        "только точки за внешними линиями (99,8%%). У малых выборок границы шире, поэтому никого не судят "
+        "по нескольким нажатиям.",
+        "هر نقطه یک کارمند است. درون قیف، تفاوت با میانگین می‌تواند اتفاقی باشد؛ تنها نقطه‌های بیرون از خطوط "
+        "بیرونی (۹۹٫۸%%) چیزی دربارهٔ آن فرد می‌گویند. نمونه‌های کوچک حدود پهن‌تری دارند، پس هیچ‌کس با چند فشار "
+        "داوری نمی‌شود.",
+    ),
+    "not enough responses yet (n = %(n)s)": ("пока мало ответов (всего %(n)s)", "هنوز پاسخ کافی نیست (%(n)s پاسخ)"),
+    "Period: %(period)s (last %(days)s days), in the branch's local time.": (
+        "Период: %(period)s (последние %(days)s дн.), по местному времени филиала.",
+        "دوره: %(period)s (%(days)s روز اخیر)، به وقت محلی شعبه.",
+    ),
+    "The index is shown once there are %(min)s responses; so far it is %(index)s, which a few presses can still "
+    "move a lot.": (
+        "Индекс показывается с %(min)s ответов; пока он %(index)s, и несколько нажатий ещё сильно его сдвинут.",
+        "شاخص از %(min)s پاسخ به بعد نشان داده می‌شود؛ اکنون %(index)s است و چند فشار هنوز آن را بسیار جابه‌جا می‌کند.",
+    ),
+    "never configured": ("не настраивался", "هرگز پیکربندی نشده"),
+    "for Excel": ("для Excel", "برای Excel"),
+    "CSV with a byte-order mark and the separators Excel on Windows expects": (
+        "CSV с меткой порядка байтов и разделителями, которых ждёт Excel в Windows",
+        "CSV با نشانهٔ ترتیب بایت و جداکننده‌هایی که Excel در ویندوز انتظار دارد",
+    ),
     # Codes the hub stores, as words (dashboard/i18n.py ROLE_NAMES, FLAG_NAMES, CAMERA_STATES).
     "administrator": ("администратор", "مدیر سامانه"),
     "manager": ("менеджер", "مدیر شعبه"),

@@ -7,10 +7,11 @@ drift from what the registry says, and a revoke is one row update plus a reload.
 
 from __future__ import annotations
 
+from otklik.errors import OtklikError
 
-class ProvisionError(Exception):
+
+class ProvisionError(OtklikError):
     """A provisioning request that cannot be done; the text says why, ``hint`` what to do."""
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
+    def __init__(self, message: str, hint: str | None = None, *, field: str | None = None) -> None:
+        super().__init__(message, field=field, hint=hint)

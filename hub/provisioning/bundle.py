@@ -105,7 +105,7 @@ def find_token(text: str) -> str:
     return found.group(0)
 
 
-def _write_secret(path: Path, data: str | bytes) -> None:
+def write_secret(path: Path, data: str | bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data.encode() if isinstance(data, str) else data)
@@ -125,12 +125,12 @@ def write_kiosk_bundle(out: Path, config: dict[str, Any], password: str, ca_pem:
         "qr": out / "bootstrap.png",
     }
     files["config"].write_text(_toml_header(config) + tomli_w.dumps(config))
-    _write_secret(files["password"], password + "\n")
+    write_secret(files["password"], password + "\n")
     if ca_pem:
         files["ca"] = out / CA_NAME
         files["ca"].write_text(ca_pem)
-    _write_secret(files["bootstrap"], line + "\n")
-    _write_secret(files["qr"], qr_png(line))
+    write_secret(files["bootstrap"], line + "\n")
+    write_secret(files["qr"], qr_png(line))
     return files
 
 
@@ -149,7 +149,7 @@ def unpack_token(token: str, etc_dir: Path) -> Path:
     etc_dir.mkdir(parents=True, exist_ok=True)
     broker = config.setdefault("broker", {})
     broker["password_file"] = str(etc_dir / PASSWORD_NAME)
-    _write_secret(etc_dir / PASSWORD_NAME, password + "\n")
+    write_secret(etc_dir / PASSWORD_NAME, password + "\n")
     if ca_pem:
         (etc_dir / CA_NAME).write_text(ca_pem)
         broker["ca_file"] = str(etc_dir / CA_NAME)

@@ -1,76 +1,64 @@
-"""``otklik provision ...`` (credentials, broker files, kiosk bundles) and ``otklik config ...`` (config push)."""
+"""``otklik provision ...`` (credentials, broker files, kiosk bundles) and ``otklik config ...`` (config push):
+options and output over hub.provisioning.actions, store and config_push."""
 
 from __future__ import annotations
 
 import grp
 import json
-import os
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any, TextIO
 
 import click
 
-from hub.provisioning import ProvisionError, broker_files, bundle, certs, registry, store
-from hub.provisioning.pad import pad_config
-from otklik.mqtt import BrokerURLError, parse_broker_url
+from hub.provisioning import actions, broker_files, bundle, registry, store
+from hub.provisioning.actions import DEFAULT_PUBLIC_URL
+from otklik import config
+from otklik.command import broker_from, broker_options, db_option, emit, group, output_option
 from otklik.settings import SettingsError
 
-DEFAULT_PUBLIC_URL = "mqtts://hub.local:8883"
 CONFIG_PUSH_USER = registry.service_username(registry.ROLE_HUB, "push")
 
 
-def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Typed provisioning errors become click errors with their hint."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ProvisionError as err:
-            raise click.ClickException(f"{err}" + (f"\nHint: {err.hint}" if err.hint else "")) from None
-
-    return wrapper
-
-
-def db_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--db",
-        "db_path",
-        required=True,
-        envvar="OTKLIK_HUB_DB",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="The hub's SQLite database (or OTKLIK_HUB_DB).",
-    )(fn)
-
-
-def broker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+def broker_dir_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option(
         "--broker-group",
-        envvar="OTKLIK_BROKER_GROUP",
+        envvar=config.envvars("OTKLIK_BROKER_GROUP"),
+        show_envvar=True,
         expose_value=False,
         callback=lambda ctx, _p, value: ctx.meta.__setitem__("broker_group", value),
         help="The group Mosquitto runs as; passwd, acl and the TLS key are made readable by it "
-        f"(default: {broker_files.DEFAULT_BROKER_GROUP}, if it exists; or OTKLIK_BROKER_GROUP).",
+        f"(default: {broker_files.DEFAULT_BROKER_GROUP}, if it exists).",
     )(fn)
     fn = click.option(
         "--reload",
         "reload_how",
-        envvar="OTKLIK_BROKER_RELOAD",
+        envvar=config.envvars("OTKLIK_BROKER_RELOAD"),
+        show_envvar=True,
         default="systemctl",
         show_default=True,
-        help="How to make Mosquitto reread its files: systemctl, pidfile:PATH, command:CMD or none "
-        "(or OTKLIK_BROKER_RELOAD).",
+        help="How to make Mosquitto reread its files: systemctl, pidfile:PATH, command:CMD or none.",
     )(fn)
     return click.option(
         "--broker-dir",
-        envvar="OTKLIK_BROKER_DIR",
+        envvar=config.envvars("OTKLIK_BROKER_DIR"),
+        show_envvar=True,
         default=broker_files.DEFAULT_BROKER_DIR,
         show_default=True,
         type=click.Path(file_okay=False, path_type=Path),
-        help="Where the broker's passwd, acl and certs/ live (or OTKLIK_BROKER_DIR).",
+        help="Where the broker's passwd, acl and certs/ live.",
     )(fn)
+
+
+def public_url_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--broker-url",
+        envvar=config.envvars("OTKLIK_PUBLIC_BROKER_URL"),
+        show_envvar=True,
+        default=DEFAULT_PUBLIC_URL,
+        show_default=True,
+        help=help_text,
+    )
 
 
 def _broker_gid() -> int | None:
@@ -78,19 +66,10 @@ def _broker_gid() -> int | None:
 
 
 def _sync(db: Any, broker_dir: Path, reload_how: str) -> None:
-    broker_files.write_auth_files(broker_dir, registry.all_credentials(db), group=_broker_gid())
-    click.echo(
-        f"broker: wrote {broker_dir / broker_files.PASSWD} and {broker_dir / broker_files.ACL}; "
-        + broker_files.reload_broker(reload_how)
-    )
+    click.echo(actions.sync_broker(db, broker_dir, reload_how, _broker_gid()))
 
 
-def _ca_pem(broker_dir: Path) -> str | None:
-    ca = broker_dir / broker_files.CERTS / "ca.crt"
-    return ca.read_text() if ca.exists() else None
-
-
-@click.group()
+@group()
 def provision() -> None:
     """Credentials for kiosks, pads and services; the broker's password and ACL files.
 
@@ -100,7 +79,7 @@ def provision() -> None:
 
     \b
     Example:
-        export OTKLIK_HUB_DB=/var/lib/otklik/hub.db
+        export OTKLIK_DB=/var/lib/otklik/hub.db
         otklik provision ca --host hub.local --host 192.168.1.10
         otklik provision service hub --out /etc/otklik
         otklik provision kiosk --branch b1 --kiosk k1 --out ./k1
@@ -111,26 +90,19 @@ def provision() -> None:
 
 @provision.command("kiosk")
 @db_option
-@broker_options
+@broker_dir_options
 @click.option("--branch", required=True, help="Branch id (lowercase letters, digits, '-', '_').")
 @click.option("--kiosk", "kiosk_id", required=True, help="Kiosk id within the branch.")
 @click.option("--label", "labels", multiple=True, help="Button label, once per button in score order 1..4.")
 @click.option("--buttons", help="BCM pins of the buttons in score order, e.g. 5,6,13,19.")
 @click.option("--employee", help="Bind the kiosk (a desk pad) to this employee id.")
 @click.option("--cooldown", type=float, default=5.0, show_default=True, help="Seconds before a press counts again.")
-@click.option(
-    "--broker-url",
-    envvar="OTKLIK_PUBLIC_BROKER_URL",
-    default=DEFAULT_PUBLIC_URL,
-    show_default=True,
-    help="The URL the kiosk connects to (or OTKLIK_PUBLIC_BROKER_URL).",
-)
+@public_url_option("The URL the kiosk connects to.")
 @click.option("--pad", is_flag=True, help="A firmware button pad: write config.json for firmware/ instead.")
 @click.option("--wifi-ssid", help="With --pad: the store's Wi-Fi network.")
 @click.option("--wifi-password-file", type=click.File(), help="With --pad: file holding the Wi-Fi password.")
 @click.option("--qr/--no-qr", default=True, show_default=True, help="Print the bootstrap QR code in the terminal.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-@_errors
 def provision_kiosk(
     db_path: Path,
     broker_dir: Path,
@@ -159,73 +131,29 @@ def provision_kiosk(
         otklik provision kiosk --branch b1 --kiosk desk-3 --employee e17 --pad \\
             --wifi-ssid Store --wifi-password-file wifi.txt --out ./desk-3
     """
-    try:
-        parse_broker_url(broker_url)
-    except BrokerURLError as err:
-        raise click.BadParameter(str(err), param_hint="--broker-url") from None
-    pins = _pins(buttons)
-    if labels and len(labels) != len(pins or (1, 2, 3, 4)):
-        raise click.BadParameter(f"{len(labels)} labels for {len(pins or (1, 2, 3, 4))} buttons", param_hint="--label")
     db = registry.open_hub_db(db_path)
-    with db.conn:
-        cred, password = registry.add_device(
-            db, branch, kiosk_id, role=registry.ROLE_PAD if pad else registry.ROLE_KIOSK
-        )
-        # The provisioned settings are config version 1, so the fleet page and
-        # later pushes start from what the kiosk was given.
-        from hub import config_push
-
-        initial: dict[str, Any] = {"cooldown_s": cooldown}
-        if labels:
-            initial["labels"] = list(labels)
-        if employee:
-            initial["employee"] = employee
-        if not pad:  # the firmware does not sleep
-            initial.update(config_push.branch_settings(db, branch))
-        config_push.set_settings(db, branch, kiosk_id, initial)
-    ca_pem = _ca_pem(broker_dir)
+    issued = actions.add_kiosk(
+        db, branch=branch, kiosk=kiosk_id, out=out, broker_dir=broker_dir, broker_url=broker_url,
+        labels=list(labels), pins=actions.parse_pins(buttons), employee=employee, cooldown_s=cooldown, pad=pad,
+        wifi_ssid=wifi_ssid, wifi_password=wifi_password_file.read().strip() if wifi_password_file else None,
+    )  # fmt: skip
+    user, files = issued.credential.username, issued.files
     if pad:
-        wifi_password = wifi_password_file.read().strip() if wifi_password_file else None
-        cfg = pad_config(
-            branch=branch, kiosk=kiosk_id, username=cred.username, password=password, broker_url=broker_url,
-            employee=employee, ca_pem=ca_pem, pins=pins, wifi_ssid=wifi_ssid, wifi_password=wifi_password,
-            settings=initial,
-        )  # fmt: skip
-        out.mkdir(parents=True, exist_ok=True)
-        os.chmod(out, 0o700)
-        target = out / "config.json"
-        bundle._write_secret(target, json.dumps(cfg, indent=2, ensure_ascii=False) + "\n")
-        click.echo(f"pad {branch}/{kiosk_id}: user {cred.username}; copy {target} to the pad's filesystem")
+        click.echo(f"pad {branch}/{kiosk_id}: user {user}; copy {files['config']} to the pad's filesystem")
     else:
-        spec = bundle.KioskSpec(
-            branch=branch, kiosk=kiosk_id, username=cred.username, broker_url=broker_url,
-            employee=employee, labels=list(labels) or None, pins=pins, cooldown_s=cooldown,
-        )  # fmt: skip
-        files = bundle.write_kiosk_bundle(out, bundle.kiosk_config(spec, with_ca=bool(ca_pem)), password, ca_pem)
-        names = ", ".join(p.name for p in files.values())
-        click.echo(f"kiosk {branch}/{kiosk_id}: user {cred.username}; wrote {names}")
+        click.echo(f"kiosk {branch}/{kiosk_id}: user {user}; wrote {', '.join(p.name for p in files.values())}")
         click.echo(f"On the Pi, with deploy/pi/{bundle.SETUP_SCRIPT} copied over, run the line in {files['bootstrap']}")
         if qr:
             click.echo(bundle.qr_terminal(files["bootstrap"].read_text().strip()))
     _sync(db, broker_dir, reload_how)
 
 
-def _pins(buttons: str | None) -> list[int] | None:
-    if not buttons:
-        return None
-    try:
-        return [int(p) for p in buttons.split(",")]
-    except ValueError:
-        raise click.BadParameter(f"{buttons!r} must be comma-separated pin numbers", param_hint="--buttons") from None
-
-
 @provision.command("service")
 @db_option
-@broker_options
+@broker_dir_options
 @click.argument("role", type=click.Choice(registry.SERVICE_ROLES))
 @click.option("--name", help="Tell users of one role apart, e.g. an admin's own name.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-@_errors
 def provision_service(db_path: Path, broker_dir: Path, reload_how: str, role: str, name: str | None, out: Path) -> None:
     """Credentials for the hub, the dashboard or an admin; writes OUT/<user>.password (0600).
 
@@ -244,18 +172,9 @@ def provision_service(db_path: Path, broker_dir: Path, reload_how: str, role: st
             --username otklik-hub --password-file /etc/otklik/otklik-hub.password
     """
     db = registry.open_hub_db(db_path)
-    with db.conn:
-        cred, password = registry.add_service(db, role, name=name)
-    path = _write_service_password(out, cred.username, password)
-    click.echo(f"{role}: user {cred.username}; password in {path}")
+    issued = actions.add_service(db, role, name=name, out=out)
+    click.echo(f"{role}: user {issued.credential.username}; password in {issued.files['password']}")
     _sync(db, broker_dir, reload_how)
-
-
-def _write_service_password(out: Path, username: str, password: str) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{username}.password"
-    bundle._write_secret(path, password + "\n")
-    return path
 
 
 def _who(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -266,9 +185,8 @@ def _who(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @provision.command("revoke")
 @db_option
-@broker_options
+@broker_dir_options
 @_who
-@_errors
 def provision_revoke(
     db_path: Path, broker_dir: Path, reload_how: str, username: str | None, branch: str | None, kiosk_id: str | None
 ) -> None:
@@ -280,20 +198,17 @@ def provision_revoke(
         otklik provision revoke --user admin-olga
     """
     db = registry.open_hub_db(db_path)
-    with db.conn:
-        cred = registry.revoke(db, registry.resolve(db, username=username, branch=branch, kiosk=kiosk_id))
+    cred = actions.revoke(db, username=username, branch=branch, kiosk=kiosk_id)
     click.echo(f"revoked {cred.username}")
     _sync(db, broker_dir, reload_how)
 
 
 @provision.command("rotate")
 @db_option
-@broker_options
+@broker_dir_options
 @_who
-@click.option("--broker-url", envvar="OTKLIK_PUBLIC_BROKER_URL", default=DEFAULT_PUBLIC_URL, show_default=True,
-              help="For a kiosk: the URL in its new bundle.")  # fmt: skip
+@public_url_option("For a kiosk: the URL in its new bundle.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-@_errors
 def provision_rotate(
     db_path: Path,
     broker_dir: Path,
@@ -315,54 +230,40 @@ def provision_rotate(
         otklik provision rotate --user otklik-hub --out /etc/otklik
     """
     db = registry.open_hub_db(db_path)
-    name = registry.resolve(db, username=username, branch=branch, kiosk=kiosk_id)
-    if (found := registry.get(db, name)) and found.role == registry.ROLE_BRIDGE:
-        raise ProvisionError(
-            f"{name} is a store bridge: its password lives in the store's mosquitto.conf",
-            hint=f"revoke it, then run `otklik provision store --branch {found.branch} ...` again",
-        )
-    with db.conn:
-        cred, password = registry.rotate(db, name)
-    if cred.role in registry.DEVICE_ROLES:
-        assert cred.branch and cred.kiosk
-        from hub import config_push
-
-        _, settings = config_push.get_settings(db, cred.branch, cred.kiosk)
-        ca_pem = _ca_pem(broker_dir)
-        spec = bundle.KioskSpec(
-            branch=cred.branch, kiosk=cred.kiosk, username=cred.username, broker_url=broker_url,
-            employee=settings.get("employee"), labels=settings.get("labels"),
-            cooldown_s=settings.get("cooldown_s", 5.0),
-        )  # fmt: skip
-        files = bundle.write_kiosk_bundle(out, bundle.kiosk_config(spec, with_ca=bool(ca_pem)), password, ca_pem)
-        click.echo(f"rotated {cred.username}; new bundle in {out} (bootstrap line in {files['bootstrap']})")
+    issued = actions.rotate(db, username=username, branch=branch, kiosk=kiosk_id, out=out, broker_dir=broker_dir,
+                            broker_url=broker_url)  # fmt: skip
+    user, files = issued.credential.username, issued.files
+    if "bootstrap" in files:
+        click.echo(f"rotated {user}; new bundle in {out} (bootstrap line in {files['bootstrap']})")
     else:
-        click.echo(f"rotated {cred.username}; password in {_write_service_password(out, cred.username, password)}")
+        click.echo(f"rotated {user}; password in {files['password']}")
     _sync(db, broker_dir, reload_how)
 
 
 @provision.command("list")
 @db_option
+@output_option
 @click.option("--all", "show_all", is_flag=True, help="Include revoked users.")
-@_errors
-def provision_list(db_path: Path, show_all: bool) -> None:
+def provision_list(db_path: Path, output: str, show_all: bool) -> None:
     """List MQTT users (never their passwords).
 
     \b
     Example:
         otklik provision list --all
+        otklik provision list --json
     """
     db = registry.open_hub_db(db_path)
+    rows = []
     for c in registry.all_credentials(db, active_only=not show_all):
         where = f"{c.branch}/{c.kiosk or '*'}" if c.branch else "-"
         state = f"revoked {c.revoked_at}" if c.revoked_at else f"since {c.rotated_at or c.created_at}"
-        click.echo(f"{c.username:28} {c.role:10} {where:24} {state}")
+        rows.append({"username": c.username, "role": c.role, "where": where, "state": state})
+    emit(rows, output)
 
 
 @provision.command("sync")
 @db_option
-@broker_options
-@_errors
+@broker_dir_options
 def provision_sync(db_path: Path, broker_dir: Path, reload_how: str) -> None:
     """Rewrite the broker's passwd and acl from the database and reload (e.g. after restoring a backup).
 
@@ -374,11 +275,10 @@ def provision_sync(db_path: Path, broker_dir: Path, reload_how: str) -> None:
 
 
 @provision.command("ca")
-@broker_options
+@broker_dir_options
 @click.option("--host", "hosts", multiple=True, required=True, help="Name or IP kiosks use for the hub (repeat).")
 @click.option("--force", is_flag=True, help="Replace an existing CA (every kiosk must then be re-provisioned).")
 @click.option("--server-only", is_flag=True, help="Keep the CA; only issue a new server certificate.")
-@_errors
 def provision_ca(broker_dir: Path, reload_how: str, hosts: tuple[str, ...], force: bool, server_only: bool) -> None:
     """Make a CA and the broker's TLS certificate in BROKER_DIR/certs (uses the openssl command).
 
@@ -387,12 +287,9 @@ def provision_ca(broker_dir: Path, reload_how: str, hosts: tuple[str, ...], forc
         otklik provision ca --host hub.local --host 192.168.1.10
         otklik provision ca --server-only --host hub.local --host hub.store.example
     """
-    certs_dir = broker_dir / broker_files.CERTS
-    if not server_only:
-        certs.make_ca(certs_dir, force=force)
     gid = _broker_gid()
-    crt = certs.make_server_cert(certs_dir, list(hosts), broker_gid=gid)
-    click.echo(f"CA {certs_dir / 'ca.crt'} (kiosks get a copy), server certificate {crt} for {', '.join(hosts)}")
+    crt = actions.make_certificates(broker_dir, list(hosts), force=force, server_only=server_only, gid=gid)
+    click.echo(f"CA {crt.parent / 'ca.crt'} (kiosks get a copy), server certificate {crt} for {', '.join(hosts)}")
     if gid is None:
         click.echo(
             f"Warning: no broker group ({broker_files.DEFAULT_BROKER_GROUP} does not exist, or not root): "
@@ -406,7 +303,8 @@ def provision_ca(broker_dir: Path, reload_how: str, hosts: tuple[str, ...], forc
 
 
 @provision.command("broker-config")
-@click.option("--broker-dir", default=broker_files.DEFAULT_BROKER_DIR, show_default=True, help="Files dir.")
+@click.option("--broker-dir", envvar=config.envvars("OTKLIK_BROKER_DIR"), show_envvar=True,
+              default=broker_files.DEFAULT_BROKER_DIR, show_default=True, help="Files dir.")  # fmt: skip
 @click.option("--tls-port", type=int, default=8883, show_default=True)
 @click.option("--local-port", type=int, default=1883, show_default=True, help="Loopback listener; 0 for none.")
 @click.option("--out", type=click.File("w"), default="-", help="Where to write mosquitto.conf (default stdout).")
@@ -423,11 +321,10 @@ def provision_broker_config(broker_dir: str, tls_port: int, local_port: int, out
 
 @provision.command("store")
 @db_option
-@broker_options
+@broker_dir_options
 @click.option("--branch", required=True, help="The store's branch id.")
-@click.option("--central-url", envvar="OTKLIK_CENTRAL_BROKER_URL",
-              help="mqtts://HOST:PORT of the central broker's TLS listener, as the store reaches it "
-              "(or OTKLIK_CENTRAL_BROKER_URL).")  # fmt: skip
+@click.option("--central-url", envvar=config.envvars("OTKLIK_CENTRAL_BROKER_URL"), show_envvar=True,
+              help="mqtts://HOST:PORT of the central broker's TLS listener, as the store reaches it.")  # fmt: skip
 @click.option("--host", "hosts", multiple=True, help="Name or IP the store's kiosks use for its broker (repeat).")
 @click.option("--store-dir", default=broker_files.DEFAULT_BROKER_DIR, show_default=True,
               help="Where the files will live on the store machine (the paths inside its mosquitto.conf).")  # fmt: skip
@@ -435,7 +332,6 @@ def provision_broker_config(broker_dir: str, tls_port: int, local_port: int, out
 @click.option("--users-only", is_flag=True,
               help="Rewrite only OUT/passwd and OUT/acl from the branch's kiosks, e.g. after adding one.")  # fmt: skip
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-@_errors
 def provision_store(
     db_path: Path, broker_dir: Path, reload_how: str, branch: str, central_url: str | None, hosts: tuple[str, ...],
     store_dir: str, tls_port: int, users_only: bool, out: Path,
@@ -486,7 +382,6 @@ def provision_store(
 @click.option("--token-file", type=click.File(), default="-", show_default=True,
               help="File holding the bootstrap token or line; - is stdin.")  # fmt: skip
 @click.option("--etc", "etc_dir", default=bundle.ETC_DIR, show_default=True, type=click.Path(path_type=Path))
-@_errors
 def provision_unpack(refused: str | None, token_file: Any, etc_dir: Path) -> None:
     """On the kiosk: write config, password and CA from a bootstrap token read from stdin or a file.
 
@@ -511,47 +406,29 @@ def provision_unpack(refused: str | None, token_file: Any, etc_dir: Path) -> Non
 
 
 def mqtt_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    for opt in reversed(
-        [
-            click.option("--broker", "broker_url", envvar="OTKLIK_BROKER", help="mqtt(s)://HOST:PORT to push to."),
-            click.option(
-                "--username",
-                envvar="OTKLIK_MQTT_USERNAME",
-                default=CONFIG_PUSH_USER,
-                show_default=True,
-                help="A hub credential of its own (otklik provision service hub --name push): the broker "
-                "ties client ids to usernames, so pushing as the running hub's user would take over its session.",
-            ),
-            click.option(
-                "--password-file",
-                envvar="OTKLIK_MQTT_PASSWORD_FILE",
-                type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                help="File holding the broker password (or OTKLIK_MQTT_PASSWORD).",
-            ),
-            click.option("--ca-file", envvar="OTKLIK_MQTT_CA_FILE", type=click.Path(exists=True, dir_okay=False)),
-        ]
-    ):
-        fn = opt(fn)
-    return fn
+    """``otklik.command.broker_options`` without --mqtt-version (a config push is MQTT 5)."""
+    return broker_options(
+        required=False,
+        versions=False,
+        username_default=CONFIG_PUSH_USER,
+        username_help="A hub credential of its own (otklik provision service hub --name push): the broker "
+        "ties client ids to usernames, so pushing as the running hub's user would take over its session.",
+    )(fn)
 
 
 def _push(db: Any, broker_url: str | None, username: str, password_file: Path | None, ca_file: str | None,
           kiosks: list[tuple[str, str]]) -> None:  # fmt: skip
     from hub import config_push
-    from hub.cli import read_password
 
     if not broker_url:
         click.echo("saved; not pushed (no --broker): run `otklik config push --broker URL` to publish")
         return
-    try:
-        broker = parse_broker_url(broker_url, username=username, password=read_password(password_file), ca_file=ca_file)
-    except BrokerURLError as err:
-        raise click.BadParameter(str(err), param_hint="--broker") from None
+    broker = broker_from(broker_url, username, password_file, ca_file)
     for branch, kiosk, version in config_push.push(broker, db, kiosks):
         click.echo(f"pushed {branch}/{kiosk} config version {version}")
 
 
-@click.group("config")
+@group("config")
 def config_group() -> None:
     """Kiosk settings pushed from the hub: labels, cooldown, employee, the branch's opening hours.
 
@@ -586,7 +463,6 @@ def config_group() -> None:
     help="JSON file of the touch screen's follow-up questions (README: Follow-up questions).",
 )
 @click.option("--reset", "resets", multiple=True, help="Drop a setting back to the kiosk's file value (repeat).")
-@_errors
 def config_set(
     db_path: Path, broker_url: str | None, username: str, password_file: Path | None, ca_file: str | None,
     branch: str, kiosk_ids: tuple[str, ...], labels: tuple[str, ...], cooldown: float | None, hours: str | None,
@@ -646,7 +522,6 @@ def config_set(
 @db_option
 @mqtt_options
 @click.option("--all", "push_all", is_flag=True, help="Republish every kiosk's config, not only unpublished ones.")
-@_errors
 def config_push_cmd(
     db_path: Path, broker_url: str | None, username: str, password_file: Path | None, ca_file: str | None,
     push_all: bool,
@@ -670,9 +545,9 @@ def config_push_cmd(
 
 @config_group.command("show")
 @db_option
+@output_option
 @click.option("--branch", help="Only this branch.")
-@_errors
-def config_show(db_path: Path, branch: str | None) -> None:
+def config_show(db_path: Path, output: str, branch: str | None) -> None:
     """Show each kiosk's settings, version and whether the broker has it.
 
     \b
@@ -681,9 +556,17 @@ def config_show(db_path: Path, branch: str | None) -> None:
     """
     db = registry.open_hub_db(db_path)
     where, args = ("branch = ?", [branch]) if branch else (None, [])
-    for row in db["kiosk_settings"].rows_where(where, args, order_by="branch, kiosk"):
-        state = "published" if row["published_version"] == row["version"] else "NOT published"
-        click.echo(f"{row['branch']}/{row['kiosk']} v{row['version']} ({state}): {row['settings']}")
+    rows = [
+        {
+            "branch": row["branch"],
+            "kiosk": row["kiosk"],
+            "version": row["version"],
+            "published": row["published_version"] == row["version"],
+            "settings": json.loads(row["settings"]),
+        }
+        for row in db["kiosk_settings"].rows_where(where, args, order_by="branch, kiosk")
+    ]
+    emit(rows, output)
 
 
 COMMANDS: list[click.Command] = [provision, config_group]

@@ -6,8 +6,10 @@ import json
 
 import click
 
+from otklik.command import command
 
-@click.command("camera")
+
+@command("camera")
 @click.option("--video", type=click.Path(dir_okay=False), help="Count the people in this video file.")
 @click.option("--device", type=int, help="Count from this V4L2 camera (/dev/videoN).")
 @click.option("--picamera", is_flag=True, help="Count from the Raspberry Pi camera (Picamera2).")
@@ -61,15 +63,15 @@ def camera(
         else:
             source = open_source("device", device=device or 0, width=width, height=width * 3 // 4)
     except ModelNotFound as err:
-        raise click.ClickException(f"{err}\nHint: install the camera extra: pip install 'otklik[camera]'") from None
+        err.hint = "install the camera extra: pip install 'otklik[camera]'"
+        raise
     except CameraUnavailable as err:
-        raise click.ClickException(f"{err}\nHint: check the path or `v4l2-ctl --list-devices`") from None
+        err.hint = "check the path or `v4l2-ctl --list-devices`"
+        raise
     if seconds is None and not video:
         seconds = 30.0
     try:
         summary = count_source(source, faces, width=width, seconds=seconds)
-    except CameraUnavailable as err:
-        raise click.ClickException(str(err)) from None
     finally:
         source.close()
     if as_json:

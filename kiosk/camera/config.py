@@ -22,11 +22,12 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from kiosk.camera.detect import DETECTORS
+from otklik.errors import OtklikError
 
 SOURCES = ("auto", "picamera", "device", "file")
 
 
-class CameraConfigError(ValueError):
+class CameraConfigError(OtklikError, ValueError):
     """A bad ``[camera]`` setting; the text names the field and the reason."""
 
 

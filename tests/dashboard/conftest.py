@@ -17,6 +17,7 @@ from hub import roster as hub_roster
 from hub.db import open_db
 from hub.ingest import handle_message
 from otklik import protocol, times
+from tests.hub_db import migrate
 
 PASSWORD = "correct horse battery"
 
@@ -34,6 +35,7 @@ def hub_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def app(hub_path: Path) -> Iterator[Flask]:
+    migrate(hub_path)
     app = create_app({"OTKLIK_DB": str(hub_path), "SECRET_KEY": "test", "TESTING": True})
     store = accounts.open_store(app.config["OTKLIK_AUTH_DB"])
     accounts.add_user(store, "root", PASSWORD, "admin")

@@ -29,7 +29,7 @@ def test_users_lifecycle(tmp_path: Path) -> None:
     # Prompted twice (with confirmation), never echoed.
     result = run("users", "add", "root", "--role", "admin", "--db", db, input="admin-pass-1\nadmin-pass-1\n")
     assert result.exit_code == 0 and "admin-pass-1" not in result.output
-    listing = run("users", "list", "--db", db).output
+    listing = run("users", "list", "--db", db, "--tsv").output
     assert "olga\tmanager\tb1" in listing and "root\tadmin" in listing
     assert "pbkdf2" not in listing and "scrypt" not in listing
 

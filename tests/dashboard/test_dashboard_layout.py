@@ -16,6 +16,7 @@ screenshots go to test-artifacts/ (git-ignored) as layout-<page>-<lang>-<width>.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -116,6 +117,8 @@ ALLOWED_WORDS = {
     "Otklik",  # the brand
     "English",  # the language picker names each language in itself
     "CSV",  # the file format's name, written so in Russian and Persian too
+    "Excel",  # the program the Excel-friendly download is for, named so in every language
+    "Windows",  # ... and the system it runs on there
     "UTF-8",  # an encoding's name
     # The column names a roster CSV must have (hub/roster.py), typed as they are in any language.
     *roster.EMPLOYEE_COLUMNS,
@@ -395,6 +398,63 @@ def test_live_overview_colours_cards_by_the_server_rule(demo_server: str, chromi
             ".map((c) => [c.dataset.branch, [...c.classList].find((k) => k.startsWith('level-'))]))"
         )
         assert live == served
+    finally:
+        context.close()
+
+
+# What each chart says, read from Chart.js itself: legend entries, axis titles, the index's own axis.
+CHART_FACTS = """
+(id) => {
+  const chart = Chart.getChart(document.getElementById(id));
+  if (!chart) return null;
+  const scales = Object.fromEntries(Object.entries(chart.options.scales).map(([k, s]) => [k, {
+    title: s.title && s.title.display ? s.title.text : "", grid: s.grid ? s.grid.drawOnChartArea !== false : true,
+    reverse: !!s.reverse}]));
+  return {legend: chart.legend.legendItems.map((i) => i.text), scales,
+          datasets: chart.data.datasets.map((d) => ({label: d.label, order: d.order || 0, radius: d.pointRadius || 0,
+                                                     points: d.data.length}))};
+}
+"""
+
+
+@pytest.mark.parametrize(("lang", "width"), [("en", 1366), ("fa", 390)])
+def test_charts_say_what_they_show(demo_server: str, chromium: Any, lang: str, width: int) -> None:
+    context, page = _admin_page(chromium, demo_server, lang, width)
+    try:
+        page.goto(demo_server + "/branch/central")
+        page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('series-chart'))")
+        page.wait_for_selector(".heat-legend .heat-scale", state="attached")
+        text = page.evaluate("window.otklik.format.t('charts')")
+        series = page.evaluate(CHART_FACTS, "series-chart")
+        # The buttons by name, not "1, 2, 3, 4"; both axes titled; the index's axis draws no gridlines.
+        assert series["legend"] == [text["index"], *text["buttons"]]
+        assert series["scales"]["n"]["title"] == text["responses"] and series["scales"]["index"]["title"]
+        assert series["scales"]["x"]["title"] and not series["scales"]["index"]["grid"]
+        assert series["scales"]["x"]["reverse"] == (lang == "fa")
+        funnel = page.evaluate(CHART_FACTS, "funnel-chart")
+        f = text["funnel"]
+        assert {f["mean"], f["limit95"], f["limit998"]} <= set(funnel["legend"])
+        assert funnel["scales"]["x"]["title"] == f["x"] and funnel["scales"]["y"]["title"] == f["y"]
+        assert sum(d["points"] for d in funnel["datasets"] if d["label"] in (f["above"], f["below"], f["within"])) >= 5
+        legend = page.inner_text(".heat-legend")
+        assert text["heat"]["colour"] in legend and text["heat"]["number"] in legend
+        # The heat map opens on the hours someone pressed in: no night columns on show.
+        shown = page.evaluate("[...document.querySelectorAll('table.heat tr:first-child td')]"
+                              ".filter((td) => td.offsetWidth).length")  # fmt: skip
+        assert 8 <= shown - 1 < 24, shown
+        # One period: the index is a marked point drawn over the bars, with its value written beside it.
+        page.check("#grain input[value=month]")
+        shows_months = "() => Chart.getChart(document.getElementById('series-chart')).options.scales.x.title.text === "
+        page.wait_for_function(shows_months + json.dumps(text["grain"]["month"]))
+        month = page.evaluate(CHART_FACTS, "series-chart")
+        index = month["datasets"][0]
+        assert index["label"] == text["index"] and index["radius"] >= 4
+        assert all(index["order"] < d["order"] for d in month["datasets"][1:])
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.goto(demo_server + "/employees")
+        page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('funnel-chart'))")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        assert page.evaluate("window.__csp") == []
     finally:
         context.close()
 
