@@ -74,9 +74,10 @@ def test_today_is_the_branch_date_on_every_page_api_export_and_report(client: Fl
     summary = client.get("/api/v1/branches/vl").get_json()
     assert (summary["date"], summary["today"]["responses"]) == (TODAY, 1)
 
-    # Branch page: the "Responses today" card.
+    # Branch page: the responses card's line for today, with the branch's own date.
     page = client.get("/branch/vl").get_data(as_text=True)
-    assert re.search(r'<div class="figure">1</div>\s*<p class="muted">Responses today', page), page
+    # The date in brackets is the branch's (23 November), not UTC's (22 November at 20:00).
+    assert re.search(r"Today \([^)]*\b23\b[^)]*\): 1</p>", page), page
 
     # Series by day (default period: the last 30 days ending today) ends with today's press.
     series = client.get("/api/v1/branches/vl/series?by=day").get_json()["rows"]
