@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,10 @@ def _secret_key(auth_db: str) -> str:
     return key
 
 
+def _system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from dashboard.jsonprovider import OrjsonProvider
 
@@ -69,6 +73,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # CSRF is checked in auth.before_request so that API-token clients
         # (no cookie, nothing to forge) are exempt and everyone else is not.
         "WTF_CSRF_CHECK_DEFAULT": False,
+        # What "now" is for every figure (each branch's today, the default periods); a test sets the time.
+        "CLOCK": _system_clock,
         "SSE_POLL_S": 0.2,
         # A stream ends after this long and the page reconnects (OTKLIK_SSE_MAX_S; under a proxy's own timeout).
         "SSE_MAX_S": float(env.get_int("OTKLIK_SSE_MAX_S", 3600, minimum=1)),

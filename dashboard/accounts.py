@@ -27,6 +27,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from otklik.errors import OtklikError
 from otklik.private_files import create_private
 from otklik.protocol import ID_RE
+from otklik.times import format_ts
 
 ROLES = ("admin", "manager", "technician")
 LANGUAGES = ("en", "ru", "fa")
@@ -166,10 +167,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _ts(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def open_store(path: str) -> sqlite_utils.Database:
     """The dashboard's own database (password hashes, sessions), created private and migrated on first use."""
     create_private(path)
@@ -261,7 +258,7 @@ def add_user(
     with db.conn:
         cursor = db.execute(
             "INSERT INTO users (username, password_hash, role, language, created_at) VALUES (?, ?, ?, ?, ?)",
-            [username, generate_password_hash(password), role, language, _ts(_now())],
+            [username, generate_password_hash(password), role, language, format_ts(_now())],
         )
         user_id = cursor.lastrowid
         db.conn.executemany("INSERT INTO branch_grants (user_id, branch) VALUES (?, ?)", [(user_id, b) for b in grants])
@@ -475,7 +472,7 @@ def issue_token(db: sqlite_utils.Database, username: str, name: str = "api") -> 
     with db.conn:
         db.execute(
             "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?)",
-            [user.id, name, _hash_token(token), _ts(_now())],
+            [user.id, name, _hash_token(token), format_ts(_now())],
         )
     return token
 
@@ -495,7 +492,7 @@ def list_tokens(db: sqlite_utils.Database, username: str | None = None) -> list[
 def revoke_token(db: sqlite_utils.Database, token_id: int) -> None:
     with db.conn:
         cursor = db.execute(
-            "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [_ts(_now()), token_id]
+            "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [format_ts(_now()), token_id]
         )
     if cursor.rowcount == 0:
         raise AccountError(f"token {token_id} does not exist or is already revoked")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import sqlite_utils
@@ -138,7 +139,7 @@ def shifts() -> Any:
     args = _args()
     db = get_db()
     names = access.score_branches(db, g.user, args.get("branch"))
-    start, end = filters.shift_period(args)
+    start, end = figures.shift_period(db, names, args)
     return jsonify({"from": start.isoformat(), "to": end.isoformat(), "rows": figures.shifts(db, names, args)})
 
 
@@ -200,12 +201,14 @@ FLEET_RECHECK_S = 5.0
 _VOLATILE = ("silent_s",)
 
 
-def live_state(db: sqlite_utils.Database, user: User) -> dict[str, dict[str, Any]]:
-    """What an open page of ``user``'s may be told, by topic: only their branches' figures, kiosks and alerts."""
+def live_state(db: sqlite_utils.Database, user: User, now: datetime | None = None) -> dict[str, dict[str, Any]]:
+    """What an open page of ``user``'s may be told, by topic: only their branches' figures, kiosks and alerts.
+
+    ``now`` is the app's clock, for a caller outside a request (the stream)."""
     state: dict[str, dict[str, Any]] = {}
     if user.sees_scores:
         names = access.score_branches(db, user)
-        state["overview"] = {"branches": figures.overview(db, names)}
+        state["overview"] = {"branches": figures.overview(db, names, now=now)}
         state["alerts"] = {"rows": figures.alerts(db, names, "live")}
     state["fleet"] = {"rows": fleet.fleet(db, access.fleet_branches(user))}
     return state
@@ -236,6 +239,8 @@ def stream() -> Response:
     poll = float(current_app.config["SSE_POLL_S"])
     max_s = float(current_app.config["SSE_MAX_S"])
     dumps = current_app.json.dumps
+    # The stream runs outside the request: it takes the app's clock with it.
+    clock = current_app.config["CLOCK"]
     slots: StreamSlots = current_app.extensions["otklik_stream_slots"]
     if not slots.take(int(current_app.config["SSE_MAX_STREAMS"])):
         refused = api_error(503, "too many live pages are open on this server; poll /api/v1/overview instead")
@@ -264,7 +269,7 @@ def stream() -> Response:
                 version = db.execute("PRAGMA data_version").fetchone()[0]
                 if version != last_version or time.monotonic() - last_look >= FLEET_RECHECK_S:
                     last_version, last_look = version, time.monotonic()
-                    for topic, payload in live_state(db, user).items():
+                    for topic, payload in live_state(db, user, clock()).items():
                         news = dumps(_news(payload))
                         if news != last_news.get(topic):
                             last_news[topic] = news

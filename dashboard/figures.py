@@ -26,23 +26,54 @@ from hub import roster as hub_roster
 from hub import scores
 from hub.analytics_schema import COUNT_COLUMNS
 from hub.notify import redact
-from otklik.protocol import format_ts
+from otklik.times import format_ts, local_today, read_ts, utc_range
 
 LOCAL_MINUTE = "%Y-%m-%d %H:%M"
+DEFAULT_DAYS = 30  # the rankings' and flagged list's period when ?from= is not given
+HEATMAP_DAYS = 90
+EMPLOYEE_DAYS = 90
+
+
+# --- each branch's today ----------------------------------------------------------
+
+
+def today(db: sqlite_utils.Database, branch: str) -> date:
+    """The branch's own date by the app's clock; every default period ends on it."""
+    return local_today(_zones(db, (branch,))[branch], filters.now())
+
+
+def latest_today(db: sqlite_utils.Database, names: Sequence[str]) -> date:
+    """The latest of the branches' own dates: one period for a page that lists several (the shifts)."""
+    moment = filters.now()
+    zones = _zones(db, tuple(names))
+    return max((local_today(zone, moment) for zone in zones.values()), default=moment.date())
+
+
+@cached
+def _zones(db: sqlite_utils.Database, names: tuple[str, ...]) -> dict[str, ZoneInfo]:
+    return {name: hub_branches.get(db, name).zone for name in names}
+
+
+def _period(db: sqlite_utils.Database, branch: str, args: dict[str, str], days: int) -> tuple[date, date]:
+    """The branch's [start, stop) local dates from the filters, ending on its today by default."""
+    start, end = filters.period(args, days, today(db, branch))
+    return start, end + timedelta(days=1)
 
 
 # --- scores (hub.scores) ---------------------------------------------------------
 
 
-def overview(db: sqlite_utils.Database, names: Sequence[str]) -> list[dict[str, Any]]:
-    return _overview(db, tuple(names))
+def overview(db: sqlite_utils.Database, names: Sequence[str], now: datetime | None = None) -> list[dict[str, Any]]:
+    """One card per branch, each on its own today (``now`` for a caller outside a request: the live stream)."""
+    moment = (now or filters.now()).replace(second=0, microsecond=0)
+    return _overview(db, tuple(names), moment)
 
 
 @cached
-def _overview(db: sqlite_utils.Database, names: tuple[str, ...]) -> list[dict[str, Any]]:
+def _overview(db: sqlite_utils.Database, names: tuple[str, ...], now: datetime) -> list[dict[str, Any]]:
     if not names:
         return []
-    rows = scores.overview(db, list(names))
+    rows = scores.overview(db, list(names), now=now)
     _add_trend_and_rate(db, rows)
     for row in rows:
         row["week"] = row.get("last_7_days") or {}
@@ -97,14 +128,14 @@ def _daily_index(db: sqlite_utils.Database, names: list[str], today: date) -> di
 
 
 def branch_summary(db: sqlite_utils.Database, branch: str) -> dict[str, Any]:
-    rows = _overview(db, (branch,))
+    rows = overview(db, (branch,))
     return rows[0] if rows else {"branch": branch}
 
 
 def series(db: sqlite_utils.Database, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
     grain = filters.grain(args)
-    start, end = filters.period(args, filters.GRAIN_DAYS[grain])
-    return _series(db, grain, branch, start, end + timedelta(days=1), filters.first_weekday(args))
+    start, stop = _period(db, branch, args, filters.GRAIN_DAYS[grain])
+    return _series(db, grain, branch, start, stop, filters.first_weekday(args))
 
 
 @cached
@@ -115,8 +146,7 @@ def _series(
 
 
 def heatmap(db: sqlite_utils.Database, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
-    start, end = filters.period(args, 90)
-    return _heatmap(db, branch, start, end + timedelta(days=1))
+    return _heatmap(db, branch, *_period(db, branch, args, HEATMAP_DAYS))
 
 
 @cached
@@ -125,19 +155,19 @@ def _heatmap(db: sqlite_utils.Database, branch: str, start: date, stop: date) ->
 
 
 def flagged(db: sqlite_utils.Database, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
-    """The latest flagged presses of a branch: kept and shown, left out of scores."""
-    start, end = filters.period(args, 30)
-    return _flagged(db, branch, start, end + timedelta(days=1), filters.limit(args))
+    """The latest flagged presses of a branch in its local period: kept and shown, left out of scores."""
+    lo, hi = utc_range(_zones(db, (branch,))[branch], *_period(db, branch, args, DEFAULT_DAYS))
+    return _flagged(db, branch, lo, hi, filters.limit(args))
 
 
 @cached
-def _flagged(db: sqlite_utils.Database, branch: str, start: date, stop: date, limit: int) -> list[dict[str, Any]]:
+def _flagged(db: sqlite_utils.Database, branch: str, lo: str, hi: str, limit: int) -> list[dict[str, Any]]:
     # Raw events, scanned: the slowest read of a branch page on a big database (tens of ms, seconds cold).
     return list(
         db.query(
             "SELECT id, branch, kiosk, seq, ts, score, employee, flags FROM events "
             "WHERE branch = ? AND ts >= ? AND ts < ? AND flags != '' ORDER BY ts DESC LIMIT ?",
-            [branch, start.isoformat(), stop.isoformat(), limit],
+            [branch, lo, hi, limit],
         )
     )
 
@@ -148,23 +178,21 @@ def ranking(db: sqlite_utils.Database, names: Sequence[str], args: dict[str, str
 
 
 def employee_field(db: sqlite_utils.Database, names: Sequence[str], args: dict[str, str]) -> list[dict[str, Any]]:
-    """Everyone credited with responses in the period: the ranked first, best first, then those
-    below the ranking minimum (``rank`` None), most responses first."""
+    """Everyone credited with responses, each branch over its own last 30 days ending on its own
+    today: the ranked first, best first, then those below the ranking minimum (``rank`` None),
+    most responses first."""
     if not names:
         return []
-    start, end = filters.period(args, 30)
-    return _field(db, tuple(names), start, end + timedelta(days=1), filters.min_responses(args))
+    periods = tuple((name, *_period(db, name, args, DEFAULT_DAYS)) for name in names)
+    return _field(db, periods, filters.min_responses(args))
 
 
 @cached
 def _field(
-    db: sqlite_utils.Database, names: tuple[str, ...], start: date, stop: date, minimum: int
+    db: sqlite_utils.Database, periods: tuple[tuple[str, date, date], ...], minimum: int
 ) -> list[dict[str, Any]]:
-    rows = [
-        r
-        for r in scores.report(db, "employee", branch=list(names), start=start, end=stop, min_responses=minimum)
-        if r.get("employee")
-    ]
+    by_branch = {name: (start, stop) for name, start, stop in periods}
+    rows = [r for r in scores.field(db, "employee", periods=by_branch, min_responses=minimum) if r.get("employee")]
     rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, -r["responses"], str(r["employee"])))
     known = hub_roster.employee_names(db) if db["employees"].exists() else {}
     return [flat(r, name=known.get(r["employee"], "")) for r in rows]
@@ -185,8 +213,7 @@ def employee(
 ) -> dict[str, Any] | None:
     """One employee's figures in ``branch``; None if nobody of that id worked there."""
     args = args or {}
-    start, end = filters.period(args, 90)
-    stop = end + timedelta(days=1)
+    start, stop = _period(db, branch, args, EMPLOYEE_DAYS)
     summary = scores.total(db, branch=branch, employee=employee_id, start=start, end=stop)
     on_roster = None
     if db["employees"].exists():
@@ -205,8 +232,8 @@ def employee(
         "employee": employee_id,
         "name": (on_roster or {}).get("name", ""),
         "from": start.isoformat(),
-        "to": end.isoformat(),
-        "days": (end - start).days + 1,
+        "to": (stop - timedelta(days=1)).isoformat(),
+        "days": (stop - start).days,
         "summary": summary,
         "series": weekly,
     }
@@ -258,7 +285,7 @@ def roster(db: sqlite_utils.Database, names: Sequence[str] | None) -> list[dict[
 
 def shifts(db: sqlite_utils.Database, names: Sequence[str], args: dict[str, str]) -> list[dict[str, Any]]:
     """Shifts overlapping the period, times in each branch's local time (as the CSV import takes them)."""
-    first, last = filters.shift_period(args)
+    first, last = shift_period(db, names, args)
     people = hub_roster.employee_names(db)
     rows: list[dict[str, Any]] = []
     for name in names:
@@ -267,6 +294,11 @@ def shifts(db: sqlite_utils.Database, names: Sequence[str], args: dict[str, str]
         end = format_ts(datetime.combine(last + timedelta(days=1), time(), zone))
         rows.extend(_shift_row(s, zone, people) for s in hub_roster.list_shifts(db, branch=name, start=start, end=end))
     return rows
+
+
+def shift_period(db: sqlite_utils.Database, names: Sequence[str], args: dict[str, str]) -> tuple[date, date]:
+    """[from, to] local dates of the shifts shown, by default around the branches' (latest) today."""
+    return filters.shift_period(args, latest_today(db, names))
 
 
 def shift_row(db: sqlite_utils.Database, found: hub_roster.Shift) -> dict[str, Any]:
@@ -291,4 +323,4 @@ def _shift_row(shift: hub_roster.Shift, zone: ZoneInfo, people: dict[str, str]) 
 
 
 def _local(ts: str, zone: ZoneInfo) -> str:
-    return datetime.fromisoformat(ts).astimezone(zone).strftime(LOCAL_MINUTE)
+    return read_ts(ts).astimezone(zone).strftime(LOCAL_MINUTE)

@@ -8,18 +8,19 @@ refused the same everywhere; each refusal is an :class:`~dashboard.errors.InputE
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from flask import current_app
 from flask_babel import gettext as _
 
 from dashboard.errors import InputError
-from hub.periods import FAR_FUTURE, FAR_PAST
+from hub.scores import DEFAULT_MIN_RESPONSES
+from otklik.times import FAR_FUTURE, FAR_PAST, last_days
 
 GRAINS = ("day", "week", "month")
 # Days a series covers when ?from= is not given, by grain.
 GRAIN_DAYS = {"day": 30, "week": 7 * 26, "month": 366}
-DEFAULT_MIN_RESPONSES = 30
 ALERT_STATES = ("live", "open", "acknowledged", "resolved", "all")
 SHIFT_DAYS_BACK = 7
 SHIFT_DAYS_AHEAD = 14
@@ -27,8 +28,10 @@ SHIFT_DAYS_AHEAD = 14
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def now() -> datetime:
+    """This moment by the app's ``CLOCK`` (the system's, unless a test sets the time)."""
+    moment: datetime = current_app.config["CLOCK"]()
+    return moment
 
 
 def parse_date(value: str | None, field: str) -> date | None:
@@ -50,10 +53,13 @@ def parse_date(value: str | None, field: str) -> date | None:
     return day
 
 
-def period(args: dict[str, str], default_days: int = 30) -> tuple[date, date]:
-    """[from, to] inclusive local dates from ?from=&to=, default the last ``default_days``."""
-    end = parse_date(args.get("to"), "to") or _now().date()
-    start = parse_date(args.get("from"), "from") or end - timedelta(days=default_days - 1)
+def period(args: dict[str, str], default_days: int, today: date) -> tuple[date, date]:
+    """[from, to] inclusive local dates from ?from=&to=, default the ``default_days`` ending ``today``.
+
+    ``today`` is the branch's own date (``otklik.times.local_today``), never the server's or UTC's.
+    """
+    end = parse_date(args.get("to"), "to") or today
+    start = parse_date(args.get("from"), "from") or last_days(end, default_days)[0]
     if start > end:
         raise InputError(_("from: the start date is after the end date"))
     if (end - start).days > 3660:
@@ -61,17 +67,17 @@ def period(args: dict[str, str], default_days: int = 30) -> tuple[date, date]:
     return start, end
 
 
-def shift_period(args: dict[str, str]) -> tuple[date, date]:
+def shift_period(args: dict[str, str], today: date) -> tuple[date, date]:
     """[from, to] local dates of the shifts shown: by default a week back and two weeks ahead."""
     start = parse_date(args.get("from"), "from")
     end = parse_date(args.get("to"), "to")
     span = timedelta(days=SHIFT_DAYS_BACK + SHIFT_DAYS_AHEAD)
     if start is None:
-        start = end - span if end else _now().date() - timedelta(days=SHIFT_DAYS_BACK)
+        start = end - span if end else today - timedelta(days=SHIFT_DAYS_BACK)
     if end is None:
         end = start + span
     # period() holds the checks every page shares (order, length).
-    return period({"from": start.isoformat(), "to": end.isoformat()})
+    return period({"from": start.isoformat(), "to": end.isoformat()}, 1, today)
 
 
 def grain(args: dict[str, str]) -> str:

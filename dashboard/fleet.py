@@ -10,6 +10,8 @@ from typing import Any
 import sqlite_utils
 
 from dashboard.cache import cached
+from hub import branches
+from otklik.times import read_ts_or_none
 
 Seen = datetime | None
 # A kiosk heartbeats every 30 s unless its config says otherwise (``heartbeat_s``,
@@ -118,31 +120,16 @@ def _registry(
             "uptime_s": row.get("uptime_s"),
             "heartbeat_at": row.get("heartbeat_at"),
         }
-        reported = _Reported(_parse(row.get("heartbeat_at")), _interval(extra))
-        rows.append((shown, _parse(row.get("last_seen")), reported))
+        reported = _Reported(read_ts_or_none(row.get("heartbeat_at")), _interval(extra))
+        rows.append((shown, read_ts_or_none(row.get("last_seen")), reported))
     return rows
 
 
-def _parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def all_branches(db: sqlite_utils.Database) -> list[str]:
-    """Every branch the hub knows of: from kiosks, and from analytics settings/roster when present."""
-    # Asked by nearly every request of an admin: kept until the next commit.
-    return list(_all_branches(db))
+    """``hub.branches.known_branches``, kept until the next commit: nearly every request of an admin asks."""
+    return list(_known_branches(db))
 
 
 @cached
-def _all_branches(db: sqlite_utils.Database) -> list[str]:
-    names: set[str] = set()
-    for table in ("kiosks", "branch_settings", "employees"):
-        if db[table].exists():
-            names.update(r[0] for r in db.execute(f"SELECT DISTINCT branch FROM {table}"))
-    return sorted(names)
+def _known_branches(db: sqlite_utils.Database) -> list[str]:
+    return branches.known_branches(db)

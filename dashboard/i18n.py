@@ -34,6 +34,7 @@ from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
 from dashboard.charts import chart_text
+from otklik.times import read_ts_or_none
 
 LANGUAGES = {"en": "English", "ru": "Русский", "fa": "فارسی"}
 RTL = {"fa"}
@@ -131,20 +132,8 @@ def weekdays(locale: str) -> list[tuple[int, str]]:
     return [((first + i) % 7, names[(first + i) % 7]) for i in range(7)]
 
 
-def parse_ts(value: Any) -> datetime | None:
-    if not value:
-        return None
-    if isinstance(value, datetime):
-        return value
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def fmt_dt(value: Any, style: str = "short") -> str:
-    moment = parse_ts(value)
+    moment = read_ts_or_none(value)
     if moment is None:
         return "—"
     # Keyed by what the result depends on; the same last-seen times are shown

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.scores import DEFAULT_MIN_RESPONSES
 from otklik import __version__
 
 # A date, or empty for the default (the pages' filter forms send from=&to=); years 1970-8999.
 _DATE: dict[str, Any] = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]}
 _PERIOD: list[dict[str, Any]] = [
-    {"name": "from", "in": "query", "schema": _DATE, "description": "First local day"},
-    {"name": "to", "in": "query", "schema": _DATE, "description": "Last local day"},
+    {"name": "from", "in": "query", "schema": _DATE, "description": "First local day of the branch"},
+    {"name": "to", "in": "query", "schema": _DATE, "description": "Last local day of the branch (default: its today)"},
 ]
 _BRANCH: dict[str, Any] = {"name": "branch", "in": "path", "required": True, "schema": {"type": "string"}}
 _VIEW: dict[str, Any] = {"name": "view", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -117,7 +118,11 @@ ENDPOINTS: list[Endpoint] = [
         "Employee ranking: raw and adjusted index, Wilson 95% interval of the positive share",
         [
             {"name": "branch", "in": "query", "schema": {"type": "string"}},
-            {"name": "min_responses", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 100000}},
+            {
+                "name": "min_responses",
+                "in": "query",
+                "schema": {"type": "integer", "minimum": 0, "maximum": 100000, "default": DEFAULT_MIN_RESPONSES},
+            },
             *_PERIOD,
         ],
         _ROWS,

@@ -103,7 +103,8 @@ def employees() -> Any:
     # Only what the ranking depends on: any other query parameter must not make a new cache entry.
     key = (*(args.get(k, "") for k in ("branch", "from", "to")), minimum, names)
     body = shared_fragment("_employees_body.html", key, lambda: _field_context(figures.employee_field(db, names, args)))
-    start, end = filters.period(args, 30)
+    # The heading's period: each branch's own ends on its own today; the latest of them names it.
+    start, end = filters.period(args, figures.DEFAULT_DAYS, figures.latest_today(db, names))
     days = (end - start).days + 1
     return render_template("employees.html", table=body, args=args, min_responses=minimum, end=end, days=days)
 
@@ -192,14 +193,15 @@ def roster() -> Any:
 def _roster_page(args: dict[str, str], shift_form: dict[str, Any] | None = None) -> str:
     """The roster, the shifts of the period in ``args`` and the shift form (``shift_form`` fills it in)."""
     db = get_db()
-    start, end = filters.shift_period(args)
     names = access.score_branches(db, g.user)
+    chosen = access.score_branches(db, g.user, args.get("branch"))
+    start, end = figures.shift_period(db, chosen, args)
     return render_template(
         "roster.html",
         rows=figures.roster(db, access.roster_branches(g.user)),
         branches=names,
         kiosks=fleet.fleet(db, access.fleet_branches(g.user)),
-        shifts=figures.shifts(db, access.score_branches(db, g.user, args.get("branch")), args),
+        shifts=figures.shifts(db, chosen, args),
         period={"from": start.isoformat(), "to": end.isoformat()},
         chosen_branch=args.get("branch", ""),
         shift_form=shift_form or {},

@@ -26,13 +26,12 @@ from typing import Any
 from sqlite_utils import Database
 
 from hub import branches
-from hub.analytics_schema import COUNT_COLUMNS, FLAG_COLUMNS
-from hub.periods import local_keys
+from hub.analytics_schema import AGG_TABLES, COUNT_COLUMNS, FLAG_COLUMNS
+from otklik.times import local_keys
 
 _N = len(COUNT_COLUMNS)
 _COLS = ", ".join(COUNT_COLUMNS)
 _ADD = ", ".join(f"{c} = {c} + excluded.{c}" for c in COUNT_COLUMNS)
-AGG_TABLES = ("agg_hour", "agg_day", "agg_month", "agg_weekhour", "agg_bhour")
 # Each table's key columns after ``branch, period``.
 _KEYS = {
     "agg_hour": ("kiosk", "employee"),
@@ -163,20 +162,13 @@ def attribute_batch(db: Database, presses: Sequence[tuple[str, str, str, str | N
     return [shifts[(b, k)].attribute(ts, None) if not named else (named, "event") for b, k, ts, named in presses]
 
 
-def branch_kiosks(db: Database, branch: str) -> list[str]:
-    found = {r[0] for r in db.execute("SELECT DISTINCT kiosk FROM agg_month WHERE branch = ?", [branch])}
-    if db["kiosks"].exists():
-        found.update(r[0] for r in db.execute("SELECT kiosk FROM kiosks WHERE branch = ?", [branch]))
-    return sorted(found)
-
-
 def reattribute(db: Database, branch: str, kiosk: str, start: str, end: str) -> int:
     """Recompute attribution of the branch's presses in [start, end) (UTC timestamps).
 
     ``kiosk`` '' means every kiosk of the branch (a branch-wide shift changed).  Presses whose
     employee changes are moved between aggregate rows; returns how many moved.
     """
-    kiosks = [kiosk] if kiosk else branch_kiosks(db, branch)
+    kiosks = [kiosk] if kiosk else branches.known_kiosks(db, branch)
     if not kiosks:
         return 0
     zone = branches.get(db, branch).zone

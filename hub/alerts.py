@@ -38,9 +38,9 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from hub import aggregates, alert_text, branches, scores
+from hub import alert_text, branches, scores
 from otklik.errors import OtklikError
-from otklik.protocol import format_ts
+from otklik.times import format_ts, local_today, read_ts
 
 RULES = ("unhappy_share", "day_index", "kiosk_offline", "backlog", "unhappy_change", "good_hour", "kiosk_silent")
 STATES = ("open", "acknowledged", "resolved")
@@ -186,13 +186,6 @@ class Changes:
     resolved: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _all_branches(db: Database) -> list[str]:
-    names = set(branches.known_branches(db))
-    if db["kiosks"].exists():
-        names.update(r[0] for r in db.execute("SELECT DISTINCT branch FROM kiosks"))
-    return sorted(names)
-
-
 def evaluate(db: Database, now: datetime | None = None, only: list[str] | None = None) -> list[dict[str, Any]]:
     """Check every rule of every branch (or ``only`` these); return the alerts newly opened."""
     return check(db, now, only).opened
@@ -203,7 +196,7 @@ def check(db: Database, now: datetime | None = None, only: list[str] | None = No
     what has been gone for the branch's ``auto_resolve_min``."""
     moment = _now(now)
     changes = Changes()
-    for branch in only or _all_branches(db):
+    for branch in only or branches.known_branches(db):
         settings = branches.get(db, branch)
         found = [
             f
@@ -244,7 +237,7 @@ def _auto_resolve(db: Database, s: branches.BranchSettings, holding: set[str], n
             with db.atomic():
                 db.execute("UPDATE alerts SET cleared_at = ? WHERE id = ?", [stamp, alert_id])
             cleared_at = stamp
-        gone = now - _parse(cleared_at)
+        gone = now - read_ts(cleared_at)
         if s.auto_resolve_min > 0 and gone >= timedelta(minutes=s.auto_resolve_min):
             note = f"condition cleared for {s.auto_resolve_min:g} min"
             with contextlib.suppress(AlertError):  # resolved by hand meanwhile
@@ -253,7 +246,7 @@ def _auto_resolve(db: Database, s: branches.BranchSettings, holding: set[str], n
 
 
 def _unhappy(db: Database, s: branches.BranchSettings, now: datetime) -> dict[str, Any] | None:
-    kiosks = aggregates.branch_kiosks(db, s.branch)
+    kiosks = branches.known_kiosks(db, s.branch)
     if not kiosks or s.unhappy_window_min <= 0:
         return None
     since = format_ts(now - timedelta(minutes=s.unhappy_window_min))
@@ -283,7 +276,7 @@ def _unhappy(db: Database, s: branches.BranchSettings, now: datetime) -> dict[st
 def _day_index(db: Database, s: branches.BranchSettings, now: datetime) -> dict[str, Any] | None:
     if s.day_index_below is None:
         return None
-    today = scores.local_today(s.timezone, now)
+    today = local_today(s.zone, now)
     summary = scores.total(db, branch=s.branch, start=today, end=today + timedelta(days=1))
     if summary["responses"] < max(1, s.day_min_responses) or summary["index"] >= s.day_index_below:
         return None
@@ -400,7 +393,7 @@ def strongest_change(windows: Sequence[tuple[int, int, float, float]], s: branch
 def _change(db: Database, s: branches.BranchSettings, now: datetime) -> list[dict[str, Any]]:
     if s.change_alpha <= 0 or s.change_window_min <= 0 or s.change_weeks <= 0:
         return []
-    kiosks = aggregates.branch_kiosks(db, s.branch)
+    kiosks = branches.known_kiosks(db, s.branch)
     if not kiosks:
         return []
     # kiosk IN (...) lets SQLite seek the (branch, kiosk, ts) index instead of scanning the branch.
@@ -482,7 +475,7 @@ def _silent(db: Database, s: branches.BranchSettings, now: datetime) -> list[dic
         since_ts = last or first_seen
         if since_ts > quiet_since:
             continue
-        since = max(_parse(since_ts), now - SILENT_LOOKBACK)
+        since = max(read_ts(since_ts), now - SILENT_LOOKBACK)
         expected = _expected_presses(db, s, kiosk, since, now)
         visitors = 0
         if db["reactions"].exists():
@@ -496,7 +489,7 @@ def _silent(db: Database, s: branches.BranchSettings, now: datetime) -> list[dic
             reason = {"text": "silent_expected", "expected": round(expected)}
         else:
             continue
-        silent_min = int((now - _parse(since_ts)).total_seconds() // 60)
+        silent_min = int((now - read_ts(since_ts)).total_seconds() // 60)
         found.append(
             {
                 "rule": "kiosk_silent",
@@ -522,7 +515,3 @@ def _expected_presses(db: Database, s: branches.BranchSettings, kiosk: str, sinc
             [s.branch, kiosk, format_ts(start), format_ts(end)],
         ).fetchone()[0]
     return total / weeks
-
-
-def _parse(ts: str) -> datetime:
-    return datetime.fromisoformat(ts.replace("Z", "+00:00"))

@@ -18,7 +18,8 @@ MIGRATIONS = Migrations("otklik-analytics")
 # flagged presses by reason (an event with two flags counts once in `flagged`, once per reason).
 COUNT_COLUMNS = ("n1", "n2", "n3", "n4", "flagged", "f_cooldown", "f_burst", "f_hours", "f_clock", "f_other")
 FLAG_COLUMNS = {"cooldown": "f_cooldown", "burst": "f_burst", "hours": "f_hours", "clock": "f_clock"}
-AGG_TABLES = {"hour": "agg_hour", "day": "agg_day", "month": "agg_month"}
+# Every table of pre-summed press counts (camera_hour counts visitors, not presses).
+AGG_TABLES = ("agg_hour", "agg_day", "agg_month", "agg_weekhour", "agg_bhour")
 
 _COUNTS_SQL = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in COUNT_COLUMNS)
 

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
-from otklik import protocol
+from otklik import protocol, times
 from otklik.errors import OtklikError
 from otklik.protocol import Answer
 
@@ -59,7 +59,7 @@ def store(db: Database, answer: Answer, received: str) -> tuple[bool, str | None
         "rating_id": answer.rating,
         "branch": answer.branch,
         "kiosk": answer.kiosk,
-        "ts": protocol.format_ts(answer.ts),
+        "ts": times.format_ts(answer.ts),
         "reason": answer.reason,
         "comment": comment,
         "received_at": received,
@@ -94,7 +94,7 @@ def hide(db: Database, answer_id: str, *, by: str, at: datetime, branches: Colle
     with db.conn:
         db.execute(
             "UPDATE answers SET hidden_at = ?, hidden_by = ? WHERE id = ? AND hidden_at IS NULL",
-            [protocol.format_ts(at), by, answer_id],
+            [times.format_ts(at), by, answer_id],
         )
 
 

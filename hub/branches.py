@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 from sqlite_utils import Database
 
 from hub.alert_text import LANGUAGES
-from otklik.protocol import now_ts
 from otklik.settings import OpeningHours, SettingsError, zone
+from otklik.times import now_ts
 
 
 @dataclass
@@ -140,10 +140,24 @@ def _coerce(name: str, value: Any) -> Any:
     return number
 
 
+# Every table that names a branch: it exists once it has settings, a kiosk that spoke, someone on
+# its roster or a counted press. Scores, alerts, exports and the dashboard all ask here.
+_BRANCH_TABLES = ("branch_settings", "kiosks", "employees", "agg_month")
+
+
 def known_branches(db: Database) -> list[str]:
-    """Branches with settings or with any aggregated press."""
+    """Every branch the hub knows of, sorted."""
     names: set[str] = set()
-    for table in ("branch_settings", "agg_month"):
+    for table in _BRANCH_TABLES:
         if db[table].exists():
             names.update(r[0] for r in db.execute(f"SELECT DISTINCT branch FROM {table}"))
     return sorted(names)
+
+
+def known_kiosks(db: Database, branch: str) -> list[str]:
+    """Every kiosk of a branch: in the registry (it has spoken) or with a counted press, sorted."""
+    found: set[str] = set()
+    for table in ("kiosks", "agg_month"):
+        if db[table].exists():
+            found.update(r[0] for r in db.execute(f"SELECT DISTINCT kiosk FROM {table} WHERE branch = ?", [branch]))
+    return sorted(found)

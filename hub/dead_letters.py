@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from otklik import protocol
+from otklik import times
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class Letters:
         bucket = self._bucket(source_of(topic), received_at)
         bucket.last_seen = received_at
         digest = hashlib.sha256(payload).hexdigest() if retained or bucket.tokens >= 1 else ""
-        if retained and not self._first_retained(topic, digest, protocol.format_ts(received_at)):
+        if retained and not self._first_retained(topic, digest, times.format_ts(received_at)):
             bucket.retained_repeats += 1
             return False
         if bucket.tokens < 1:
@@ -110,7 +110,7 @@ class Letters:
             bucket.dropped_now += 1
             bucket.last_dropped = received_at
             return False
-        at = protocol.format_ts(received_at)
+        at = times.format_ts(received_at)
         bucket.tokens -= 1
         bucket.written += 1
         log.warning("rejected message on %s: %s", text(topic)[:200], text(reason))
@@ -126,9 +126,9 @@ class Letters:
     def flush(self) -> None:
         for source, b in self.buckets.items():
             if b.last_dropped:
-                b.last_dropped_at = protocol.format_ts(b.last_dropped)
+                b.last_dropped_at = times.format_ts(b.last_dropped)
             if b.last_seen:
-                b.last_at = protocol.format_ts(b.last_seen)
+                b.last_at = times.format_ts(b.last_seen)
             self.db.execute(
                 """
                 INSERT INTO dead_letter_sources
@@ -183,7 +183,7 @@ class Letters:
 
 def prune(db: Database, now: datetime, retention_days: int = RETENTION_DAYS) -> int:
     """Delete up to PRUNE_CHUNK letters older than the retention period (and stale counters); how many went."""
-    cutoff = protocol.format_ts(now - timedelta(days=retention_days))
+    cutoff = times.format_ts(now - timedelta(days=retention_days))
     deleted = db.execute(
         "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE received_at < ? ORDER BY id LIMIT ?)",
         [cutoff, PRUNE_CHUNK],

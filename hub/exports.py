@@ -14,14 +14,13 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 from sqlite_utils import Database
 
-from hub import aggregates, branches, roster, scores
-from hub.periods import parse_bound
-from otklik.protocol import format_ts
+from hub import branches, roster, scores
+from otklik.times import read_ts, utc_range
 
 EVENT_COLUMNS = ("id", "branch", "kiosk", "ts", "local_time", "score", "employee", "attribution", "flags", "ts_source")
 SUMMARY_COLUMNS = ("responses", "n1", "n2", "n3", "n4", "index", "positive_share", "positive_low", "positive_high",
@@ -105,14 +104,6 @@ def csv_text(rows: Sequence[Mapping[str, Any]], dialect: CsvDialect = CsvDialect
     return out.getvalue()
 
 
-def _utc_bounds(db: Database, branch: str, start: Any, end: Any) -> tuple[str, str]:
-    zone = branches.get(db, branch).zone
-    s, e = parse_bound(start, "start"), parse_bound(end, "end")
-    lo = format_ts(s.replace(tzinfo=zone)) if s else ""
-    hi = format_ts(e.replace(tzinfo=zone)) if e else "9999"
-    return lo, hi
-
-
 def events(
     db: Database,
     *,
@@ -127,8 +118,8 @@ def events(
     produced = 0
     for b in [branch] if branch else branches.known_branches(db):
         zone = branches.get(db, b).zone
-        lo, hi = _utc_bounds(db, b, start, end)
-        for k in [kiosk] if kiosk else aggregates.branch_kiosks(db, b):
+        lo, hi = utc_range(zone, start, end)
+        for k in [kiosk] if kiosk else branches.known_kiosks(db, b):
             sql = (
                 "SELECT e.id, e.branch, e.kiosk, e.ts, e.score, COALESCE(a.employee, e.employee, ''), "
                 "COALESCE(a.source, CASE WHEN e.employee IS NOT NULL THEN 'event' ELSE '' END), "
@@ -138,7 +129,7 @@ def events(
             if flagged_only:
                 sql += " AND e.flags != ''"
             for r in db.execute(sql + " ORDER BY e.ts", [b, k, lo, hi]):
-                local = datetime.fromisoformat(r[3]).astimezone(zone)
+                local = read_ts(r[3]).astimezone(zone)
                 yield {
                     "id": r[0],
                     "branch": r[1],
@@ -242,7 +233,3 @@ def write_monthly(db: Database, out: IO[str], month: str, **options: Any) -> int
     writer.writeheader()
     writer.writerows(rows)
     return len(rows)
-
-
-def month_of(day: date) -> str:
-    return day.strftime("%Y-%m")

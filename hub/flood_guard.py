@@ -46,7 +46,7 @@ from sqlite_utils.migrations import Migrations
 
 from hub import dead_letters, ingest
 from hub.provisioning.registry import device_username
-from otklik import protocol
+from otklik import protocol, times
 from otklik.errors import OtklikError
 
 log = logging.getLogger(__name__)
@@ -285,4 +285,4 @@ def request_restore(db: Database, branch: str, kiosk: str) -> str:
 
 
 def _now() -> str:
-    return protocol.format_ts(datetime.now(UTC))
+    return times.format_ts(datetime.now(UTC))

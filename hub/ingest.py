@@ -40,7 +40,7 @@ from sqlite_utils import Database
 
 from hub import aggregates, answers, branches, dead_letters, misuse
 from hub.branches import BranchSettings
-from otklik import protocol
+from otklik import protocol, times
 from otklik.protocol import Answer, Heartbeat, ProtocolError, Rating, Reaction, Status
 
 log = logging.getLogger(__name__)
@@ -369,7 +369,7 @@ def _contained(conn: sqlite3.Connection, store: Callable[[], T], index: int | No
 
 
 def _store_other(db: Database, registry: _Registry, item: _Item, message: object) -> Outcome:
-    received = protocol.format_ts(item.received_at)
+    received = times.format_ts(item.received_at)
     if isinstance(message, Heartbeat):
         return _heartbeat(db, registry, message, received)
     if isinstance(message, Status):
@@ -409,20 +409,20 @@ def _press(item: _Item, rating: Rating) -> _Press:
     flags = set(rating.flags)
     if doubtful:
         flags.add("clock")
-    kiosk_ts = protocol.format_ts(rating.ts)
+    kiosk_ts = times.format_ts(rating.ts)
     row: dict[str, Any] = {
         "id": rating.id,
         "branch": rating.branch,
         "kiosk": rating.kiosk,
         "seq": rating.seq,
-        "ts": kiosk_ts if ts is rating.ts else protocol.format_ts(ts),
+        "ts": kiosk_ts if ts is rating.ts else times.format_ts(ts),
         "kiosk_ts": kiosk_ts,
         "ts_source": source,
         "score": rating.score,
         "employee": rating.employee,
         "flags": ",".join(sorted(flags)),
         "channel": rating.channel,
-        "received_at": protocol.format_ts(item.received_at),
+        "received_at": times.format_ts(item.received_at),
         "extra": json.dumps(rating.extra, sort_keys=True) if rating.extra else None,
     }
     return _Press(item, rating, row)
@@ -551,7 +551,7 @@ def _heartbeat(db: Database, registry: _Registry, hb: Heartbeat, received: str) 
 def _status(db: Database, registry: _Registry, status: Status, received: str) -> Outcome:
     registry.touch(status.branch, status.kiosk, received)
     _ensure_kiosk(db, status.branch, status.kiosk, received)
-    at = protocol.format_ts(status.ts) if status.ts else received
+    at = times.format_ts(status.ts) if status.ts else received
     db.execute(
         "UPDATE kiosks SET state = ?, state_at = ? WHERE branch = ? AND kiosk = ?",
         [status.state, at, status.branch, status.kiosk],
@@ -572,7 +572,7 @@ def _reaction(db: Database, registry: _Registry, reaction: Reaction, received: s
             reaction.id,
             reaction.branch,
             reaction.kiosk,
-            protocol.format_ts(reaction.window_start),
+            times.format_ts(reaction.window_start),
             reaction.window_s,
             reaction.visitors,
             reaction.smiling,
@@ -585,7 +585,7 @@ def _reaction(db: Database, registry: _Registry, reaction: Reaction, received: s
     )
     if cursor.rowcount != 1:
         return Outcome(DUPLICATE, id=reaction.id)
-    hour = aggregates.local_hour(protocol.format_ts(reaction.window_start), branches.get(db, reaction.branch).zone)[0]
+    hour = aggregates.local_hour(times.format_ts(reaction.window_start), branches.get(db, reaction.branch).zone)[0]
     aggregates.add_reactions(
         db, [(reaction.branch, reaction.kiosk, hour, reaction.visitors, reaction.smiling, reaction.window_s)]
     )

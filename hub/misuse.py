@@ -20,8 +20,7 @@ from datetime import datetime, timedelta
 from sqlite_utils import Database
 
 from hub.branches import BranchSettings, is_open
-from hub.periods import parse_utc
-from otklik.protocol import format_ts
+from otklik.times import format_ts, read_ts
 
 # A new press as the rules see it: branch, kiosk, its stored UTC timestamp (events.ts), its local wall-clock time.
 Press = tuple[str, str, str, datetime]
@@ -57,7 +56,7 @@ def check_batch(db: Database, presses: Sequence[Press], settings: Mapping[str, B
 def _bursts(db: Database, branch: str, kiosk: str, ends: list[str], limit: int, window: timedelta) -> list[int]:
     """Positions in ``ends`` (one kiosk's new presses' timestamps, in arrival order) that cross the burst limit."""
     # Compared as the stored text, as SQLite compares events.ts.
-    times = [parse_utc(ts) for ts in ends]
+    times = [read_ts(ts) for ts in ends]
     starts = [format_ts(t - window) for t in times]
     stored: list[str] = []
     for low, high in _clusters(times, window):

@@ -25,7 +25,8 @@ from sqlite_utils import Database
 
 from hub import alert_text, alerts, branches
 from otklik.errors import OtklikError
-from otklik.protocol import alert_topic, encode, format_ts
+from otklik.protocol import alert_topic, encode
+from otklik.times import format_ts
 
 log = logging.getLogger(__name__)
 

@@ -1,67 +1,10 @@
-"""Local period keys and splitting a time range into the coarsest aggregate rows that cover it."""
+"""Covering a local period with the coarsest aggregate rows (what a period *is* lives in ``otklik.times``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
-HOUR_FMT = "%Y-%m-%dT%H"
-FAR_PAST = datetime(1970, 1, 1)
-FAR_FUTURE = datetime(9000, 1, 1)
-GRAINS = ("hour", "day", "month")
-
-
-def parse_utc(ts: str) -> datetime:
-    """An event timestamp ('2026-11-22T11:24:46.123Z') as an aware UTC datetime."""
-    return datetime.fromisoformat(ts).astimezone(UTC)
-
-
-def local_keys(ts: str, zone: ZoneInfo) -> tuple[str, str, str, int, int, datetime]:
-    """(hour key, day key, month key, weekday 0=Mon, hour of day, local datetime) of a UTC timestamp."""
-    local = parse_utc(ts).astimezone(zone)
-    hour = local.strftime(HOUR_FMT)
-    return hour, hour[:10], hour[:7], local.weekday(), local.hour, local
-
-
-def week_key(day: str, first_weekday: int = 0) -> str:
-    """The week of a day key: its ISO week ('2026-W47') for Monday-first weeks, else the day it
-    starts on ('2026-11-21' for a Saturday-first week, as Persian readers count it)."""
-    if first_weekday == 0:
-        year, week, _ = date.fromisoformat(day).isocalendar()
-        return f"{year}-W{week:02d}"
-    return week_start(day, first_weekday)
-
-
-def week_start(day: str, first_weekday: int = 0) -> str:
-    """The first day (a day key) of the week holding ``day``; weekdays count 0 = Monday."""
-    moment = date.fromisoformat(day)
-    return (moment - timedelta(days=(moment.weekday() - first_weekday) % 7)).isoformat()
-
-
-def parse_bound(value: str | date | datetime | None, what: str = "time") -> datetime | None:
-    """A range bound as a naive *local* datetime rounded down to the hour.
-
-    Accepts '2026-11', '2026-11-22', '2026-11-22T10', '2026-11-22 10:30', dates and datetimes
-    (an aware datetime is taken as the wall-clock time it shows).
-    """
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        moment = value.replace(tzinfo=None)
-    elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day)
-    else:
-        text = str(value).strip()
-        try:
-            if len(text) == 7:
-                moment = datetime.strptime(text, "%Y-%m")
-            elif len(text) == 13:
-                moment = datetime.strptime(text, HOUR_FMT)
-            else:
-                moment = datetime.fromisoformat(text).replace(tzinfo=None)
-        except ValueError:
-            raise ValueError(f"{what} {text!r} is not a date like 2026-11-22 or 2026-11-22T10:00") from None
-    return moment.replace(minute=0, second=0, microsecond=0)
+from otklik.times import FAR_FUTURE, FAR_PAST, HOUR_FMT
 
 
 def _day_floor(t: datetime) -> datetime:

@@ -17,9 +17,9 @@ from typing import IO, Any
 from sqlite_utils import Database
 
 from hub import aggregates, branches
-from hub.periods import FAR_FUTURE, FAR_PAST
 from otklik.errors import OtklikError
-from otklik.protocol import EMPLOYEE_RE, ProtocolError, check_id, format_ts
+from otklik.protocol import EMPLOYEE_RE, ProtocolError, check_id
+from otklik.times import FAR_FUTURE, FAR_PAST, format_ts
 
 
 class RosterError(OtklikError, ValueError):
@@ -276,7 +276,7 @@ def _checked(db: Database, new: Shift, old: Shift | None, *, start: Any, end: An
         _check_shift_employee(db, new.branch, new.employee)
     if new.kiosk and (old is None or new.kiosk != old.kiosk):
         _check_branch("kiosk", new.kiosk)
-        known = aggregates.branch_kiosks(db, new.branch)
+        known = branches.known_kiosks(db, new.branch)
         if new.kiosk not in known:
             raise RosterError(
                 "kiosk: '%(value)s' is not a kiosk of %(branch)s (known: %(known)s); leave it empty for all of them",

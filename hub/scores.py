@@ -23,25 +23,29 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlite_utils import Database
 
 from hub import branches as branch_settings
 from hub.analytics_schema import COUNT_COLUMNS
-from hub.periods import parse_bound, split, week_key, week_start
-from otklik.protocol import SCORE_WEIGHTS
+from hub.periods import split
+from otklik.times import Bound, local_today, parse_bound, week_key, week_start
 
+# The index puts the four buttons at equal steps on 0..100.
+SCORE_WEIGHTS = {1: 0.0, 2: 100 / 3, 3: 200 / 3, 4: 100.0}
 Z95 = 1.959963984540054
+# Fewer responses than this and a group is shown but not ranked: at 20 the Wilson interval of the
+# positive share is still about +-20 points, but the shrinkage (W = 30) already pulls a small sample
+# most of the way to the mean, and 20 is what the monthly report, the CLI and the README promised.
 DEFAULT_MIN_RESPONSES = 20
 DEFAULT_WEIGHT = 30.0
 BY = ("branch", "kiosk", "employee", "hour", "day", "week", "month")
 RANKED = ("branch", "employee")
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 FLAG_REASONS = ("cooldown", "burst", "hours", "clock", "other")
-Bound = str | date | datetime | None
 
 
 # --- statistics ---------------------------------------------------------------
@@ -221,6 +225,41 @@ def rank(
     return eligible
 
 
+def field(
+    db: Database,
+    kind: str = "employee",
+    *,
+    branch: str | Iterable[str] | None = None,
+    start: Bound = None,
+    end: Bound = None,
+    periods: Mapping[str, tuple[Bound, Bound]] | None = None,
+    min_responses: int = DEFAULT_MIN_RESPONSES,
+    weight: float = DEFAULT_WEIGHT,
+) -> list[dict[str, Any]]:
+    """Every employee, branch or kiosk with responses, ranked in place (``rank`` None below the minimum).
+
+    ``periods`` ({branch: (start, end)}) gives each branch its own period instead of ``branch``,
+    ``start`` and ``end``: "the last 30 days" of a chain across time zones is each branch's last 30
+    local days, ending on its own today. The ranking is one over all periods' rows.
+    """
+    if kind not in ("employee", "branch", "kiosk"):
+        raise ValueError(f"kind {kind!r} must be employee, branch or kiosk")
+    options: dict[str, Any] = {"min_responses": min_responses, "weight": weight}
+    if periods is None:
+        rows = report(db, kind, branch=branch, start=start, end=end, **options)
+    else:
+        by_period: dict[tuple[Bound, Bound], list[str]] = defaultdict(list)
+        for name, bounds in periods.items():
+            by_period[bounds].append(name)
+        rows = [
+            row
+            for (first, stop), names in by_period.items()
+            for row in report(db, kind, branch=names, start=first, end=stop, **options)
+        ]
+    rank(rows, min_responses=min_responses, weight=weight, key=kind)
+    return rows
+
+
 def ranking(
     db: Database,
     kind: str = "employee",
@@ -228,15 +267,14 @@ def ranking(
     branch: str | Iterable[str] | None = None,
     start: Bound = None,
     end: Bound = None,
+    periods: Mapping[str, tuple[Bound, Bound]] | None = None,
     min_responses: int = DEFAULT_MIN_RESPONSES,
     weight: float = DEFAULT_WEIGHT,
 ) -> list[dict[str, Any]]:
     """Employees or branches (or kiosks) best first by adjusted index; under-minimum groups left out."""
-    if kind not in ("employee", "branch", "kiosk"):
-        raise ValueError(f"kind {kind!r} must be employee, branch or kiosk")
-    rows = report(db, kind, branch=branch, start=start, end=end, min_responses=min_responses, weight=weight)
-    if kind == "kiosk":
-        return rank(rows, min_responses=min_responses, weight=weight, key="kiosk")
+    rows = field(
+        db, kind, branch=branch, start=start, end=end, periods=periods, min_responses=min_responses, weight=weight
+    )
     return sorted((r for r in rows if r["rank"] is not None), key=lambda r: r["rank"])
 
 
@@ -330,13 +368,6 @@ def _add_into(target: list[int], counts: Iterable[int | None]) -> None:
         target[i] += c or 0
 
 
-def local_today(tz: str, now: datetime | None = None) -> date:
-    moment = now or datetime.now(UTC)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(branch_settings.zone(tz)).date()
-
-
 def overview(db: Database, branches: Iterable[str] | None = None, now: datetime | None = None) -> list[dict[str, Any]]:
     """One row per branch for a manager's first screen.
 
@@ -354,7 +385,7 @@ def overview(db: Database, branches: Iterable[str] | None = None, now: datetime 
     }
     empty = summarize([0] * len(COUNT_COLUMNS))
     for tz, members in by_zone.items():
-        today = local_today(tz, now)
+        today = local_today(branch_settings.zone(tz), now)
         tomorrow = today + timedelta(days=1)
         for label, first in (
             ("today", today),

@@ -22,7 +22,7 @@ from kiosk.publisher import ConfigHandler, Publisher
 from kiosk.remote_config import STATE_FILE, RemoteConfig
 from kiosk.screen.app import ScreenServer, create_app, serve
 from kiosk.sleep import SleepSchedule
-from otklik import protocol
+from otklik import protocol, times
 from otklik.settings import FollowUp, KioskSettings, SettingsError, zone
 
 log = logging.getLogger(__name__)
@@ -210,7 +210,7 @@ class Kiosk:
         config = self.config
         body = protocol.answer_payload(
             branch=config.kiosk.branch, kiosk=config.kiosk.id, id=uuid.uuid4().hex, rating=rating_id,
-            ts=protocol.now_ts(), reason=reason, comment=comment,
+            ts=times.now_ts(), reason=reason, comment=comment,
         )  # fmt: skip
         topic = protocol.topic(config.kiosk.branch, config.kiosk.id, protocol.ANSWER)
         protocol.decode(topic, protocol.encode(body))

@@ -42,7 +42,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from kiosk.clock import ClockCheck, system_clock_synced
-from otklik import protocol
+from otklik import protocol, times
 from otklik.errors import OtklikError
 from otklik.private_files import create_private
 
@@ -320,7 +320,7 @@ class Outbox:
             return conn.execute("UPDATE outbox SET due_ns = 0 WHERE state = ?", (SENT,)).rowcount
 
     def mark_refused(self, n: int, reason: str) -> None:
-        now = protocol.now_ts()
+        now = times.now_ts()
         with self._tx() as conn:
             conn.execute(
                 "UPDATE outbox SET state = ?, reason = ?, refused_at = ? WHERE n = ?", (REFUSED, reason, now, n)
@@ -454,4 +454,4 @@ _COLUMNS = (
 def _format_ns(ns: int) -> str:
     seconds, rest = divmod(ns, 1_000_000_000)
     moment = datetime.fromtimestamp(seconds, UTC).replace(microsecond=rest // 1000)
-    return protocol.format_ts(moment)
+    return times.format_ts(moment)

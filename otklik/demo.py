@@ -30,7 +30,7 @@ from typing import IO, Any
 
 import click
 
-from otklik import demo_seed, protocol
+from otklik import demo_seed, protocol, times
 from otklik.command import db_option, group
 from otklik.errors import OtklikError
 from otklik.mosquitto import BrokerAuth, MosquittoProcess, free_port, mosquitto_binary, port_is_free
@@ -191,23 +191,24 @@ def _wait_for_port(port: int, child: Child, timeout: float = 15) -> None:
 
 
 def _status_line(db_path: Path) -> str:
+    from hub import scores
     from hub.db import open_db
-    from hub.report import kiosk_report
 
     if not db_path.exists():
         return "waiting for the first press"
     db = open_db(db_path, migrate=False)
     try:
-        rows = kiosk_report(db)
+        kiosks = len(scores.report(db, "kiosk"))
+        whole = scores.total(db)
     except Exception:  # the hub may still be creating its tables
         return "waiting for the hub"
     finally:
         db.close()
-    responses = sum(r["responses"] for r in rows)
-    flagged = sum(r["flagged"] for r in rows)
-    weighted = sum((r["index"] or 0) * r["responses"] for r in rows)
-    index = f"{weighted / responses:.1f}" if responses else "-"
-    return f"{responses} responses stored from {len(rows)} kiosks, index {index}, {flagged} flagged"
+    index = "-" if whole["index"] is None else f"{whole['index']:.1f}"
+    return (
+        f"{whole['responses']} responses stored from {kiosks} kiosks, index {index}, "
+        f"{whole['flagged']['total']} flagged"
+    )
 
 
 @group(invoke_without_command=True)
@@ -421,8 +422,8 @@ def seed_command(db_path: Path, days: int, seed_value: int, now_text: str | None
     now = None
     if now_text:
         try:
-            now = protocol.parse_ts("--now", now_text)
-        except protocol.ProtocolError as err:
+            now = times.parse_ts("--now", now_text)
+        except times.TimestampError as err:
             err.field = "--now"
             raise
     seed_into(db_path, days=days, seed=seed_value, now=now)

@@ -35,7 +35,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from hub import alerts, branches, config_push, ingest, roster
-from otklik import protocol
+from otklik import protocol, times
 from otklik.settings import parse_hours
 
 KIOSK_VERSION = "0.1.0"
@@ -160,7 +160,7 @@ class _Kiosk:
         self.last_press = ts
         body = protocol.rating_payload(
             branch=self.plan.branch, kiosk=self.plan.kiosk, id=f"{self.rng.getrandbits(128):032x}", seq=self.seq,
-            ts=protocol.format_ts(ts), score=score, employee=self.plan.employee,
+            ts=times.format_ts(ts), score=score, employee=self.plan.employee,
             flags=["cooldown"] if repeat else None,
         )  # fmt: skip
         return protocol.topic(self.plan.branch, self.plan.kiosk, protocol.RATING), protocol.encode(body), received
@@ -333,7 +333,7 @@ class _Chain:
                 fps = round(self.rng.uniform(9.2, 10.4), 2)
                 body = {
                     "v": protocol.VERSION, "branch": plan.branch, "kiosk": plan.kiosk,
-                    "id": f"rx{self.rng.getrandbits(128):032x}", "window_start": protocol.format_ts(window),
+                    "id": f"rx{self.rng.getrandbits(128):032x}", "window_start": times.format_ts(window),
                     "window_s": float(length), "visitors": visitors, "smiling": smiling,
                     "frames": int(fps * length), "fps": fps, "detector": "blazeface",
                 }  # fmt: skip
@@ -375,7 +375,7 @@ class _Chain:
 
     def _status(self, where: tuple[str, str], state: str, at: datetime) -> tuple[str, bytes, datetime]:
         body = protocol.status_payload(*where, state, with_ts=False)
-        body["ts"] = protocol.format_ts(at)
+        body["ts"] = times.format_ts(at)
         return protocol.topic(*where, protocol.STATUS), protocol.encode(body), at
 
     def _heartbeat(self, kiosk: _Kiosk, at: datetime, boot: datetime) -> tuple[str, bytes, datetime]:
@@ -385,7 +385,7 @@ class _Chain:
             branch=plan.branch, kiosk=plan.kiosk, uptime_s=(at - boot).total_seconds(), version=KIOSK_VERSION,
             outbox_depth=0, last_seq_sent=kiosk.seq, **extra,
         )  # fmt: skip
-        body["ts"] = protocol.format_ts(at)
+        body["ts"] = times.format_ts(at)
         return protocol.topic(plan.branch, plan.kiosk, protocol.HEARTBEAT), protocol.encode(body), at
 
     def health(self) -> None:
@@ -432,7 +432,7 @@ class _Chain:
         moment = moment.replace(minute=0, second=0, microsecond=0)
         while moment < self.now:
             for alert in alerts.list_alerts(self.db, branch=b.name, state="open"):
-                if protocol.parse_ts("opened_at", alert["opened_at"]) < moment - timedelta(hours=18):
+                if times.read_ts(alert["opened_at"]) < moment - timedelta(hours=18):
                     alerts.resolve(self.db, alert["id"], "manager", "talked it through with the shift lead",
                                    now=moment)  # fmt: skip
             alerts.evaluate(self.db, now=moment, only=[b.name])

@@ -18,10 +18,11 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from otklik import times
 from otklik.errors import OtklikError
 
 VERSION = 1
@@ -58,8 +59,6 @@ MAX_PAYLOAD_BYTES = 4096
 
 SCORES = (1, 2, 3, 4)
 SCORE_NAMES = {1: "very unhappy", 2: "unhappy", 3: "happy", 4: "very happy"}
-# The satisfaction index puts the four buttons at equal steps on 0..100.
-SCORE_WEIGHTS = {1: 0.0, 2: 100 / 3, 3: 200 / 3, 4: 100.0}
 
 # Where a press was made. Absent means buttons: kiosks and pads older than the field send none.
 CHANNEL_BUTTONS, CHANNEL_TOUCH, CHANNEL_PHONE, CHANNEL_PAD = "buttons", "touch", "phone", "pad"
@@ -82,9 +81,6 @@ ID_RE = re.compile(rf"[a-z0-9][a-z0-9_-]{{0,{ID_MAX_CHARS - 1}}}\Z")
 EMPLOYEE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 EVENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}\Z")
 FLAG_RE = re.compile(r"[a-z_]{1,32}\Z")
-# RFC 3339 exactly (ASCII digits only: \d alone would take any script's digits);
-# datetime.fromisoformat alone also takes week dates, bare dates and "2026-11-22 11:00".
-TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 
 # Integers are stored in SQLite, whose INTEGER is 64-bit signed: anything wider
 # would fail at the insert (OverflowError), long after validation said yes.
@@ -186,37 +182,12 @@ def check_id(what: str, value: Any) -> str:
 # --- time -------------------------------------------------------------------
 
 
-def format_ts(moment: datetime) -> str:
-    """RFC 3339, UTC, milliseconds: ``2026-11-22T11:24:46.123Z``."""
-    if moment.tzinfo is None:
-        raise ValueError("format_ts needs an aware datetime")
-    # isoformat is several times faster than strftime, and this runs for every stored event.
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
-
-
-def now_ts() -> str:
-    return format_ts(datetime.now(UTC))
-
-
-def parse_ts(what: str, value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise ProtocolError(f"{what} must be an RFC 3339 timestamp string, got {_type(value)}")
-    if not TS_RE.fullmatch(value):
-        if TS_RE.fullmatch(value + "Z"):
-            raise ProtocolError(f"{what} {_short(value)} has no UTC offset; send UTC with a trailing 'Z'")
-        raise ProtocolError(f"{what} {_short(value)} is not an RFC 3339 timestamp (e.g. 2026-11-22T11:24:46.123Z)")
+def _ts(what: str, value: Any) -> datetime:
+    """A timestamp field (otklik.times says what one is), refused as a protocol error."""
     try:
-        # fromisoformat keeps at most microseconds; RFC 3339 allows more digits.
-        head, dot, tail = value.upper().partition(".")
-        if dot:
-            digits = len(tail) - len(tail.lstrip("0123456789"))
-            tail = tail[:digits][:6] + tail[digits:]
-        return datetime.fromisoformat(head + dot + tail).astimezone(UTC)
-    except ValueError:
-        raise ProtocolError(f"{what} {_short(value)} is not a real date and time") from None
-    except OverflowError:
-        # e.g. 0001-01-01T00:00:00+01:00: a valid string whose UTC is before year 1.
-        raise ProtocolError(f"{what} {_short(value)} is outside the years 1-9999 once converted to UTC") from None
+        return times.parse_ts(what, value)
+    except times.TimestampError as exc:
+        raise ProtocolError(str(exc)) from None
 
 
 # --- messages ---------------------------------------------------------------
@@ -386,7 +357,7 @@ def heartbeat_payload(
     **extra: Any,
 ) -> dict[str, Any]:
     body = {
-        "v": VERSION, "branch": branch, "kiosk": kiosk, "ts": now_ts(), "uptime_s": round(uptime_s, 1),
+        "v": VERSION, "branch": branch, "kiosk": kiosk, "ts": times.now_ts(), "uptime_s": round(uptime_s, 1),
         "version": version, "outbox_depth": outbox_depth, "last_seq_sent": last_seq_sent,
     }  # fmt: skip
     body.update(extra)
@@ -409,7 +380,7 @@ def status_payload(branch: str, kiosk: str, state: str, *, with_ts: bool = True)
     # The last will is fixed at connect time, so a timestamp in it would be stale.
     body: dict[str, Any] = {"v": VERSION, "branch": branch, "kiosk": kiosk, "state": state}
     if with_ts:
-        body["ts"] = now_ts()
+        body["ts"] = times.now_ts()
     return body
 
 
@@ -525,7 +496,7 @@ def _rating(where: Topic, body: dict[str, Any]) -> Rating:
         kiosk=where.kiosk,
         id=event_id,
         seq=_int(body, "seq", low=1),
-        ts=parse_ts("ts", _required(body, "ts")),
+        ts=_ts("ts", _required(body, "ts")),
         score=_int(body, "score", low=1, high=4),
         employee=employee,
         clock=clock,
@@ -554,7 +525,7 @@ def _answer(where: Topic, body: dict[str, Any]) -> Answer:
         kiosk=where.kiosk,
         id=event_id,
         rating=rating,
-        ts=parse_ts("ts", _required(body, "ts")),
+        ts=_ts("ts", _required(body, "ts")),
         reason=reason,
         comment=comment,
         extra=_extra(body, _ANSWER_FIELDS),
@@ -598,7 +569,7 @@ def _heartbeat(where: Topic, body: dict[str, Any]) -> Heartbeat:
     return Heartbeat(
         branch=where.branch,
         kiosk=where.kiosk,
-        ts=parse_ts("ts", _required(body, "ts")),
+        ts=_ts("ts", _required(body, "ts")),
         uptime_s=_number(body, "uptime_s", low=0, high=MAX_UPTIME_S),
         version=_label(body, "version"),
         outbox_depth=_int(body, "outbox_depth", low=0),
@@ -624,7 +595,7 @@ def _status(where: Topic, body: dict[str, Any]) -> Status:
     state = _required(body, "state")
     if state not in ("online", "offline"):
         raise ProtocolError(f"state {_short(state)} must be 'online' or 'offline'")
-    ts = parse_ts("ts", body["ts"]) if "ts" in body else None
+    ts = _ts("ts", body["ts"]) if "ts" in body else None
     return Status(where.branch, where.kiosk, state, ts, _extra(body, _STATUS_FIELDS))
 
 
@@ -639,7 +610,7 @@ def _reaction(where: Topic, body: dict[str, Any]) -> Reaction:
         branch=where.branch,
         kiosk=where.kiosk,
         id=event_id,
-        window_start=parse_ts("window_start", _required(body, "window_start")),
+        window_start=_ts("window_start", _required(body, "window_start")),
         window_s=_number(body, "window_s", low=0, high=MAX_WINDOW_S, low_open=True),
         visitors=visitors,
         smiling=smiling,
@@ -820,11 +791,3 @@ def _type(value: Any) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
         type(value), type(value).__name__
     )
-
-
-def satisfaction_index(counts: dict[int, int]) -> float | None:
-    """0-100 from button counts; None when there are no responses."""
-    total = sum(counts.get(s, 0) for s in SCORES)
-    if not total:
-        return None
-    return sum(SCORE_WEIGHTS[s] * counts.get(s, 0) for s in SCORES) / total

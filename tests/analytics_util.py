@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from hub import ingest
-from otklik import protocol
+from otklik import protocol, times
 
 _ids = itertools.count(1)
 
@@ -27,7 +27,7 @@ def press(
         when = when.replace(tzinfo=UTC)
     n = next(_ids)
     body = protocol.rating_payload(
-        branch=branch, kiosk=kiosk, id=f"evt{n:010d}", seq=n, ts=protocol.format_ts(when), score=score,
+        branch=branch, kiosk=kiosk, id=f"evt{n:010d}", seq=n, ts=times.format_ts(when), score=score,
         employee=employee, flags=flags,
     )  # fmt: skip
     return protocol.topic(branch, kiosk, "rating"), protocol.encode(body), when.astimezone(UTC).replace(microsecond=0)

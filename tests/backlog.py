@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from otklik import protocol
+from otklik import protocol, times
 
 # Mosquitto 2.0.11 dropped mosquitto_pub clients "due to out of memory" when
 # each sent 100k fast (4 clients: 139,407 of 400,000 kept) and mosquitto_pub
@@ -58,7 +58,7 @@ def rating_lines(
     lines = []
     for seq, ts in enumerate(stamps, start=1):
         body = protocol.rating_payload(
-            branch=branch, kiosk=kiosk, id=uuid.uuid4().hex, seq=seq, ts=protocol.format_ts(ts),
+            branch=branch, kiosk=kiosk, id=uuid.uuid4().hex, seq=seq, ts=times.format_ts(ts),
             score=rng.choice((1, 2, 3, 3, 4, 4, 4)), employee=f"{kiosk}-e{ts.hour // SHIFT_H}",
         )  # fmt: skip
         lines.append(protocol.encode(body))

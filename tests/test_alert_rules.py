@@ -15,7 +15,7 @@ import pytest
 
 from hub import alert_text, alerts, branches, ingest, notify
 from hub.db import open_db
-from otklik import protocol
+from otklik import protocol, times
 from tests.analytics_util import feed, press
 
 # A Saturday, 18:50 UTC: the window is 17:50-18:50, its baseline the same hours of past Saturdays.
@@ -135,7 +135,7 @@ def heartbeat(db, at: datetime, kiosk: str = "k1") -> None:
 
 def reaction(db, at: datetime, visitors: int, kiosk: str = "k1") -> None:
     body = {"v": 1, "branch": "b1", "kiosk": kiosk, "id": "r" + "".join(random.choices(string.ascii_lowercase, k=12)),
-            "window_start": protocol.format_ts(at), "window_s": 60, "visitors": visitors, "smiling": 0,
+            "window_start": times.format_ts(at), "window_s": 60, "visitors": visitors, "smiling": 0,
             "frames": 300, "fps": 5.0, "detector": "test"}  # fmt: skip
     assert ingest.handle_message(db, protocol.topic("b1", kiosk, "reaction"), protocol.encode(body), at).result
 

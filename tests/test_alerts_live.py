@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from hub import branches, notify
 from hub.db import open_db
 from hub.provisioning.cli import provision
-from otklik import protocol
+from otklik import protocol, times
 from otklik.cli import cli
 from tests.broker import wait_until
 from tests.test_provision_env import Client, Store, connect, store_fixture
@@ -64,7 +64,7 @@ def publish(client: Client, branch: str, kiosk: str, kind: str, body: dict) -> N
 def press(client: Client, score: int, branch: str = "b1", kiosk: str = "k1") -> None:
     n = next(_ids)
     body = protocol.rating_payload(
-        branch=branch, kiosk=kiosk, id=f"live{os.getpid()}x{n:06d}", seq=n, ts=protocol.now_ts(), score=score
+        branch=branch, kiosk=kiosk, id=f"live{os.getpid()}x{n:06d}", seq=n, ts=times.now_ts(), score=score
     )
     publish(client, branch, kiosk, protocol.RATING, body)
 

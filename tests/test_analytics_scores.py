@@ -8,7 +8,8 @@ import pytest
 
 from hub import aggregates, branches, scores
 from hub.db import open_db
-from hub.periods import parse_bound, split
+from hub.periods import split
+from otklik import times
 from tests.analytics_util import feed, local, press
 
 
@@ -17,6 +18,15 @@ def db(tmp_path):
     database = open_db(tmp_path / "hub.db")
     yield database
     database.close()
+
+
+def test_satisfaction_index_weights():
+    assert scores.index_of([0, 0, 0, 0]) is None
+    assert scores.index_of([1, 0, 0, 0]) == 0
+    assert scores.index_of([0, 0, 0, 3]) == 100
+    # one of each: (0 + 33.3 + 66.7 + 100) / 4 = 50
+    assert scores.index_of([1, 1, 1, 1]) == pytest.approx(50)
+    assert scores.index_of([0, 1, 2, 0]) == pytest.approx((100 / 3 + 2 * 200 / 3) / 3)
 
 
 def test_wilson_matches_hand_computation():
@@ -75,6 +85,23 @@ def test_shrunk_ranking_does_not_crown_a_small_sample(db):
     assert [r["employee"] for r in scores.ranking(db, "employee", min_responses=1, weight=0)] == ["ann", "bob", "cat"]
 
 
+def test_a_ranking_across_time_zones_gives_each_branch_its_own_days(db):
+    # 20:00 UTC on 2026-11-22 is 06:00 on the 23rd in Vladivostok and 23:00 on the 22nd in Moscow.
+    branches.update(db, "vl", timezone="Asia/Vladivostok")
+    branches.update(db, "msk", timezone="Europe/Moscow")
+    t = datetime(2026, 11, 22, 19, 30, tzinfo=UTC)  # 05:30 on the 23rd in vl, 22:30 on the 22nd in msk
+    feed(db, [press(t, 4, branch="vl", employee="ann"), press(t, 3, branch="msk", employee="bob")])
+    now = datetime(2026, 11, 22, 20, 0, tzinfo=UTC)
+    today = {b: times.local_today(branches.get(db, b).zone, now) for b in ("vl", "msk")}
+    periods = {b: (day, day + timedelta(days=1)) for b, day in today.items()}
+    ranked = scores.ranking(db, "employee", periods=periods, min_responses=1)
+    assert [(r["branch"], r["employee"], r["responses"]) for r in ranked] == [("vl", "ann", 1), ("msk", "bob", 1)]
+    # One calendar day for both (the UTC date) would have lost Vladivostok's press.
+    utc_day = now.date()
+    ranked = scores.ranking(db, "employee", start=utc_day, end=utc_day + timedelta(days=1), min_responses=1)
+    assert [r["employee"] for r in ranked] == ["bob"]
+
+
 def test_periods_are_branch_local_and_roll_up(db):
     branches.update(db, "b1", timezone="Asia/Yekaterinburg")  # UTC+5
     # 2026-11-30 22:30 UTC is 2026-12-01 03:30 in Yekaterinburg: December, Tuesday
@@ -116,7 +143,7 @@ def test_range_queries_agree_with_hour_rows(db):
         assert whole["responses"] == sum(r["responses"] for r in by_hour) > 0, (start, end)
         cells = scores.heatmap(db, start=start, end=end)
         assert sum(c["responses"] for c in cells) == whole["responses"]
-    pieces = split(parse_bound("2026-01-25T07"), parse_bound("2026-03-03T13"))
+    pieces = split(times.parse_bound("2026-01-25T07"), times.parse_bound("2026-03-03T13"))
     assert ("month", "2026-02", "2026-03") in pieces
 
 
@@ -144,7 +171,7 @@ def test_overview_and_camera(db):
 
     body = {
         "v": 1, "branch": "b1", "kiosk": "k1", "id": "cam0000001",
-        "window_start": protocol.format_ts(now - timedelta(minutes=50)),
+        "window_start": times.format_ts(now - timedelta(minutes=50)),
         "window_s": 60.0, "visitors": 40, "smiling": 10, "frames": 300, "fps": 5.0, "detector": "blazeface",
     }  # fmt: skip
     assert (

@@ -24,7 +24,7 @@ from paho.mqtt.properties import Properties
 from hub.db import open_db
 from hub.provisioning.cli import provision
 from hub.service import HubService
-from otklik import protocol
+from otklik import protocol, times
 from otklik.mqtt import Broker
 from tests.broker import wait_until
 from tests.test_provision_env import BROKER_USER, Store, connect, store_fixture
@@ -68,7 +68,7 @@ class Publisher:
         self.seq += 1
         event_id = f"{tag}{self.seq:06d}"
         body = protocol.rating_payload(branch="b1", kiosk="k1", id=event_id, seq=self.seq,
-                                       ts=protocol.now_ts(), score=1 + self.seq % 4)  # fmt: skip
+                                       ts=times.now_ts(), score=1 + self.seq % 4)  # fmt: skip
         mid = self.client.c.publish(protocol.topic("b1", "k1", protocol.RATING), protocol.encode(body), qos=1).mid
         self.mids.append(mid)
         return event_id

@@ -19,7 +19,7 @@ from paho.mqtt.properties import Properties
 
 from hub.db import open_db
 from hub.service import HubService
-from otklik import demo_seed, protocol
+from otklik import demo_seed, protocol, times
 from otklik.demo import DemoCredentials, Login, provision_broker
 from otklik.mosquitto import MosquittoProcess
 from otklik.mqtt import Broker
@@ -102,7 +102,7 @@ def test_a_kiosk_using_the_hubs_client_id_does_not_kick_the_hub_off(demo_broker)
         total = 150
         for seq in range(1, total + 1):
             body = protocol.rating_payload(
-                branch="central", kiosk="exit-1", id=f"identity-{seq:06d}", seq=seq, ts=protocol.now_ts(), score=3
+                branch="central", kiosk="exit-1", id=f"identity-{seq:06d}", seq=seq, ts=times.now_ts(), score=3
             )
             kiosk.publish(protocol.topic("central", "exit-1", protocol.RATING), protocol.encode(body), qos=1)
             time.sleep(0.04)
@@ -128,7 +128,7 @@ def test_packets_above_the_protocol_limit_are_refused_by_the_broker(demo_broker)
     try:
         # The largest message the protocol allows still goes through...
         body = protocol.rating_payload(
-            branch="central", kiosk="exit-1", id="largest-00001", seq=1, ts=protocol.now_ts(), score=4
+            branch="central", kiosk="exit-1", id="largest-00001", seq=1, ts=times.now_ts(), score=4
         )
         body["note"] = "x" * (protocol.MAX_PAYLOAD_BYTES - len(protocol.encode(body)) - len(',"note":""'))
         largest = protocol.encode(body)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from otklik import protocol
+from otklik import protocol, times
 from tests import firmware_stubs
 
 firmware_stubs.install()
@@ -117,7 +117,7 @@ def test_compaction_keeps_order_and_a_stale_ack_cannot_skip(tmp_path):
 def test_timestamps_match_the_protocol(moment):
     dt = datetime.fromisoformat(moment)
     ms = int(dt.timestamp() * 1000)
-    assert timefmt.format_ts(ms) == protocol.format_ts(dt)
+    assert timefmt.format_ts(ms) == times.format_ts(dt)
     rtc = (dt.year, dt.month, dt.day, dt.weekday(), dt.hour, dt.minute, dt.second, 0)
     assert timefmt.rtc_to_ms(rtc) == ms - dt.microsecond // 1000
 

@@ -19,7 +19,7 @@ from sqlite_utils import Database
 
 from hub import dead_letters, ingest
 from hub.db import open_db
-from otklik import protocol
+from otklik import protocol, times
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 
@@ -34,7 +34,7 @@ def db(tmp_path: Path) -> Iterator[Database]:
 def rating(seq: int = 1, kiosk: str = "k1", **changes: object) -> tuple[str, bytes]:
     body = protocol.rating_payload(
         branch="b1", kiosk=kiosk, id=f"evt-{kiosk}-{seq:06d}", seq=seq,
-        ts=protocol.format_ts(NOW - timedelta(seconds=2)), score=3,
+        ts=times.format_ts(NOW - timedelta(seconds=2)), score=3,
     )  # fmt: skip
     body.update(changes)
     return protocol.topic("b1", kiosk, "rating"), json.dumps(body).encode()
@@ -51,7 +51,7 @@ def test_a_press_resent_with_a_corrected_clock_is_the_same_press(db: Database) -
     # Pressed before NTP synced (1970 clock, age known), sent, not confirmed;
     # re-sent after the sync with the real time and no age.
     unsynced = rating(ts="1970-01-01T00:05:00.000Z", clock="unsynced", age_ms=90_000)
-    synced = rating(ts=protocol.format_ts(NOW - timedelta(seconds=90)))
+    synced = rating(ts=times.format_ts(NOW - timedelta(seconds=90)))
     assert ingest.handle_message(db, *unsynced, NOW).result == "stored"
     assert ingest.handle_message(db, *synced, NOW + timedelta(seconds=5)).result == "duplicate"
     assert db["dead_letters"].count == 0
@@ -226,7 +226,7 @@ def test_the_cli_shows_what_was_dropped(db: Database, tmp_path: Path) -> None:
     shown = json.loads(result.output)
     assert shown["sources"][0] | {"last_at": None} == {
         "source": "otklik/v1/b1/bad", "written": 60, "dropped": 10, "retained_repeats": 0,
-        "last_dropped_at": protocol.format_ts(NOW), "last_at": None,
+        "last_dropped_at": times.format_ts(NOW), "last_at": None,
     }  # fmt: skip
     assert len(shown["newest"]) == 2 and "not valid JSON" in shown["newest"][0]["reason"]
     table = CliRunner().invoke(cli, ["dead-letters", "--db", str(tmp_path / "hub.db")]).output

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from hub.db import open_db
-from otklik import protocol
+from otklik import protocol, times
 from tests.broker import Mosquitto, wait_until
 from tests.hub_process import HubProcess
 from tests.test_hub_service import count, publish_all, publisher, rating_message
@@ -151,7 +151,7 @@ def test_a_hub_whose_writer_dies_exits_non_zero(mosquitto, db_path, hub_process)
 
 
 def reaction_message(kiosk: str = "k2") -> tuple[str, bytes]:
-    body = {"v": 1, "branch": "b1", "kiosk": kiosk, "id": uuid.uuid4().hex, "window_start": protocol.now_ts(),
+    body = {"v": 1, "branch": "b1", "kiosk": kiosk, "id": uuid.uuid4().hex, "window_start": times.now_ts(),
             "window_s": 60, "visitors": 3, "smiling": 1, "frames": 600, "fps": 10, "detector": "haar"}  # fmt: skip
     return protocol.topic("b1", kiosk, protocol.REACTION), protocol.encode(body)
 

@@ -36,7 +36,7 @@ from hub import dead_letters, flood_guard
 from hub.cli import cut_offs_list, cut_offs_restore
 from hub.db import open_db
 from hub.service import HubService
-from otklik import protocol
+from otklik import protocol, times
 from otklik.mqtt import Broker
 from tests.broker import wait_until
 from tests.test_provision_env import Store, connect, store_fixture
@@ -79,7 +79,7 @@ class Presser:
             seq += 1
             event_id = uuid.uuid4().hex
             body = protocol.rating_payload(branch=self.branch, kiosk=self.kiosk, id=event_id, seq=seq,
-                                           ts=protocol.now_ts(), score=3)  # fmt: skip
+                                           ts=times.now_ts(), score=3)  # fmt: skip
             self.sent[event_id] = time.monotonic()
             self.client.publish(protocol.topic(self.branch, self.kiosk, protocol.RATING), protocol.encode(body), qos=1)
 

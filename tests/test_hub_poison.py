@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from hub.db import open_db
-from otklik import protocol
+from otklik import protocol, times
 from tests.broker import wait_until
 
 pytestmark = pytest.mark.broker
@@ -23,7 +23,7 @@ TS = "2026-11-22T11:24:46.123Z"
 
 
 def rating(seq: int, **changes: object) -> tuple[str, bytes]:
-    body = protocol.rating_payload(branch="b1", kiosk="k1", id=uuid.uuid4().hex, seq=seq, ts=protocol.now_ts(), score=3)
+    body = protocol.rating_payload(branch="b1", kiosk="k1", id=uuid.uuid4().hex, seq=seq, ts=times.now_ts(), score=3)
     body.update(changes)
     return protocol.topic("b1", "k1", "rating"), json.dumps(body).encode()
 

@@ -7,7 +7,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from hub.db import open_db
-from otklik import protocol
+from otklik import protocol, times
 from tests.broker import wait_until
 
 pytestmark = pytest.mark.broker
@@ -22,7 +22,7 @@ def publisher(broker):
 
 def rating_message(seq, score=3, kiosk="k1", id=None):
     body = protocol.rating_payload(
-        branch="b1", kiosk=kiosk, id=id or uuid.uuid4().hex, seq=seq, ts=protocol.now_ts(), score=score
+        branch="b1", kiosk=kiosk, id=id or uuid.uuid4().hex, seq=seq, ts=times.now_ts(), score=score
     )
     return protocol.topic("b1", kiosk, "rating"), protocol.encode(body)
 

@@ -17,7 +17,7 @@ from sqlite_utils import Database
 
 from hub import aggregates, branches, ingest, roster
 from hub.db import open_db
-from otklik import protocol
+from otklik import protocol, times
 
 NOW = datetime(2026, 11, 16, 12, 0, 0, tzinfo=UTC)  # a Monday
 
@@ -31,7 +31,7 @@ def db(tmp_path: Path) -> Iterator[Database]:
 
 def rating(kiosk: str, seq: int, at: datetime, *, branch: str = "b1", **fields: object) -> tuple[str, bytes]:
     body = protocol.rating_payload(
-        branch=branch, kiosk=kiosk, id=f"evt-{branch}-{kiosk}-{seq:06d}", seq=seq, ts=protocol.format_ts(at),
+        branch=branch, kiosk=kiosk, id=f"evt-{branch}-{kiosk}-{seq:06d}", seq=seq, ts=times.format_ts(at),
         score=1 + seq % 4,
     )  # fmt: skip
     body.update(fields)
@@ -68,7 +68,7 @@ def mixed_traffic() -> list[tuple[str, bytes, datetime]]:
             hb = protocol.heartbeat_payload(
                 branch=branch, kiosk=kiosk, uptime_s=i, version="1.0", outbox_depth=0, last_seq_sent=seq[kiosk]
             )
-            hb["ts"] = protocol.format_ts(at)
+            hb["ts"] = times.format_ts(at)
             out.append((protocol.topic(branch, kiosk, "heartbeat"), protocol.encode(hb), at))
     return out
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from otklik import protocol
+from otklik import protocol, times
 from otklik.protocol import ProtocolError
 
 TOPIC = "otklik/v1/b1/k1/rating"
@@ -19,7 +19,7 @@ def rating(**overrides):
 def test_valid_rating_round_trips():
     r = protocol.decode(TOPIC, rating(employee="e17", extra_field={"x": 1}))
     assert (r.branch, r.kiosk, r.id, r.seq, r.score, r.employee) == ("b1", "k1", "a1b2c3d4e5f6", 7, 4, "e17")
-    assert protocol.format_ts(r.ts) == "2026-11-22T10:00:00.123Z"
+    assert times.format_ts(r.ts) == "2026-11-22T10:00:00.123Z"
     assert r.extra == {"extra_field": {"x": 1}}  # unknown fields kept, ignored
 
 
@@ -64,15 +64,6 @@ def test_bad_topics(topic, reason):
     with pytest.raises(ProtocolError) as err:
         protocol.decode(topic, rating())
     assert reason in str(err.value)
-
-
-def test_satisfaction_index_weights():
-    assert protocol.satisfaction_index({}) is None
-    assert protocol.satisfaction_index({1: 1}) == 0
-    assert protocol.satisfaction_index({4: 3}) == 100
-    # one of each: (0 + 33.3 + 66.7 + 100) / 4 = 50
-    assert protocol.satisfaction_index({1: 1, 2: 1, 3: 1, 4: 1}) == pytest.approx(50)
-    assert protocol.satisfaction_index({2: 1, 3: 2}) == pytest.approx((100 / 3 + 2 * 200 / 3) / 3)
 
 
 def test_reaction_and_heartbeat():

@@ -15,7 +15,7 @@ from hub.provisioning.cli import provision
 from hub.service import HubService
 from kiosk.app import Kiosk
 from kiosk.config import config_from_dict
-from otklik import protocol
+from otklik import protocol, times
 from otklik.mqtt import Broker
 from tests.broker import wait_until
 from tests.test_provision_env import Store, connect, store_fixture
@@ -139,13 +139,13 @@ def test_a_kiosk_cannot_speak_for_or_listen_to_another(store: Store) -> None:
     try:
         assert a.connected()
         rating = protocol.rating_payload(branch="b1", kiosk="k2", id="forged0001", seq=1,
-                                         ts=protocol.now_ts(), score=1)  # fmt: skip
+                                         ts=times.now_ts(), score=1)  # fmt: skip
         forged = a.c.publish("otklik/v1/b1/k2/rating", protocol.encode(rating), qos=1).mid
         own = a.c.publish("otklik/v1/b1/k1/heartbeat", protocol.encode(protocol.heartbeat_payload(
             branch="b1", kiosk="k1", uptime_s=1, version="t", outbox_depth=0, last_seq_sent=0)), qos=1).mid  # fmt: skip
         overwrite = a.c.publish("otklik/v1/b1/k1/config", b'{"v":1,"version":99}', qos=1, retain=True).mid
         # Answers like ratings: for its own presses only.
-        answer = {"rating": "rating0001", "ts": protocol.now_ts(), "reason": "queue"}
+        answer = {"rating": "rating0001", "ts": times.now_ts(), "reason": "queue"}
         forged_answer = a.c.publish("otklik/v1/b1/k2/answer", protocol.encode(protocol.answer_payload(
             branch="b1", kiosk="k2", id="forged0002", **answer)), qos=1).mid  # fmt: skip
         own_answer = a.c.publish("otklik/v1/b1/k1/answer", protocol.encode(protocol.answer_payload(

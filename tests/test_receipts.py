@@ -21,7 +21,7 @@ from kiosk import outbox as outbox_module
 from kiosk.clock import Switchable
 from kiosk.config import ConfigError, config_from_dict
 from kiosk.outbox import PENDING, REFUSED, SENT
-from otklik import protocol
+from otklik import protocol, times
 from tests.test_kiosk_outbox import REAL, FakeClocks, S, make
 
 TOPIC = protocol.topic("central", "exit-1", protocol.RECEIPT)
@@ -125,7 +125,7 @@ def test_heartbeat_receipt_fields_are_checked(field: str, value: object, reason:
 # --- the hub: a committed batch -> receipts ------------------------------------
 
 
-PRESSED_AT = protocol.now_ts()
+PRESSED_AT = times.now_ts()
 
 
 def rating(branch: str, kiosk: str, event_id: str, seq: int, score: int = 4) -> tuple[str, bytes]:
@@ -140,11 +140,11 @@ def test_one_committed_batch_gives_each_kiosk_its_receipts(tmp_path: Path) -> No
     first = [rating("b1", "a", i, n + 1) for n, i in enumerate(a_ids[:10])]
     ingest.handle_batch(db, [(t, p, now) for t, p in first])
     reaction = protocol.encode({
-        "v": 1, "branch": "b1", "kiosk": "b", "id": b_ids[2], "window_start": protocol.now_ts(), "window_s": 60,
+        "v": 1, "branch": "b1", "kiosk": "b", "id": b_ids[2], "window_start": times.now_ts(), "window_s": 60,
         "visitors": 3, "smiling": 1, "frames": 600, "fps": 10.0, "detector": "haar",
     })  # fmt: skip
     poison = protocol.encode({"v": 1, "branch": "b1", "kiosk": "b", "id": b_ids[1], "seq": 2, "score": 9,
-                              "ts": protocol.now_ts()})  # fmt: skip
+                              "ts": times.now_ts()})  # fmt: skip
     heartbeat = protocol.encode(protocol.heartbeat_payload(
         branch="b1", kiosk="a", uptime_s=1, version="1", outbox_depth=0, last_seq_sent=0))  # fmt: skip
     messages = (
@@ -229,7 +229,7 @@ def test_a_refused_row_stays_refused_and_a_reaction_is_receipted_too(tmp_path: P
         assert box.rows()[0]["state"] == REFUSED
         reaction_id = uuid.uuid4().hex
         n = box.add(protocol.REACTION, {
-            "v": 1, "branch": "b1", "kiosk": "k1", "id": reaction_id, "window_start": protocol.now_ts(),
+            "v": 1, "branch": "b1", "kiosk": "k1", "id": reaction_id, "window_start": times.now_ts(),
             "window_s": 60, "visitors": 1, "smiling": 0, "frames": 10, "fps": 1.0, "detector": "haar",
         })  # fmt: skip
         box.mark_sent([n], now_ns=0, resend_ns=S, resend_max_ns=S)

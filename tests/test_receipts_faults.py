@@ -9,7 +9,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from hub.service import HubService
-from otklik import protocol
+from otklik import protocol, times
 from tests.broker import Mosquitto, wait_until
 from tests.receipt_faults import Fleet, broker_loses_queue, stored_counts
 
@@ -79,7 +79,7 @@ def test_a_camera_reaction_in_the_outbox_is_receipted_too(
     try:
         box = fleet.boxes[0]
         box.add(protocol.REACTION, {
-            "v": 1, "branch": "b1", "kiosk": "k0", "id": "reaction-0001", "window_start": protocol.now_ts(),
+            "v": 1, "branch": "b1", "kiosk": "k0", "id": "reaction-0001", "window_start": times.now_ts(),
             "window_s": 60, "visitors": 4, "smiling": 1, "frames": 600, "fps": 10.0, "detector": "haar",
         })  # fmt: skip
         fleet.publishers[0].wake()

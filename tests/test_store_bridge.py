@@ -28,7 +28,7 @@ from hub import ingest
 from hub.provisioning import broker_files, store
 from hub.provisioning.cli import provision
 from hub.service import HubService
-from otklik import protocol
+from otklik import protocol, times
 from otklik.mosquitto import free_port
 from otklik.mqtt import Broker
 from tests.broker import Mosquitto, wait_until
@@ -197,7 +197,7 @@ def chain(tmp_path: Path) -> Iterator[Chain]:
 
 def rating_line(branch: str, kiosk: str, n: int) -> str:
     body = protocol.rating_payload(branch=branch, kiosk=kiosk, id=f"{kiosk}-{n:06d}", seq=n + 1,
-                                   ts=protocol.now_ts(), score=n % 4 + 1)  # fmt: skip
+                                   ts=times.now_ts(), score=n % 4 + 1)  # fmt: skip
     return protocol.encode(body).decode()
 
 

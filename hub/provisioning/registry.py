@@ -17,7 +17,7 @@ from sqlite_utils.migrations import Migrations
 
 from hub.provisioning import ProvisionError
 from hub.provisioning.passwords import hash_password, new_password
-from otklik import protocol
+from otklik import protocol, times
 from otklik.private_files import create_private
 
 MIGRATIONS = Migrations("otklik-provisioning")
@@ -125,7 +125,7 @@ def service_username(role: str, name: str | None = None) -> str:
 
 
 def now() -> str:
-    return protocol.format_ts(datetime.now(UTC))
+    return times.format_ts(datetime.now(UTC))
 
 
 def get(db: sqlite_utils.Database, username: str) -> Credential | None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from kiosk.camera.detect import Detector
 from kiosk.camera.tracker import Tracker, Visitor
-from otklik import protocol
+from otklik import protocol, times
 
 
 @dataclass
@@ -81,7 +81,7 @@ def reaction_payload(branch: str, kiosk: str, window: WindowCounts, detector: st
     window_s = window.window_s or 1e-3
     body: dict[str, Any] = {
         "v": protocol.VERSION, "branch": branch, "kiosk": kiosk, "id": f"rx{uuid.uuid4().hex}",
-        "window_start": protocol.format_ts(window.started_at), "window_s": round(window_s, 3),
+        "window_start": times.format_ts(window.started_at), "window_s": round(window_s, 3),
         "visitors": window.visitors, "smiling": window.smiling, "frames": window.frames,
         "fps": round(window.frames / window_s, 2), "detector": detector,
     }  # fmt: skip

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from hub import alerts, branches, ingest
 from hub.db import open_db
-from otklik.protocol import format_ts
+from otklik.times import format_ts
 from tests.analytics_util import press
 
 

@@ -47,7 +47,7 @@ from dashboard import accounts, default_auth_db
 from hub import alerts as hub_alerts
 from hub.db import open_db
 from hub.service import HubService
-from otklik import protocol
+from otklik import protocol, times
 from tests.bench import bench_queries as bq
 from tests.broker import Mosquitto, free_port
 
@@ -253,7 +253,7 @@ class Presses:
             kiosk = (n * 7) % bq.KIOSKS
             branch, name = bq.branch_name(kiosk // bq.KIOSKS_PER_BRANCH), bq.kiosk_name(kiosk)
             body = protocol.rating_payload(branch=branch, kiosk=name, id=uuid.uuid4().hex, seq=10_000_000 + n,
-                                           ts=protocol.now_ts(), score=1 + n % 4)  # fmt: skip
+                                           ts=times.now_ts(), score=1 + n % 4)  # fmt: skip
             self.client.publish(protocol.topic(branch, name, "rating"), protocol.encode(body), qos=1)
             self.sent += 1
             self.stop_flag.wait(max(0.0, started + n / per_s - time.monotonic()))

@@ -34,7 +34,7 @@ import paho.mqtt.client as mqtt
 
 from hub.db import open_db
 from hub.provisioning import broker_files, registry
-from otklik import protocol
+from otklik import protocol, times
 from otklik.mosquitto import BrokerAuth, MosquittoProcess
 
 FLOOD = ("b1", "flood")
@@ -70,7 +70,7 @@ class ValidKiosk:
             self._seq += 1
             event_id = uuid.uuid4().hex
             body = protocol.rating_payload(branch=self.branch, kiosk=self.kiosk, id=event_id, seq=self._seq,
-                                           ts=protocol.now_ts(), score=4)  # fmt: skip
+                                           ts=times.now_ts(), score=4)  # fmt: skip
             self.sent[event_id] = (time.perf_counter(), self.phase)
             self.client.publish(protocol.topic(self.branch, self.kiosk, "rating"), protocol.encode(body), qos=1)
             next_at += self.interval

@@ -36,8 +36,8 @@ from sqlite_utils import Database
 from hub import aggregates, branches, ingest
 from hub.analytics_schema import COUNT_COLUMNS
 from hub.db import open_db
-from hub.periods import local_keys
-from otklik import protocol
+from otklik import protocol, times
+from otklik.times import local_keys
 from tests.backlog import Kiosk, chain, publish
 from tests.bench.bench_backlog import rss_mb
 from tests.broker import Mosquitto
@@ -184,8 +184,8 @@ def executemany_rate(work: Path, messages: list[tuple[str, bytes, datetime]]) ->
             if r.id in seen:
                 continue
             seen.add(r.id)
-            ts = protocol.format_ts(r.ts)
-            rows.append((r.id, r.branch, r.kiosk, r.seq, ts, ts, r.score, r.employee, protocol.format_ts(received)))
+            ts = times.format_ts(r.ts)
+            rows.append((r.id, r.branch, r.kiosk, r.seq, ts, ts, r.score, r.employee, times.format_ts(received)))
             hour, day, month, dow, hod, _ = local_keys(ts, zone)
             keys = {"agg_hour": (r.branch, hour, r.kiosk, r.employee or ""),
                     "agg_day": (r.branch, day, r.kiosk, r.employee or ""),

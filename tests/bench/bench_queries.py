@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from hub import aggregates, branches, ingest, scores
-from hub.analytics_schema import COUNT_COLUMNS
+from hub.analytics_schema import AGG_TABLES, COUNT_COLUMNS
 from hub.db import open_db
-from otklik import protocol
+from otklik import protocol, times
 
 ZONES = [
     ("Europe/Kaliningrad", 2),
@@ -128,7 +128,7 @@ def events_as_messages(ev: dict[str, np.ndarray], idx: np.ndarray, prefix: str) 
         cat = int(ev["cat"][i])
         slot = int(local.hour >= SWITCH_H)
         body = protocol.rating_payload(
-            branch=branch_name(b), kiosk=kiosk_name(k), id=f"{prefix}{j:012d}", seq=j + 1, ts=protocol.format_ts(ts),
+            branch=branch_name(b), kiosk=kiosk_name(k), id=f"{prefix}{j:012d}", seq=j + 1, ts=times.format_ts(ts),
             score=4 if cat == 4 else cat + 1, employee=employee_name(k, slot), flags=["cooldown"] if cat == 4 else None,
         )  # fmt: skip
         out.append((protocol.topic(branch_name(b), kiosk_name(k), "rating"), protocol.encode(body), NOW))
@@ -157,7 +157,7 @@ def check_sample(ev: dict[str, np.ndarray], tmp: Path, n: int) -> str:
     same = all(
         sorted(bulk_db.execute(f"SELECT * FROM {t} WHERE {' + '.join(COUNT_COLUMNS)} > 0"))
         == sorted(live_db.execute(f"SELECT * FROM {t} WHERE {' + '.join(COUNT_COLUMNS)} > 0"))
-        for t in aggregates.AGG_TABLES
+        for t in AGG_TABLES
     )
     return f"{'identical' if same else 'DIFFERENT'} aggregates ({flagged} presses flagged beyond cooldown by ingest)"
 
@@ -204,7 +204,7 @@ def main() -> None:
     setup_branches(db)
     t = time.perf_counter()
     load_bulk(db, ev)
-    written = {t_: db.execute(f"SELECT count(*) FROM {t_}").fetchone()[0] for t_ in aggregates.AGG_TABLES}
+    written = {t_: db.execute(f"SELECT count(*) FROM {t_}").fetchone()[0] for t_ in AGG_TABLES}
     total = db.execute("SELECT SUM(n1 + n2 + n3 + n4 + flagged) FROM agg_month").fetchone()[0]
     print(f"loaded aggregates directly (raw events NOT inserted; each grain by aggregates.Tally as ingest) "
           f"in {time.perf_counter() - t:.1f} s: " + ", ".join(f"{t_} {n:,} rows" for t_, n in written.items())
@@ -256,7 +256,7 @@ def live_messages(rng: np.random.Generator, n: int, prefix: str) -> list[tuple[s
         b = k // KIOSKS_PER_BRANCH
         ts = NOW - timedelta(seconds=float(rng.uniform(0, 3600)))
         body = protocol.rating_payload(
-            branch=branch_name(b), kiosk=kiosk_name(k), id=f"{prefix}{j:012d}", seq=j + 1, ts=protocol.format_ts(ts),
+            branch=branch_name(b), kiosk=kiosk_name(k), id=f"{prefix}{j:012d}", seq=j + 1, ts=times.format_ts(ts),
             score=int(rng.integers(1, 5)), employee=employee_name(k, 1),
         )  # fmt: skip
         out.append((protocol.topic(branch_name(b), kiosk_name(k), "rating"), protocol.encode(body), NOW))

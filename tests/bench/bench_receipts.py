@@ -23,7 +23,7 @@ import paho.mqtt.client as mqtt
 from hub import ingest
 from hub.db import open_db
 from hub.receipts import receipts_for_batch
-from otklik import protocol
+from otklik import protocol, times
 from tests.broker import Mosquitto, wait_until
 from tests.receipt_faults import broker_loses_queue
 
@@ -47,7 +47,7 @@ def snapshot_bytes(queued: int) -> int:
             kiosk.connect(broker.host, broker.port)
             kiosk.loop_start()
             body = protocol.encode(
-                protocol.rating_payload(branch="b1", kiosk="k1", id="0" * 32, seq=1, ts=protocol.now_ts(), score=3)
+                protocol.rating_payload(branch="b1", kiosk="k1", id="0" * 32, seq=1, ts=times.now_ts(), score=3)
             )
             for _ in range(0, queued, 1000):  # in chunks: paho's own queue is bounded
                 chunk = [kiosk.publish(protocol.topic("b1", "k1", protocol.RATING), body, qos=1) for _ in range(1000)]
@@ -76,7 +76,7 @@ def hub_cpu(batches: int = 20, batch: int = 500, kiosks: int = 50) -> str:
             for i in range(batch):
                 kiosk, seq = f"k{i % kiosks:03d}", b * batch + i + 1
                 body = protocol.rating_payload(branch="b1", kiosk=kiosk, id=uuid.uuid4().hex, seq=seq,
-                                               ts=protocol.now_ts(), score=1 + i % 4)  # fmt: skip
+                                               ts=times.now_ts(), score=1 + i % 4)  # fmt: skip
                 messages.append((protocol.topic("b1", kiosk, protocol.RATING), protocol.encode(body)))
             now = datetime.now(UTC)
             t0 = time.perf_counter()

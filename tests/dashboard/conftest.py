@@ -16,7 +16,7 @@ from hub import alerts as hub_alerts
 from hub import roster as hub_roster
 from hub.db import open_db
 from hub.ingest import handle_message
-from otklik import protocol
+from otklik import protocol, times
 from tests.hub_db import migrate
 
 PASSWORD = "correct horse battery"
@@ -79,7 +79,7 @@ def publish(db_path: Path, branch: str, kiosk: str, score: int, seq: int, ts: da
         id=f"{branch}-{kiosk}-{seq:08d}",
         seq=seq,
         score=score,
-        ts=protocol.format_ts(ts),
+        ts=times.format_ts(ts),
         **kw,
     )
     db = open_db(db_path)

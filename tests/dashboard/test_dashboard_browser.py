@@ -21,7 +21,7 @@ from werkzeug.serving import make_server
 from hub import roster as hub_roster
 from hub.db import open_db
 from hub.service import HubService
-from otklik import protocol
+from otklik import protocol, times
 from tests.broker import free_port, wait_until
 from tests.dashboard.conftest import PASSWORD, publish
 
@@ -94,7 +94,7 @@ def test_overview_updates_live_and_persian_is_rtl(mosquitto, hub_path, server, b
         shopper.loop_start()
         try:
             payload = protocol.rating_payload(
-                branch="b1", kiosk="k1", id="browser-test-0002", seq=2, score=4, ts=protocol.now_ts()
+                branch="b1", kiosk="k1", id="browser-test-0002", seq=2, score=4, ts=times.now_ts()
             )
             pressed = time.monotonic()
             shopper.publish(protocol.topic("b1", "k1", "rating"), protocol.encode(payload), qos=1).wait_for_publish(5)
