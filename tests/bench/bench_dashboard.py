@@ -144,9 +144,9 @@ def build(path: Path, events: int, seed: int = 7) -> None:
     for k in range(bq.KIOSKS):
         offline = k % 50 == 7  # a few kiosks down, as in any chain
         seen = datetime.fromtimestamp(last_ms[k] / 1000, UTC) if offline else now - timedelta(seconds=k % 30)
-        at = protocol.format_ts(seen)
+        at = times.format_ts(seen)
         extra = json.dumps({"heartbeat_s": 30, "camera": "ok", "config_version": 3})
-        first = protocol.format_ts(now - timedelta(days=400))
+        first = times.format_ts(now - timedelta(days=400))
         registry.append((branch_names[k // bq.KIOSKS_PER_BRANCH], kiosk_names[k], first, at,
                          "offline" if offline else "online", at, "1.4.0", 86400.0, 0, int(counts[k]), at,
                          int(counts[k]), int(counts[k]), extra))  # fmt: skip

@@ -28,7 +28,7 @@ from dashboard import accounts
 from hub import alerts as hub_alerts
 from hub.db import open_db
 from hub.service import HubService
-from otklik import protocol
+from otklik import protocol, times
 from tests.broker import free_port, wait_until
 from tests.dashboard import test_dashboard_browser as harness
 from tests.dashboard.conftest import PASSWORD, heartbeat, login, publish
@@ -80,7 +80,7 @@ class Kiosk:
     def press(self, score: int) -> None:
         self.seq += 1
         payload = protocol.rating_payload(branch=self.branch, kiosk=self.kiosk, id=f"live-{self.kiosk}-{self.seq}",
-                                          seq=self.seq, score=score, ts=protocol.now_ts())  # fmt: skip
+                                          seq=self.seq, score=score, ts=times.now_ts())  # fmt: skip
         topic = protocol.topic(self.branch, self.kiosk, "rating")
         self.client.publish(topic, protocol.encode(payload), qos=1).wait_for_publish(5)
 
