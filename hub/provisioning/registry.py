@@ -15,10 +15,10 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from hub.db import open_db
 from hub.provisioning import ProvisionError
 from hub.provisioning.passwords import hash_password, new_password
 from otklik import protocol, times
-from otklik.private_files import create_private
 
 MIGRATIONS = Migrations("otklik-provisioning")
 migrations = MIGRATIONS  # the name hub.db.open_db looks for
@@ -97,17 +97,8 @@ class Credential:
 
 
 def open_hub_db(path: str | Path) -> sqlite_utils.Database:
-    """The hub database with every migration set applied, ours included."""
-    try:
-        from hub.db import open_db  # the lead's opener: WAL and every area's migrations
-    except ImportError:
-        create_private(path)
-        db = sqlite_utils.Database(path)
-        db.execute("PRAGMA journal_mode=WAL")
-    else:
-        db = open_db(path)
-    MIGRATIONS.apply(db)  # idempotent; keeps this area working before open_db lists it
-    return db
+    """The hub database with every migration set applied, ours included (hub.db lists this module's)."""
+    return open_db(path)
 
 
 def device_username(branch: str, kiosk: str) -> str:
