@@ -137,7 +137,9 @@ def test_overview_polls_when_the_server_has_no_stream_left(app: Flask, hub_path,
     page.fill("input[name=username]", "olga")
     page.fill("input[name=password]", PASSWORD)
     page.click("#login")
-    page.wait_for_function("() => document.getElementById('overview').dataset.mode === 'poll'", timeout=5000)
+    # The log-in navigates: until the overview is there, a predicate reading it would throw, not wait.
+    page.wait_for_selector("#overview")
+    page.wait_for_function("() => document.getElementById('overview')?.dataset.mode === 'poll'", timeout=5000)
     publish(hub_path, "b1", "k1", 4, 2)
     page.wait_for_function(
         "() => document.querySelector('[data-branch=\"b1\"] [data-field=\"today.responses\"]').textContent === '2'",
