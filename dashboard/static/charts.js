@@ -121,8 +121,12 @@
   // 95 % and 99.8 % limits around everyone's mean (computed on the server, hub/funnel.py). Who is
   // outside the outer limits gets a shape of their own as well as a colour.
   const funnelCanvas = document.getElementById("funnel-chart");
-  if (funnelCanvas) {
-    const data = JSON.parse(funnelCanvas.dataset.funnel);
+  const funnelFigure = funnelCanvas && funnelCanvas.closest("figure[data-funnel]");
+  let funnelDrawnFrom = null;
+  const drawFunnel = () => {
+    if (funnelFigure.dataset.funnel === funnelDrawnFrom) return;  // a live update that changed other figures
+    funnelDrawnFrom = funnelFigure.dataset.funnel;
+    const data = JSON.parse(funnelDrawnFrom);
     const band = (key) => {
       const limits = data.bands[key] || [];
       const upper = data.n.map((n, i) => ({x: n, y: 100 * limits[i][1]}));
@@ -158,6 +162,10 @@
         },
       },
     });
+  };
+  if (funnelFigure) {
+    drawFunnel();
+    document.addEventListener("otklik:updated", drawFunnel);
   }
 
   // Heat map: a table (readable without a chart library) coloured by index, each cell's number

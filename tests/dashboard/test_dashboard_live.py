@@ -40,6 +40,9 @@ browser = harness.browser
 server = harness.server
 
 PERSIAN_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹", "0123456789")
+# Chart.js sets the canvas's size attributes when it draws; without them the canvas is blank.
+FUNNEL_DRAWN = """() => { const c = document.getElementById('funnel-chart');
+                          return !!Chart.getChart(c) && c.hasAttribute('width'); }"""
 # The responses in the heat map's cells (its first row and column are the hours and the days).
 HEAT_TOTAL = """() => [...document.querySelectorAll('#heatmap table tr')].slice(1)
   .flatMap((tr) => [...tr.cells].slice(1)).reduce((n, td) => n + (Number(td.textContent) || 0), 0)"""
@@ -144,6 +147,8 @@ def test_branch_fleet_and_alerts_pages_show_what_the_hub_stores_without_reload(
         assert cue.startswith("Updated ") and CUE.search(cue), cue
         # The heat map (drawn by app.js from the API) is drawn again: its responses add up to 2.
         page.wait_for_function(HEAT_TOTAL + " === 2", timeout=5000)
+        # The funnel plot keeps its drawing through the update: live.js must not strip what Chart.js set on it.
+        assert page.evaluate(FUNNEL_DRAWN)
         page.screenshot(path=str(ARTIFACTS / "live-branch-after-press.png"), full_page=True)
         assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
 
