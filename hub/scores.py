@@ -260,22 +260,11 @@ def field(
     return rows
 
 
-def ranking(
-    db: Database,
-    kind: str = "employee",
-    *,
-    branch: str | Iterable[str] | None = None,
-    start: Bound = None,
-    end: Bound = None,
-    periods: Mapping[str, tuple[Bound, Bound]] | None = None,
-    min_responses: int = DEFAULT_MIN_RESPONSES,
-    weight: float = DEFAULT_WEIGHT,
-) -> list[dict[str, Any]]:
-    """Employees or branches (or kiosks) best first by adjusted index; under-minimum groups left out."""
-    rows = field(
-        db, kind, branch=branch, start=start, end=end, periods=periods, min_responses=min_responses, weight=weight
-    )
-    return sorted((r for r in rows if r["rank"] is not None), key=lambda r: r["rank"])
+def ranking(db: Database, kind: str = "employee", **options: Any) -> list[dict[str, Any]]:
+    """Employees or branches (or kiosks) best first by adjusted index; under-minimum groups left out.
+
+    Takes ``field``'s options (branch, start, end, periods, min_responses, weight)."""
+    return sorted((r for r in field(db, kind, **options) if r["rank"] is not None), key=lambda r: r["rank"])
 
 
 def series(

@@ -34,13 +34,18 @@ def to_click(err: OtklikError) -> click.ClickException:
     return click.ClickException(text)
 
 
+def _invoke(invoke: Callable[[click.Context], Any], ctx: click.Context) -> Any:
+    """Every command and group runs through here: retired variables refused, domain errors turned once."""
+    try:
+        config.check_retired()
+        return invoke(ctx)
+    except OtklikError as err:
+        raise to_click(err) from None
+
+
 class Command(click.Command):
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            config.check_retired()
-            return super().invoke(ctx)
-        except OtklikError as err:
-            raise to_click(err) from None
+        return _invoke(super().invoke, ctx)
 
 
 class Group(click.Group):
@@ -48,11 +53,7 @@ class Group(click.Group):
     group_class = type  # subgroups are of this class too
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            config.check_retired()
-            return super().invoke(ctx)
-        except OtklikError as err:
-            raise to_click(err) from None
+        return _invoke(super().invoke, ctx)
 
 
 def command(name: str | None = None, **kwargs: Any) -> Callable[[Callable[..., Any]], Command]:
