@@ -94,7 +94,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config)
 
     # Imported here so `otklik users ...` works without the web-only extras installed.
-    from dashboard import api, auth, charts, errors, i18n, levels, store, views
+    from dashboard import api, auth, charts, errors, i18n, levels, reasons_views, store, views
 
     store.init_app(app)
     i18n.init_app(app)
@@ -106,4 +106,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
     api.init_app(app)
+    reasons_views.init_app(app)
     return app
