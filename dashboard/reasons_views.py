@@ -73,6 +73,12 @@ def comments_page() -> Any:
     args = request.args.to_dict()
     db = get_db()
     found = comment_page(db, g.user, args)
+    # The masks are tokens in no language (the API and CSV keep them): the page says them in the reader's.
+    masks = {hub_answers.PHONE_MASK: _("[phone number]"), hub_answers.EMAIL_MASK: _("[e-mail address]")}
+    for row in found["rows"]:
+        row["shown"] = row["comment"]
+        for mask, words in masks.items():
+            row["shown"] = row["shown"].replace(mask, words)
     return render_template("comments.html", found=found, args=args, **_page_context(db))
 
 
