@@ -35,7 +35,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from hub import alerts, branches, config_push, ingest, roster
+from hub import alerts, answers, branches, config_push, ingest, roster
 from otklik import protocol, times
 from otklik.settings import parse_hours
 
@@ -542,5 +542,10 @@ def seed(
         progress(f"{days} days: {chain.ratings:,} presses and {chain.reactions:,} camera windows from "
                  f"{len(chain.kiosks)} kiosks in {len(CHAIN)} branches, {shifts:,} shifts")  # fmt: skip
     stored, rejected = chain.ingest(progress)
+    # A manager hid two rude comments the day after: kept, marked with who and when.
+    for (answer_id,) in db.execute(
+        "SELECT id FROM answers WHERE branch = 'central' AND reason = 'staff' AND comment IS NOT NULL ORDER BY ts LIMIT 2"
+    ).fetchall():
+        answers.hide(db, answer_id, by="manager", at=moment - timedelta(days=1), branches=None)
     live, resolved = chain.alerts()
     return Summary(days, chain.ratings, chain.reactions, len(chain.messages), stored, rejected, shifts, live, resolved)

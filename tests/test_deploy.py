@@ -168,7 +168,9 @@ def test_screen_unit_passes_verify_and_restarts_the_browser(tmp_path: Path) -> N
     unit.write_text(SCREEN_UNIT.read_text().replace("/usr/bin/cage", str(stub)))
     done = subprocess.run([tool("systemd-analyze"), "verify", str(unit)], capture_output=True, text=True, timeout=60)
     # verify resolves User= against this machine: the Pi's otklik-screen user is not here.
-    lines = [line for line in (done.stdout + done.stderr).splitlines() if "otklik-screen" not in line or "User" not in line]
+    lines = [
+        line for line in (done.stdout + done.stderr).splitlines() if "otklik-screen" not in line or "User" not in line
+    ]
     assert not [line for line in lines if line.strip()], done.stdout + done.stderr
     text = SCREEN_UNIT.read_text()
     for line in ("Restart=always", "User=otklik-screen", "NoNewPrivileges=yes", "ProtectSystem=strict",
