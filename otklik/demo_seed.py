@@ -544,7 +544,8 @@ def seed(
     stored, rejected = chain.ingest(progress)
     # A manager hid two rude comments the day after: kept, marked with who and when.
     for (answer_id,) in db.execute(
-        "SELECT id FROM answers WHERE branch = 'central' AND reason = 'staff' AND comment IS NOT NULL ORDER BY ts LIMIT 2"
+        "SELECT id FROM answers WHERE branch = 'central' AND reason = 'staff' AND comment IS NOT NULL "
+        "ORDER BY ts LIMIT 2"
     ).fetchall():
         answers.hide(db, answer_id, by="manager", at=moment - timedelta(days=1), branches=None)
     live, resolved = chain.alerts()
