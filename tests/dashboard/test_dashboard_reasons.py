@@ -35,32 +35,29 @@ def question(queue: str = "Long queue") -> list[dict]:
              "options": [{"id": k, "text": v} for k, v in texts.items()]}]  # fmt: skip
 
 
+def _ingest(db_path: Path, kind: str, body: dict, at: datetime) -> None:
+    """One message through the hub's own ingest, received a second after it was made."""
+    db = open_db(db_path)
+    topic = protocol.topic(body["branch"], body["kiosk"], kind)
+    stored = handle_message(db, topic, protocol.encode(body), at + timedelta(seconds=1))
+    db.conn.close()
+    assert stored.result == STORED, stored
+
+
 def press(db_path: Path, branch: str, kiosk: str, score: int, at: datetime, *, employee: str | None = None,
           flags: list[str] | None = None) -> str:  # fmt: skip
     n = next(_ids)
     rating_id = f"rating-{n:06d}"
-    body = protocol.rating_payload(branch=branch, kiosk=kiosk, id=rating_id, seq=n, ts=times.format_ts(at),
-                                   score=score, employee=employee, flags=flags, channel="touch")  # fmt: skip
-    db = open_db(db_path)
-    stored = handle_message(
-        db, protocol.topic(branch, kiosk, "rating"), protocol.encode(body), at + timedelta(seconds=1)
-    )
-    db.conn.close()
-    assert stored.result == STORED, stored
+    _ingest(db_path, "rating", protocol.rating_payload(branch=branch, kiosk=kiosk, id=rating_id, seq=n,
+            ts=times.format_ts(at), score=score, employee=employee, flags=flags, channel="touch"), at)  # fmt: skip
     return rating_id
 
 
 def answer(db_path: Path, branch: str, kiosk: str, rating_id: str, at: datetime, reason: str | None = None,
            comment: str | None = None) -> str:  # fmt: skip
     answer_id = f"answer-{next(_ids):06d}"
-    body = protocol.answer_payload(branch=branch, kiosk=kiosk, id=answer_id, rating=rating_id,
-                                   ts=times.format_ts(at), reason=reason, comment=comment)  # fmt: skip
-    db = open_db(db_path)
-    stored = handle_message(
-        db, protocol.topic(branch, kiosk, "answer"), protocol.encode(body), at + timedelta(seconds=1)
-    )
-    db.conn.close()
-    assert stored.result == STORED, stored
+    _ingest(db_path, "answer", protocol.answer_payload(branch=branch, kiosk=kiosk, id=answer_id, rating=rating_id,
+            ts=times.format_ts(at), reason=reason, comment=comment), at)  # fmt: skip
     return answer_id
 
 
