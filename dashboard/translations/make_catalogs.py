@@ -475,9 +475,9 @@ T = {
     "Reasons": ("Причины", "دلیل‌ها"),
     "Comments": ("Комментарии", "نظرها"),
     "Reasons for unhappy presses": ("Причины недовольства", "دلیل‌های نارضایتی"),
-    "This period: %(this)s; against the one before: %(before)s.": (
-        "Этот период: %(this)s; в сравнении с предыдущим: %(before)s.",
-        "این دوره: %(this)s؛ در برابر دورهٔ پیش از آن: %(before)s.",
+    "This period: %(this)s; against the one before: %(before)s": (
+        "Этот период: %(this)s; в сравнении с предыдущим: %(before)s",
+        "این دوره: %(this)s؛ در برابر دورهٔ پیش از آن: %(before)s",
     ),
     "Unhappy: buttons 1 and 2; each press counts once, by the last reason its shopper chose.": (
         "Недовольные — кнопки 1 и 2; каждое нажатие считается один раз, по последней выбранной причине.",
