@@ -101,15 +101,10 @@ def hide(db: Database, answer_id: str, *, by: str, at: datetime, branches: Colle
 
 
 def reason_counts(db: Database, branch: str, since: str, until: str) -> dict[str, int]:
-    """Presses of ``branch`` answered in [since, until) per reason: each press once, by its latest answer."""
+    """Presses of ``branch`` answered in [since, until) per reason: each press once, by its latest reason."""
     rows = db.execute(
-        """
-        SELECT reason, count(*) FROM (
-            SELECT rating_id, reason, row_number() OVER (PARTITION BY rating_id ORDER BY ts DESC, id DESC) AS n
-            FROM answers WHERE branch = ? AND ts >= ? AND ts < ?
-        ) WHERE n = 1 AND reason IS NOT NULL GROUP BY reason
-        """,
-        [branch, since, until],
+        f"WITH latest AS ({_LATEST_REASON}) SELECT reason, count(*) FROM latest WHERE ts < :hi GROUP BY reason",
+        {"branch": branch, "lo": since, "hi": until},
     ).fetchall()
     return dict(rows)
 
@@ -119,8 +114,8 @@ def reason_counts(db: Database, branch: str, since: str, until: str) -> dict[str
 UNHAPPY_SCORES = (1, 2)
 # A press's reason is that of its latest answer naming one (a later comment-only answer keeps it).
 _LATEST_REASON = """
-    SELECT rating_id, reason FROM (
-        SELECT rating_id, reason, row_number() OVER (PARTITION BY rating_id ORDER BY ts DESC, id DESC) AS n
+    SELECT rating_id, reason, ts FROM (
+        SELECT rating_id, reason, ts, row_number() OVER (PARTITION BY rating_id ORDER BY ts DESC, id DESC) AS n
         FROM answers WHERE branch = :branch AND reason IS NOT NULL AND ts >= :lo
     ) WHERE n = 1
 """
