@@ -35,14 +35,15 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from dashboard import accounts
+from dashboard import accounts, phone
 from dashboard.errors import api_error, is_api
 from dashboard.store import get_store
 
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
 
-PUBLIC_ENDPOINTS = {"auth.login", "static", "views.set_choice"}
+# The phone page a QR code opens is for shoppers (dashboard.phone, which checks its own token).
+PUBLIC_ENDPOINTS = {"auth.login", "static", "views.set_choice", *phone.PUBLIC_ENDPOINTS}
 
 
 class LoginForm(FlaskForm):
@@ -76,6 +77,7 @@ def load_user() -> Any:
     if (
         request.method not in ("GET", "HEAD", "OPTIONS")
         and not g.via_token
+        and request.endpoint not in phone.POSTS  # JSON only, Origin checked: see dashboard.phone
         and current_app.config.get("WTF_CSRF_ENABLED", True)
     ):
         csrf.protect()

@@ -405,6 +405,20 @@ def _texts(field: str, value: Any, limit: int) -> Mapping[str, str]:
     return {language: value[language] for language in LANGUAGES}
 
 
+# --- phone ratings ---------------------------------------------------------------------
+
+# A branch's phone (QR code) ratings count with its kiosks' presses, or are kept out of the
+# kiosks', employees' and branch's scores and shown apart (hub.branches, hub.aggregates).
+PHONE_TOGETHER, PHONE_SEPARATE = "together", "separate"
+PHONE_RATINGS = (PHONE_TOGETHER, PHONE_SEPARATE)
+
+
+def check_phone_ratings(value: Any) -> str:
+    if value not in PHONE_RATINGS:
+        raise SettingsError("phone_ratings", f"must be {' or '.join(map(repr, PHONE_RATINGS))}, got {value!r}")
+    return str(value)
+
+
 SCHEMA: dict[str, Setting] = {
     s.name: s
     for s in (
@@ -418,6 +432,9 @@ SCHEMA: dict[str, Setting] = {
         Setting("timezone", _timezone, "the branch's zone, in which the kiosk reads its opening hours"),
         Setting("followup", FollowUp.from_wire, "the questions the touch screen asks after a press, per score",
                 wire=FollowUp.to_wire),
+        Setting("phone_ratings", check_phone_ratings,
+                "the branch's: whether its phone (QR) ratings count with its kiosks' or are shown apart; "
+                "the hub reads it (hub.branches), a kiosk ignores it"),
         Setting("locale", _locale, "the kiosk's language",
                 retired="a kiosk shows no text of its own; push labels in the store's language instead"),
     )

@@ -19,7 +19,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from kiosk.config import ScreenConfig
 from kiosk.outbox import Press
-from kiosk.screen.texts import TEXTS
+from otklik.shopper_texts import TEXTS
 from otklik import protocol
 from otklik.settings import FollowUp, Question
 
