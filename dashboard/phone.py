@@ -199,7 +199,19 @@ def hand_to_hub(messages: list[tuple[str, dict[str, Any]]]) -> list[ingest.Outco
     batch = [(topic, protocol.encode(body), received) for topic, body in messages]
     db = open_db(current_app.config["OTKLIK_DB"], migrate=False)
     try:
-        return ingest.Ingest(db).handle_batch(batch)
+        # IMMEDIATE: take the write lock first (waiting up to busy_timeout for the hub or another
+        # phone). The batch path reads before it writes, and a deferred transaction whose read
+        # snapshot another writer has moved on cannot become a writer: SQLite refuses it at
+        # once ("database is locked"), busy_timeout or not. The hub itself retries such a batch;
+        # a phone request would have failed.
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            outcomes = ingest.Ingest(db).handle_batch(batch)  # its own transaction nests as a savepoint
+            db.conn.execute("COMMIT")
+        except BaseException:
+            db.conn.rollback()
+            raise
+        return outcomes
     finally:
         db.close()
 

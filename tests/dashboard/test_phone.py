@@ -177,7 +177,7 @@ def test_everything_else_stays_behind_log_in(client: FlaskClient, code: str) -> 
 
 
 def test_the_branch_decides_whether_phone_ratings_count_with_the_kiosks(app: Flask, hub_path: Path, code: str) -> None:
-    from tests.dashboard.conftest import publish
+    from tests.dashboard.conftest import login, publish
 
     publish(hub_path, "b1", "k1", 4, 1)
     assert post(app.test_client(), f"/q/{code}/rate", {"score": 1}).status_code == 200
@@ -188,9 +188,16 @@ def test_the_branch_decides_whether_phone_ratings_count_with_the_kiosks(app: Fla
     assert scores.total(db, branch="b1")["responses"] == 1
     assert post(app.test_client(), f"/q/{code}/rate", {"score": 2}).status_code == 200
     assert scores.total(db, branch="b1")["responses"] == 1  # ingest keeps them out too
+    manager = app.test_client()
+    login(manager, "olga")
+    html = manager.get("/branch/b1").get_data(as_text=True)
+    card = html[html.index('data-key="stat-phone"') :][:400]
+    assert "Phone ratings (QR code), last 7 days, counted apart" in card and "n = 2" in card
+    assert "16.7" in card  # a 1 and a 2: the phone's own index, (0 + 33.3) / 2
     branches.update(db, "b1", phone_ratings="together")
     aggregates.rebuild(db, "b1")
     assert scores.total(db, branch="b1")["responses"] == 3
+    assert 'data-key="stat-phone"' not in manager.get("/branch/b1").get_data(as_text=True)
     db.close()
     db = open_db(hub_path)
     with pytest.raises(branches.SettingsError, match="phone_ratings"):
