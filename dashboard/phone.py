@@ -128,7 +128,7 @@ def _page_refusal(status: int, key: str) -> Response:
 
 def _token(signed: str) -> qr.QrToken | None:
     try:
-        return qr.verify(get_db(), current_app.config["OTKLIK_QR_KEY"], signed)
+        return qr.verify(get_db(), current_app.config["PHONE_QR_KEY"], signed)
     except qr.BadToken:
         return None
 
@@ -313,7 +313,7 @@ def answer(signed: str) -> Response:
 def init_app(app: Flask) -> None:
     for name, value in DEFAULTS.items():
         app.config.setdefault(name, value)
-    app.config.setdefault("OTKLIK_QR_KEY", qr.signing_key(app.config["OTKLIK_DB"]))
+    app.config.setdefault("PHONE_QR_KEY", qr.signing_key(app.config["OTKLIK_DB"]))
     init_limits(app)
     app.register_blueprint(bp)
 

@@ -17,7 +17,7 @@ from sqlite_utils import Database
 
 from hub.alert_text import LANGUAGES
 from otklik.protocol import CHANNEL_PHONE
-from otklik.settings import PHONE_TOGETHER, OpeningHours, SettingsError, check_phone_ratings, zone
+from otklik.settings import PHONE_TOGETHER, SCHEMA, OpeningHours, SettingsError, zone
 from otklik.times import now_ts
 
 
@@ -121,8 +121,8 @@ def update(db: Database, branch: str, **changes: Any) -> BranchSettings:
 def _coerce(name: str, value: Any) -> Any:
     if name == "hours":
         return str(value or "")
-    if name == "phone_ratings":
-        return check_phone_ratings(value)
+    if name in SCHEMA and SCHEMA[name].hub_only:
+        return SCHEMA[name].check(value)
     if name == "alert_language":
         if value not in LANGUAGES:
             raise SettingsError("alert_language", f"must be one of {', '.join(LANGUAGES)}, got {value!r}")

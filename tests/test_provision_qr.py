@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from hub import branches, scores
+from hub import branches, config_push, scores
 from hub.db import open_db
 from hub.ingest import handle_message
-from hub.provisioning import qr
+from hub.provisioning import ProvisionError, qr
 from otklik import protocol
 from otklik.cli import cli
 from tests.hub_db import migrate
@@ -110,4 +110,7 @@ def test_branch_set_phone_ratings_recounts_the_branch(tmp_path: Path) -> None:
     assert scores.total(db, branch="b1")["responses"] == 1
     code, output = run("branch", "set", "b1", "--db", str(hub), "--set", "phone_ratings=sometimes")
     assert code != 0 and "phone_ratings" in output
+    # The branch's, in the one schema: never pushed to a kiosk.
+    with pytest.raises(ProvisionError, match="is the branch's, never pushed"):
+        config_push.set_settings(db, "b1", "k1", {"phone_ratings": "separate"})
     db.close()

@@ -203,3 +203,17 @@ def test_the_branch_decides_whether_phone_ratings_count_with_the_kiosks(app: Fla
     with pytest.raises(branches.SettingsError, match="phone_ratings"):
         branches.update(db, "b1", phone_ratings="sometimes")
     db.close()
+
+
+def test_a_burst_of_requests_from_one_address_is_refused_and_others_are_not(app: Flask, code: str) -> None:
+    app.config.update(PHONE_BURST=5, PHONE_PER_S=0.01)
+    phone.init_limits(app)
+    client = app.test_client()
+    statuses = [client.get(f"/q/{code}").status_code for _ in range(7)]
+    assert statuses == [200] * 5 + [429] * 2
+    refused = post(client, f"/q/{code}/rate", {"score": 4}, **{"Accept-Language": "ru"})
+    assert refused.status_code == 429 and refused.get_json()["code"] == "too_fast"
+    assert refused.get_json()["error"] == "Слишком много запросов. Подождите немного и попробуйте снова."
+    assert int(refused.headers["Retry-After"]) >= 1
+    other = app.test_client().get(f"/q/{code}", environ_base={"REMOTE_ADDR": "10.0.0.7"})
+    assert other.status_code == 200
