@@ -162,7 +162,7 @@ def _question(question: Question | None) -> dict[str, Any] | None:
 
 
 def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.secret_key, salt=COOKIE_SALT)
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=COOKIE_SALT)
 
 
 def _cookie() -> dict[str, list[Any]]:

@@ -19,9 +19,9 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from kiosk.config import ScreenConfig
 from kiosk.outbox import Press
-from otklik.shopper_texts import TEXTS
 from otklik import protocol
 from otklik.settings import FollowUp, Question
+from otklik.shopper_texts import TEXTS
 
 log = logging.getLogger(__name__)
 
