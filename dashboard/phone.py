@@ -38,12 +38,12 @@ from dashboard.store import get_db
 from hub import config_push, ingest
 from hub.db import open_db
 from hub.provisioning import qr
-from otklik import protocol, times
+from otklik import protocol, shopper_texts, times
 from otklik.settings import LANGUAGES, FollowUp, Question, SettingsError
 from otklik.shopper_texts import TEXTS
 
 log = logging.getLogger(__name__)
-bp = Blueprint("phone", __name__, url_prefix="/q")
+bp = Blueprint("phone", __name__, url_prefix="/q", template_folder=str(shopper_texts.TEMPLATES))
 
 # Served without log-in (dashboard.auth); the POSTs check their own origin instead of a CSRF
 # token: a shopper has no session to forge, and they take JSON only, which another site's
@@ -216,11 +216,24 @@ def hand_to_hub(messages: list[tuple[str, dict[str, Any]]]) -> list[ingest.Outco
         db.close()
 
 
-def _stored(outcome: ingest.Outcome) -> bool:
+def _hand(token: qr.QrToken, kind: str, body: dict[str, Any]) -> bool:
+    """One message of this code's kiosk to the hub: True once it is stored (now or before)."""
+    outcome = hand_to_hub([(protocol.topic(token.branch, token.kiosk, kind), body)])[0]
     if outcome.result in (ingest.STORED, ingest.DUPLICATE):
         return True
     log.warning("the hub refused a phone message: %s", outcome.reason)
     return False
+
+
+def _tap(signed: str) -> tuple[qr.QrToken, dict[str, Any], dict[str, list[Any]]] | Response:
+    """A POST's live code, its JSON object and the phone's cookie; or the refusal to answer with."""
+    token = _token(signed)
+    if token is None:
+        return _refuse(404, "bad_code")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _refuse(400, "failed", code="body")
+    return token, body, _cookie()
 
 
 # --- the pages ---------------------------------------------------------------------------
@@ -237,14 +250,13 @@ def page(signed: str) -> Response:
 
 @bp.post("/<signed>/rate")
 def rate(signed: str) -> Response:
-    token = _token(signed)
-    if token is None:
-        return _refuse(404, "bad_code")
-    body = request.get_json(silent=True)
-    score = body.get("score") if isinstance(body, dict) else None
+    tap = _tap(signed)
+    if isinstance(tap, Response):
+        return tap
+    token, body, seen = tap
+    score = body.get("score")
     if type(score) is not int or score not in protocol.SCORES:
         return _refuse(400, "failed", code="score")
-    seen = _cookie()
     place = _place(token)
     window = float(current_app.config["PHONE_WINDOW_S"])
     last = seen.get(place)
@@ -259,7 +271,7 @@ def rate(signed: str) -> Response:
         branch=token.branch, kiosk=token.kiosk, id=rating_id, seq=1, ts=times.now_ts(), score=score,
         channel=protocol.CHANNEL_PHONE,
     )  # fmt: skip
-    if not _stored(hand_to_hub([(protocol.topic(token.branch, token.kiosk, protocol.RATING), rating)])[0]):
+    if not _hand(token, protocol.RATING, rating):
         return _refuse(400, "failed")
     followup = _followup(token)
     question = followup.for_score(score) if followup else None
@@ -271,15 +283,11 @@ def rate(signed: str) -> Response:
 
 @bp.post("/<signed>/answer")
 def answer(signed: str) -> Response:
-    token = _token(signed)
-    if token is None:
-        return _refuse(404, "bad_code")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return _refuse(400, "failed", code="body")
-    seen = _cookie()
-    place = _place(token)
-    mine = seen.get(place)
+    tap = _tap(signed)
+    if isinstance(tap, Response):
+        return tap
+    token, body, seen = tap
+    mine = seen.get(_place(token))
     if not mine or mine[0] != body.get("rating") or time.time() - mine[2] > ANSWER_S:
         return _refuse(409, "failed", code="rating")
     if mine[3] >= MAX_ANSWERS:
@@ -302,7 +310,7 @@ def answer(signed: str) -> Response:
         branch=token.branch, kiosk=token.kiosk, id=answer_id, rating=mine[0], ts=times.now_ts(),
         reason=reason, comment=comment, channel=protocol.CHANNEL_PHONE,
     )  # fmt: skip
-    if not _stored(hand_to_hub([(protocol.topic(token.branch, token.kiosk, protocol.ANSWER), message)])[0]):
+    if not _hand(token, protocol.ANSWER, message):
         return _refuse(400, "failed")
     mine[3] += 1
     response = jsonify({"ok": True, "answer": answer_id})

@@ -7,7 +7,12 @@ kiosk's touch page (kiosk/screen), the phone page (dashboard/phone.py) and the p
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from otklik.settings import LANGUAGES
+
+# The markup both pages share (the smileys, the follow-up, the thank-you): Jinja macros in shopper.html.
+TEMPLATES = Path(__file__).parent / "templates"
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
