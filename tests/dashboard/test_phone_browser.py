@@ -78,10 +78,11 @@ def new_code(hub_path: Path, kiosk: str = "k1") -> tuple[qr.QrToken, str]:
         db.close()
 
 
-def phone(chromium: Any, language: str, address: str) -> Any:
+def phone(chromium: Any, language: str, address: str, width: int = WIDTH) -> Any:
     context = chromium.new_context(
-        viewport={"width": WIDTH, "height": HEIGHT}, locale=LANGUAGES[language], device_scale_factor=1,
-        extra_http_headers={"X-Forwarded-For": address}, has_touch=True, is_mobile=True,
+        viewport={"width": width, "height": HEIGHT if width == WIDTH else 768}, locale=LANGUAGES[language],
+        device_scale_factor=1, extra_http_headers={"X-Forwarded-For": address}, has_touch=True,
+        is_mobile=width == WIDTH,
     )  # fmt: skip
     context.add_init_script(WATCH_CSP)
     page = context.new_page()
@@ -165,6 +166,12 @@ def test_a_phone_rates_answers_and_comments_once_and_is_refused_a_second_time(
     assert rows(hub_path, "SELECT count(*) FROM events") == before
     assert page.errors == []  # type: ignore[attr-defined]
     page.context.close()
+    # The same code opened on a laptop: the phone's column, centred.
+    _token, other = new_code(hub_path)
+    wide = phone(chromium, language, f"198.51.100.{20 + list(LANGUAGES).index(language)}", width=1366)
+    wide.goto(f"{server.url}/q/{other}")
+    shot(wide, language, "1366-smileys")
+    wide.context.close()
 
 
 def _post(conn: http.client.HTTPConnection, path: str, body: dict[str, Any], address: str) -> int:
