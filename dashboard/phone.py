@@ -24,6 +24,7 @@ import hashlib
 import logging
 import math
 import secrets
+import sqlite3
 import time
 from base64 import urlsafe_b64encode
 from datetime import UTC, datetime
@@ -45,11 +46,10 @@ from otklik.shopper_texts import TEXTS
 log = logging.getLogger(__name__)
 bp = Blueprint("phone", __name__, url_prefix="/q", template_folder=str(shopper_texts.TEMPLATES))
 
-# Served without log-in (dashboard.auth); the POSTs check their own origin instead of a CSRF
-# token: a shopper has no session to forge, and they take JSON only, which another site's
-# form cannot send (and fetch only after a CORS preflight nobody here answers).
+# Served without log-in and without reading any credential (dashboard.auth). The POSTs check their
+# own origin instead of a CSRF token: a shopper has no session to forge, and they take JSON only,
+# which another site's form cannot send (and fetch only after a CORS preflight nobody here answers).
 PUBLIC_ENDPOINTS = frozenset({"phone.page", "phone.rate", "phone.answer"})
-POSTS = frozenset({"phone.rate", "phone.answer"})
 COOKIE = "otklik_phone"
 COOKIE_SALT = "otklik-phone-cookie"
 # How long after a rating the shopper may still add (or change) its answer, and how often.
@@ -198,16 +198,18 @@ def hand_to_hub(messages: list[tuple[str, dict[str, Any]]]) -> list[ingest.Outco
     received = datetime.now(UTC)
     batch = [(topic, protocol.encode(body), received) for topic, body in messages]
     db = open_db(current_app.config["OTKLIK_DB"], migrate=False)
+    # SQLite: take the write lock first (waiting up to busy_timeout for the hub or another phone).
+    # The batch path reads before it writes, and a deferred transaction whose read snapshot
+    # another writer has moved on cannot become a writer: SQLite refuses it at once ("database is
+    # locked"), busy_timeout or not. The hub retries such a batch; a phone request would fail.
+    immediate = isinstance(db.conn, sqlite3.Connection)
     try:
-        # IMMEDIATE: take the write lock first (waiting up to busy_timeout for the hub or another
-        # phone). The batch path reads before it writes, and a deferred transaction whose read
-        # snapshot another writer has moved on cannot become a writer: SQLite refuses it at
-        # once ("database is locked"), busy_timeout or not. The hub itself retries such a batch;
-        # a phone request would have failed.
-        db.conn.execute("BEGIN IMMEDIATE")
+        if immediate:
+            db.conn.execute("BEGIN IMMEDIATE")
         try:
             outcomes = ingest.Ingest(db).handle_batch(batch)  # its own transaction nests as a savepoint
-            db.conn.execute("COMMIT")
+            if immediate:
+                db.conn.execute("COMMIT")
         except BaseException:
             db.conn.rollback()
             raise

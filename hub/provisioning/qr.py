@@ -79,7 +79,11 @@ def create(db: sqlite_utils.Database, key: str, branch: str, kiosk: str | None =
             raise ProvisionError(str(err), field=f"--{name}") from None
     token = QrToken(secrets.token_urlsafe(9), branch, kiosk or BRANCH_KIOSK, now(), note=note)
     with db.conn:
-        db.table("qr_tokens").insert(token.as_dict())
+        db.execute(
+            "INSERT INTO qr_tokens (id, branch, kiosk, created_at, revoked_at, note) "
+            "VALUES (:id, :branch, :kiosk, :created_at, :revoked_at, :note)",
+            token.as_dict(),
+        )
     return token, _serializer(key).dumps({"i": token.id, "b": token.branch, "k": token.kiosk})
 
 

@@ -83,10 +83,9 @@ def m002_kiosk_settings(db: sqlite_utils.Database) -> None:
 def m003_qr_tokens(db: sqlite_utils.Database) -> None:
     # The phone channel's QR codes (hub/provisioning/qr.py): the signed token names its id, and
     # the id is looked up here on every use, so a revoked code stops working at once.
-    db.table("qr_tokens").create(
-        {"id": str, "branch": str, "kiosk": str, "created_at": str, "revoked_at": str, "note": str},
-        pk="id",
-        not_null={"branch", "kiosk", "created_at"},
+    db.execute(
+        "CREATE TABLE qr_tokens (id TEXT PRIMARY KEY, branch TEXT NOT NULL, kiosk TEXT NOT NULL, "
+        "created_at TEXT NOT NULL, revoked_at TEXT, note TEXT)"
     )
 
 
