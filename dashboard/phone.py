@@ -126,9 +126,27 @@ def _page_refusal(status: int, key: str) -> Response:
     return make_response(html, status)
 
 
+def _key() -> str | None:
+    """The key codes are signed with, read on first use: a key file the dashboard cannot read
+    (made by root, say) stops the phone page, with the reason in the log, not the dashboard."""
+    key = current_app.config.get("PHONE_QR_KEY")
+    if key is None:
+        path = qr.key_path(current_app.config["OTKLIK_DB"])
+        try:
+            key = current_app.config["PHONE_QR_KEY"] = qr.signing_key(current_app.config["OTKLIK_DB"])
+        except OSError as err:
+            log.error("the phone page cannot read its key file %s: %s (run `otklik provision qr` as the "
+                      "dashboard's user)", path, err.strerror)  # fmt: skip
+            return None
+    return key
+
+
 def _token(signed: str) -> qr.QrToken | None:
+    key = _key()
+    if key is None:
+        return None
     try:
-        return qr.verify(get_db(), current_app.config["PHONE_QR_KEY"], signed)
+        return qr.verify(get_db(), key, signed)
     except qr.BadToken:
         return None
 
@@ -323,7 +341,6 @@ def answer(signed: str) -> Response:
 def init_app(app: Flask) -> None:
     for name, value in DEFAULTS.items():
         app.config.setdefault(name, value)
-    app.config.setdefault("PHONE_QR_KEY", qr.signing_key(app.config["OTKLIK_DB"]))
     init_limits(app)
     app.register_blueprint(bp)
 

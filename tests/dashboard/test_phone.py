@@ -218,3 +218,15 @@ def test_a_burst_of_requests_from_one_address_is_refused_and_others_are_not(app:
     assert int(refused.headers["Retry-After"]) >= 1
     other = app.test_client().get(f"/q/{code}", environ_base={"REMOTE_ADDR": "10.0.0.7"})
     assert other.status_code == 200
+
+
+def test_an_unreadable_key_file_stops_the_phone_page_not_the_dashboard(
+    app: Flask, hub_path: Path, code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    (tmp_path / "not-a-key").mkdir()
+    monkeypatch.setenv("OTKLIK_QR_KEY_FILE", str(tmp_path / "not-a-key"))  # reading it fails as root too
+    client = app.test_client()
+    assert client.get(f"/q/{code}").status_code == 404
+    assert "cannot read its key file" in caplog.text and "not-a-key" in caplog.text
+    assert client.get("/login").status_code == 200
