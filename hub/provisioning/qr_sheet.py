@@ -48,7 +48,10 @@ def render(url: str, *, name: str, language: str, footer: str, font: str | Path 
     """The sheet as an image: ``name`` (the branch's, as its shoppers know it) in ``language``."""
     if not features.check("raqm"):
         # Without it Persian would print as separate letters in the wrong order.
-        raise ProvisionError("this Pillow has no complex text layout (libraqm)", hint="pip install -U pillow")
+        raise ProvisionError(
+            "this Pillow has no complex text layout (libraqm)",
+            hint="install libfribidi0 (apt), which the layout loads at run time, or a Pillow built with libraqm",
+        )
     path = find_font(font)
     texts = TEXTS[language]
     rtl = language == "fa"
