@@ -105,9 +105,11 @@ class HubService:
         # reconnect its packet id may already name a different message.
         self._generation = 0
         self._writer = threading.Thread(target=self._write_loop, name="hub-writer", daemon=True)
-        self.client = make_client(
+        client = make_client(
             broker, client_id, logger=log, persistent=True, manual_ack=True, client_class=BufferedClient
         )
+        assert isinstance(client, BufferedClient)
+        self.client = client
         # None: no cut-offs (then a flood's junk still queues ahead of every other kiosk's presses).
         self.guard = flood_guard.FloodGuard(lambda topic, body: self.client.publish(topic, body, qos=1),
                                             per_s=cut_off_per_s)  # fmt: skip

@@ -8,7 +8,7 @@ import struct
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
@@ -16,8 +16,6 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from otklik.errors import OtklikError
-
-ClientT = TypeVar("ClientT", bound=mqtt.Client)
 
 MQTT_VERSIONS = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
 
@@ -179,8 +177,8 @@ def make_client(
     manual_ack: bool = False,
     will: tuple[str, bytes, int, bool] | None = None,
     max_inflight: int = 100,
-    client_class: type[ClientT] = mqtt.Client,  # type: ignore[assignment]
-) -> ClientT:
+    client_class: type[mqtt.Client] = mqtt.Client,
+) -> mqtt.Client:
     """A paho client set up the Otklik way (``client_class=BufferedClient`` for a busy subscriber)."""
     client = client_class(
         mqtt.CallbackAPIVersion.VERSION2,
