@@ -58,7 +58,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import sqlite_utils
@@ -75,7 +75,7 @@ REFRESH_S = 0.5
 MAX_STALE_S = 1.0
 _lock = threading.Lock()
 _entries: OrderedDict[tuple, _Entry] = OrderedDict()
-_flights: dict[tuple, threading.Event] = {}
+_flights: dict[tuple, _Flight] = {}
 # Set while a value is being computed: what it reads must be current (see the module docstring).
 _computing: contextvars.ContextVar[bool] = contextvars.ContextVar("otklik_cache_computing", default=False)
 # Set for a request that must see its own write (dashboard.store): nothing stale is served to it.
@@ -168,6 +168,15 @@ class _Entry:
 
 
 @dataclass
+class _Flight:
+    """A computation under way: ``done`` when it is over; ``urgent`` wakes a refresh still waiting
+    for its interval, when a request cannot be served without it."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    urgent: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
 class Observed:
     """What :func:`observe` saw served: ``stale`` if any value was, ``as_of`` its oldest (epoch seconds)."""
 
@@ -249,15 +258,16 @@ def remember(
                 recent = now - entry.good_until() <= MAX_STALE_S
                 if recent and not nested:
                     if flight is None:
-                        _flights[full] = threading.Event()
+                        _flights[full] = _Flight()
                         _start_refresh(full, path, entry, max(0.0, entry.started + REFRESH_S - now), max_age)
                     return _served(entry, stale=True)
             if flight is None:
-                flight = _flights[full] = threading.Event()
+                flight = _flights[full] = _Flight()
                 break
         # Another thread is computing it: wait for that one rather than computing it twice.
         waited[path] += 1
-        flight.wait()
+        flight.urgent.set()
+        flight.done.wait()
     else:
         flight = None  # the others kept failing; compute it here
     if entry is not None:
@@ -270,7 +280,7 @@ def _compute(
     db: sqlite_utils.Database,
     compute: Callable[[sqlite_utils.Database], T],
     max_age: float | None,
-    flight: threading.Event | None,
+    flight: _Flight | None,
 ) -> T:
     try:
         token = version(db)
@@ -295,7 +305,7 @@ def _compute(
             with _lock:
                 if _flights.get(full) is flight:
                     del _flights[full]
-            flight.set()
+            flight.done.set()
 
 
 def _start_refresh(full: tuple, path: str, entry: _Entry, delay: float, max_age: float | None) -> None:
@@ -304,7 +314,7 @@ def _start_refresh(full: tuple, path: str, entry: _Entry, delay: float, max_age:
 
     def run() -> None:
         if delay:
-            time.sleep(delay)
+            flight.urgent.wait(delay)
         try:
             db = _connect(path)
         except sqlite3.Error:
@@ -320,11 +330,11 @@ def _start_refresh(full: tuple, path: str, entry: _Entry, delay: float, max_age:
     threading.Thread(target=run, name="otklik-cache-refresh", daemon=True).start()
 
 
-def _abandon(full: tuple, flight: threading.Event) -> None:
+def _abandon(full: tuple, flight: _Flight) -> None:
     with _lock:
         if _flights.get(full) is flight:
             del _flights[full]
-    flight.set()
+    flight.done.set()
 
 
 def cached(fn: F) -> F:

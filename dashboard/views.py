@@ -24,6 +24,7 @@ from flask import (
 )
 from flask_babel import force_locale, get_locale, get_timezone
 from flask_babel import gettext as _
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from dashboard import access, accounts, charts, figures, filters, fleet, writes
@@ -184,12 +185,27 @@ def employee(branch: str, employee: str) -> Any:
 
 
 def _alerts_page(state: str) -> str:
-    return render_template("alerts.html", rows=_alert_rows(state), state=state)
+    return render_template("alerts.html", table=_alerts_table(state), state=state)
 
 
-def _alert_rows(state: str) -> list[dict[str, Any]]:
+# Where each row's forms take this session's CSRF token: the table is shared, the token is not.
+_CSRF_SLOT = "\x00csrf-token\x00"
+
+
+def _alerts_table(state: str) -> Markup:
+    """The alerts table, rendered once for everyone who sees these branches; this session's CSRF
+    token put into its forms per request (rendering its rows per request cost most of the page)."""
     db = get_db()
-    return figures.alerts(db, access.score_branches(db, g.user), state)
+    names = tuple(access.score_branches(db, g.user))
+    state = filters.alert_state(state)
+    shared = _as_of(
+        lambda: shared_fragment(
+            "_alerts_table.html",
+            (names, state),
+            lambda conn: {"rows": figures.alerts(conn, names, state), "state": state, "csrf_token": lambda: _CSRF_SLOT},
+        )
+    )
+    return Markup(str(shared).replace(_CSRF_SLOT, generate_csrf()))
 
 
 @bp.route("/alerts")
@@ -199,9 +215,7 @@ def alerts() -> Any:
 
 @bp.route("/live/alerts")
 def alerts_live() -> Response:
-    # Not a shared fragment: each row's forms carry this session's CSRF token.
-    state = request.args.get("state", "live")
-    return _fragment(Markup(render_template("_alerts_table.html", rows=_alert_rows(state), state=state)))
+    return _fragment(_alerts_table(request.args.get("state", "live")))
 
 
 @bp.route("/alerts/<int:alert_id>/<action>", methods=["POST"])
