@@ -13,18 +13,22 @@ The policy, and why:
   when the data has moved on, the entry is *stale*, not gone.
 - **Stale-while-revalidate, at most once per REFRESH_S.** A stale figure is
   recomputed by one background thread, on its own connection, no sooner than
-  REFRESH_S (0.5 s) after its previous computation began: a figure costs at
-  most two computations a second however fast the presses come. Meanwhile
+  REFRESH_S (0.3 s) after its previous computation began: a figure costs at
+  most about three computations a second however fast the presses come. Meanwhile
   requests get the value there is and never wait for the recomputation.
 - **A press shows within a second.** A stale value is only served while the
   last moment it was known to be current is at most MAX_STALE_S (1 s) ago;
   past that a request waits for the fresh one (joining the recomputation under
   way, not starting a second). So every answer includes every press committed
-  more than MAX_STALE_S before it was asked; with REFRESH_S at half of that, a
-  refresh normally lands first and nobody waits.
-- **Nested values are read fresh.** A value computed from others (a page
-  fragment from its figures) is computed with current ones: rebuilt from a
-  stale figure it would be remembered as current and a press could never show.
+  more than MAX_STALE_S before it was asked; with REFRESH_S well under that (a
+  fragment waits for its figures' refresh, then its own), a refresh normally
+  lands first and nobody waits.
+- **A value built from others is only as current as they are.** A page
+  fragment rendered from a figure that was being recomputed is stored as
+  stale, as old as that figure: it is rendered again once the figure caught up
+  (rendered from it and remembered as current, the press it missed would never
+  show), and the one-second bound holds across both. Its figures are shared,
+  not recomputed for it: a fragment's refresh costs its rendering.
 - **No clock in the keys.** Keying on the current minute made every figure of
   every page miss together at each minute's turn. A figure that depends on the
   date takes its dates as arguments (each branch's own local today, see
@@ -70,14 +74,14 @@ T = TypeVar("T")
 MAX_ENTRIES = 512
 MAX_WATCHERS = 8
 # A changing figure is recomputed at most this often (seconds) ...
-REFRESH_S = 0.5
+REFRESH_S = 0.3
 # ... and no answer misses a commit older than this.
 MAX_STALE_S = 1.0
 _lock = threading.Lock()
 _entries: OrderedDict[tuple, _Entry] = OrderedDict()
 _flights: dict[tuple, _Flight] = {}
-# Set while a value is being computed: what it reads must be current (see the module docstring).
-_computing: contextvars.ContextVar[bool] = contextvars.ContextVar("otklik_cache_computing", default=False)
+# The token of a value built from stale ones: equal to no version, so it is never taken as current.
+_STALE: tuple = ("stale",)
 # Set for a request that must see its own write (dashboard.store): nothing stale is served to it.
 _fresh_only: contextvars.ContextVar[bool] = contextvars.ContextVar("otklik_cache_fresh_only", default=False)
 _observers: contextvars.ContextVar[tuple[Observed, ...]] = contextvars.ContextVar("otklik_cache_observers", default=())
@@ -183,11 +187,13 @@ class Observed:
     stale: bool = False
     as_of: float | None = None
     values: int = 0
+    good_until: float | None = None  # the same moment, monotonic
 
-    def _saw(self, stale: bool, as_of: float) -> None:
+    def _saw(self, stale: bool, as_of: float, good_until: float) -> None:
         self.values += 1
         self.stale = self.stale or stale
         self.as_of = as_of if self.as_of is None else min(self.as_of, as_of)
+        self.good_until = good_until if self.good_until is None else min(self.good_until, good_until)
 
 
 @contextlib.contextmanager
@@ -214,9 +220,10 @@ def release(token: contextvars.Token[bool]) -> None:
 
 
 def _served(entry: _Entry, stale: bool) -> Any:
-    as_of = entry.checked_wall - max(0.0, entry.checked - entry.good_until())
+    good_until = entry.good_until()
+    as_of = entry.checked_wall - max(0.0, entry.checked - good_until)
     for seen in _observers.get():
-        seen._saw(stale, as_of)
+        seen._saw(stale, as_of, good_until)
     return entry.value
 
 
@@ -246,7 +253,7 @@ def remember(
         if attempt:
             token = version(db)
         now = time.monotonic()
-        nested = _computing.get() or _fresh_only.get()
+        fresh_only = _fresh_only.get()
         with _lock:
             entry = _entries.get(full)
             flight = _flights.get(full)
@@ -256,7 +263,7 @@ def remember(
                     entry.checked, entry.checked_wall = now, time.time()
                     return _served(entry, stale=False)
                 recent = now - entry.good_until() <= MAX_STALE_S
-                if recent and not nested:
+                if recent and not fresh_only:
                     if flight is None:
                         _flights[full] = _Flight()
                         _start_refresh(full, path, entry, max(0.0, entry.started + REFRESH_S - now), max_age)
@@ -285,15 +292,19 @@ def _compute(
     try:
         token = version(db)
         started, wall = time.monotonic(), time.time()
-        reset = _computing.set(True)
-        try:
+        with observe() as inputs:
             value = compute(db)
-        finally:
-            _computing.reset(reset)
+        checked = started
+        if inputs.stale and inputs.good_until is not None:
+            # Built from a value being recomputed: it is only as current as that one, and stale
+            # already (a token no version equals), so it is built again once its inputs caught up.
+            token = _STALE
+            checked = min(started, inputs.good_until)
+            wall -= started - checked
         with _lock:
             computed[full[0]] += 1
             entry = _entries[full] = _Entry(
-                value, token, started, started, wall, None if max_age is None else started + max_age,
+                value, token, started, checked, wall, None if max_age is None else started + max_age,
                 compute,
             )  # fmt: skip
             _entries.move_to_end(full)

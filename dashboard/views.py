@@ -73,11 +73,15 @@ def shared_fragment(
 def _fragment(markup: Markup) -> Response:
     """A page's live part alone, for live.js to fold into the open page (never cached by the browser).
 
-    ``X-Figures-As-Of``: when its figures were last known current (live.js says "Updated" with it).
+    ``X-Figures-As-Of``: when its figures were last known current (live.js says "Updated" with it);
+    ``X-Figures-Stale``: they are being recomputed.
     """
     headers = {"Cache-Control": "no-store"}
     if g.get("figures_as_of"):
         headers["X-Figures-As-Of"] = g.figures_as_of
+    if g.get("figures_stale"):
+        # Served while being recomputed: live.js asks again shortly, or the page would keep it.
+        headers["X-Figures-Stale"] = "1"
     return Response(markup, mimetype="text/html", headers=headers)
 
 
@@ -85,6 +89,7 @@ def _as_of(part: Callable[[], Markup]) -> Markup:
     """``part()``, noting on ``g`` the moment its figures were last known current (the page's live cue shows it)."""
     with observe() as seen:
         markup = part()
+    g.figures_stale = g.get("figures_stale", False) or seen.stale
     if seen.as_of is not None:
         g.figures_as_of = datetime.fromtimestamp(seen.as_of, UTC).isoformat(timespec="milliseconds")
     return markup

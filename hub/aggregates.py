@@ -229,12 +229,7 @@ def rebuild(db: Database, branch: str | None = None) -> int:
     Needed after a branch's time zone changes (every local period moves).  Flags and
     attribution stored with the events are kept as they are.  Returns events counted.
     """
-    pruned = retention.pruned_before(db)
-    if pruned is not None:
-        raise retention.EventsArchived(
-            f"raw events before {pruned} were pruned: rebuilding from the rest would drop those months' figures",
-            hint="restore them from the archive (hub.retention.read_archive) into a copy and rebuild there",
-        )
+    retention.check_rebuild(db)
     where, params = ("WHERE e.branch = ?", [branch]) if branch else ("", [])
     tally = Tally()
     count = 0

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from hub import aggregates, alert_text, alerts, branches, config_push, exports, notify, roster, scores
+from hub import aggregates, alert_text, alerts, branches, config_push, exports, notify, retention, roster, scores
 from hub.alert_watch import AlertWatcher
 from hub.db import open_existing
 from otklik.command import (
@@ -242,6 +242,8 @@ def branch_set(db_path: Path, branch: str, timezone: str | None, hours: str | No
         changes["timezone"] = timezone
     db = open_existing(db_path)
     before = branches.get(db, branch).timezone
+    if timezone is not None and timezone != before:
+        retention.check_rebuild(db)  # before the change, not between it and its recount
     try:
         result = branches.update(db, branch, **changes)
     except branches.SettingsError as err:

@@ -279,7 +279,6 @@ _OLDER_THAN = click.option(
     help="An age (6m months, 90d, 2w, 1y) or a date (2026-05-01): events before that day's midnight UTC.",
 )
 _FORCE = click.option("--force", is_flag=True, help="Allow a cutoff inside the last month.")
-_OUTCOME = ["action", "cutoff", "events", "oldest", "newest", "file"]
 
 
 @events_group.command("archive")
@@ -288,8 +287,7 @@ _OUTCOME = ["action", "cutoff", "events", "oldest", "newest", "file"]
 @click.option("--to", "to", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="A new file (JSON Lines; gzip if it ends in .gz; written 0600).")  # fmt: skip
 @_FORCE
-@output_option
-def events_archive(db_path: Path, older_than: str, to: Path, force: bool, output: str) -> None:
+def events_archive(db_path: Path, older_than: str, to: Path, force: bool) -> None:
     """Write every raw event older than the cutoff (with its attribution) to a new file.
 
     \b
@@ -302,15 +300,14 @@ def events_archive(db_path: Path, older_than: str, to: Path, force: bool, output
         done = retention.archive(db, to, before)
     finally:
         db.close()
-    emit([done.as_dict()], output, _OUTCOME)
+    echo_json(done.as_dict())
 
 
 @events_group.command("prune")
 @db_option
 @_OLDER_THAN
 @_FORCE
-@output_option
-def events_prune(db_path: Path, older_than: str, force: bool, output: str) -> None:
+def events_prune(db_path: Path, older_than: str, force: bool) -> None:
     """Delete the raw events older than the cutoff that `otklik events archive` wrote out.
 
     Deleted in batches, so the running hub keeps storing presses meanwhile.
@@ -325,7 +322,7 @@ def events_prune(db_path: Path, older_than: str, force: bool, output: str) -> No
         done = retention.prune(db, before)
     finally:
         db.close()
-    emit([done.as_dict()], output, _OUTCOME)
+    echo_json(done.as_dict())
 
 
 @events_group.command("status")

@@ -195,6 +195,17 @@ def check_kept(db: Database, lo: str) -> None:
         )
 
 
+def check_rebuild(db: Database) -> None:
+    """Refuse to recount aggregates from raw events (a time-zone change) once some were pruned."""
+    before = pruned_before(db)
+    if before is not None:
+        raise EventsArchived(
+            f"raw events before {before} were pruned: recounting the aggregates from the rest would drop "
+            "those months' figures",
+            hint="restore them from the archive (hub.retention.read_archive) into a copy and rebuild there",
+        )
+
+
 # --- archive ----------------------------------------------------------------------------------
 
 
@@ -213,10 +224,13 @@ def _rows(db: Database, before: str, received_before: str | None = None) -> Iter
         yield row
 
 
-def _open(path: Path) -> IO[str]:
-    if path.name.endswith(".gz"):
-        return gzip.open(path, "wt", encoding="utf-8")
-    return path.open("w", encoding="utf-8")
+def _gzipped(path: Path) -> bool:
+    return path.name.endswith(".gz")
+
+
+def _open(path: Path, gzipped: bool) -> IO[str]:
+    # gzip.open's own default would leave the file 0644 for a moment: it is created private first.
+    return gzip.open(path, "wt", encoding="utf-8") if gzipped else path.open("w", encoding="utf-8")
 
 
 def archive(db: Database, to: str | Path, before: datetime, now: datetime | None = None) -> Outcome:
@@ -234,7 +248,7 @@ def archive(db: Database, to: str | Path, before: datetime, now: datetime | None
     create_private(partial)
     n, oldest, newest = 0, None, None
     try:
-        with _open(partial) as out:
+        with _open(partial, _gzipped(path)) as out:
             for row in _rows(db, cut, started):
                 out.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
                 n += 1
@@ -255,7 +269,7 @@ def archive(db: Database, to: str | Path, before: datetime, now: datetime | None
 def read_archive(path: str | Path) -> Iterator[dict[str, Any]]:
     """The events an archive holds, as :func:`archive` wrote them."""
     path = Path(path)
-    opener = gzip.open if path.name.endswith(".gz") else open
+    opener = gzip.open if _gzipped(path) else open
     with opener(path, "rt", encoding="utf-8") as f:
         for line in f:
             yield json.loads(line)

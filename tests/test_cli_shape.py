@@ -39,6 +39,7 @@ LISTINGS: dict[str, list[str]] = {
     "config show": [],
     "users list": [],
     "cut-offs list": [],
+    "events status": [],
 }
 
 

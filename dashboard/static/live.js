@@ -148,6 +148,7 @@
         .then((r) => {
           if (r.type === "opaqueredirect" || r.status === 401) { ended(); throw new Error("logged out"); }
           if (!r.ok) throw new Error(part.dataset.liveSrc + ": " + r.status);
+          if (r.headers.get("X-Figures-Stale")) job.again = true;  // being recomputed: ask again after MIN_GAP_MS
           return r.text().then((html) => [html, r.headers.get("X-Figures-As-Of")]);
         })
         .then(([html, figuresAsOf]) => {

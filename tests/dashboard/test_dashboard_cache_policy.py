@@ -278,3 +278,29 @@ def test_a_users_own_change_shows_on_the_next_page(app: Flask, data: Path) -> No
     # Right after its own change the page is read fresh, though another commit came just before.
     live = client.get("/alerts?state=live").get_data(as_text=True)
     assert "Many unhappy presses" not in live
+
+
+def test_a_live_part_says_it_is_stale_until_it_shows_the_press(app: Flask, data: Path, admin: str) -> None:
+    # live.js asks again while a part says it is being recomputed; a part rendered from a stale
+    # figure and served as current would stay on the page until the next press.
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {admin}"}
+    card = re.compile(r'data-branch="b1".*?data-field="today.responses">(\d+)<', re.S)
+
+    def part() -> tuple[int, bool]:
+        response = client.get("/live/overview", headers=headers)
+        found = card.search(response.get_data(as_text=True))
+        assert found and response.headers.get("X-Figures-As-Of")
+        return int(found[1]), response.headers.get("X-Figures-Stale") == "1"
+
+    before, _ = part()
+    publish(data, "b1", "k1", 4, 100)
+    committed = time.monotonic()
+    shown, stale = part()
+    while shown == before and time.monotonic() - committed < 3:
+        assert stale, "the old figure was served as current"
+        time.sleep(0.05)
+        shown, stale = part()
+    elapsed = time.monotonic() - committed
+    assert shown == before + 1
+    assert elapsed <= cache.MAX_STALE_S + 0.2, f"the press showed after {elapsed:.2f} s"
