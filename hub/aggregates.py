@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from hub import branches
+from hub import branches, retention
 from hub.analytics_schema import AGG_TABLES, COUNT_COLUMNS, FLAG_COLUMNS
 from otklik.times import local_keys
 
@@ -231,6 +231,7 @@ def rebuild(db: Database, branch: str | None = None) -> int:
     Needed after a branch's time zone changes (every local period moves).  Flags and
     attribution stored with the events are kept as they are.  Returns events counted.
     """
+    retention.check_rebuild(db)
     where, params = ("WHERE e.branch = ?", [branch]) if branch else ("", [])
     tally = Tally()
     count = 0

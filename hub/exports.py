@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from sqlite_utils import Database
 
-from hub import branches, roster, scores
+from hub import branches, retention, roster, scores
 from otklik.times import read_ts, utc_range
 
 EVENT_COLUMNS = ("id", "branch", "kiosk", "ts", "local_time", "score", "employee", "attribution", "flags", "ts_source")
@@ -119,6 +119,9 @@ def events(
     for b in [branch] if branch else branches.known_branches(db):
         zone = branches.get(db, b).zone
         lo, hi = utc_range(zone, start, end)
+        if start is not None:
+            # Silence would read as "no presses"; an archived period is refused, naming the archive.
+            retention.check_kept(db, lo)
         for k in [kiosk] if kiosk else branches.known_kiosks(db, b):
             sql = (
                 "SELECT e.id, e.branch, e.kiosk, e.ts, e.score, COALESCE(a.employee, e.employee, ''), "
