@@ -31,8 +31,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import sqlite_utils
-
+from hub.store import Database, is_sqlite
 from otklik import config
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -66,7 +65,7 @@ class _Watcher:
 _watchers: OrderedDict[str, _Watcher] = OrderedDict()
 
 
-def _db_path(db: sqlite_utils.Database) -> str:
+def _db_path(db: Database) -> str:
     # Asked every time (a few microseconds): remembering it by id(conn) went
     # wrong when a new connection reused a closed one's id, and the cache then
     # watched another database's file and served stale figures for good.
@@ -89,7 +88,7 @@ def _watcher(path: str) -> _Watcher:
         return watcher
 
 
-def version(db: sqlite_utils.Database) -> tuple:
+def version(db: Database) -> tuple:
     """Changes with every commit to ``db``'s file by any connection, and every minute."""
     path = _db_path(db)
     watcher = _watcher(path)
@@ -100,13 +99,14 @@ def _minute() -> int:
     return int(time.time() // 60)
 
 
-def remember(db: sqlite_utils.Database, key: tuple, compute: Callable[[], T]) -> T:
+def remember(db: Database, key: tuple, compute: Callable[[], T]) -> T:
     """``compute()``, or what it gave for ``key`` since the last commit to ``db``'s file.
 
     The result is shared between requests: callers must treat it as read-only
     (copying it each time cost more than computing some of the figures).
     """
-    if not enabled():
+    if not enabled() or not is_sqlite(db):
+        # PostgreSQL has no data_version to notice a commit by: its change signal is hub.changes' (hubs' part).
         return compute()
     key = (key, version(db))
     with _lock:
@@ -134,7 +134,7 @@ def cached(fn: F) -> F:
     """Cache ``fn(db, *hashable_args)`` with :func:`remember`."""
 
     @functools.wraps(fn)
-    def wrapper(db: sqlite_utils.Database, *args: Any) -> Any:
+    def wrapper(db: Database, *args: Any) -> Any:
         return remember(db, (fn.__qualname__, args), lambda: fn(db, *args))
 
     return wrapper  # type: ignore[return-value]

@@ -20,10 +20,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlite_utils import Database
-
 from hub import alerts, notify
 from hub.db import open_db
+from hub.store import Database
 
 log = logging.getLogger(__name__)
 
