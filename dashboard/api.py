@@ -24,7 +24,7 @@ from dashboard.exports import csv_response, table
 from dashboard.openapi import document
 from dashboard.store import connect_hub, connect_store, get_db
 from hub import alert_text
-from hub.store import Database
+from hub.store import Database, data_version
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -266,8 +266,8 @@ def stream() -> Response:
                         yield 'event: end\ndata: {"error": "session ended or token revoked"}\n\n'
                         return
                     user = still
-                version = db.execute("PRAGMA data_version").fetchone()[0]
-                if version != last_version or time.monotonic() - last_look >= FLEET_RECHECK_S:
+                version = data_version(db)  # None (PostgreSQL): no counter to tell, so look each time
+                if version is None or version != last_version or time.monotonic() - last_look >= FLEET_RECHECK_S:
                     last_version, last_look = version, time.monotonic()
                     for topic, payload in live_state(db, user, clock()).items():
                         news = dumps(_news(payload))
