@@ -22,7 +22,7 @@ from pathlib import Path
 
 from hub import alerts, notify
 from hub.db import open_db
-from hub.store import Database
+from hub.store import Database, is_url
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class AlertWatcher:
         sweep_s: float = 30.0,
         clock: Clock | None = None,
     ) -> None:
-        self.db_path = Path(db_path)
+        self.db_path: str | Path = db_path if is_url(str(db_path)) else Path(db_path)
         self.publish = publish
         self.poll_s = poll_s
         self.sweep_s = sweep_s
