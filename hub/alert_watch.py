@@ -22,7 +22,7 @@ from pathlib import Path
 
 from hub import alerts, notify
 from hub.db import open_db
-from hub.store import Database, is_url
+from hub.store import Database, data_version, is_sqlite, is_url
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +68,15 @@ class AlertWatcher:
     def _loop(self, db: Database) -> None:
         version = None
         next_sweep = 0.0
-        self._marks = {table: self._max_rowid(db, table) for table in ("events", "reactions")}
+        # PostgreSQL has no rowid nor data_version: there the watcher only sweeps (hub.changes will tell it more).
+        tables = ("events", "reactions") if is_sqlite(db) else ()
+        self._marks = {table: self._max_rowid(db, table) for table in tables}
         self._resend_undelivered(db)
         while True:
             try:
                 changed: set[str] = set()
-                current = db.execute("PRAGMA data_version").fetchone()[0]
-                if current != version:
+                current = data_version(db)
+                if current is not None and current != version:
                     version = current
                     changed = self._changed_branches(db)
                 only: list[str] | None = sorted(changed)
