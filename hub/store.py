@@ -65,8 +65,9 @@ def is_sqlite(db: Database) -> bool:
 
 
 def redacted(target: str | Path) -> str:
-    """``target`` fit for messages and logs: a URL's password is replaced by ``***``."""
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", str(target))
+    """``target`` fit for messages and logs: a URL's password (``user:pw@`` or ``password=``) becomes ``***``."""
+    shown = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", str(target))
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", shown)
 
 
 class StoreUnavailable(OtklikError):

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from hub import aggregates, ingest
 from hub.analytics_schema import AGG_TABLES
 from hub.db import PG_MIGRATIONS_TABLE, open_db
-from hub.store import PgDatabase, is_sqlite, translate
+from hub.store import PgDatabase, is_sqlite, redacted, translate
 from otklik import protocol, times
 from otklik.cli import cli
 
@@ -115,6 +115,9 @@ def test_a_url_with_a_password_is_not_echoed_and_an_unreachable_server_is_a_clea
     assert result.exit_code != 0
     assert "cannot connect to postgresql://otklik:***@127.0.0.1:1/hub" in result.output
     assert "s3cret-word" not in result.output
+    assert redacted("postgresql://h/db?sslmode=require&password=pw2&x=1") == (
+        "postgresql://h/db?sslmode=require&password=***&x=1"
+    )
 
 
 def _presses(prefix: str, n: int) -> list[tuple[str, bytes, datetime]]:
