@@ -77,6 +77,8 @@ FIELD_LABELS = {
     "min_responses": _l("Minimum responses"), "limit": _l("Rows"), "week_start": _l("First day of the week"),
     "action": _l("Action"), "body": _l("Request"), "language": _l("Language"), "calendar": _l("Calendar"),
     "line": _l("Line"), "active": _l("Active"),
+    "score": _l("Button"), "reason": _l("Reason"), "q": _l("Search"), "page": _l("Page"),
+    "hidden": _l("Include hidden"),
 }  # fmt: skip
 
 
