@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -26,6 +25,7 @@ from dashboard.exports import csv_response, table
 from dashboard.openapi import document
 from dashboard.store import connect_hub, connect_store, get_db
 from hub import alert_text
+from hub.store import Database, data_version
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -202,7 +202,7 @@ FLEET_RECHECK_S = 5.0
 _VOLATILE = ("silent_s",)
 
 
-def live_state(db: sqlite_utils.Database, user: User, now: datetime | None = None) -> dict[str, dict[str, Any]]:
+def live_state(db: Database, user: User, now: datetime | None = None) -> dict[str, dict[str, Any]]:
     """What an open page of ``user``'s may be told, by topic: only their branches' figures, kiosks and alerts.
 
     ``now`` is the app's clock, for a caller outside a request (the stream)."""
@@ -267,8 +267,8 @@ def stream() -> Response:
                         yield 'event: end\ndata: {"error": "session ended or token revoked"}\n\n'
                         return
                     user = still
-                version = db.execute("PRAGMA data_version").fetchone()[0]
-                if version != last_version or time.monotonic() - last_look >= FLEET_RECHECK_S:
+                version = data_version(db)  # None (PostgreSQL): no counter to tell, so look each time
+                if version is None or version != last_version or time.monotonic() - last_look >= FLEET_RECHECK_S:
                     last_version, last_look = version, time.monotonic()
                     with observe() as seen:
                         state = live_state(db, user, clock())

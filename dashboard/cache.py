@@ -67,6 +67,7 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
+from hub.store import Database, is_sqlite
 from otklik import config
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -117,7 +118,7 @@ class _Watcher:
 _watchers: OrderedDict[str, _Watcher] = OrderedDict()
 
 
-def _db_path(db: sqlite_utils.Database) -> str:
+def _db_path(db: Database) -> str:
     # Asked every time (a few microseconds): remembering it by id(conn) went
     # wrong when a new connection reused a closed one's id, and the cache then
     # watched another database's file and served stale figures for good.
@@ -140,7 +141,7 @@ def _watcher(path: str) -> _Watcher:
         return watcher
 
 
-def version(db: sqlite_utils.Database) -> tuple:
+def version(db: Database) -> tuple:
     """A token that changes with every commit to ``db``'s file by any connection (compare with ==)."""
     path = _db_path(db)
     watcher = _watcher(path)
@@ -165,7 +166,7 @@ class _Entry:
     checked: float  # monotonic: the last moment it was known to be current
     checked_wall: float  # the same moment by the wall clock, for "as of"
     expires: float | None  # monotonic: when it goes out of date with the clock (max_age)
-    refresh: Callable[[sqlite_utils.Database], Any]
+    refresh: Callable[[Database], Any]
 
     def good_until(self) -> float:
         return self.checked if self.expires is None else min(self.checked, self.expires)
@@ -228,9 +229,9 @@ def _served(entry: _Entry, stale: bool) -> Any:
 
 
 def remember(
-    db: sqlite_utils.Database,
+    db: Database,
     key: tuple,
-    compute: Callable[[sqlite_utils.Database], T],
+    compute: Callable[[Database], T],
     *,
     max_age: float | None = None,
 ) -> T:
@@ -243,7 +244,8 @@ def remember(
     callers must treat it as read-only (copying it each time cost more than
     computing some of the figures).
     """
-    if not enabled():
+    if not enabled() or not is_sqlite(db):
+        # PostgreSQL has no data_version to notice a commit by: its change signal is hub.changes'.
         return compute(db)
     token = version(db)
     path, inode = token[0], token[1]
@@ -284,8 +286,8 @@ def remember(
 
 def _compute(
     full: tuple,
-    db: sqlite_utils.Database,
-    compute: Callable[[sqlite_utils.Database], T],
+    db: Database,
+    compute: Callable[[Database], T],
     max_age: float | None,
     flight: _Flight | None,
 ) -> T:
@@ -352,7 +354,7 @@ def cached(fn: F) -> F:
     """Cache ``fn(db, *hashable_args)`` with :func:`remember`."""
 
     @functools.wraps(fn)
-    def wrapper(db: sqlite_utils.Database, *args: Any) -> Any:
+    def wrapper(db: Database, *args: Any) -> Any:
         return remember(db, (fn.__qualname__, args), lambda conn: fn(conn, *args))
 
     return wrapper  # type: ignore[return-value]

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-import sqlite_utils
 from flask_babel import gettext as _
 
 from dashboard import figures, filters
@@ -27,6 +26,7 @@ from hub import aggregates
 from hub import answers as hub_answers
 from hub import branches as hub_branches
 from hub import roster as hub_roster
+from hub.store import Database
 from otklik import protocol
 from otklik.times import local_keys, utc_range
 
@@ -101,7 +101,7 @@ def label(labels: dict[str, dict[str, str]], reason_id: str, lang: str) -> tuple
     return words.get(lang) or words.get("en") or reason_id, True
 
 
-def labels_of(db: sqlite_utils.Database, names: Sequence[str]) -> dict[str, dict[str, str]]:
+def labels_of(db: Database, names: Sequence[str]) -> dict[str, dict[str, str]]:
     """Every reason's words across the branches; the first branch that asks it words it."""
     found: dict[str, dict[str, str]] = {}
     for name in names:
@@ -110,7 +110,7 @@ def labels_of(db: sqlite_utils.Database, names: Sequence[str]) -> dict[str, dict
     return found
 
 
-def reason_options(db: sqlite_utils.Database, names: Sequence[str], lang: str) -> list[tuple[str, str]]:
+def reason_options(db: Database, names: Sequence[str], lang: str) -> list[tuple[str, str]]:
     """(id, words) of every reason the branches' kiosks ask, for a filter's choices."""
     labels = labels_of(db, names)
     return sorted(((key, label(labels, key, lang)[0]) for key in labels), key=lambda o: o[1])
@@ -126,7 +126,7 @@ def weeks(args: dict[str, str], today: date) -> tuple[date, date, date]:
     return start - (stop - start), start, stop
 
 
-def reasons(db: sqlite_utils.Database, names: Sequence[str], args: dict[str, str], lang: str) -> dict[str, Any]:
+def reasons(db: Database, names: Sequence[str], args: dict[str, str], lang: str) -> dict[str, Any]:
     """The reasons behind the branches' unhappy presses, this period against the one before, by ``?by=``.
 
     ``reasons``: every reason named, most named this period first (the chart takes the first
@@ -225,9 +225,7 @@ def reason_rows(figure: dict[str, Any]) -> list[dict[str, Any]]:
 # --- comments ------------------------------------------------------------------------------
 
 
-def comments(
-    db: sqlite_utils.Database, names: Sequence[str], args: dict[str, str], lang: str, *, is_admin: bool
-) -> dict[str, Any]:
+def comments(db: Database, names: Sequence[str], args: dict[str, str], lang: str, *, is_admin: bool) -> dict[str, Any]:
     """One page of the comments in the branches' period (each branch's own local days), newest first."""
     bounds = {}
     for name in names:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlite_utils
 from flask import Blueprint, Flask, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -21,6 +20,7 @@ from dashboard.auth import safe_next
 from dashboard.errors import NotFound
 from dashboard.store import get_db
 from hub import answers as hub_answers
+from hub.store import Database
 
 bp = Blueprint("reasons", __name__)
 api = Blueprint("reasons_api", __name__, url_prefix="/api/v1")
@@ -30,19 +30,19 @@ def _lang() -> str:
     return str(get_locale() or "en")
 
 
-def _names(db: sqlite_utils.Database, user: User, args: dict[str, str]) -> list[str]:
+def _names(db: Database, user: User, args: dict[str, str]) -> list[str]:
     return access.score_branches(db, user, args.get("branch") or None)
 
 
-def reason_figure(db: sqlite_utils.Database, user: User, args: dict[str, str]) -> dict[str, Any]:
+def reason_figure(db: Database, user: User, args: dict[str, str]) -> dict[str, Any]:
     return reasons.reasons(db, _names(db, user, args), args, _lang())
 
 
-def comment_page(db: sqlite_utils.Database, user: User, args: dict[str, str]) -> dict[str, Any]:
+def comment_page(db: Database, user: User, args: dict[str, str]) -> dict[str, Any]:
     return reasons.comments(db, _names(db, user, args), args, _lang(), is_admin=user.is_admin)
 
 
-def hide(db: sqlite_utils.Database, user: User, answer_id: str) -> None:
+def hide(db: Database, user: User, answer_id: str) -> None:
     access.scores(user)
     try:
         hub_answers.hide(db, answer_id, by=user.username, at=filters.now(),
@@ -51,7 +51,7 @@ def hide(db: sqlite_utils.Database, user: User, answer_id: str) -> None:
         raise NotFound(_("comment '%(value)s' not found", value=answer_id[:64])) from None
 
 
-def _page_context(db: sqlite_utils.Database) -> dict[str, Any]:
+def _page_context(db: Database) -> dict[str, Any]:
     visible = access.score_branches(db, g.user)
     return {
         "branches": visible,

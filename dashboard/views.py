@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlite_utils
 from flask import (
     Blueprint,
     Response,
@@ -34,6 +33,7 @@ from dashboard.errors import InputError, NotFound
 from dashboard.exports import csv_response, table
 from dashboard.i18n import CALENDARS, LANGUAGES, input_message, select_calendar
 from dashboard.store import get_db, get_store
+from hub.store import Database
 
 bp = Blueprint("views", __name__)
 
@@ -41,7 +41,7 @@ bp = Blueprint("views", __name__)
 def shared_fragment(
     template: str,
     key: tuple,
-    context: Callable[[sqlite_utils.Database], dict[str, Any]],
+    context: Callable[[Database], dict[str, Any]],
     *,
     max_age: float | None = None,
 ) -> Markup:
@@ -61,7 +61,7 @@ def shared_fragment(
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     environ = dict(request.environ)
 
-    def render(db: sqlite_utils.Database) -> Markup:
+    def render(db: Database) -> Markup:
         if has_request_context():
             return Markup(render_template(template, **context(db)))
         with app.request_context(environ), force_locale(locale):

@@ -20,10 +20,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlite_utils import Database
-
 from hub import alerts, notify
 from hub.db import open_db
+from hub.store import Database, data_version, is_sqlite, is_url
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ class AlertWatcher:
         sweep_s: float = 30.0,
         clock: Clock | None = None,
     ) -> None:
-        self.db_path = Path(db_path)
+        self.db_path: str | Path = db_path if is_url(str(db_path)) else Path(db_path)
         self.publish = publish
         self.poll_s = poll_s
         self.sweep_s = sweep_s
@@ -69,13 +68,15 @@ class AlertWatcher:
     def _loop(self, db: Database) -> None:
         version = None
         next_sweep = 0.0
-        self._marks = {table: self._max_rowid(db, table) for table in ("events", "reactions")}
+        # PostgreSQL has no rowid nor data_version: there the watcher only sweeps (hub.changes will tell it more).
+        tables = ("events", "reactions") if is_sqlite(db) else ()
+        self._marks = {table: self._max_rowid(db, table) for table in tables}
         self._resend_undelivered(db)
         while True:
             try:
                 changed: set[str] = set()
-                current = db.execute("PRAGMA data_version").fetchone()[0]
-                if current != version:
+                current = data_version(db)
+                if current is not None and current != version:
                     version = current
                     changed = self._changed_branches(db)
                 only: list[str] | None = sorted(changed)

@@ -30,15 +30,13 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlite_utils import Database
-
-from hub import alert_text, answers, branches, scores
+from hub import alert_text, answers, branches, scores, store
+from hub.store import Database
 from otklik.errors import OtklikError
 from otklik.times import format_ts, local_today, read_ts
 
@@ -93,7 +91,7 @@ def fire(
         with db.atomic():
             cursor = db.execute(
                 "INSERT INTO alerts (rule, branch, kiosk, dedup_key, message, value, details, params, opened_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 [
                     rule,
                     branch,
@@ -106,10 +104,10 @@ def fire(
                     format_ts(_now(now)),
                 ],
             )
-    except sqlite3.IntegrityError:
+            alert_id = cursor.fetchone()[0]
+    except store.integrity_errors():
         return None  # already live: the partial unique index said so
-    assert cursor.lastrowid is not None  # sqlite3 sets it on every INSERT that succeeds
-    return get(db, cursor.lastrowid)
+    return get(db, alert_id)
 
 
 def get(db: Database, alert_id: int) -> dict[str, Any]:
@@ -253,7 +251,7 @@ def _unhappy(db: Database, s: branches.BranchSettings, now: datetime) -> dict[st
     since = format_ts(now - timedelta(minutes=s.unhappy_window_min))
     marks = ", ".join("?" * len(kiosks))
     n, unhappy = db.execute(
-        f"SELECT count(*), COALESCE(SUM(score <= 2), 0) FROM events WHERE branch = ? AND kiosk IN ({marks}) "
+        f"SELECT count(*), count(*) FILTER (WHERE score <= 2) FROM events WHERE branch = ? AND kiosk IN ({marks}) "
         "AND ts > ? AND ts <= ? AND flags = ''",
         [s.branch, *kiosks, since, format_ts(now)],
     ).fetchone()
@@ -412,7 +410,8 @@ def _change(db: Database, s: branches.BranchSettings, now: datetime) -> list[dic
     for scale in CHANGE_SCALES:
         window = max(1, round(s.change_window_min * scale))
         start = now - timedelta(minutes=window)
-        recents.append(_counts(db, "SELECT kiosk, count(*), SUM(score <= 2), SUM(score = 4) FROM events "
+        recents.append(_counts(db, "SELECT kiosk, count(*), count(*) FILTER (WHERE score <= 2), "
+                               "count(*) FILTER (WHERE score = 4) FROM events "
                                f"WHERE branch = ? AND kiosk IN ({in_kiosks}) AND ts > ? AND ts <= ? AND flags = '' "
                                "GROUP BY kiosk", [s.branch, *kiosks, format_ts(start), format_ts(now)]))  # fmt: skip
         periods = _local_hours(s, start, now, s.change_weeks)

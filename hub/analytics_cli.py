@@ -15,6 +15,7 @@ import click
 from hub import aggregates, alert_text, alerts, branches, config_push, exports, notify, retention, roster, scores
 from hub.alert_watch import AlertWatcher
 from hub.db import open_existing
+from hub.store import redacted
 from otklik.command import (
     DATES_HINT,
     broker_from,
@@ -509,7 +510,7 @@ def alerts_watch(db_path: Path, broker_url: str, poll: float, sweep: float, **br
     """
     with _publisher(broker_url, **broker) as publish:
         watcher = AlertWatcher(db_path, publish, poll_s=poll, sweep_s=sweep).start()
-        click.echo(f"alerts: watching {db_path}, publishing on {broker_url} (Ctrl-C to stop)", err=True)
+        click.echo(f"alerts: watching {redacted(db_path)}, publishing on {broker_url} (Ctrl-C to stop)", err=True)
         try:
             wait_for_stop_signal()
         finally:

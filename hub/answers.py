@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
-
+from hub.store import Database
 from otklik import protocol, times
 from otklik.errors import OtklikError
 from otklik.protocol import Answer
@@ -117,7 +116,7 @@ _LATEST_REASON = """
     SELECT rating_id, reason, ts FROM (
         SELECT rating_id, reason, ts, row_number() OVER (PARTITION BY rating_id ORDER BY ts DESC, id DESC) AS n
         FROM answers WHERE branch = :branch AND reason IS NOT NULL AND ts >= :lo
-    ) WHERE n = 1
+    ) ranked WHERE n = 1
 """
 
 
@@ -195,7 +194,7 @@ class CommentFilter:
 
 def _comment_where(f: CommentFilter) -> tuple[str, list[Any]]:
     if not f.branches:
-        return "0", []
+        return "1 = 0", []  # (a bare 0 is no boolean to PostgreSQL)
     parts = [" OR ".join("(a.branch = ? AND a.ts >= ? AND a.ts < ?)" for _ in f.branches)]
     params: list[Any] = [v for b in f.branches for v in (b, *f.bounds[b])]
     parts.append("a.comment IS NOT NULL")
@@ -209,7 +208,8 @@ def _comment_where(f: CommentFilter) -> tuple[str, list[Any]]:
         params.append(f.reason)
     if f.search:
         # LIKE with the pattern's own wildcards escaped: a search for "100%" finds "100%", not everything.
-        parts.append("a.comment LIKE ? ESCAPE '\\'")
+        # lower() on both sides: SQLite's LIKE ignores (ASCII) case, PostgreSQL's does not.
+        parts.append("lower(a.comment) LIKE lower(?) ESCAPE '\\'")
         escaped = f.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         params.append(f"%{escaped}%")
     return " AND ".join(f"({p})" for p in parts), params

@@ -13,6 +13,7 @@ from hub.db import migrate, open_existing
 from hub.scores import BY, DEFAULT_MIN_RESPONSES, DEFAULT_WEIGHT, RANKED
 from hub.scores import report as analytics_report
 from hub.service import HubService
+from hub.store import redacted
 from otklik.command import (
     DATES_HINT,
     broker_from,
@@ -81,7 +82,9 @@ def hub(
     if run_alerts:
         # The hub's own connection: a second one with the hub's username would take over its session.
         watcher = AlertWatcher(db_path, AckedPublisher(service.client).publish).start()
-    click.echo(f"hub: storing events from {broker} in {db_path}{' with alerts' if watcher else ''} (Ctrl-C to stop)")
+    click.echo(
+        f"hub: storing events from {broker} in {redacted(db_path)}{' with alerts' if watcher else ''} (Ctrl-C to stop)"
+    )
     try:
         wait_for_stop_signal(until=service.failed)
     finally:
@@ -119,7 +122,8 @@ def db_migrate(db_path: Path) -> None:
         otklik db migrate --db /var/lib/otklik/hub.db
     """
     applied = migrate(db_path)
-    click.echo(f"{db_path}: applied {len(applied)} migrations" if applied else f"{db_path}: up to date")
+    shown = redacted(db_path)
+    click.echo(f"{shown}: applied {len(applied)} migrations" if applied else f"{shown}: up to date")
 
 
 @command()

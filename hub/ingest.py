@@ -36,10 +36,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlite_utils import Database
-
 from hub import aggregates, answers, branches, dead_letters, misuse
 from hub.branches import BranchSettings
+from hub.store import Database, PgConnection, data_version, is_environmental_pg
+from hub.store import errors as store_errors
 from otklik import protocol, times
 from otklik.protocol import Answer, Heartbeat, ProtocolError, Rating, Reaction, Status
 
@@ -122,7 +122,7 @@ def is_environmental(err: BaseException) -> bool:
     if isinstance(err, MemoryError):
         return True
     if not isinstance(err, sqlite3.Error):
-        return False
+        return isinstance(err, store_errors()) and is_environmental_pg(err)
     code = getattr(err, "sqlite_errorcode", None)
     # No code: the connection itself is unusable (closed, wrong thread), for every message alike.
     return code is None or (code & 0xFF) in _ENVIRONMENT_CODES
@@ -181,8 +181,8 @@ class _SettingsCache:
 
     def refresh(self, db: Database) -> None:
         """At the start of each batch: forget what another connection may have changed."""
-        version = db.conn.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._version:
+        version = data_version(db)
+        if version is None or version != self._version:
             self._version, self._settings = version, {}
 
     def get(self, db: Database, branch: str) -> BranchSettings:
@@ -350,7 +350,7 @@ class Ingest:
             rejects.append((item.index, outcome.reason or "rejected"))
 
 
-def _contained(conn: sqlite3.Connection, store: Callable[[], T], index: int | None) -> T | Exception:
+def _contained(conn: sqlite3.Connection | PgConnection, store: Callable[[], T], index: int | None) -> T | Exception:
     """``store()`` in a savepoint: its result, or the exception that rolled it back when no storage fault is to blame.
 
     Storage errors (and KeyboardInterrupt, SystemExit) propagate; a failure that

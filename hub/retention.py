@@ -43,8 +43,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from sqlite_utils import Database
-
+from hub.store import Database
 from otklik import times
 from otklik.errors import OtklikError
 from otklik.private_files import create_private

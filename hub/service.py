@@ -21,7 +21,6 @@ queued is only acknowledged here, in order with the rest.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections import deque
@@ -30,10 +29,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from sqlite_utils import Database
 
-from hub import flood_guard, ingest, receipts
+from hub import flood_guard, ingest, receipts, store
 from hub.db import open_db
+from hub.store import Database, is_url, redacted
 from otklik import protocol
 from otklik.mqtt import Broker, BufferedClient, connect_async, make_client
 
@@ -74,7 +73,9 @@ class HubService:
         cut_off_per_s: int | None = flood_guard.CUT_OFF_PER_S,
     ) -> None:
         self.broker = broker
-        self.db_path = Path(db_path)
+        # A postgresql:// URL stays a str (hub.store); a path is SQLite's.
+        self.db_path: str | Path = db_path if is_url(str(db_path)) else Path(db_path)
+        self.shown_db = redacted(db_path)  # for logs: a URL's password is not written there
         self.client_id = client_id
         self.batch_max = batch_max
         self.receive_maximum = receive_maximum
@@ -127,7 +128,7 @@ class HubService:
         if self._startup_error:
             raise self._startup_error
         connect_async(self.client, self.broker, persistent=True, receive_maximum=self.receive_maximum)
-        log.info("hub connecting to %s as %s, storing in %s", self.broker, self.client_id, self.db_path)
+        log.info("hub connecting to %s as %s, storing in %s", self.broker, self.client_id, self.shown_db)
         return self
 
     def stop(self) -> None:
@@ -287,7 +288,7 @@ class HubService:
                 if not ingest.is_environmental(err):
                     raise
                 log.error("could not write a batch of %d to %s (%s); retrying in %g s",
-                          len(batch), self.db_path, err, RETRY_S)  # fmt: skip
+                          len(batch), self.shown_db, err, RETRY_S)  # fmt: skip
                 # A connection opened while the file was read-only stays
                 # read-only, and one that hit an I/O error may stay broken:
                 # the next attempt opens the database afresh.
@@ -299,8 +300,8 @@ class HubService:
         if self._db is not None:
             try:
                 self._db.close()
-            except sqlite3.Error as err:
-                log.warning("closing %s: %s", self.db_path, err)
+            except store.errors() as err:
+                log.warning("closing %s: %s", self.shown_db, err)
             self._db = None
 
     def _count(self, outcomes: list[ingest.Outcome]) -> None:

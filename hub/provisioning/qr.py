@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from hub.provisioning import ProvisionError
 from hub.provisioning.registry import now
+from hub.store import Database
 from otklik import config, protocol
 from otklik.errors import OtklikError
 from otklik.private_files import read_or_create_secret
@@ -69,7 +69,7 @@ def _serializer(key: str) -> URLSafeSerializer:
     return URLSafeSerializer(key, salt=SALT)
 
 
-def create(db: sqlite_utils.Database, key: str, branch: str, kiosk: str | None = None, note: str | None = None
+def create(db: Database, key: str, branch: str, kiosk: str | None = None, note: str | None = None
            ) -> tuple[QrToken, str]:  # fmt: skip
     """A new code for ``branch`` (and ``kiosk``, else the branch's own): its row and its signed token."""
     for name, value in (("branch", branch), ("kiosk", kiosk or BRANCH_KIOSK)):
@@ -87,7 +87,7 @@ def create(db: sqlite_utils.Database, key: str, branch: str, kiosk: str | None =
     return token, _serializer(key).dumps({"i": token.id, "b": token.branch, "k": token.kiosk})
 
 
-def verify(db: sqlite_utils.Database, key: str, signed: str) -> QrToken:
+def verify(db: Database, key: str, signed: str) -> QrToken:
     """The live code a token names; BadToken when it is forged, altered or revoked."""
     if len(signed) > 200:
         raise BadToken("token too long")
@@ -108,7 +108,7 @@ def verify(db: sqlite_utils.Database, key: str, signed: str) -> QrToken:
     return token
 
 
-def revoke(db: sqlite_utils.Database, token_id: str) -> QrToken:
+def revoke(db: Database, token_id: str) -> QrToken:
     with db.conn:
         cursor = db.execute(
             "UPDATE qr_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [now(), token_id]
@@ -123,7 +123,7 @@ def revoke(db: sqlite_utils.Database, token_id: str) -> QrToken:
     return QrToken(*row)
 
 
-def list_tokens(db: sqlite_utils.Database, *, branch: str | None = None, show_all: bool = False) -> list[QrToken]:
+def list_tokens(db: Database, *, branch: str | None = None, show_all: bool = False) -> list[QrToken]:
     where = ["1 = 1"]
     params: list[Any] = []
     if branch:
