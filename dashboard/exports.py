@@ -35,7 +35,7 @@ def table(db: sqlite_utils.Database, user: User, view: str, args: dict[str, str]
         if view == "heatmap":
             return [figures.flat(r) for r in figures.heatmap(db, branch, args)]
         return figures.flagged(db, branch, args)
-    names = access.score_branches(db, user, args.get("branch") if view in ("employees", "shifts") else None)
+    names = access.score_branches(db, user, args.get("branch") if view in ("employees", "shifts", "alerts") else None)
     if view == "employees":
         return figures.ranking(db, names, args)
     if view == "alerts":

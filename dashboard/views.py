@@ -23,11 +23,12 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 
 from dashboard import access, accounts, charts, figures, filters, fleet, writes
+from dashboard.accounts import CALENDARS
 from dashboard.auth import safe_next
 from dashboard.cache import remember
 from dashboard.errors import InputError, NotFound
 from dashboard.exports import csv_response, table
-from dashboard.i18n import CALENDARS, LANGUAGES, input_message
+from dashboard.i18n import LANGUAGES, input_message, select_calendar
 from dashboard.store import get_db, get_store
 
 bp = Blueprint("views", __name__)
@@ -41,7 +42,8 @@ def shared_fragment(template: str, key: tuple, context: Callable[[], dict[str, A
     own (no CSRF token, no name): its key is what it shows, in which language
     and time zone; the view checks who may see it before asking for it.
     """
-    where = (template, key, str(get_locale()), str(get_timezone()))
+    # The calendar too: a Persian reader may have chosen Gregorian dates.
+    where = (template, key, str(get_locale()), str(get_timezone()), select_calendar())
     return remember(get_db(), where, lambda: Markup(render_template(template, **context())))
 
 
@@ -71,21 +73,24 @@ def overview_live() -> Response:
 def _branch_body(branch: str) -> Markup:
     access.branch(g.user, branch)
     db = get_db()
+    chain = tuple(access.score_branches(db, g.user))  # the funnel's mean is theirs: part of the key
     return shared_fragment(
         "_branch_body.html",
-        (branch,),
+        (branch, chain),
         lambda: {
             "branch": branch,
+            "zone": figures.zone(db, branch).key,
             "summary": figures.branch_summary(db, branch),
             "kiosks": fleet.fleet(db, [branch]),
             "flagged": figures.flagged(db, branch, {}),
-            **_field_context(figures.employee_field(db, [branch], {})),
+            **_field_context(figures.employee_field(db, [branch], {}), figures.employee_field(db, chain, {})),
         },
     )
 
 
 @bp.route("/branch/<branch>")
 def branch(branch: str) -> Any:
+    g.page_zone = figures.zone(get_db(), access.branch(g.user, branch)).key
     return render_template("branch.html", branch=branch, body=_branch_body(branch))
 
 
@@ -101,21 +106,32 @@ def employees() -> Any:
     names = tuple(access.score_branches(db, g.user, args.get("branch")))
     minimum = filters.min_responses(args)
     # Only what the ranking depends on: any other query parameter must not make a new cache entry.
-    key = (*(args.get(k, "") for k in ("branch", "from", "to")), minimum, names)
-    body = shared_fragment("_employees_body.html", key, lambda: _field_context(figures.employee_field(db, names, args)))
+    chain = tuple(access.score_branches(db, g.user))  # the funnel's mean: the reader's whole chain
+    key = (*(args.get(k, "") for k in ("branch", "from", "to")), minimum, names, chain)
+    body = shared_fragment(
+        "_employees_body.html",
+        key,
+        lambda: _field_context(figures.employee_field(db, names, args), figures.employee_field(db, chain, args)),
+    )
     # The heading's period: each branch's own ends on its own today; the latest of them names it.
     start, end = filters.period(args, figures.DEFAULT_DAYS, figures.latest_today(db, names))
     days = (end - start).days + 1
     return render_template("employees.html", table=body, args=args, min_responses=minimum, end=end, days=days)
 
 
-def _field_context(field: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ranked table's rows, the rest below the minimum, and the funnel plot of them all."""
+def _field_context(field: list[dict[str, Any]], chain: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The ranked table's rows, the rest below the minimum, and the funnel plot of them all
+    around the mean of ``chain`` (everyone in the reader's branches; default: ``field``)."""
     return {
         "ranking": [r for r in field if r["rank"] is not None],
         "unranked": [r for r in field if r["rank"] is None],
-        "funnel": charts.funnel_data(field),
+        "funnel": charts.funnel_data(field, chain),
     }
+
+
+def _chain_field(db: Any, args: dict[str, str]) -> list[dict[str, Any]]:
+    """Everyone credited in the reader's visible chain (a manager's branches, everyone's for an admin)."""
+    return figures.employee_field(db, access.score_branches(db, g.user), args)
 
 
 @bp.route("/employees/<branch>/<employee>")
@@ -128,25 +144,33 @@ def employee(branch: str, employee: str) -> Any:
     return render_template("employee.html", branch=branch, employee=employee, detail=detail, min_responses=minimum)
 
 
-def _alerts_page(state: str) -> str:
-    return render_template("alerts.html", rows=_alert_rows(state), state=state)
-
-
-def _alert_rows(state: str) -> list[dict[str, Any]]:
+def _alerts_page(state: str, branch: str | None = None) -> str:
     db = get_db()
-    return figures.alerts(db, access.score_branches(db, g.user), state)
+    return render_template(
+        "alerts.html",
+        rows=_alert_rows(state, branch),
+        state=state,
+        branch=branch or "",
+        branches=access.score_branches(db, g.user),
+    )
+
+
+def _alert_rows(state: str, branch: str | None = None) -> list[dict[str, Any]]:
+    """The alerts of the user's branches, or of ``branch`` alone (a card's "Open alerts" links there)."""
+    db = get_db()
+    return figures.alerts(db, access.score_branches(db, g.user, branch), state)
 
 
 @bp.route("/alerts")
 def alerts() -> Any:
-    return _alerts_page(request.args.get("state", "live"))
+    return _alerts_page(request.args.get("state", "live"), request.args.get("branch") or None)
 
 
 @bp.route("/live/alerts")
 def alerts_live() -> Response:
     # Not a shared fragment: each row's forms carry this session's CSRF token.
-    state = request.args.get("state", "live")
-    return _fragment(Markup(render_template("_alerts_table.html", rows=_alert_rows(state), state=state)))
+    state, branch = request.args.get("state", "live"), request.args.get("branch") or None
+    return _fragment(Markup(render_template("_alerts_table.html", rows=_alert_rows(state, branch), state=state)))
 
 
 @bp.route("/alerts/<int:alert_id>/<action>", methods=["POST"])
@@ -267,8 +291,8 @@ def export(view: str) -> Any:
 
 @bp.route("/settings/<name>", methods=["POST"])
 def set_choice(name: str) -> Any:
-    """The page's language (kept with the account too) or, on Persian pages, Solar Hijri or
-    Gregorian dates (kept for the session); the form comes back to the page it was sent from."""
+    """The page's language or, on Persian pages, Solar Hijri or Gregorian dates: kept with the
+    account (and the session, for the log-in page); the form comes back to the page it was sent from."""
     choices = {"language": ("lang", tuple(LANGUAGES)), "calendar": ("calendar", CALENDARS)}
     if name not in choices:
         raise NotFound(_("Not found."))
@@ -279,6 +303,9 @@ def set_choice(name: str) -> Any:
         flash(_("%(field)s: choose one of %(list)s", field=name, list=", ".join(allowed)), "error")
         return redirect(target)
     session[key] = value
-    if name == "language" and g.user is not None:
-        accounts.change_user(get_store(), g.user.username, language=value)
+    if g.user is not None:
+        if name == "language":
+            accounts.change_user(get_store(), g.user.username, language=value)
+        else:
+            accounts.change_user(get_store(), g.user.username, calendar=value)
     return redirect(target)
