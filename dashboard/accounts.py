@@ -225,20 +225,21 @@ def check_branches(role: str, branches: list[str] | tuple[str, ...]) -> tuple[st
     return tuple(sorted(set(branches)))
 
 
-def check_calendar(calendar: str | None) -> str | None:
-    if calendar in (None, ""):
+def _check_choice(field: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
+    """One of ``allowed``, or None (empty: the default) for a preference the user may leave unset."""
+    if value in (None, ""):
         return None
-    if calendar not in CALENDARS:
-        raise AccountError(f"calendar {calendar!r} is not one of {', '.join(CALENDARS)}")
-    return calendar
+    if value not in allowed:
+        raise AccountError(f"{field} {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def check_calendar(calendar: str | None) -> str | None:
+    return _check_choice("calendar", calendar, CALENDARS)
 
 
 def check_language(language: str | None) -> str | None:
-    if language in (None, ""):
-        return None
-    if language not in LANGUAGES:
-        raise AccountError(f"language {language!r} is not one of {', '.join(LANGUAGES)}")
-    return language
+    return _check_choice("language", language, LANGUAGES)
 
 
 # --- users -----------------------------------------------------------------------

@@ -220,7 +220,8 @@
       const table = document.createElement("table");
       table.className = "heat";
       const caption = table.createCaption();
-      caption.textContent = text.heat.caption + (open ? " " + text.heat.openHours : "");
+      caption.textContent = text.heat.caption;
+      if (open) caption.append(document.createElement("br"), text.heat.openHours);
       const head = table.insertRow();
       head.insertCell().textContent = "";
       for (let h = 0; h < 24; h++) {
@@ -256,7 +257,7 @@
       count.className = "heat-count";
       count.textContent = text.heat.number;
       key.append(colour, ends(0), scale, ends(100), count);
-      if (open) {
+      if (table.querySelector("td.closed:not(.night)")) {  // only where a closed hour is on the map
         const closed = document.createElement("span");
         closed.className = "heat-closed";
         closed.textContent = text.heat.closedKey;

@@ -139,6 +139,8 @@ def _allowed_ids(db_path: Path) -> set[str]:
             "SELECT branch FROM kiosks UNION SELECT kiosk FROM kiosks UNION SELECT version FROM kiosks",
             "SELECT id FROM employees UNION SELECT name FROM employees UNION SELECT branch FROM employees",
             "SELECT resolve_note FROM alerts WHERE resolved_by != 'auto' UNION SELECT acknowledge_note FROM alerts",
+            # A branch's time zone, named where its times are shown (Asia/Vladivostok): an id.
+            "SELECT timezone FROM branch_settings",
         ):
             found |= {run for (v,) in db.execute(sql) if v for run in LATIN_RUN.findall(str(v))}
     finally:
@@ -192,6 +194,9 @@ PAGES = (
     Visit("fleet", "/fleet"),
     Visit("alerts", "/alerts", controls="#alerts button"),
     Visit("alerts-all", "/alerts?state=all"),
+    Visit("alerts-branch", "/alerts?branch=central", controls="#alert-branches a"),
+    # Date filters: in Persian with Solar Hijri a text field with the Jalali date, elsewhere the browser's own.
+    Visit("employees-dates", "/employees?from=2026-11-01&to=2026-11-30"),
     Visit("error-400", "/employees?from=2026-13-01", status=400, echoed=("2026-13-01",)),
     # A branch a manager may not see answers as one that does not exist; 403 is for a role without figures.
     Visit("error-404-other-branch", "/branch/tehran", status=404, user="manager"),
@@ -469,7 +474,8 @@ def test_the_browser_writes_numbers_and_times_as_the_server_does(
 ) -> None:
     # One rule, two homes (dashboard/i18n.py, static/format.js): a live update must not change
     # how a figure reads ("78.0", then "۷۸٫۰" a second later).
-    context = chromium.new_context(locale=lang)
+    # In the reader's own zone on a page of no one branch (the log-in page), on both sides.
+    context = chromium.new_context(locale=lang, timezone_id="Asia/Tehran")
     try:
         page = context.new_page()
         page.goto(demo_server + "/login")  # the browser's language picks the page's (Accept-Language)
@@ -483,7 +489,10 @@ def test_the_browser_writes_numbers_and_times_as_the_server_does(
         context.close()
     app = create_app({"OTKLIK_DB": str(demo_db), "SECRET_KEY": "test", "TESTING": True})
     with app.test_request_context(headers={"Accept-Language": lang}):
-        server = [[[fmt_num(v), fmt_num(v, 1), fmt_pct(v)] for v in NUMBERS], [fmt_dt(t) for t in STAMPS]]
+        server = [
+            [[fmt_num(v), fmt_num(v, 1), fmt_pct(v)] for v in NUMBERS],
+            [fmt_dt(t, "Asia/Tehran") for t in STAMPS],
+        ]
     assert browser == server
     if lang == "fa":
         written = "".join(text for row in browser[0] for text in row) + "".join(browser[1])
