@@ -356,7 +356,7 @@ def _alert_text_filter(context: Context, alert: dict[str, Any]) -> Markup:
     text = escape(alert_text.render(alert, locale, show))
     # The branch and kiosk are ids in Latin script: isolated, or an RTL line reorders them.
     where = escape(alert["branch"] + (f"/{alert['kiosk']}" if alert.get("kiosk") else ""))
-    return Markup(text.replace(where, Markup(f"<bdi>{where}</bdi>"), 1))
+    return Markup(text.replace(where, Markup(f'<bdi class="id">{where}</bdi>'), 1))
 
 
 @pass_context

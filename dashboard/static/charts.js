@@ -219,9 +219,11 @@
       };
       const table = document.createElement("table");
       table.className = "heat";
+      // The caption for screen readers; on screen the same words stand above the map (in the key),
+      // where a phone does not scroll them away with the hours.
       const caption = table.createCaption();
+      caption.className = "sr-only";
       caption.textContent = text.heat.caption;
-      if (open) caption.append(document.createElement("br"), text.heat.openHours);
       const head = table.insertRow();
       head.insertCell().textContent = "";
       for (let h = 0; h < 24; h++) {
@@ -256,7 +258,10 @@
       const count = document.createElement("span");
       count.className = "heat-count";
       count.textContent = text.heat.number;
-      key.append(colour, ends(0), scale, ends(100), count);
+      const about = document.createElement("p");
+      about.className = "heat-about";
+      about.textContent = text.heat.caption + (open ? " — " + text.heat.openHours : "");
+      key.append(about, colour, ends(0), scale, ends(100), count);
       if (table.querySelector("td.closed:not(.night)")) {  // only where a closed hour is on the map
         const closed = document.createElement("span");
         closed.className = "heat-closed";

@@ -38,13 +38,15 @@ def test_alert_text_and_state_in_each_language(client: FlaskClient, hub_path: Pa
     unhappy_alert(hub_path)
     login(client, "olga")
     # The branch (an id in Latin script) is isolated, so an RTL line does not reorder it.
-    assert "<bdi>b1</bdi>: 75% unhappy (3 of 4 presses) in the last 15 min (limit 50%)" in alerts_page(client, "en")
+    assert '<bdi class="id">b1</bdi>: 75% unhappy (3 of 4 presses) in the last 15 min (limit 50%)' in alerts_page(
+        client, "en"
+    )
     page = alerts_page(client, "ru")
-    assert "<bdi>b1</bdi>: 75% недовольных (3 из 4 нажатий) за последние 15 мин (порог 50%)" in page
+    assert '<bdi class="id">b1</bdi>: 75% недовольных (3 из 4 нажатий) за последние 15 мин (порог 50%)' in page
     assert 'data-state="open">открыта<' in page
     page = alerts_page(client, "fa")
     # Persian digits, as every other number on a Persian page.
-    assert "<bdi>b1</bdi>: ۷۵٪ ناراضی (۳ از ۴ فشار)" in page and 'data-state="open">باز<' in page
+    assert '<bdi class="id">b1</bdi>: ۷۵٪ ناراضی (۳ از ۴ فشار)' in page and 'data-state="open">باز<' in page
 
 
 def test_auto_resolved_and_hand_resolved_alerts_say_so(client: FlaskClient, hub_path: Path) -> None:
@@ -58,7 +60,10 @@ def test_auto_resolved_and_hand_resolved_alerts_say_so(client: FlaskClient, hub_
     login(client, "olga")
     page = alerts_page(client, "ru", "resolved")
     assert "закрыта: автоматически: условие больше не выполняется" in page
-    assert "<bdi>b1/k2</bdi>: 300 нажатий ждут отправки (порог 100)" in page and "закрыта: cable replaced" in page
+    assert (
+        '<bdi class="id">b1/k2</bdi>: 300 нажатий ждут отправки (порог 100)' in page
+        and "закрыта: cable replaced" in page
+    )
 
 
 def test_the_alerts_api_words_each_alert_in_the_readers_language(client: FlaskClient, hub_path: Path) -> None:
