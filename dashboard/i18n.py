@@ -402,4 +402,6 @@ def init_app(app: Flask) -> None:
             "week_start": WEEK_START.get(locale, 0),
             "calendar": select_calendar(locale),
             "calendars": CALENDARS if locale in DEFAULT_CALENDAR else (),
+            # Between the parts of a figure's line ("Index, last 7 days (...), n = 12"): Persian's own comma.
+            "comma": "، " if locale == "fa" else ", ",
         }
