@@ -170,7 +170,8 @@ def alerts() -> Any:
 def alerts_live() -> Response:
     # Not a shared fragment: each row's forms carry this session's CSRF token.
     state, branch = request.args.get("state", "live"), request.args.get("branch") or None
-    return _fragment(Markup(render_template("_alerts_table.html", rows=_alert_rows(state, branch), state=state)))
+    rows = _alert_rows(state, branch)
+    return _fragment(Markup(render_template("_alerts_table.html", rows=rows, state=state, branch=branch or "")))
 
 
 @bp.route("/alerts/<int:alert_id>/<action>", methods=["POST"])
@@ -181,7 +182,7 @@ def alert_action(alert_id: int, action: str) -> Any:
         flash(input_message(str(exc)), "error")
         return _alerts_page("live"), 400
     flash(_("Alert updated."), "ok")
-    return redirect(url_for("views.alerts"))
+    return redirect(safe_next(request.form.get("next"), url_for("views.alerts")))
 
 
 def _fleet_table() -> Markup:

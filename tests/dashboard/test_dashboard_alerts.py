@@ -74,3 +74,20 @@ def test_the_alerts_api_words_each_alert_in_the_readers_language(client: FlaskCl
     assert row["text"] == "b1: 75% недовольных (3 из 4 нажатий) за последние 15 мин (порог 50%)"
     assert row["state_text"] == "открыта"
     assert row["message"].startswith("b1: 75% unhappy")  # what the hub stored stays as it was
+
+
+def test_acknowledging_from_a_branchs_alerts_comes_back_to_them(client: FlaskClient, hub_path: Path) -> None:
+    alert_id = unhappy_alert(hub_path)
+    login(client, "root")
+    page = client.get("/alerts?branch=b1").get_data(as_text=True)
+    assert 'name="next" value="/alerts?state=live&amp;branch=b1"' in page
+    token = csrf_token(client, "/alerts?branch=b1")
+    answer = client.post(f"/alerts/{alert_id}/ack", data={"csrf_token": token, "next": "/alerts?state=live&branch=b1"})
+    assert answer.status_code == 302 and answer.headers["Location"] == "/alerts?state=live&branch=b1"
+    # A next that leaves the site is not followed.
+    answer = client.post(
+        f"/alerts/{alert_id}/resolve", data={"csrf_token": token, "note": "ok", "next": "//evil.example"}
+    )
+    assert answer.headers["Location"] == "/alerts"
+    # Times on the page, acknowledged included, are the branch's (UTC here), with who acknowledged.
+    assert "acknowledged " in client.get("/alerts?state=all&branch=b1").get_data(as_text=True)
