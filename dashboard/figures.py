@@ -26,6 +26,8 @@ from hub import roster as hub_roster
 from hub import scores
 from hub.analytics_schema import COUNT_COLUMNS
 from hub.notify import redact
+from otklik.protocol import CHANNEL_PHONE
+from otklik.settings import PHONE_SEPARATE
 from otklik.times import format_ts, local_minute, local_today, utc_range
 
 DEFAULT_DAYS = 30  # the rankings' and flagged list's period when ?from= is not given
@@ -133,7 +135,16 @@ def _daily_index(db: sqlite_utils.Database, names: list[str], today: date) -> di
 
 def branch_summary(db: sqlite_utils.Database, branch: str) -> dict[str, Any]:
     rows = overview(db, (branch,))
-    return rows[0] if rows else {"branch": branch}
+    summary = rows[0] if rows else {"branch": branch}
+    if hub_branches.get(db, branch).phone_ratings == PHONE_SEPARATE and summary.get("date"):
+        # Left out of every other figure of the branch (hub.aggregates): shown here, apart.
+        summary = {**summary, "phone": _phone_week(db, branch, date.fromisoformat(summary["date"]))}
+    return summary
+
+
+@cached
+def _phone_week(db: sqlite_utils.Database, branch: str, today: date) -> dict[str, Any]:
+    return scores.channel_summary(db, branch, CHANNEL_PHONE, today - timedelta(days=6), today + timedelta(days=1))
 
 
 def series(db: sqlite_utils.Database, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
