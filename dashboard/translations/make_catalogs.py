@@ -139,6 +139,11 @@ T = {
     # The roster's shifts: page, flashes and the field messages of dashboard.writes.save_shift.
     "Shifts": ("Смены", "شیفت‌ها"),
     "All branches": ("Все филиалы", "همهٔ شعبه‌ها"),
+    # The phone card's line (phone engineer's wording, kept here so regenerating keeps it).
+    "Phone ratings (QR code), last 7 days, counted apart": (
+        "Оценки с телефонов, последние 7 дней, отдельно",
+        "امتیازهای تلفن همراه، ۷ روز گذشته، جداگانه",
+    ),
     "Times are in each branch's local time.": (
         "Время указано по местному времени каждого филиала.",
         "زمان‌ها به وقت محلی هر شعبه است.",
