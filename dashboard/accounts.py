@@ -31,6 +31,8 @@ from otklik.times import format_ts
 
 ROLES = ("admin", "manager", "technician")
 LANGUAGES = ("en", "ru", "fa")
+# Calendars a user may have dates in (Intl's "-u-ca-" names); dashboard/i18n.py applies them.
+CALENDARS = ("gregory", "persian")
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.@-]{1,63}$")
 MIN_PASSWORD = 8
 TOKEN_PREFIX = "otk_"
@@ -122,6 +124,13 @@ def m002_sessions_and_throttle(db: sqlite_utils.Database) -> None:
     db.execute("DROP TABLE login_attempts")
 
 
+@migrations()
+def m003_calendar(db: sqlite_utils.Database) -> None:
+    # The calendar a Persian reader chose (Solar Hijri or Gregorian), kept with the account so it
+    # holds on every device and after the session ends; NULL: the language's default.
+    db.execute("ALTER TABLE users ADD COLUMN calendar TEXT")
+
+
 class AccountError(OtklikError, ValueError):
     """Bad input to an account operation; the text names the field and the reason."""
 
@@ -142,6 +151,7 @@ class User:
     branches: tuple[str, ...] = ()
     language: str | None = None
     active: bool = True
+    calendar: str | None = None
     # Never the hash: a User may end up in a log line or a template.
     extra: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -215,12 +225,21 @@ def check_branches(role: str, branches: list[str] | tuple[str, ...]) -> tuple[st
     return tuple(sorted(set(branches)))
 
 
-def check_language(language: str | None) -> str | None:
-    if language in (None, ""):
+def _check_choice(field: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
+    """One of ``allowed``, or None (empty: the default) for a preference the user may leave unset."""
+    if value in (None, ""):
         return None
-    if language not in LANGUAGES:
-        raise AccountError(f"language {language!r} is not one of {', '.join(LANGUAGES)}")
-    return language
+    if value not in allowed:
+        raise AccountError(f"{field} {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def check_calendar(calendar: str | None) -> str | None:
+    return _check_choice("calendar", calendar, CALENDARS)
+
+
+def check_language(language: str | None) -> str | None:
+    return _check_choice("language", language, LANGUAGES)
 
 
 # --- users -----------------------------------------------------------------------
@@ -237,6 +256,7 @@ def _row_to_user(db: sqlite_utils.Database, row: dict) -> User:
         branches=branches,
         language=row["language"],
         active=bool(row["active"]),
+        calendar=row.get("calendar"),
     )
 
 
@@ -290,8 +310,10 @@ def change_user(
     branches: list[str] | tuple[str, ...] | None = None,
     language: str | bool | None = False,
     active: bool | None = None,
+    calendar: str | bool | None = False,
 ) -> User:
-    """Change what is given; ``language=False`` means "leave it", ``None`` means "follow the browser"."""
+    """Change what is given; ``language=False`` (``calendar=False``) means "leave it", ``None``
+    means "follow the browser" (the language's own calendar)."""
     user = get_user(db, username)
     if user is None:
         raise AccountError(f"username {username!r} does not exist")
@@ -303,6 +325,8 @@ def change_user(
         updates["password_hash"] = generate_password_hash(check_password(password))
     if language is not False:
         updates["language"] = check_language(language)  # type: ignore[arg-type]
+    if calendar is not False:
+        updates["calendar"] = check_calendar(calendar)  # type: ignore[arg-type]
     if active is not None:
         updates["active"] = 1 if active else 0
     with db.conn:

@@ -65,7 +65,8 @@ def series(branch: str) -> Any:
 
 @bp.get("/branches/<branch>/heatmap")
 def heatmap(branch: str) -> Any:
-    return jsonify({"rows": figures.heatmap(get_db(), access.branch(g.user, branch), _args())})
+    db, name = get_db(), access.branch(g.user, branch)
+    return jsonify({"rows": figures.heatmap(db, name, _args()), "open_hours": figures.open_hours(db, name)})
 
 
 @bp.get("/branches/<branch>/flagged")

@@ -30,7 +30,7 @@ def chart_text() -> dict[str, Any]:
         "funnel": {
             "x": _("Responses (n)"),
             "y": _("Positive share, %"),
-            "mean": _("Mean of everyone shown"),
+            "mean": _("Mean of all your branches"),
             "limit95": _("Limits: 95%"),
             "limit998": _("Limits: 99.8%"),
             "above": _("Above the outer limits (99.8%)"),
@@ -48,19 +48,31 @@ def chart_text() -> dict[str, Any]:
             "colour": _("Colour: index"),
             "number": _("Number in a cell: responses"),
             "cell": _("%(day)s %(hour)s:00 — index %(index)s, %(n)s responses"),
-            "allHours": _("Show all 24 hours (presses only from %(from)s:00 to %(to)s:00)"),
+            "openHours": _("Shown: the opening hours, and any other hour with presses."),
+            "closed": _("%(day)s %(hour)s:00 — closed"),
+            "closedKey": _("Hatched: closed"),
+            "allHours": _("Show all 24 hours"),
+            "allHoursOpen": _("Show all 24 hours, not only the opening hours"),
         },
     }
 
 
-def funnel_data(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Points (one per named employee with responses) and the 95 % / 99.8 % limits around their mean.
+def _groups(rows: Sequence[dict[str, Any]]) -> list[tuple[int, int]]:
+    return [(r.get("n3", 0) + r.get("n4", 0), r["responses"]) for r in rows]
+
+
+def funnel_data(rows: Sequence[dict[str, Any]], chain: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Points (one per named employee with responses) and the 95 % / 99.8 % limits around the
+    mean of ``chain`` (everyone in the reader's branches, of which ``rows`` may be one branch's;
+    by default ``rows`` themselves): a branch's people are judged against the chain they work in,
+    not against each other.
 
     ``rows`` are flat ranking rows (``n3``, ``n4``, ``responses``), ranked or not: the funnel
     is the place where people below the ranking minimum are shown fairly.
     """
     people = [r for r in rows if r.get("employee") and r.get("responses")]
-    shape = funnel.funnel((r.get("n3", 0) + r.get("n4", 0), r["responses"]) for r in people)
+    everyone = people if chain is None else [r for r in chain if r.get("employee") and r.get("responses")]
+    shape = funnel.funnel(_groups(people), reference=funnel.pooled_share(_groups(everyone)))
     points = []
     for r in people:
         share = (r.get("n3", 0) + r.get("n4", 0)) / r["responses"]

@@ -99,6 +99,7 @@ def list_(tokens: bool, db_path: Path, auth_db: Path | None, output: str) -> Non
             "role": u.role,
             "branches": ",".join(u.branches) or "-",
             "language": u.language or "browser",
+            "calendar": u.calendar or "default",
             "state": "active" if u.active else "disabled",
         }
         for u in accounts.list_users(store)
@@ -113,6 +114,12 @@ def list_(tokens: bool, db_path: Path, auth_db: Path | None, output: str) -> Non
 @click.option("--password", "new_password", is_flag=True, help="Set a new password (prompted, or --password-stdin).")
 @click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
 @click.option("--language", type=click.Choice([*accounts.LANGUAGES, "browser"]), default=None, help="UI language.")
+@click.option(
+    "--calendar",
+    type=click.Choice([*accounts.CALENDARS, "default"]),
+    default=None,
+    help="Dates on Persian pages: Solar Hijri (persian) or Gregorian; default: the language's own.",
+)
 @click.option("--disable/--enable", default=None, help="Lock the account out (or let it back in).")
 @db_option
 @auth_db_option
@@ -123,11 +130,12 @@ def change(
     new_password: bool,
     password_stdin: bool,
     language: str | None,
+    calendar: str | None,
     disable: bool | None,
     db_path: Path,
     auth_db: Path | None,
 ) -> None:
-    """Change an account's role, branches, password, language or whether it may log in.
+    """Change an account's role, branches, password, language, calendar or whether it may log in.
 
     \b
     Example:
@@ -146,6 +154,7 @@ def change(
             role=role,
             branches=branches or None,
             language=lang,
+            calendar=False if calendar is None else (None if calendar == "default" else calendar),
             active=None if disable is None else not disable,
         )
     except accounts.AccountError as exc:

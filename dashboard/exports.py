@@ -40,7 +40,7 @@ def table(db: Database, user: User, view: str, args: dict[str, str]) -> list[dic
         return figures.flagged(db, branch, args)
     if view in ("reasons", "comments"):
         return _answers(db, user, view, args)
-    names = access.score_branches(db, user, args.get("branch") if view in ("employees", "shifts") else None)
+    names = access.score_branches(db, user, args.get("branch") if view in ("employees", "shifts", "alerts") else None)
     if view == "employees":
         return figures.ranking(db, names, args)
     if view == "alerts":

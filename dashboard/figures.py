@@ -27,9 +27,8 @@ from hub.notify import redact
 from hub.store import Database
 from otklik.protocol import CHANNEL_PHONE
 from otklik.settings import PHONE_SEPARATE
-from otklik.times import format_ts, local_today, read_ts, utc_range
+from otklik.times import format_ts, local_minute, local_today, utc_range
 
-LOCAL_MINUTE = "%Y-%m-%d %H:%M"
 DEFAULT_DAYS = 30  # the rankings' and flagged list's period when ?from= is not given
 HEATMAP_DAYS = 90
 EMPLOYEE_DAYS = 90
@@ -38,9 +37,14 @@ EMPLOYEE_DAYS = 90
 # --- each branch's today ----------------------------------------------------------
 
 
+def zone(db: Database, branch: str) -> ZoneInfo:
+    """The branch's time zone: every date and moment of the branch a page shows is in it."""
+    return _zones(db, (branch,))[branch]
+
+
 def today(db: Database, branch: str) -> date:
     """The branch's own date by the app's clock; every default period ends on it."""
-    return local_today(_zones(db, (branch,))[branch], filters.now())
+    return local_today(zone(db, branch), filters.now())
 
 
 def latest_today(db: Database, names: Sequence[str]) -> date:
@@ -169,6 +173,13 @@ def heatmap(db: Database, branch: str, args: dict[str, str]) -> list[dict[str, A
     return _heatmap(db, branch, *_period(db, branch, args, HEATMAP_DAYS))
 
 
+def open_hours(db: Database, branch: str) -> list[list[int]] | None:
+    """Per weekday (0 = Monday) the local hours the branch is open in (its settings' opening
+    hours); None for a branch with none set (always open). The heat map opens on these."""
+    hours = hub_branches.get(db, branch).opening_hours()
+    return None if hours is None else hours.open_hours()
+
+
 @cached
 def _heatmap(db: Database, branch: str, start: date, stop: date) -> list[dict[str, Any]]:
     return scores.heatmap(db, branch=branch, start=start, end=stop)
@@ -176,7 +187,7 @@ def _heatmap(db: Database, branch: str, start: date, stop: date) -> list[dict[st
 
 def flagged(db: Database, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
     """The latest flagged presses of a branch in its local period: kept and shown, left out of scores."""
-    lo, hi = utc_range(_zones(db, (branch,))[branch], *_period(db, branch, args, DEFAULT_DAYS))
+    lo, hi = utc_range(zone(db, branch), *_period(db, branch, args, DEFAULT_DAYS))
     return _flagged(db, branch, lo, hi, filters.limit(args))
 
 
@@ -329,14 +340,10 @@ def _shift_row(shift: hub_roster.Shift, zone: ZoneInfo, people: dict[str, str]) 
         "name": people.get(shift.employee, ""),
         "branch": shift.branch,
         "kiosk": shift.kiosk,
-        "start": _local(shift.start, zone),
-        "end": _local(shift.end, zone),
+        "start": local_minute(shift.start, zone),
+        "end": local_minute(shift.end, zone),
         "note": shift.note,
         "timezone": zone.key,
         "start_utc": shift.start,
         "end_utc": shift.end,
     }
-
-
-def _local(ts: str, zone: ZoneInfo) -> str:
-    return read_ts(ts).astimezone(zone).strftime(LOCAL_MINUTE)

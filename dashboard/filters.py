@@ -11,6 +11,7 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import jdatetime
 from flask import current_app
 from flask_babel import gettext as _
 
@@ -26,6 +27,9 @@ SHIFT_DAYS_BACK = 7
 SHIFT_DAYS_AHEAD = 14
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+# A Solar Hijri date as a Persian page shows and takes it: 1405/9/11 (in any digits).
+_JALALI = re.compile(r"([0-9]{4})/([0-9]{1,2})/([0-9]{1,2})\Z")
+_TO_ASCII = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "0123456789" * 2)
 
 
 def now() -> datetime:
@@ -35,15 +39,24 @@ def now() -> datetime:
 
 
 def parse_date(value: str | None, field: str) -> date | None:
+    """A date as 2026-12-01 (Gregorian, ISO) or 1405/9/10 (Solar Hijri, as Persian pages show
+    and take dates: Persian or Latin digits); refused naming ``field``."""
     if value in (None, ""):
         return None
     try:
+        jalali = _JALALI.match(str(value).strip().translate(_TO_ASCII))
+        if jalali:
+            day = jdatetime.date(*map(int, jalali.groups())).togregorian()
         # Only 2026-01-31: fromisoformat also takes 20260131 and 2026-W05-6, which the API does not promise.
-        if not _DATE.match(value):  # type: ignore[arg-type]
+        elif not _DATE.match(value):  # type: ignore[arg-type]
             raise ValueError(value)
-        day = date.fromisoformat(value)  # type: ignore[arg-type]
+        else:
+            day = date.fromisoformat(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise InputError(_("%(field)s: '%(value)s' is not a date (year-month-day)", field=field, value=value)) from None
+        raise InputError(
+            _("%(field)s: '%(value)s' is not a date (year-month-day, or year/month/day in the Solar Hijri calendar)",
+              field=field, value=value)
+        ) from None  # fmt: skip
     # Periods reach a day or a week past their ends; near year 1 or 9999 that is no date at all.
     if not FAR_PAST.date() <= day < FAR_FUTURE.date():
         raise InputError(

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jdatetime
 from babel import Locale
+from babel.dates import format_datetime as babel_format_datetime
 from babel.dates import format_interval, format_skeleton, get_day_names
 from babel.numbers import NumberPattern, parse_pattern
 from babel.support import NullTranslations, Translations
@@ -33,19 +35,17 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
+from dashboard.accounts import CALENDARS
 from dashboard.charts import chart_text
+from otklik.digits import NUMBERING, localise_digits
 from otklik.times import read_ts_or_none
 
 LANGUAGES = {"en": "English", "ru": "Русский", "fa": "فارسی"}
 RTL = {"fa"}
-# The numbering system of each locale (CLDR names, as Intl's "-u-nu-" takes them).
-NUMBERING = {"en": "latn", "ru": "latn", "fa": "arabext"}
-_NATIVE = {"arabext": str.maketrans("0123456789%", "۰۱۲۳۴۵۶۷۸۹٪")}
 # The first day of the week (0 = Monday): ISO Monday in English and Russian (the chain's
 # reports), Saturday in Persian, as the Iranian week runs.
 WEEK_START = {"en": 0, "ru": 0, "fa": 5}
-# Calendars a user may choose (Intl's "-u-ca-" names) and each locale's default.
-CALENDARS = ("gregory", "persian")
+# Each locale's default calendar (a user may choose another of accounts.CALENDARS).
 DEFAULT_CALENDAR = {"fa": "persian"}
 
 
@@ -111,19 +111,17 @@ def camera_state(status: str | None) -> str:
     return str(CAMERA_STATES.get(status, status))
 
 
-def localise_digits(text: str, locale: str) -> str:
-    """``text`` with its Latin digits (and %) in ``locale``'s own; unchanged where those are Latin."""
-    table = _NATIVE.get(NUMBERING.get(locale, "latn"))
-    return text.translate(table) if table else text
-
-
 def select_calendar(locale: str | None = None) -> str:
-    """The calendar dates are shown in: the user's choice (``session["calendar"]``) in Persian,
-    Gregorian in the other languages."""
+    """The calendar dates are shown in: in Persian the user's choice (kept with the account,
+    else with the session of someone logged out), else Solar Hijri; Gregorian in the other languages."""
     locale = locale or str(get_locale() or "en")
     if locale not in DEFAULT_CALENDAR:
         return "gregory"
-    chosen = session.get("calendar")
+    if g.get("calendar"):
+        # A shared fragment rendered again in the background: the calendar of the request that asked for it.
+        return str(g.calendar)
+    user = g.get("user")
+    chosen = user.calendar if user is not None and user.calendar else session.get("calendar")
     return chosen if chosen in CALENDARS else DEFAULT_CALENDAR[locale]
 
 
@@ -134,14 +132,32 @@ def weekdays(locale: str) -> list[tuple[int, str]]:
     return [((first + i) % 7, names[(first + i) % 7]) for i in range(7)]
 
 
-def fmt_dt(value: Any, style: str = "short") -> str:
+def fmt_dt(value: Any, zone: tzinfo | str | None = None, style: str = "short") -> str:
+    """A stored moment (UTC) as the wall clock of ``zone`` showed it, in the reader's calendar
+    and digits; the one way a page shows a moment. Templates say whose clock: ``ts | dt(branch)``
+    (``_dt_filter``): a press, a kiosk's last sign of life, an alert are each in their branch's time."""
     moment = read_ts_or_none(value)
     if moment is None:
         return "—"
+    where = zone if isinstance(zone, tzinfo) else ZoneInfo(zone) if zone else get_timezone()
     # Keyed by what the result depends on; the same last-seen times are shown
     # to every manager on every refresh, and Babel takes 80 us for each.
     locale = str(get_locale() or "en")
-    return _format_dt(moment, style, locale, str(get_timezone()), select_calendar(locale))
+    return _format_dt(moment, style, locale, where, select_calendar(locale))
+
+
+def branch_zone(branch: str | None) -> tzinfo | None:
+    """The time zone of ``branch`` (None: none named)."""
+    if not branch:
+        return None
+    from dashboard import figures
+    from dashboard.store import get_db
+
+    return figures.zone(get_db(), branch)
+
+
+def _dt_filter(value: Any, branch: str | None = None, style: str = "short") -> str:
+    return fmt_dt(value, branch_zone(branch), style)
 
 
 def fmt_days(last: Any, days: int = 1) -> str:
@@ -174,14 +190,14 @@ def _format_days(end: date, days: int, locale: str, calendar: str) -> str:
 
 
 @lru_cache(maxsize=8192)
-def _format_dt(moment: datetime, style: str, locale: str, _timezone: str, calendar: str) -> str:
+def _format_dt(moment: datetime, style: str, locale: str, zone: tzinfo, calendar: str) -> str:
+    local = moment.astimezone(zone)
     if locale in DEFAULT_CALENDAR:
         # Composed as format.js composes it (Babel's Persian pattern differs from Intl's in its marks).
-        local = moment.astimezone(get_timezone())
         text = f"{_persian_date(local.date(), style, calendar)}، {local:%H:%M}"
     else:
         # Browsers disagree on the narrow space before "AM" (Chromium writes a plain one): one form for both.
-        text = format_datetime(moment, style).replace(" ", " ")
+        text = babel_format_datetime(local, style, tzinfo=zone, locale=locale).replace(" ", " ")
     return localise_digits(text, locale)
 
 
@@ -209,13 +225,32 @@ def fmt_local(value: Any, locale: str | None = None) -> str:
     return localise_digits(f"{moment:%Y-%m-%d %H:%M}", locale)
 
 
+def date_field(value: Any, locale: str | None = None) -> dict[str, str]:
+    """How a date filter's input shows ``value`` (an ISO date, or what the reader typed).
+
+    The browser's own date input where it can show the reader's calendar (Gregorian);
+    in Persian with Solar Hijri a text input holding the Jalali date in Persian digits
+    (``1405/9/10``), which ``filters.parse_date`` reads back, as no browser's date
+    picker has that calendar."""
+    locale = locale or str(get_locale() or "en")
+    text = str(value or "")
+    if select_calendar(locale) != "persian":
+        return {"type": "date", "value": text}
+    with contextlib.suppress(ValueError):
+        j = jdatetime.date.fromgregorian(date=date.fromisoformat(text))
+        text = f"{j.year}/{j.month}/{j.day}"
+    return {"type": "text", "value": localise_digits(text, locale), "placeholder": localise_digits("1405/9/10", locale)}
+
+
 def page_attrs(locale: str) -> Markup:
     """<html>'s data-* for static/format.js: the same locale facts the server formats by."""
     attrs = {
         "data-numbering": NUMBERING.get(locale, "latn"),
         "data-calendar": select_calendar(locale),
         "data-week-start": str(WEEK_START.get(locale, 0)),
-        "data-timezone": str(get_timezone()),
+        # The zone a script writes moments in (format.js): the branch's on a page of one branch
+        # (views set ``g.page_zone``), else the reader's own (empty: the browser's).
+        "data-timezone": g.get("page_zone") or "",
         "data-words": _words_json(locale),
     }
     return Markup(" ".join(f'{name}="{escape(value)}"' for name, value in attrs.items()))
@@ -236,6 +271,11 @@ def script_words() -> dict[str, str]:
         # %s is filled in by format.js (a date, a time).
         "week_of": gettext("week of %(day)s", day="%s"),
         "updated": gettext("updated %(time)s", time="%s"),
+        # A chart or heat map whose figures the API did not give (static/charts.js).
+        "load_failed": gettext(
+            "These figures could not be loaded (error %(code)s). Reload the page to try again.", code="%s"
+        ),
+        "load_refused": gettext("Your session has ended: reload the page to log in again."),
         # Legends, axis titles and the heat map's key (static/charts.js).
         "charts": chart_text(),
     }
@@ -315,7 +355,9 @@ def _alert_text_filter(context: Context, alert: dict[str, Any]) -> Markup:
             with contextlib.suppress(ValueError):
                 value = float(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            return fmt_dt(value) if name == "since" else localise_digits(str(value), locale)
+            return (
+                fmt_dt(value, branch_zone(alert["branch"])) if name == "since" else localise_digits(str(value), locale)
+            )
         if name == "chance" and 0 < value < 0.001:
             # A chance of 2e-06 is "less than one in a thousand" to a reader.
             return "< " + fmt_num(0.001, 3, locale)
@@ -326,7 +368,7 @@ def _alert_text_filter(context: Context, alert: dict[str, Any]) -> Markup:
     text = escape(alert_text.render(alert, locale, show))
     # The branch and kiosk are ids in Latin script: isolated, or an RTL line reorders them.
     where = escape(alert["branch"] + (f"/{alert['kiosk']}" if alert.get("kiosk") else ""))
-    return Markup(text.replace(where, Markup(f"<bdi>{where}</bdi>"), 1))
+    return Markup(text.replace(where, Markup(f'<bdi class="id">{where}</bdi>'), 1))
 
 
 @pass_context
@@ -356,9 +398,9 @@ def init_app(app: Flask) -> None:
         npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
         newstyle=True,
     )
-    app.jinja_env.filters.update(dt=fmt_dt, local_dt=fmt_local, days=fmt_days, num=_num_filter, pct=_pct_filter)
+    app.jinja_env.filters.update(dt=_dt_filter, local_dt=fmt_local, days=fmt_days, num=_num_filter, pct=_pct_filter)
     app.jinja_env.filters.update(digits=_digits_filter, flag_names=flag_names, camera_state=camera_state)
-    app.jinja_env.globals.update(role_name=role_name)
+    app.jinja_env.globals.update(role_name=role_name, date_field=date_field)
     app.jinja_env.filters.update(alert_text=_alert_text_filter, alert_state=_alert_state_filter)
 
     @app.context_processor
@@ -372,4 +414,6 @@ def init_app(app: Flask) -> None:
             "week_start": WEEK_START.get(locale, 0),
             "calendar": select_calendar(locale),
             "calendars": CALENDARS if locale in DEFAULT_CALENDAR else (),
+            # Between the parts of a figure's line ("Index, last 7 days (...), n = 12"): Persian's own comma.
+            "comma": "، " if locale == "fa" else ", ",
         }

@@ -110,9 +110,19 @@ ENDPOINTS: list[Endpoint] = [
     (
         "get",
         "/branches/{branch}/heatmap",
-        "Hour of day x weekday (168 cells, branch-local)",
+        "Hour of day x weekday (168 cells, branch-local) and the branch's open hours per weekday",
         [_BRANCH, *_PERIOD],
-        _ROWS,
+        {
+            "type": "object",
+            "properties": {
+                **_ROWS["properties"],
+                # Monday first; null: no opening hours set (always open).
+                "open_hours": {
+                    "type": ["array", "null"],
+                    "items": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 23}},
+                },
+            },
+        },
     ),
     (
         "get",

@@ -27,11 +27,12 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from dashboard import access, accounts, charts, figures, filters, fleet, writes
+from dashboard.accounts import CALENDARS
 from dashboard.auth import safe_next
 from dashboard.cache import observe, remember
 from dashboard.errors import InputError, NotFound
 from dashboard.exports import csv_response, table
-from dashboard.i18n import CALENDARS, LANGUAGES, input_message, select_calendar
+from dashboard.i18n import LANGUAGES, input_message, select_calendar
 from dashboard.store import get_db, get_store
 from hub.store import Database
 
@@ -57,7 +58,10 @@ def shared_fragment(
     (figures.local_days), ``max_age`` how long it stays true by the clock alone.
     """
     locale = str(get_locale())
-    where = (template, key, locale, str(get_timezone()), select_calendar(locale))
+    # The calendar too: a Persian reader may have chosen Gregorian dates. Taken here, in the
+    # request: a background render has no user to ask (dashboard.cache renders it again).
+    calendar = select_calendar(locale)
+    where = (template, key, locale, str(get_timezone()), calendar)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     environ = dict(request.environ)
 
@@ -65,6 +69,7 @@ def shared_fragment(
         if has_request_context():
             return Markup(render_template(template, **context(db)))
         with app.request_context(environ), force_locale(locale):
+            g.calendar = calendar
             return Markup(render_template(template, **context(db)))
 
     return remember(get_db(), where, render, max_age=max_age)
@@ -127,16 +132,18 @@ KIOSKS_MAX_AGE_S = 5.0
 def _branch_body(branch: str) -> Markup:
     access.branch(g.user, branch)
     db = get_db()
+    chain = tuple(access.score_branches(db, g.user))  # the funnel's mean is theirs: part of the key
     return _as_of(
         lambda: shared_fragment(
             "_branch_body.html",
-            (branch, figures.local_days(db, (branch,))),
+            (branch, chain, figures.local_days(db, (branch,))),
             lambda conn: {
                 "branch": branch,
+                "zone": figures.zone(conn, branch).key,
                 "summary": figures.branch_summary(conn, branch),
                 "kiosks": fleet.fleet(conn, [branch]),
                 "flagged": figures.flagged(conn, branch, {}),
-                **_field_context(figures.employee_field(conn, [branch], {})),
+                **_field_context(figures.employee_field(conn, [branch], {}), figures.employee_field(conn, chain, {})),
             },
             max_age=KIOSKS_MAX_AGE_S,
         )
@@ -145,6 +152,7 @@ def _branch_body(branch: str) -> Markup:
 
 @bp.route("/branch/<branch>")
 def branch(branch: str) -> Any:
+    g.page_zone = figures.zone(get_db(), access.branch(g.user, branch)).key
     return render_template("branch.html", branch=branch, body=_branch_body(branch))
 
 
@@ -160,9 +168,14 @@ def employees() -> Any:
     names = tuple(access.score_branches(db, g.user, args.get("branch")))
     minimum = filters.min_responses(args)
     # Only what the ranking depends on: any other query parameter must not make a new cache entry.
-    key = (*(args.get(k, "") for k in ("branch", "from", "to")), minimum, names, figures.local_days(db, names))
+    chain = tuple(access.score_branches(db, g.user))  # the funnel's mean: the reader's whole chain
+    key = (*(args.get(k, "") for k in ("branch", "from", "to")), minimum, names, chain, figures.local_days(db, chain))
     body = shared_fragment(
-        "_employees_body.html", key, lambda conn: _field_context(figures.employee_field(conn, names, args))
+        "_employees_body.html",
+        key,
+        lambda conn: _field_context(
+            figures.employee_field(conn, names, args), figures.employee_field(conn, chain, args)
+        ),
     )
     # The heading's period: each branch's own ends on its own today; the latest of them names it.
     start, end = filters.period(args, figures.DEFAULT_DAYS, figures.latest_today(db, names))
@@ -170,13 +183,19 @@ def employees() -> Any:
     return render_template("employees.html", table=body, args=args, min_responses=minimum, end=end, days=days)
 
 
-def _field_context(field: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ranked table's rows, the rest below the minimum, and the funnel plot of them all."""
+def _field_context(field: list[dict[str, Any]], chain: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The ranked table's rows, the rest below the minimum, and the funnel plot of them all
+    around the mean of ``chain`` (everyone in the reader's branches; default: ``field``)."""
     return {
         "ranking": [r for r in field if r["rank"] is not None],
         "unranked": [r for r in field if r["rank"] is None],
-        "funnel": charts.funnel_data(field),
+        "funnel": charts.funnel_data(field, chain),
     }
+
+
+def _chain_field(db: Any, args: dict[str, str]) -> list[dict[str, Any]]:
+    """Everyone credited in the reader's visible chain (a manager's branches, everyone's for an admin)."""
+    return figures.employee_field(db, access.score_branches(db, g.user), args)
 
 
 @bp.route("/employees/<branch>/<employee>")
@@ -189,25 +208,38 @@ def employee(branch: str, employee: str) -> Any:
     return render_template("employee.html", branch=branch, employee=employee, detail=detail, min_responses=minimum)
 
 
-def _alerts_page(state: str) -> str:
-    return render_template("alerts.html", table=_alerts_table(state), state=state)
+def _alerts_page(state: str, branch: str | None = None) -> str:
+    db = get_db()
+    return render_template(
+        "alerts.html",
+        table=_alerts_table(state, branch),
+        state=state,
+        branch=branch or "",
+        branches=access.score_branches(db, g.user),
+    )
 
 
 # Where each row's forms take this session's CSRF token: the table is shared, the token is not.
 _CSRF_SLOT = "\x00csrf-token\x00"
 
 
-def _alerts_table(state: str) -> Markup:
-    """The alerts table, rendered once for everyone who sees these branches; this session's CSRF
-    token put into its forms per request (rendering its rows per request cost most of the page)."""
+def _alerts_table(state: str, branch: str | None = None) -> Markup:
+    """The alerts of the user's branches, or of ``branch`` alone (a card's "Open alerts" links there),
+    rendered once for everyone who sees these branches; this session's CSRF token put into its forms
+    per request (rendering its rows per request cost most of the page)."""
     db = get_db()
-    names = tuple(access.score_branches(db, g.user))
+    names = tuple(access.score_branches(db, g.user, branch))
     state = filters.alert_state(state)
     shared = _as_of(
         lambda: shared_fragment(
             "_alerts_table.html",
-            (names, state),
-            lambda conn: {"rows": figures.alerts(conn, names, state), "state": state, "csrf_token": lambda: _CSRF_SLOT},
+            (names, state, branch or ""),
+            lambda conn: {
+                "rows": figures.alerts(conn, names, state),
+                "state": state,
+                "branch": branch or "",
+                "csrf_token": lambda: _CSRF_SLOT,
+            },
         )
     )
     return Markup(str(shared).replace(_CSRF_SLOT, generate_csrf()))
@@ -215,12 +247,13 @@ def _alerts_table(state: str) -> Markup:
 
 @bp.route("/alerts")
 def alerts() -> Any:
-    return _alerts_page(request.args.get("state", "live"))
+    return _alerts_page(request.args.get("state", "live"), request.args.get("branch") or None)
 
 
 @bp.route("/live/alerts")
 def alerts_live() -> Response:
-    return _fragment(_alerts_table(request.args.get("state", "live")))
+    state, branch = request.args.get("state", "live"), request.args.get("branch") or None
+    return _fragment(_alerts_table(state, branch))
 
 
 @bp.route("/alerts/<int:alert_id>/<action>", methods=["POST"])
@@ -231,7 +264,7 @@ def alert_action(alert_id: int, action: str) -> Any:
         flash(input_message(str(exc)), "error")
         return _alerts_page("live"), 400
     flash(_("Alert updated."), "ok")
-    return redirect(url_for("views.alerts"))
+    return redirect(safe_next(request.form.get("next"), url_for("views.alerts")))
 
 
 def _fleet_table() -> Markup:
@@ -344,8 +377,8 @@ def export(view: str) -> Any:
 
 @bp.route("/settings/<name>", methods=["POST"])
 def set_choice(name: str) -> Any:
-    """The page's language (kept with the account too) or, on Persian pages, Solar Hijri or
-    Gregorian dates (kept for the session); the form comes back to the page it was sent from."""
+    """The page's language or, on Persian pages, Solar Hijri or Gregorian dates: kept with the
+    account (and the session, for the log-in page); the form comes back to the page it was sent from."""
     choices = {"language": ("lang", tuple(LANGUAGES)), "calendar": ("calendar", CALENDARS)}
     if name not in choices:
         raise NotFound(_("Not found."))
@@ -356,6 +389,9 @@ def set_choice(name: str) -> Any:
         flash(_("%(field)s: choose one of %(list)s", field=name, list=", ".join(allowed)), "error")
         return redirect(target)
     session[key] = value
-    if name == "language" and g.user is not None:
-        accounts.change_user(get_store(), g.user.username, language=value)
+    if g.user is not None:
+        if name == "language":
+            accounts.change_user(get_store(), g.user.username, language=value)
+        else:
+            accounts.change_user(get_store(), g.user.username, calendar=value)
     return redirect(target)

@@ -9,7 +9,11 @@ stored English ``message``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, tzinfo
 from typing import Any
+
+from otklik.digits import localise_digits
+from otklik.times import local_minute, read_ts_or_none
 
 # How a reader sees one parameter's value (name, value) -> text: the dashboard passes its own,
 # which writes numbers in the reader's digits and timestamps in their calendar.
@@ -106,21 +110,37 @@ def language(name: str | None) -> str:
     return code if code in LANGUAGES else "en"
 
 
-def _num(_name: str, value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.1f}".removesuffix(".0")
-    return str(value)
+def plain(lang: str = "en", zone: tzinfo = UTC) -> Show:
+    """How an e-mail, a webhook or an MQTT message writes a parameter: numbers in ``lang``'s digits
+    (otklik.digits: Persian ones in Persian, as every Persian text of the project), a moment
+    ("since") as the branch's wall clock showed it (``zone``)."""
+    lang = language(lang)
+
+    def show(name: str, value: Any) -> str:
+        moment = read_ts_or_none(value) if name == "since" else None
+        if moment is not None:
+            text = local_minute(moment, zone)
+        elif isinstance(value, float):
+            text = f"{value:.1f}".removesuffix(".0")
+        else:
+            text = str(value)
+        return localise_digits(text, lang)
+
+    return show
 
 
-def render_kind(kind: str, params: dict[str, Any], lang: str = "en", show: Show = _num) -> str:
+def render_kind(kind: str, params: dict[str, Any], lang: str = "en", show: Show | None = None) -> str:
     """One text by kind; a missing parameter shows as '?' rather than failing a delivery."""
     texts = TEXTS[kind]
     template = texts.get(language(lang), texts["en"])
-    return template.format_map(_Missing({k: v if k == "where" else show(k, v) for k, v in params.items()}))
+    write = show or plain(lang)
+    return template.format_map(_Missing({k: v if k == "where" else write(k, v) for k, v in params.items()}))
 
 
-def render(alert: dict[str, Any], lang: str = "en", show: Show = _num) -> str:
-    """The alert's message in ``lang`` (en, ru, fa), each parameter written by ``show``."""
+def render(alert: dict[str, Any], lang: str = "en", show: Show | None = None, zone: tzinfo = UTC) -> str:
+    """The alert's message in ``lang`` (en, ru, fa), each parameter written by ``show`` (by
+    default ``plain``: the language's digits, moments in ``zone``, the branch's)."""
+    show = show or plain(lang, zone)
     params = dict(alert.get("params") or {})
     kind = params.pop("text", None) or alert.get("rule")
     if not alert.get("params") or kind not in TEXTS:
@@ -156,14 +176,19 @@ def resolved_by(alert: dict[str, Any], lang: str = "en") -> str:
     return AUTO[language(lang)] if who == "auto" else who
 
 
+# {command_id}: the id inside a command to type, in the digits a shell takes.
 EMAIL = {
-    "en": "Alert {id} ({state}) opened {opened_at}.\nAcknowledge: otklik alerts ack {id} --by NAME",
-    "ru": "Тревога {id} ({state}) открыта {opened_at}.\nПринять: otklik alerts ack {id} --by ИМЯ",
-    "fa": "هشدار {id} ({state}) در {opened_at} باز شد.\nپذیرش: otklik alerts ack {id} --by NAME",
+    "en": "Alert {id} ({state}) opened {opened_at}.\nAcknowledge: otklik alerts ack {command_id} --by NAME",
+    "ru": "Тревога {id} ({state}) открыта {opened_at}.\nПринять: otklik alerts ack {command_id} --by ИМЯ",
+    "fa": "هشدار {id} ({state}) در {opened_at} باز شد.\nپذیرش: otklik alerts ack {command_id} --by NAME",
 }
 
 
-def email_body(alert: dict[str, Any], lang: str = "en") -> str:
+def email_body(alert: dict[str, Any], lang: str = "en", zone: tzinfo = UTC) -> str:
+    """The e-mail's text: the message, then when the alert opened by the branch's clock (``zone``, named)."""
     lang = language(lang)
-    facts = EMAIL[lang].format(id=alert["id"], state=state(alert["state"], lang), opened_at=alert["opened_at"])
-    return f"{render(alert, lang)}\n\n{facts}\n"
+    opened = read_ts_or_none(alert["opened_at"])
+    when = f"{local_minute(opened, zone)} ({getattr(zone, 'key', str(zone))})" if opened else str(alert["opened_at"])
+    facts = EMAIL[lang].format(id=localise_digits(str(alert["id"]), lang), command_id=alert["id"],
+                               state=state(alert["state"], lang), opened_at=localise_digits(when, lang))  # fmt: skip
+    return f"{render(alert, lang, zone=zone)}\n\n{facts}\n"

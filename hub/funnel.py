@@ -102,13 +102,23 @@ def sample_sizes(largest: int, points: int = 60) -> list[int]:
     return sorted(values)
 
 
-def funnel(groups: Iterable[tuple[int, int]], coverages: Iterable[float] = tuple(LEVELS)) -> Funnel:
-    """The funnel for groups given as (positive, responses): its mean is the pooled share of all of them."""
+def pooled_share(groups: Iterable[tuple[int, int]]) -> float | None:
+    """The positive share of (positive, responses) groups taken together; None without responses."""
     pairs = [(k, n) for k, n in groups if n > 0]
     total = sum(n for _, n in pairs)
-    if not total:
-        return Funnel(None, [], {c: [] for c in coverages})
-    mean = sum(k for k, _ in pairs) / total
+    return sum(k for k, _ in pairs) / total if total else None
+
+
+def funnel(
+    groups: Iterable[tuple[int, int]], coverages: Iterable[float] = tuple(LEVELS), reference: float | None = None
+) -> Funnel:
+    """The funnel for groups given as (positive, responses), around ``reference`` (a wider
+    population's share: a branch's people against the whole chain's), by default the pooled
+    share of the groups themselves."""
+    pairs = [(k, n) for k, n in groups if n > 0]
+    mean = reference if reference is not None else pooled_share(pairs)
+    if mean is None or not pairs:
+        return Funnel(mean, [], {c: [] for c in coverages})
     sizes = sample_sizes(max(n for _, n in pairs))
     return Funnel(mean, sizes, {c: [limits(mean, n, c) for n in sizes] for c in coverages})
 

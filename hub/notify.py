@@ -15,7 +15,7 @@ import smtplib
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Collection
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -107,14 +107,15 @@ def smtp_settings(db: Database) -> dict[str, str]:
     return dict(db.execute(f"SELECT key, value FROM hub_settings WHERE key IN ({marks})", SMTP_KEYS).fetchall())
 
 
-def payload(alert: dict[str, Any], lang: str = "en") -> dict[str, Any]:
-    """The alert as published on MQTT and posted to webhooks, its texts in ``lang``."""
+def payload(alert: dict[str, Any], lang: str = "en", zone: tzinfo = UTC) -> dict[str, Any]:
+    """The alert as published on MQTT and posted to webhooks, its texts in ``lang`` (their moments
+    by the branch's clock, ``zone``); the fields for programs (``opened_at``...) stay UTC timestamps."""
     keep = ("id", "rule", "branch", "kiosk", "state", "value", "details", "params", "opened_at",
             "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "resolve_note")  # fmt: skip
     body = {"v": 1, **{k: alert.get(k) for k in keep}}
     body.update(
         language=alert_text.language(lang),
-        message=alert_text.render(alert, lang),
+        message=alert_text.render(alert, lang, zone=zone),
         state_text=alert_text.state(alert["state"], lang),
     )
     return body
@@ -132,7 +133,12 @@ def send_webhook(url: str, body: dict[str, Any], timeout: float = 5.0) -> str:
 
 
 def send_email(
-    settings: dict[str, str], to: str, alert: dict[str, Any], timeout: float = 10.0, lang: str = "en"
+    settings: dict[str, str],
+    to: str,
+    alert: dict[str, Any],
+    timeout: float = 10.0,
+    lang: str = "en",
+    zone: tzinfo = UTC,
 ) -> str:
     host = settings.get("smtp_host")
     if not host:
@@ -140,9 +146,9 @@ def send_email(
     message = EmailMessage()
     message["From"] = settings.get("smtp_from", "otklik@localhost")
     message["To"] = to
-    text = alert_text.render(alert, lang)
+    text = alert_text.render(alert, lang, zone=zone)
     message["Subject"] = f"[Otklik] {text if len(text) <= 140 else text[:139] + '…'}"
-    message.set_content(f"{alert_text.email_body(alert, lang)}\n{json.dumps(alert['details'], indent=2)}\n")
+    message.set_content(f"{alert_text.email_body(alert, lang, zone)}\n{json.dumps(alert['details'], indent=2)}\n")
     with smtplib.SMTP(host, int(settings.get("smtp_port", "25")), timeout=timeout) as smtp:
         if settings.get("smtp_starttls", "").lower() in ("1", "true", "yes"):
             smtp.starttls()
@@ -173,10 +179,11 @@ def deliver(
     A failing channel does not stop the others; every outcome is recorded on the alert.
     ``publish`` raises when the broker did not accept the message (see otklik.mqtt.AckedPublisher).
     """
-    branch_language = branches.get(db, alert["branch"]).alert_language
+    settings = branches.get(db, alert["branch"])
+    branch_language, zone = settings.alert_language, settings.zone
     results: dict[str, str] = {}
     if publish is not None and (only is None or "mqtt" in only):
-        results["mqtt"] = _publish(alert, publish, branch_language)
+        results["mqtt"] = _publish(alert, publish, branch_language, zone)
     smtp = None
     for channel in list_channels(db, alert["branch"]):
         name = channel_name(channel)
@@ -185,10 +192,10 @@ def deliver(
         lang = channel["language"] or branch_language
         try:
             if channel["kind"] == "webhook":
-                results[name] = send_webhook(channel["target"], payload(alert, lang), timeout)
+                results[name] = send_webhook(channel["target"], payload(alert, lang, zone), timeout)
             else:
                 smtp = smtp if smtp is not None else smtp_settings(db)
-                results[name] = send_email(smtp, channel["target"], alert, timeout, lang)
+                results[name] = send_email(smtp, channel["target"], alert, timeout, lang, zone)
         except (OSError, urllib.error.URLError, smtplib.SMTPException, ChannelError) as err:
             results[name] = f"failed: {err}"
             log.warning("alert %s: %s failed: %s", alert["id"], name, err)
@@ -215,9 +222,9 @@ def retry_failed(db: Database, publish: Publish | None, now: datetime) -> int:
     return retried
 
 
-def _publish(alert: dict[str, Any], publish: Publish, lang: str) -> str:
+def _publish(alert: dict[str, Any], publish: Publish, lang: str, zone: tzinfo = UTC) -> str:
     try:
-        publish(alert_topic(alert["branch"]), encode(payload(alert, lang)))
+        publish(alert_topic(alert["branch"]), encode(payload(alert, lang, zone)))
         return "ok"
     except Exception as err:  # a broker fault must not stop the webhooks and e-mails
         log.warning("alert %s: MQTT publish failed: %s", alert["id"], err)
@@ -235,12 +242,13 @@ def send_changes(db: Database, changes: alerts.Changes, publish: Publish | None)
         alert["delivered"] = deliver(db, alert, publish)
     if publish is not None:
         for alert in changes.resolved:
-            _publish(alert, publish, branches.get(db, alert["branch"]).alert_language)
+            settings = branches.get(db, alert["branch"])
+            _publish(alert, publish, settings.alert_language, settings.zone)
     return changes
 
 
 def deliver_state(db: Database, alert: dict[str, Any], publish: Publish) -> str:
     """Publish an alert's new state (acknowledged, resolved) on the alert topic; raises if refused."""
-    lang = branches.get(db, alert["branch"]).alert_language
-    publish(alert_topic(alert["branch"]), encode(payload(alert, lang)))
+    settings = branches.get(db, alert["branch"])
+    publish(alert_topic(alert["branch"]), encode(payload(alert, settings.alert_language, settings.zone)))
     return f"published alert {alert['id']} ({alert['state']}) on {alert_topic(alert['branch'])}"

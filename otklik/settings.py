@@ -106,6 +106,12 @@ class OpeningHours:
     def table(self) -> dict[int, list[Span]]:
         return {d: list(spans) for d, spans in enumerate(self.days)}
 
+    def open_hours(self) -> list[list[int]]:
+        """Per weekday (0 = Monday) the hours of the day (0..23) the branch is open in for any
+        part: "mon 08:30-17:15" opens Monday's hours 8 to 17; a span past midnight opens the
+        next day's first hours (it is split at 24:00); a closed day has none."""
+        return [sorted({h for a, b in spans for h in range(a // 60, (b + 59) // 60)}) for spans in self.days]
+
     def is_open(self, local: datetime, grace_min: float = 0) -> bool:
         """Whether a local wall-clock moment is within the hours, widened by ``grace_min`` each side."""
         minute = local.hour * 60 + local.minute + local.second / 60

@@ -18,13 +18,14 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from otklik.errors import OtklikError
 
 HOUR_FMT = "%Y-%m-%dT%H"
+LOCAL_MINUTE = "%Y-%m-%d %H:%M"
 # Bounds of every period: a day or a week past either end must still be a date.
 FAR_PAST = datetime(1970, 1, 1)
 FAR_FUTURE = datetime(9000, 1, 1)
@@ -114,6 +115,16 @@ def local_today(zone: ZoneInfo, now: datetime | None = None) -> date:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(zone).date()
+
+
+def local_minute(value: str | datetime, zone: tzinfo) -> str:
+    """A stored timestamp as the branch's wall clock showed it: "2026-12-01 09:00" (no zone).
+
+    How a moment reads where no calendar of the reader's applies (the hub's e-mails, roster
+    rows as the CSV import takes them); the dashboard shows the same local moment in the
+    reader's calendar (dashboard/i18n.py ``fmt_dt``)."""
+    moment = value if isinstance(value, datetime) else read_ts(value)
+    return moment.astimezone(zone).strftime(LOCAL_MINUTE)
 
 
 def last_days(today: date, days: int) -> tuple[date, date]:

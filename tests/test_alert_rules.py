@@ -10,6 +10,7 @@ import random
 import string
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -231,10 +232,28 @@ def test_an_alert_reads_in_the_readers_language_and_old_alerts_keep_their_text(d
     feed(db, [press(NOW - timedelta(minutes=4 - i), s) for i, s in enumerate([1, 1, 2, 4])])
     [alert] = alerts.evaluate(db, NOW, only=["b1"])
     assert alert_text.render(alert, "ru") == "b1: 75% недовольных (3 из 4 нажатий) за последние 15 мин (порог 50%)"
-    assert alert_text.render(alert, "fa-IR").startswith("b1: 75٪ ناراضی (3 از 4 فشار)")
+    # One digit style in Persian: every number of the text in Persian digits, the branch id as it is.
+    assert alert_text.render(alert, "fa-IR").startswith("b1: ۷۵٪ ناراضی (۳ از ۴ فشار)")
     assert alert_text.render(alert, "de") == alert["message"]  # unknown language: English
     body = notify.payload(alert, branches.get(db, "b1").alert_language)
     assert body["language"] == "fa" and body["state_text"] == "باز" and "ناراضی" in body["message"]
     json.dumps(body)
     old = alerts.fire(db, "backlog", "b1", "b1/k9: 300 presses waiting (old text)", kiosk="k9", now=NOW)
     assert old is not None and alert_text.render(old, "ru") == "b1/k9: 300 presses waiting (old text)"
+
+
+def test_e_mail_and_mqtt_texts_write_moments_by_the_branchs_clock_in_its_digits():
+    # A kiosk offline since 20:05 UTC is offline since 06:05 in Vladivostok (UTC+10), the next day.
+    alert = {"id": 12, "rule": "kiosk_offline", "branch": "b1", "kiosk": "k1", "state": "open",
+             "opened_at": "2026-11-21T20:20:00.000Z", "details": {},
+             "params": {"text": "kiosk_offline", "since": "2026-11-21T20:05:00.000Z", "limit_min": 10.0}}  # fmt: skip
+    zone = ZoneInfo("Asia/Vladivostok")
+    assert alert_text.render(alert, "en", zone=zone) == "b1/k1: offline since 2026-11-22 06:05 (more than 10 min)"
+    fa = alert_text.render(alert, "fa", zone=zone)
+    assert fa == "b1/k1: از ۲۰۲۶-۱۱-۲۲ ۰۶:۰۵ آفلاین است (بیش از ۱۰ دقیقه)"
+    body = alert_text.email_body(alert, "fa", zone)
+    assert "۲۰۲۶-۱۱-۲۲ ۰۶:۲۰ (Asia/Vladivostok)" in body and "هشدار ۱۲ " in body
+    # Latin digits only in ids and in the command to type.
+    assert {d for d in body.replace("b1/k1", "").replace("ack 12", "") if d.isascii() and d.isdigit()} == set()
+    assert notify.payload(alert, "fa", zone)["message"] == fa
+    assert notify.payload(alert, "fa", zone)["opened_at"] == alert["opened_at"]  # for programs: UTC as stored

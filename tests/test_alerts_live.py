@@ -157,8 +157,8 @@ def test_a_press_that_crosses_a_rule_reaches_mqtt_webhook_and_email_once_within_
         assert posted[0]["body"]["message"] == body["message"]  # the webhook has no language: the branch's
         mail = email.message_from_bytes(inbox.messages[0].content, policy=email.policy.default)
         assert inbox.messages[0].rcpt_tos == ["manager-b1@example.com"]
-        assert "b1: 75٪ ناراضی (3 از 4 فشار)" in mail.get_content(), mail.get_content()
-        assert mail["Subject"].strip().startswith("[Otklik] b1: 75٪ ناراضی")
+        assert "b1: ۷۵٪ ناراضی (۳ از ۴ فشار)" in mail.get_content(), mail.get_content()
+        assert mail["Subject"].strip().startswith("[Otklik] b1: ۷۵٪ ناراضی")
     finally:
         output = stop(hub)
         kiosk.close()

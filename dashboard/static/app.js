@@ -1,11 +1,6 @@
 // Otklik dashboard: small page behaviours (charts: charts.js; live updates: live.js).
 (function () {
   "use strict";
-  // Numbers, dates and words as the server writes them (static/format.js, loaded first).
-  const fmt = window.otklik.format;
-  const fetchJSON = (url) => fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}})
-    .then((r) => { if (!r.ok) throw new Error(url + ": " + r.status); return r.json(); });
-
   // Behaviour that would otherwise be inline handlers, which the Content-Security-Policy forbids.
   document.querySelectorAll("[data-submit-on-change]").forEach((el) => el.addEventListener("change", () => el.form.submit()));
   document.querySelectorAll("form[data-confirm]").forEach((form) => form.addEventListener("submit", (event) => {

@@ -13,8 +13,23 @@
   const rtl = document.dir === "rtl";
   const text = fmt.t("charts");
   const fill = (template, values) => template.replace(/%\((\w+)\)s/g, (_, k) => values[k]);
-  const fetchJSON = (url) => fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}})
-    .then((r) => { if (!r.ok) throw new Error(url + ": " + r.status); return r.json(); });
+  // The figures of ``box`` from the API; when they cannot be had (the server refused, or is not
+  // there) the box says so in the reader's language (the API's own error text is English, for
+  // programs) and keeps the figures it had, instead of going quietly blank.
+  const fetchJSON = (url, box) => fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}})
+    .then((r) => { if (!r.ok) throw Object.assign(new Error(url + ": " + r.status), {status: r.status}); return r.json(); })
+    .then((data) => { box.parentElement.querySelectorAll("[data-load-failed]").forEach((el) => el.remove()); return data; })
+    .catch((err) => {
+      box.parentElement.querySelectorAll("[data-load-failed]").forEach((el) => el.remove());
+      const note = document.createElement("p");
+      note.className = "flash error";
+      note.setAttribute("role", "alert");
+      note.dataset.loadFailed = "";
+      note.textContent = err.status === 401 || err.status === 403 ? fmt.t("load_refused") :
+        fmt.t("load_failed").replace("%s", err.status ? fmt.digits(err.status) : "—");
+      box.before(note);
+      throw err;
+    });
 
   // A period's label ("2 Dec", "week of 30 Nov", "December 2026") in the reader's calendar.
   const periodLabel = (row, grain) => fmt.period(row, grain);
@@ -106,7 +121,8 @@
 
   const seriesCanvas = document.getElementById("series-chart");
   if (seriesCanvas) {
-    const load = (by) => fetchJSON(seriesCanvas.dataset.src + "?by=" + by + "&week_start=" + fmt.weekStart).then((d) => indexChart(seriesCanvas, d.rows, by));
+    const load = (by) => fetchJSON(seriesCanvas.dataset.src + "?by=" + by + "&week_start=" + fmt.weekStart, seriesCanvas.parentElement)
+      .then((d) => indexChart(seriesCanvas, d.rows, by), () => {});
     load("day");
     document.querySelectorAll("#grain input[name=by]").forEach((el) => el.addEventListener("change", () => load(el.value)));
     // live.js brought new figures onto the page: the chart follows them.
@@ -115,7 +131,7 @@
     });
   }
   const employeeCanvas = document.getElementById("employee-chart");
-  if (employeeCanvas) fetchJSON(employeeCanvas.dataset.src).then((d) => indexChart(employeeCanvas, d.series, "week"));
+  if (employeeCanvas) fetchJSON(employeeCanvas.dataset.src, employeeCanvas.parentElement).then((d) => indexChart(employeeCanvas, d.series, "week"), () => {});
 
   // Funnel plot: each employee's positive share against their number of responses, inside the
   // 95 % and 99.8 % limits around everyone's mean (computed on the server, hub/funnel.py). Who is
@@ -169,8 +185,11 @@
   }
 
   // Heat map: a table (readable without a chart library) coloured by index, each cell's number
-  // the responses behind it, with a legend saying so. Night hours nobody pressed in are folded
-  // away so the map opens on the hours the branch is open; a button shows all 24.
+  // the responses behind it, with a legend saying so. It opens on the branch's opening hours
+  // (the API's open_hours, Monday first; overnight spans open the next day's first hours): an
+  // hour outside them is shown only if someone pressed then, an hour a day is closed in is
+  // marked closed. Without opening hours, the hours between the first and last press are shown.
+  // A button shows all 24.
   const STOPS = [[0, [213, 94, 0]], [50, [247, 244, 236]], [100, [30, 129, 196]]];  // orange, paper, blue
   const mix = (index, alpha) => {
     const i = STOPS.findIndex((s) => index <= s[0]), hi = STOPS[Math.max(1, i)], lo = STOPS[Math.max(1, i) - 1];
@@ -180,19 +199,37 @@
   };
   const heat = document.getElementById("heatmap");
   if (heat) {
-    const draw = () => fetchJSON(heat.dataset.src).then((d) => {
-      const busy = d.rows.filter((c) => c.responses).map((c) => c.hour);
-      const first = busy.length ? Math.min(...busy) : 0, last = busy.length ? Math.max(...busy) : 23;
+    const draw = () => fetchJSON(heat.dataset.src, heat).then((d) => {
+      const busy = new Set(d.rows.filter((c) => c.responses).map((c) => c.hour));
+      const open = d.open_hours;  // null: always open
+      const openAt = (dow, h) => !open || open[dow].includes(h);
+      let shown;
+      if (open) {
+        shown = new Set([...open.flat(), ...busy]);
+      } else {
+        const first = busy.size ? Math.min(...busy) : 0, last = busy.size ? Math.max(...busy) : 23;
+        shown = new Set(Array.from({length: last - first + 1}, (_, i) => first + i));
+      }
+      if (!shown.size) shown = new Set(Array.from({length: 24}, (_, h) => h));  // closed all week, no presses
+      // Where hidden hours fall between shown ones (an overnight shop), the next column says so.
+      const gapBefore = (h) => h > 0 && !shown.has(h - 1) && [...shown].some((x) => x < h);
+      const mark = (td, h) => {
+        if (!shown.has(h)) td.classList.add("night");
+        else if (gapBefore(h)) td.classList.add("gap");
+      };
       const table = document.createElement("table");
       table.className = "heat";
+      // The caption for screen readers; on screen the same words stand above the map (in the key),
+      // where a phone does not scroll them away with the hours.
       const caption = table.createCaption();
+      caption.className = "sr-only";
       caption.textContent = text.heat.caption;
       const head = table.insertRow();
       head.insertCell().textContent = "";
       for (let h = 0; h < 24; h++) {
         const td = head.insertCell();
         td.textContent = fmt.hour(h);
-        if (h < first || h > last) td.classList.add("night");
+        mark(td, h);
       }
       // Rows in the locale's week order (Saturday first in Persian); the API's are Monday first.
       for (const {dow, name} of fmt.weekdays) {
@@ -200,7 +237,8 @@
         tr.insertCell().textContent = name;
         for (let h = 0; h < 24; h++) {
           const cell = d.rows[dow * 24 + h], td = tr.insertCell();
-          if (h < first || h > last) td.classList.add("night");
+          mark(td, h);
+          if (!openAt(dow, h)) { td.classList.add("closed"); td.title = fill(text.heat.closed, {day: name, hour: fmt.hour(h)}); }
           td.textContent = cell.responses ? num(cell.responses) : "";
           if (cell.index !== null && cell.responses) {
             td.style.backgroundColor = mix(cell.index, 1);
@@ -220,24 +258,38 @@
       const count = document.createElement("span");
       count.className = "heat-count";
       count.textContent = text.heat.number;
-      key.append(colour, ends(0), scale, ends(100), count);
+      const about = document.createElement("p");
+      about.className = "heat-about";
+      about.textContent = text.heat.caption + (open ? " — " + text.heat.openHours : "");
+      key.append(about, colour, ends(0), scale, ends(100), count);
+      if (table.querySelector("td.closed:not(.night)")) {  // only where a closed hour is on the map
+        const closed = document.createElement("span");
+        closed.className = "heat-closed";
+        closed.textContent = text.heat.closedKey;
+        key.append(closed);
+      }
+      heat.parentElement.querySelectorAll(".heat-legend").forEach((el) => el.remove());  // a live redraw's old one
       heat.before(key);
       heat.replaceChildren(table);
-      if (first > 0 || last < 23) {
+      heat.parentElement.querySelectorAll("[data-heat-hours]").forEach((el) => el.remove());  // a live redraw's old one
+      if (shown.size < 24) {
         const toggle = document.createElement("button");
         toggle.type = "button";
         toggle.className = "quiet";
-        toggle.textContent = fill(text.heat.allHours, {from: fmt.hour(first), to: fmt.hour(last + 1)});
-        toggle.setAttribute("aria-pressed", "false");
+        toggle.textContent = open ? text.heat.allHoursOpen : text.heat.allHours;
+        // A live redraw keeps what the reader chose.
+        const all = heat.dataset.allHours === "1";
+        table.classList.toggle("all-hours", all);
+        toggle.setAttribute("aria-pressed", String(all));
         toggle.addEventListener("click", () => {
-          const all = table.classList.toggle("all-hours");
-          toggle.setAttribute("aria-pressed", String(all));
+          const now = table.classList.toggle("all-hours");
+          heat.dataset.allHours = now ? "1" : "";
+          toggle.setAttribute("aria-pressed", String(now));
         });
         toggle.dataset.heatHours = "";
-        heat.parentElement.querySelectorAll("[data-heat-hours]").forEach((el) => el.remove());  // a live redraw's old one
         heat.after(toggle);
       }
-    });
+    }, () => {});  // the box already says it failed
     draw();
     document.addEventListener("otklik:updated", (event) => { if (event.detail.changed) draw(); });
   }

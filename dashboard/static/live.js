@@ -13,8 +13,9 @@
   const parts = [...document.querySelectorAll("[data-live-src]")];
   if (!status || !parts.length) return;
   const text = status.querySelector(".live-text");
-  const clock = new Intl.DateTimeFormat(document.documentElement.lang || "en",
-    {hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23"});
+  // The cue's time is written as every other moment on the page (static/format.js: the locale's
+  // digits, the page's branch zone or the reader's own).
+  const fmt = window.otklik.format;
   const MIN_GAP_MS = 300;      // one fetch per part at most this often, however fast presses come
   const POLL_MS = 1000;        // without a stream (server at its limit), each part is fetched this often
   const LOST_AFTER_MS = 3000;  // a reconnect quicker than this (a stream's planned end) says nothing
@@ -27,7 +28,7 @@
   function say(state) {
     status.dataset.state = state;
     const template = state === "lost" ? status.dataset.lost : state === "ended" ? status.dataset.ended : status.dataset.updated;
-    text.textContent = template.replace("{time}", clock.format(confirmed));
+    text.textContent = template.replace("{time}", fmt.time(confirmed));
   }
 
   // --- folding new HTML into the page --------------------------------------------------------
@@ -36,6 +37,8 @@
   // CSP keeps inline styles out of the server's HTML): not the server's to remove.
   const CLIENT_ATTRS = new Set(["data-label", "style"]);
   const CLIENT_CLASSES = ["more-end", "more-start", "live-changed"];
+  // Attributes that are themselves a figure: a sparkline's points.
+  const SHOWN_ATTRS = new Set(["points"]);
 
   const keyOf = (node) => {
     if (node.nodeType !== Node.ELEMENT_NODE) return null;
@@ -49,7 +52,10 @@
   // other attributes (links, titles) are brought up to date quietly.
   function syncAttributes(have, want, changed) {
     for (const {name, value} of [...want.attributes]) {
-      if (name !== "class" && have.getAttribute(name) !== value) have.setAttribute(name, value);
+      if (name !== "class" && have.getAttribute(name) !== value) {
+        have.setAttribute(name, value);
+        if (SHOWN_ATTRS.has(name)) changed.push(have);
+      }
     }
     for (const {name} of [...have.attributes]) {
       if (name !== "class" && !want.hasAttribute(name) && !CLIENT_ATTRS.has(name)) have.removeAttribute(name);
@@ -58,7 +64,9 @@
     const wanted = [...want.classList];
     if ([...have.classList].filter((c) => !CLIENT_CLASSES.includes(c)).join(" ") !== wanted.join(" ")) {
       have.className = [...wanted, ...kept].join(" ");
-      changed.push(have);
+      // A card whose level changed: its level word (good / watch / needs attention) is what changed.
+      const level = have.matches(".card") && have.querySelector(".level-word");
+      changed.push(level || have);
     }
   }
 
@@ -106,7 +114,7 @@
     result.forEach((node, i) => { if (live.childNodes[i] !== node) live.insertBefore(node, live.childNodes[i] || null); });
   }
 
-  const CELLS = "td, th, dd, dt, .figure, .badge, li, tr, .card, h1, h2, p";
+  const CELLS = "td, th, dd, dt, .figure, .badge, .level-word, svg.spark, li, tr, .card, h1, h2, p";
 
   function highlight(changed, root) {
     const marked = new Set();

@@ -139,6 +139,11 @@ T = {
     # The roster's shifts: page, flashes and the field messages of dashboard.writes.save_shift.
     "Shifts": ("Смены", "شیفت‌ها"),
     "All branches": ("Все филиалы", "همهٔ شعبه‌ها"),
+    # The phone card's line (phone engineer's wording, kept here so regenerating keeps it).
+    "Phone ratings (QR code), last 7 days, counted apart": (
+        "Оценки с телефонов, последние 7 дней, отдельно",
+        "امتیازهای تلفن همراه، ۷ روز گذشته، جداگانه",
+    ),
     "Times are in each branch's local time.": (
         "Время указано по местному времени каждого филиала.",
         "زمان‌ها به وقت محلی هر شعبه است.",
@@ -286,7 +291,6 @@ T = {
     "Responses (n)": ("Число ответов", "شمار پاسخ‌ها"),
     "n = %(n)s": ("ответов: %(n)s", "%(n)s پاسخ"),
     "Positive share, %": ("Доля довольных, %", "سهم مثبت، ٪"),
-    "Mean of everyone shown": ("Среднее по всем на графике", "میانگین همهٔ افراد نمودار"),
     "Limits: 95%": ("Границы: 95%", "حدود: ۹۵٪"),
     "Limits: 99.8%": ("Границы: 99,8%", "حدود: ۹۹٫۸٪"),
     "Above the outer limits (99.8%)": ("Выше внешних границ (99,8%)", "بالاتر از حدود بیرونی (۹۹٫۸٪)"),
@@ -302,10 +306,23 @@ T = {
         "%(day)s %(hour)s:00 — индекс %(index)s, ответов: %(n)s",
         "%(day)s ساعت %(hour)s — شاخص %(index)s، %(n)s پاسخ",
     ),
-    "Show all 24 hours (presses only from %(from)s:00 to %(to)s:00)": (
-        "Показать все 24 часа (нажатия только с %(from)s:00 до %(to)s:00)",
-        "نمایش هر ۲۴ ساعت (فشارها فقط از ساعت %(from)s تا %(to)s)",
+    "acknowledged %(time)s by %(who)s": ("принята %(time)s, кто: %(who)s", "پذیرفته در %(time)s توسط %(who)s"),
+    "resolved %(time)s": ("закрыта %(time)s", "حل‌شده در %(time)s"),
+    "Times are in the branch's local time (%(zone)s).": (
+        "Время — местное время филиала (%(zone)s).",
+        "زمان‌ها به وقت محلی شعبه‌اند (%(zone)s).",
     ),
+    "Show all 24 hours": ("Показать все 24 часа", "نمایش هر ۲۴ ساعت"),
+    "Show all 24 hours, not only the opening hours": (
+        "Показать все 24 часа, не только часы работы",
+        "نمایش هر ۲۴ ساعت، نه فقط ساعات کاری",
+    ),
+    "Shown: the opening hours, and any other hour with presses.": (
+        "Показаны часы работы и другие часы, в которые были нажатия.",
+        "نمایش: ساعات کاری، و هر ساعت دیگری که در آن فشاری بوده است.",
+    ),
+    "%(day)s %(hour)s:00 — closed": ("%(day)s %(hour)s:00 — закрыто", "%(day)s ساعت %(hour)s — بسته"),
+    "Hatched: closed": ("Штриховка: закрыто", "هاشور: بسته"),
     "Responses, last 7 days": ("Ответы за последние 7 дней", "پاسخ‌ها، ۷ روز اخیر"),
     "Response rate, last 7 days": ("Доля откликнувшихся за 7 дней", "نرخ پاسخ، ۷ روز اخیر"),
     "Positive": ("Довольных", "مثبت"),
@@ -390,10 +407,16 @@ T = {
         "view: «%(value)s» — не одна из таблиц: %(list)s",
         "view: «%(value)s» یکی از %(list)s نیست",
     ),
-    "%(field)s: '%(value)s' is not a date (year-month-day)": (
-        "%(field)s: «%(value)s» — не дата (год-месяц-день)",
-        "%(field)s: «%(value)s» تاریخ نیست (سال-ماه-روز)",
+    "%(field)s: '%(value)s' is not a date (year-month-day, or year/month/day in the Solar Hijri calendar)": (
+        "%(field)s: «%(value)s» — не дата (год-месяц-день, или год/месяц/день по солнечной хиджре)",
+        "%(field)s: «%(value)s» تاریخ نیست (سال/ماه/روز به تقویم هجری شمسی، یا سال-ماه-روز میلادی)",
     ),
+    "Mean of all your branches": ("Среднее по всем вашим филиалам", "میانگین همهٔ شعبه‌های شما"),
+    "These figures could not be loaded (error %(code)s). Reload the page to try again.": (
+        "Эти данные не загрузились (ошибка %(code)s). Обновите страницу, чтобы попробовать снова.",
+        "این ارقام بارگذاری نشد (خطای %(code)s). برای تلاش دوباره صفحه را بارگذاری کنید.",
+    ),
+    "Solar Hijri date: year/month/day": ("Дата по солнечной хиджре: год/месяц/день", "تاریخ هجری شمسی: سال/ماه/روز"),
     "from: the start date is after the end date": (
         "from: дата начала позже даты конца",
         "from: تاریخ شروع پس از تاریخ پایان است",
@@ -470,11 +493,6 @@ T = {
     "Something went wrong on the server; the error has been logged.": (
         "На сервере что-то пошло не так; ошибка записана в журнал.",
         "در سرور مشکلی پیش آمد؛ خطا ثبت شد.",
-    ),
-    # The phone card on the branch page (its .po entry was written by hand; kept here so a regeneration keeps it).
-    "Phone ratings (QR code), last 7 days, counted apart": (
-        "Оценки с телефонов, последние 7 дней, отдельно",
-        "امتیازهای تلفن همراه، ۷ روز گذشته، جداگانه",
     ),
     # The reasons and comments views (dashboard/reasons*.py, templates/reasons.html, comments.html).
     "Reasons": ("Причины", "دلیل‌ها"),

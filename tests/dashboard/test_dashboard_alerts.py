@@ -38,13 +38,15 @@ def test_alert_text_and_state_in_each_language(client: FlaskClient, hub_path: Pa
     unhappy_alert(hub_path)
     login(client, "olga")
     # The branch (an id in Latin script) is isolated, so an RTL line does not reorder it.
-    assert "<bdi>b1</bdi>: 75% unhappy (3 of 4 presses) in the last 15 min (limit 50%)" in alerts_page(client, "en")
+    assert '<bdi class="id">b1</bdi>: 75% unhappy (3 of 4 presses) in the last 15 min (limit 50%)' in alerts_page(
+        client, "en"
+    )
     page = alerts_page(client, "ru")
-    assert "<bdi>b1</bdi>: 75% недовольных (3 из 4 нажатий) за последние 15 мин (порог 50%)" in page
+    assert '<bdi class="id">b1</bdi>: 75% недовольных (3 из 4 нажатий) за последние 15 мин (порог 50%)' in page
     assert 'data-state="open">открыта<' in page
     page = alerts_page(client, "fa")
     # Persian digits, as every other number on a Persian page.
-    assert "<bdi>b1</bdi>: ۷۵٪ ناراضی (۳ از ۴ فشار)" in page and 'data-state="open">باز<' in page
+    assert '<bdi class="id">b1</bdi>: ۷۵٪ ناراضی (۳ از ۴ فشار)' in page and 'data-state="open">باز<' in page
 
 
 def test_auto_resolved_and_hand_resolved_alerts_say_so(client: FlaskClient, hub_path: Path) -> None:
@@ -58,7 +60,10 @@ def test_auto_resolved_and_hand_resolved_alerts_say_so(client: FlaskClient, hub_
     login(client, "olga")
     page = alerts_page(client, "ru", "resolved")
     assert "закрыта: автоматически: условие больше не выполняется" in page
-    assert "<bdi>b1/k2</bdi>: 300 нажатий ждут отправки (порог 100)" in page and "закрыта: cable replaced" in page
+    assert (
+        '<bdi class="id">b1/k2</bdi>: 300 нажатий ждут отправки (порог 100)' in page
+        and "закрыта: cable replaced" in page
+    )
 
 
 def test_the_alerts_api_words_each_alert_in_the_readers_language(client: FlaskClient, hub_path: Path) -> None:
@@ -69,3 +74,20 @@ def test_the_alerts_api_words_each_alert_in_the_readers_language(client: FlaskCl
     assert row["text"] == "b1: 75% недовольных (3 из 4 нажатий) за последние 15 мин (порог 50%)"
     assert row["state_text"] == "открыта"
     assert row["message"].startswith("b1: 75% unhappy")  # what the hub stored stays as it was
+
+
+def test_acknowledging_from_a_branchs_alerts_comes_back_to_them(client: FlaskClient, hub_path: Path) -> None:
+    alert_id = unhappy_alert(hub_path)
+    login(client, "root")
+    page = client.get("/alerts?branch=b1").get_data(as_text=True)
+    assert 'name="next" value="/alerts?state=live&amp;branch=b1"' in page
+    token = csrf_token(client, "/alerts?branch=b1")
+    answer = client.post(f"/alerts/{alert_id}/ack", data={"csrf_token": token, "next": "/alerts?state=live&branch=b1"})
+    assert answer.status_code == 302 and answer.headers["Location"] == "/alerts?state=live&branch=b1"
+    # A next that leaves the site is not followed.
+    answer = client.post(
+        f"/alerts/{alert_id}/resolve", data={"csrf_token": token, "note": "ok", "next": "//evil.example"}
+    )
+    assert answer.headers["Location"] == "/alerts"
+    # Times on the page, acknowledged included, are the branch's (UTC here), with who acknowledged.
+    assert "acknowledged " in client.get("/alerts?state=all&branch=b1").get_data(as_text=True)

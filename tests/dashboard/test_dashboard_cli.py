@@ -35,6 +35,12 @@ def test_users_lifecycle(tmp_path: Path) -> None:
 
     assert run("users", "change", "olga", "--branch", "b2", "--branch", "b3", "--db", db).exit_code == 0
     assert accounts.get_user(store, "olga").branches == ("b2", "b3")
+    # The calendar a Persian page uses for her, as the page's own choice would keep it.
+    assert run("users", "change", "olga", "--calendar", "gregory", "--db", db).exit_code == 0
+    assert accounts.get_user(store, "olga").calendar == "gregory"
+    assert "gregory" in run("users", "list", "--db", db, "--tsv").output
+    run("users", "change", "olga", "--calendar", "default", "--db", db)
+    assert accounts.get_user(store, "olga").calendar is None
     run("users", "change", "olga", "--password-stdin", "--db", db, input="new-pass-123\n")
     assert accounts.authenticate(store, "olga", "new-pass-123", "test") is not None
 

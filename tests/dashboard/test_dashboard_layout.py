@@ -141,6 +141,8 @@ def _allowed_ids(db_path: Path) -> set[str]:
             "SELECT resolve_note FROM alerts WHERE resolved_by != 'auto' UNION SELECT acknowledge_note FROM alerts",
             # What shoppers typed is shown as typed; a reason no kiosk asks any more is shown by its id.
             "SELECT comment FROM answers UNION SELECT reason FROM answers UNION SELECT hidden_by FROM answers",
+            # A branch's time zone, named where its times are shown (Asia/Vladivostok): an id.
+            "SELECT timezone FROM branch_settings",
         ):
             found |= {run for (v,) in db.execute(sql) if v for run in LATIN_RUN.findall(str(v))}
     finally:
@@ -201,6 +203,9 @@ PAGES = (
     Visit("comments-hidden", "/comments?hidden=1"),
     Visit("error-400-comments", "/comments?score=7", status=400, echoed=("7",)),
     Visit("alerts-all", "/alerts?state=all"),
+    Visit("alerts-branch", "/alerts?branch=central", controls="#alert-branches a"),
+    # Date filters: in Persian with Solar Hijri a text field with the Jalali date, elsewhere the browser's own.
+    Visit("employees-dates", "/employees?from=2026-11-01&to=2026-11-30"),
     Visit("error-400", "/employees?from=2026-13-01", status=400, echoed=("2026-13-01",)),
     # A branch a manager may not see answers as one that does not exist; 403 is for a role without figures.
     Visit("error-404-other-branch", "/branch/tehran", status=404, user="manager"),
@@ -478,7 +483,8 @@ def test_the_browser_writes_numbers_and_times_as_the_server_does(
 ) -> None:
     # One rule, two homes (dashboard/i18n.py, static/format.js): a live update must not change
     # how a figure reads ("78.0", then "۷۸٫۰" a second later).
-    context = chromium.new_context(locale=lang)
+    # In the reader's own zone on a page of no one branch (the log-in page), on both sides.
+    context = chromium.new_context(locale=lang, timezone_id="Asia/Tehran")
     try:
         page = context.new_page()
         page.goto(demo_server + "/login")  # the browser's language picks the page's (Accept-Language)
@@ -492,7 +498,10 @@ def test_the_browser_writes_numbers_and_times_as_the_server_does(
         context.close()
     app = create_app({"OTKLIK_DB": str(demo_db), "SECRET_KEY": "test", "TESTING": True})
     with app.test_request_context(headers={"Accept-Language": lang}):
-        server = [[[fmt_num(v), fmt_num(v, 1), fmt_pct(v)] for v in NUMBERS], [fmt_dt(t) for t in STAMPS]]
+        server = [
+            [[fmt_num(v), fmt_num(v, 1), fmt_pct(v)] for v in NUMBERS],
+            [fmt_dt(t, "Asia/Tehran") for t in STAMPS],
+        ]
     assert browser == server
     if lang == "fa":
         written = "".join(text for row in browser[0] for text in row) + "".join(browser[1])

@@ -15,6 +15,7 @@ import re
 import signal
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,45 @@ def test_branch_fleet_and_alerts_pages_show_what_the_hub_stores_without_reload(
         page.screenshot(path=str(ARTIFACTS / "live-alerts-new-alert.png"), full_page=True)
         assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
         assert not blocked, blocked
+    finally:
+        kiosk.lose_power()
+
+
+def test_overview_cards_mark_a_new_level_and_sparkline_in_the_readers_digits(
+    mosquitto, hub, hub_path: Path, app: Flask, server: str, browser
+) -> None:
+    """Presses that pull b1 from good to watch: the card's level word and its sparkline are marked
+    as changed, and the cue's time is in Persian digits on a Persian page (static/format.js)."""
+    yesterday = times.read_ts(times.now_ts()) - timedelta(days=1)
+    for seq in range(2, 6):  # yesterday 4 x "very happy": with today's 3, the card is good
+        publish(hub_path, "b1", "k1", 4, seq, ts=yesterday)
+    store = accounts.open_store(app.config["OTKLIK_AUTH_DB"])
+    accounts.change_user(store, "olga", language="fa")
+    store.conn.close()
+    kiosk = Kiosk(mosquitto.host, mosquitto.port, "b1", "k1")
+    try:
+        page = browser.new_page()
+        _log_in(page, server + "/", "olga")
+        _live(page, "overview")
+        card = page.locator('#overview .card[data-branch="b1"]')
+        assert "level-good" in (card.get_attribute("class") or "")
+        points = page.get_attribute('#overview .card[data-branch="b1"] svg.spark polyline', "points")
+        for _ in range(6):
+            kiosk.press(1)
+        b1 = "#overview .card[data-branch=b1]"
+        page.wait_for_function(
+            f"() => !!document.querySelector('{b1}.level-watch .level-word.live-changed')", timeout=10000
+        )
+        page.wait_for_function(
+            f"(before) => {{ const s = document.querySelector('{b1} svg.spark');"
+            " return s.classList.contains('live-changed')"
+            " && s.querySelector('polyline').getAttribute('points') !== before; }",
+            arg=points,
+            timeout=10000,
+        )
+        cue = page.inner_text("#live-status")
+        assert re.search("[۰-۹]{2}:[۰-۹]{2}:[۰-۹]{2}", cue) and not re.search("[0-9]", cue), cue
+        page.screenshot(path=str(ARTIFACTS / "live-overview-level-changed-fa.png"), full_page=True)
     finally:
         kiosk.lose_power()
 

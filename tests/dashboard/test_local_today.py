@@ -21,11 +21,12 @@ from click.testing import CliRunner
 from flask.testing import FlaskClient
 
 from dashboard import accounts, create_app
+from hub import alerts as hub_alerts
 from hub import branches
 from hub.db import open_db
 from otklik.cli import cli as otklik
 from tests.analytics_util import feed, press
-from tests.dashboard.conftest import PASSWORD, login
+from tests.dashboard.conftest import PASSWORD, csrf_token, login
 
 
 @pytest.fixture
@@ -121,3 +122,35 @@ def test_today_is_the_branch_date_on_every_page_api_export_and_report(client: Fl
     assert result.exit_code == 0, result.output
     days = {r["period"]: r["responses"] for r in json.loads(result.stdout)}
     assert days == {"2026-11-22": YESTERDAY_PRESSES, TODAY: 1}
+
+
+def test_every_moment_reads_by_the_branchs_clock(client: FlaskClient, vladivostok: Path):
+    # The flagged press was at 05:40 in Vladivostok (19:40 UTC the day before); an alert opened at
+    # 06:00 local. A page showing UTC would say "11/22/26, 7:40 PM".
+    db = open_db(vladivostok)
+    hub_alerts.fire(db, "backlog", "vl", "vl/k1: 300 presses waiting", kiosk="k1", now=NOW.astimezone(UTC))
+    db.conn.close()
+    page = client.get("/branch/vl").get_data(as_text=True)
+    assert "11/23/26, 5:40 AM" in page and "7:40 PM" not in page
+    assert "(<bdi>Asia/Vladivostok</bdi>)" in page  # the flagged list says whose clock
+    alerts = client.get("/alerts?branch=vl").get_data(as_text=True)
+    assert "11/23/26, 6:00 AM" in alerts, alerts
+    # Persian: the same local moment, in the Solar Hijri calendar and Persian digits (2 Azar 1405).
+    client.post("/settings/language", data={"language": "fa", "csrf_token": csrf_token(client, "/")})
+    page = client.get("/branch/vl").get_data(as_text=True)
+    assert "۱۴۰۵/۹/۲، ۰۵:۴۰" in page, re.findall(r"۱۴۰۵/[^<]*", page)
+
+
+def test_the_heat_map_opens_on_the_branchs_opening_hours(client: FlaskClient, vladivostok: Path):
+    db = open_db(vladivostok)
+    branches.update(db, "vl", hours="mon-fri 08:00-20:30; sat 22:00-02:00; sun closed")
+    db.conn.close()
+    body = client.get("/api/v1/branches/vl/heatmap").get_json()
+    week = body["open_hours"]
+    assert week[0] == list(range(8, 21))  # 20:00-20:30 opens the hour of 20
+    assert week[5] == [22, 23] and week[6] == [0, 1]  # Saturday night runs into Sunday, closed otherwise
+    assert len(body["rows"]) == 168
+    db = open_db(vladivostok)
+    branches.update(db, "vl", hours="")
+    db.conn.close()
+    assert client.get("/api/v1/branches/vl/heatmap").get_json()["open_hours"] is None  # always open
