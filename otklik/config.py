@@ -75,6 +75,12 @@ VARS: tuple[Var, ...] = (
         "the broker password when no --password-file is given",
         "`otklik hub`, `otklik alerts`, `otklik config`",
     ),
+    Var(
+        "OTKLIK_SHARE_GROUP",
+        "several hubs: the MQTT 5 shared-subscription group they split the kiosks' stream in",
+        "`otklik hub` (--share-group)",
+        "none: one hub takes every message",
+    ),
     Var("OTKLIK_MQTT_CA_FILE", "CA certificate for mqtts://", "`otklik hub`, `otklik alerts`, `otklik config`"),
     Var(
         "OTKLIK_BROKER_DIR",
