@@ -3,9 +3,10 @@ second of a commit that stored its presses, and what opens is sent out once.
 
 ``otklik hub`` runs an ``AlertWatcher`` beside its ingest (``--no-alerts`` turns it off) and
 publishes through the hub's own MQTT connection; ``otklik alerts watch`` runs the same class on
-its own connection.  The watcher has its own SQLite connection and polls ``PRAGMA data_version``,
-which changes only when another connection commits: a cheap way to learn of new presses
-without touching the ingest path.  Only branches with new events (or camera reactions) since
+its own connection.  The watcher has its own database connection and waits on the database's
+change signal (``hub.changes``: SQLite's ``data_version``, PostgreSQL's NOTIFY from whichever hub
+stored the presses), which moves only when another connection commits: a cheap way to learn of
+new presses without touching the ingest path.  Only branches with new events (or camera reactions) since
 the last look are evaluated; every ``sweep_s`` all branches are, for the rules that time alone
 makes true (a kiosk gone quiet, a condition that has cleared long enough to auto-resolve), and
 channels that failed get the alert again for an hour (``notify.retry_failed``).
@@ -22,12 +23,14 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from hub import alerts, notify
+from hub import alerts, changes, notify
 from hub.db import open_db
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+# What new presses (and camera windows) land in: a change elsewhere waits for the sweep.
+_WATCHED = ("events", "reactions")
 
 
 class AlertWatcher:
@@ -67,14 +70,15 @@ class AlertWatcher:
             db.close()
 
     def _loop(self, db: Database) -> None:
+        watcher = changes.watch(db, tables=_WATCHED)
         version = None
+        current = watcher.version()
         next_sweep = 0.0
-        self._marks = {table: self._max_rowid(db, table) for table in ("events", "reactions")}
+        self._marks = {table: self._max_rowid(db, table) for table in _WATCHED}
         self._resend_undelivered(db)
         while True:
             try:
                 changed: set[str] = set()
-                current = db.execute("PRAGMA data_version").fetchone()[0]
                 if current != version:
                     version = current
                     changed = self._changed_branches(db)
@@ -88,6 +92,7 @@ class AlertWatcher:
             self.polls += 1
             if self._stop.wait(self.poll_s):
                 return
+            current = watcher.version()
 
     def _evaluate(self, db: Database, only: list[str] | None) -> None:
         now = self.clock()

@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
-from hub import aggregates, answers, branches, dead_letters, misuse
+from hub import aggregates, answers, branches, changes, dead_letters, misuse
 from hub.branches import BranchSettings
 from otklik import protocol, times
 from otklik.protocol import Answer, Heartbeat, ProtocolError, Rating, Reaction, Status
@@ -169,19 +169,21 @@ def handle_batch(db: Database, messages: Iterable[Received]) -> list[Outcome]:
 
 
 class _SettingsCache:
-    """Branch settings read once each, and again only after another connection committed.
+    """Branch settings read once each, and again only after another connection changed them.
 
-    ``PRAGMA data_version`` changes only when *another* connection commits (the
-    CLI changing a branch, say), so one pragma per batch is the whole cost.
+    ``hub.changes`` moves only when *another* connection commits (the CLI changing
+    a branch, say; on PostgreSQL only a change to the settings table counts, so the
+    other hubs' batches do not), so one look per batch is the whole cost.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, db: Database) -> None:
+        self._changes = changes.watch(db, tables=("branch_settings",))
         self._version: int | None = None
         self._settings: dict[str, BranchSettings] = {}
 
     def refresh(self, db: Database) -> None:
         """At the start of each batch: forget what another connection may have changed."""
-        version = db.conn.execute("PRAGMA data_version").fetchone()[0]
+        version = self._changes.version()
         if version != self._version:
             self._version, self._settings = version, {}
 
@@ -204,7 +206,7 @@ class Ingest:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._settings = _SettingsCache()
+        self._settings = _SettingsCache(db)
         self._prune = dead_letters.PruneCadence()
 
     def handle_batch(self, messages: Iterable[Received]) -> list[Outcome]:
