@@ -501,7 +501,9 @@ def _insert(db: Database, new: Sequence[_Press], attributed: Sequence[tuple[str,
     """Stage 6: each new event once, with its final flags, and the attributions that came from a shift.
 
     ON CONFLICT on the id only (not INSERT OR IGNORE), so a row breaking any
-    other constraint raises instead of vanishing.
+    other constraint raises instead of vanishing. In id order: two hubs storing
+    overlapping batches (a re-sent press reaching both) wait for each other's ids
+    in one order, never each for the other's (a deadlock).
     """
     cursor = db.conn.executemany(
         """
@@ -511,7 +513,7 @@ def _insert(db: Database, new: Sequence[_Press], attributed: Sequence[tuple[str,
             :received_at, :extra)
         ON CONFLICT (id) DO NOTHING
         """,
-        [p.row for p in new],
+        sorted((p.row for p in new), key=lambda row: row["id"]),
     )
     if cursor.rowcount != len(new):
         raise _NotInserted(f"{cursor.rowcount} of {len(new)} new events inserted")
@@ -519,8 +521,8 @@ def _insert(db: Database, new: Sequence[_Press], attributed: Sequence[tuple[str,
     db.conn.executemany(
         "INSERT INTO attribution (event_id, employee, source) VALUES (?, ?, ?) "
         "ON CONFLICT (event_id) DO UPDATE SET employee = excluded.employee, source = excluded.source",
-        [(p.rating.id, employee, source) for p, (employee, source) in zip(new, attributed, strict=True)
-         if source == "shift"],
+        sorted((p.rating.id, employee, source) for p, (employee, source) in zip(new, attributed, strict=True)
+               if source == "shift"),
     )  # fmt: skip
 
 
@@ -602,7 +604,8 @@ def _ensure_kiosk(db: Database, branch: str, kiosk: str, at: str) -> None:
 
 
 def _write_registry(db: Database, registry: _Registry) -> None:
-    for (branch, kiosk), seen in registry.seen.items():
+    # In key order, as every row lock a batch takes: several hubs never wait for each other in a circle.
+    for (branch, kiosk), seen in sorted(registry.seen.items()):
         _ensure_kiosk(db, branch, kiosk, seen.last_seen)
         db.execute(
             """
