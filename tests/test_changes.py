@@ -20,22 +20,14 @@ import pytest
 
 from hub import changes
 from hub.db import open_db
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+from tests.several_hubs import fresh_postgres
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for one test (a missing server fails the test: no skip)."""
-    name = f"otklik_changes_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name} TEMPLATE template0")
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        changes.close_all()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    with fresh_postgres(prefix="otklik_changes") as url:
+        yield url
 
 
 def psql(url: str, sql: str) -> None:
