@@ -114,11 +114,16 @@ def test_postgres_every_table_notifies_its_commits_to_other_processes(pg_url: st
     assert settings_only.wait(settings_before, 10) != settings_before
 
 
-def test_postgres_a_rolled_back_transaction_notifies_nobody(pg_url: str) -> None:
+def events_watched(pg_url: str) -> changes.Watcher:
+    """A table with the change trigger, and this process's watcher of its database."""
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE events (id text PRIMARY KEY)")
         changes.install(conn)
-    watcher = changes.shared(pg_url)
+    return changes.shared(pg_url)
+
+
+def test_postgres_a_rolled_back_transaction_notifies_nobody(pg_url: str) -> None:
+    watcher = events_watched(pg_url)
     before = watcher.version()
     psql(pg_url, "BEGIN; INSERT INTO events VALUES ('e1'); ROLLBACK;")
     assert watcher.wait(before, 1.0) == before
@@ -127,10 +132,7 @@ def test_postgres_a_rolled_back_transaction_notifies_nobody(pg_url: str) -> None
 
 
 def test_postgres_a_lost_listening_connection_counts_as_a_change_and_listens_again(pg_url: str) -> None:
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE events (id text PRIMARY KEY)")
-        changes.install(conn)
-    watcher = changes.shared(pg_url)
+    watcher = events_watched(pg_url)
     assert isinstance(watcher, changes.PostgresWatcher)
     before = watcher.version()
     # What a restarted server or a dropped network does to it; meanwhile a commit goes unheard.
