@@ -11,15 +11,15 @@ Who may *change* the roster is hub.roster's rule; :func:`roster_actor` says for 
 
 from __future__ import annotations
 
-import sqlite_utils
 from flask_babel import gettext as _
 
 from dashboard import fleet
 from dashboard.accounts import User
 from dashboard.errors import Forbidden, InputError, NotFound
+from hub.store import Database
 
 
-def visible_branches(db: sqlite_utils.Database, user: User) -> list[str]:
+def visible_branches(db: Database, user: User) -> list[str]:
     """The branches the user looks after: a manager's own, everyone else's all of them."""
     if user.role == "manager":
         return list(user.branches)
@@ -42,7 +42,7 @@ def branch(user: User, name: str | None) -> str:
     return name
 
 
-def score_branches(db: sqlite_utils.Database, user: User, name: str | None = None) -> list[str]:
+def score_branches(db: Database, user: User, name: str | None = None) -> list[str]:
     """The branches whose figures to read: ``name`` alone if given (and allowed), else all the user's."""
     if name:
         return [branch(user, name)]
@@ -71,7 +71,7 @@ def roster_actor(user: User) -> frozenset[str] | None:
     return None if user.is_admin else frozenset(user.branches)
 
 
-def alert(db: sqlite_utils.Database, user: User, alert_id: int) -> int:
+def alert(db: Database, user: User, alert_id: int) -> int:
     """``alert_id`` if it exists and is of one of the user's branches."""
     scores(user)
     row = db.execute("SELECT branch FROM alerts WHERE id = ?", [alert_id]).fetchone() if db["alerts"].exists() else None

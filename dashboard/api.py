@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -25,6 +24,7 @@ from dashboard.exports import csv_response, table
 from dashboard.openapi import document
 from dashboard.store import connect_hub, connect_store, get_db
 from hub import alert_text, changes
+from hub.store import Database
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -201,7 +201,7 @@ FLEET_RECHECK_S = 5.0
 _VOLATILE = ("silent_s",)
 
 
-def live_state(db: sqlite_utils.Database, user: User, now: datetime | None = None) -> dict[str, dict[str, Any]]:
+def live_state(db: Database, user: User, now: datetime | None = None) -> dict[str, dict[str, Any]]:
     """What an open page of ``user``'s may be told, by topic: only their branches' figures, kiosks and alerts.
 
     ``now`` is the app's clock, for a caller outside a request (the stream)."""

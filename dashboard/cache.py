@@ -25,9 +25,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import sqlite_utils
-
 from hub import changes
+from hub.store import Database
 from otklik import config
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -42,7 +41,7 @@ def enabled() -> bool:
     return config.get("OTKLIK_DASH_CACHE") != "0"
 
 
-def version(db: sqlite_utils.Database) -> tuple:
+def version(db: Database) -> tuple:
     """Changes with every commit to ``db``'s database by any connection, and every minute."""
     target = changes.target_of(db)
     return (target, changes.shared(target).version(), _minute())
@@ -52,7 +51,7 @@ def _minute() -> int:
     return int(time.time() // 60)
 
 
-def remember(db: sqlite_utils.Database, key: tuple, compute: Callable[[], T]) -> T:
+def remember(db: Database, key: tuple, compute: Callable[[], T]) -> T:
     """``compute()``, or what it gave for ``key`` since the last commit to ``db``'s file.
 
     The result is shared between requests: callers must treat it as read-only
@@ -86,7 +85,7 @@ def cached(fn: F) -> F:
     """Cache ``fn(db, *hashable_args)`` with :func:`remember`."""
 
     @functools.wraps(fn)
-    def wrapper(db: sqlite_utils.Database, *args: Any) -> Any:
+    def wrapper(db: Database, *args: Any) -> Any:
         return remember(db, (fn.__qualname__, args), lambda: fn(db, *args))
 
     return wrapper  # type: ignore[return-value]

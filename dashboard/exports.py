@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sqlite_utils
 from babel.numbers import get_decimal_symbol
 from flask import Response
 from flask_babel import get_locale
@@ -16,11 +15,12 @@ from dashboard.accounts import User
 from dashboard.errors import InputError
 from hub import alert_text
 from hub.exports import CsvDialect, csv_text
+from hub.store import Database
 
 EXPORTABLE = ("overview", "fleet", "employees", "series", "heatmap", "flagged", "alerts", "roster", "shifts")
 
 
-def table(db: sqlite_utils.Database, user: User, view: str, args: dict[str, str]) -> list[dict[str, Any]]:
+def table(db: Database, user: User, view: str, args: dict[str, str]) -> list[dict[str, Any]]:
     """The rows of ``view``, flat (one CSV line each)."""
     if view not in EXPORTABLE:
         raise InputError(_("view: '%(value)s' is not one of %(list)s", value=view, list=", ".join(EXPORTABLE)))

@@ -16,8 +16,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlite_utils
-
 from dashboard import filters
 from dashboard.cache import cached
 from hub import alerts as hub_alerts
@@ -26,6 +24,7 @@ from hub import roster as hub_roster
 from hub import scores
 from hub.analytics_schema import COUNT_COLUMNS
 from hub.notify import redact
+from hub.store import Database
 from otklik.times import format_ts, local_today, read_ts, utc_range
 
 LOCAL_MINUTE = "%Y-%m-%d %H:%M"
@@ -37,12 +36,12 @@ EMPLOYEE_DAYS = 90
 # --- each branch's today ----------------------------------------------------------
 
 
-def today(db: sqlite_utils.Database, branch: str) -> date:
+def today(db: Database, branch: str) -> date:
     """The branch's own date by the app's clock; every default period ends on it."""
     return local_today(_zones(db, (branch,))[branch], filters.now())
 
 
-def latest_today(db: sqlite_utils.Database, names: Sequence[str]) -> date:
+def latest_today(db: Database, names: Sequence[str]) -> date:
     """The latest of the branches' own dates: one period for a page that lists several (the shifts)."""
     moment = filters.now()
     zones = _zones(db, tuple(names))
@@ -50,11 +49,11 @@ def latest_today(db: sqlite_utils.Database, names: Sequence[str]) -> date:
 
 
 @cached
-def _zones(db: sqlite_utils.Database, names: tuple[str, ...]) -> dict[str, ZoneInfo]:
+def _zones(db: Database, names: tuple[str, ...]) -> dict[str, ZoneInfo]:
     return {name: hub_branches.get(db, name).zone for name in names}
 
 
-def _period(db: sqlite_utils.Database, branch: str, args: dict[str, str], days: int) -> tuple[date, date]:
+def _period(db: Database, branch: str, args: dict[str, str], days: int) -> tuple[date, date]:
     """The branch's [start, stop) local dates from the filters, ending on its today by default."""
     start, end = filters.period(args, days, today(db, branch))
     return start, end + timedelta(days=1)
@@ -63,14 +62,14 @@ def _period(db: sqlite_utils.Database, branch: str, args: dict[str, str], days: 
 # --- scores (hub.scores) ---------------------------------------------------------
 
 
-def overview(db: sqlite_utils.Database, names: Sequence[str], now: datetime | None = None) -> list[dict[str, Any]]:
+def overview(db: Database, names: Sequence[str], now: datetime | None = None) -> list[dict[str, Any]]:
     """One card per branch, each on its own today (``now`` for a caller outside a request: the live stream)."""
     moment = (now or filters.now()).replace(second=0, microsecond=0)
     return _overview(db, tuple(names), moment)
 
 
 @cached
-def _overview(db: sqlite_utils.Database, names: tuple[str, ...], now: datetime) -> list[dict[str, Any]]:
+def _overview(db: Database, names: tuple[str, ...], now: datetime) -> list[dict[str, Any]]:
     if not names:
         return []
     rows = scores.overview(db, list(names), now=now)
@@ -81,7 +80,7 @@ def _overview(db: sqlite_utils.Database, names: tuple[str, ...], now: datetime) 
     return rows
 
 
-def _add_trend_and_rate(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> None:
+def _add_trend_and_rate(db: Database, rows: list[dict[str, Any]]) -> None:
     """``trend``: last 7 days' index minus the 7 days before; ``response_rate``: presses per camera visitor.
 
     Branches whose local date is the same are read together: a few queries, not two per branch.
@@ -116,7 +115,7 @@ def _add_trend_and_rate(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -
 SPARK_DAYS = 14  # an overview card's sparkline: the index of each of the branch's last 14 local days
 
 
-def _daily_index(db: sqlite_utils.Database, names: list[str], today: date) -> dict[str, list[float | None]]:
+def _daily_index(db: Database, names: list[str], today: date) -> dict[str, list[float | None]]:
     """Branch -> index per local day, oldest first, None for a day without responses; one query."""
     first = today - timedelta(days=SPARK_DAYS - 1)
     days = [(first + timedelta(days=i)).isoformat() for i in range(SPARK_DAYS)]
@@ -127,41 +126,39 @@ def _daily_index(db: sqlite_utils.Database, names: list[str], today: date) -> di
     return {b: [by_day.get(d) for d in days] for b, by_day in found.items()}
 
 
-def branch_summary(db: sqlite_utils.Database, branch: str) -> dict[str, Any]:
+def branch_summary(db: Database, branch: str) -> dict[str, Any]:
     rows = overview(db, (branch,))
     return rows[0] if rows else {"branch": branch}
 
 
-def series(db: sqlite_utils.Database, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
+def series(db: Database, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
     grain = filters.grain(args)
     start, stop = _period(db, branch, args, filters.GRAIN_DAYS[grain])
     return _series(db, grain, branch, start, stop, filters.first_weekday(args))
 
 
 @cached
-def _series(
-    db: sqlite_utils.Database, grain: str, branch: str, start: date, stop: date, first: int = 0
-) -> list[dict[str, Any]]:
+def _series(db: Database, grain: str, branch: str, start: date, stop: date, first: int = 0) -> list[dict[str, Any]]:
     return scores.series(db, grain, branch=branch, start=start, end=stop, first_weekday=first)
 
 
-def heatmap(db: sqlite_utils.Database, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
+def heatmap(db: Database, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
     return _heatmap(db, branch, *_period(db, branch, args, HEATMAP_DAYS))
 
 
 @cached
-def _heatmap(db: sqlite_utils.Database, branch: str, start: date, stop: date) -> list[dict[str, Any]]:
+def _heatmap(db: Database, branch: str, start: date, stop: date) -> list[dict[str, Any]]:
     return scores.heatmap(db, branch=branch, start=start, end=stop)
 
 
-def flagged(db: sqlite_utils.Database, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
+def flagged(db: Database, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:
     """The latest flagged presses of a branch in its local period: kept and shown, left out of scores."""
     lo, hi = utc_range(_zones(db, (branch,))[branch], *_period(db, branch, args, DEFAULT_DAYS))
     return _flagged(db, branch, lo, hi, filters.limit(args))
 
 
 @cached
-def _flagged(db: sqlite_utils.Database, branch: str, lo: str, hi: str, limit: int) -> list[dict[str, Any]]:
+def _flagged(db: Database, branch: str, lo: str, hi: str, limit: int) -> list[dict[str, Any]]:
     # Raw events, scanned: the slowest read of a branch page on a big database (tens of ms, seconds cold).
     return list(
         db.query(
@@ -172,12 +169,12 @@ def _flagged(db: sqlite_utils.Database, branch: str, lo: str, hi: str, limit: in
     )
 
 
-def ranking(db: sqlite_utils.Database, names: Sequence[str], args: dict[str, str]) -> list[dict[str, Any]]:
+def ranking(db: Database, names: Sequence[str], args: dict[str, str]) -> list[dict[str, Any]]:
     """The ranked employees, best first (those below the minimum are in ``employee_field``)."""
     return [r for r in employee_field(db, names, args) if r["rank"] is not None]
 
 
-def employee_field(db: sqlite_utils.Database, names: Sequence[str], args: dict[str, str]) -> list[dict[str, Any]]:
+def employee_field(db: Database, names: Sequence[str], args: dict[str, str]) -> list[dict[str, Any]]:
     """Everyone credited with responses, each branch over its own last 30 days ending on its own
     today: the ranked first, best first, then those below the ranking minimum (``rank`` None),
     most responses first."""
@@ -188,9 +185,7 @@ def employee_field(db: sqlite_utils.Database, names: Sequence[str], args: dict[s
 
 
 @cached
-def _field(
-    db: sqlite_utils.Database, periods: tuple[tuple[str, date, date], ...], minimum: int
-) -> list[dict[str, Any]]:
+def _field(db: Database, periods: tuple[tuple[str, date, date], ...], minimum: int) -> list[dict[str, Any]]:
     by_branch = {name: (start, stop) for name, start, stop in periods}
     rows = [r for r in scores.field(db, "employee", periods=by_branch, min_responses=minimum) if r.get("employee")]
     rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, -r["responses"], str(r["employee"])))
@@ -208,9 +203,7 @@ def flat(row: dict[str, Any], **more: Any) -> dict[str, Any]:
     return out
 
 
-def employee(
-    db: sqlite_utils.Database, branch: str, employee_id: str, args: dict[str, str] | None = None
-) -> dict[str, Any] | None:
+def employee(db: Database, branch: str, employee_id: str, args: dict[str, str] | None = None) -> dict[str, Any] | None:
     """One employee's figures in ``branch``; None if nobody of that id worked there."""
     args = args or {}
     start, stop = _period(db, branch, args, EMPLOYEE_DAYS)
@@ -242,12 +235,12 @@ def employee(
 # --- alerts (hub.alerts) ------------------------------------------------------------
 
 
-def alerts(db: sqlite_utils.Database, names: Sequence[str], state: str = "live") -> list[dict[str, Any]]:
+def alerts(db: Database, names: Sequence[str], state: str = "live") -> list[dict[str, Any]]:
     return _alerts(db, tuple(names), filters.alert_state(state))
 
 
 @cached
-def _alerts(db: sqlite_utils.Database, names: tuple[str, ...], state: str) -> list[dict[str, Any]]:
+def _alerts(db: Database, names: tuple[str, ...], state: str) -> list[dict[str, Any]]:
     # Asked by every open page's live stream after each commit: once per change, not once per page.
     rows: list[dict[str, Any]] = []
     for name in names:
@@ -276,14 +269,14 @@ def redact_urls(text: str) -> str:
 # --- roster (hub.roster) ---------------------------------------------------------------
 
 
-def roster(db: sqlite_utils.Database, names: Sequence[str] | None) -> list[dict[str, Any]]:
+def roster(db: Database, names: Sequence[str] | None) -> list[dict[str, Any]]:
     """The employees of ``names`` (None: everyone on the roster)."""
     if names is None:
         return hub_roster.list_employees(db)
     return [r for b in names for r in hub_roster.list_employees(db, b)]
 
 
-def shifts(db: sqlite_utils.Database, names: Sequence[str], args: dict[str, str]) -> list[dict[str, Any]]:
+def shifts(db: Database, names: Sequence[str], args: dict[str, str]) -> list[dict[str, Any]]:
     """Shifts overlapping the period, times in each branch's local time (as the CSV import takes them)."""
     first, last = shift_period(db, names, args)
     people = hub_roster.employee_names(db)
@@ -296,12 +289,12 @@ def shifts(db: sqlite_utils.Database, names: Sequence[str], args: dict[str, str]
     return rows
 
 
-def shift_period(db: sqlite_utils.Database, names: Sequence[str], args: dict[str, str]) -> tuple[date, date]:
+def shift_period(db: Database, names: Sequence[str], args: dict[str, str]) -> tuple[date, date]:
     """[from, to] local dates of the shifts shown, by default around the branches' (latest) today."""
     return filters.shift_period(args, latest_today(db, names))
 
 
-def shift_row(db: sqlite_utils.Database, found: hub_roster.Shift) -> dict[str, Any]:
+def shift_row(db: Database, found: hub_roster.Shift) -> dict[str, Any]:
     """One shift as the table shows it."""
     return _shift_row(found, hub_branches.get(db, found.branch).zone, hub_roster.employee_names(db))
 

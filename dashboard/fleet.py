@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlite_utils
-
 from dashboard.cache import cached
 from hub import branches
+from hub.store import Database
 from otklik.times import read_ts_or_none
 
 Seen = datetime | None
@@ -39,7 +38,7 @@ FLEET_COLUMNS = (
 )
 
 
-def fleet(db: sqlite_utils.Database, branches: list[str] | None, now: datetime | None = None) -> list[dict[str, Any]]:
+def fleet(db: Database, branches: list[str] | None, now: datetime | None = None) -> list[dict[str, Any]]:
     """One row per kiosk in the given branches (None = all), worst first is the caller's choice.
 
     ``silent_s`` is the time since the kiosk last said anything; ``seq_gaps`` the
@@ -86,9 +85,7 @@ def _interval(extra: dict[str, Any]) -> float:
 
 
 @cached
-def _registry(
-    db: sqlite_utils.Database, branches: tuple[str, ...] | None
-) -> list[tuple[dict[str, Any], Seen, _Reported]]:
+def _registry(db: Database, branches: tuple[str, ...] | None) -> list[tuple[dict[str, Any], Seen, _Reported]]:
     if not db["kiosks"].exists():
         return []
     sql = "SELECT * FROM kiosks"
@@ -125,11 +122,11 @@ def _registry(
     return rows
 
 
-def all_branches(db: sqlite_utils.Database) -> list[str]:
+def all_branches(db: Database) -> list[str]:
     """``hub.branches.known_branches``, kept until the next commit: nearly every request of an admin asks."""
     return list(_known_branches(db))
 
 
 @cached
-def _known_branches(db: sqlite_utils.Database) -> list[str]:
+def _known_branches(db: Database) -> list[str]:
     return branches.known_branches(db)

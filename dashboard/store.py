@@ -1,9 +1,10 @@
 """Database connections for one request, kept on ``flask.g`` (flaskr's get_db pattern).
 
-Two files: the hub's database (events, kiosks, analytics tables) and the
-dashboard's own (accounts). Each request gets fresh connections, closed on
-teardown: sqlite3 connections must not cross threads, and a short-lived reader
-in WAL mode never blocks the hub's ingest nor holds back its checkpoints long.
+Two stores: the hub's database (events, kiosks, analytics tables; a SQLite file or a
+PostgreSQL URL, hub.store) and the dashboard's own (accounts, always a SQLite file). Each
+request gets fresh connections, closed on teardown: sqlite3 connections must not cross
+threads, and a short-lived reader in WAL mode never blocks the hub's ingest nor holds back
+its checkpoints long.
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ import sqlite_utils
 from flask import Flask, current_app, g
 
 from dashboard import accounts
+from hub import db as hub_db
+from hub.store import Database
 
 
-def connect_hub(path: str) -> sqlite_utils.Database:
-    conn = sqlite3.connect(path, timeout=10, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout = 10000")
-    return sqlite_utils.Database(conn)
+def connect_hub(target: str) -> Database:
+    return hub_db.connect(target)
 
 
-def get_db() -> sqlite_utils.Database:
+def get_db() -> Database:
     """The hub's database for this request."""
     if "hub_db" not in g:
         g.hub_db = connect_hub(current_app.config["OTKLIK_DB"])

@@ -12,7 +12,6 @@ import io
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import sqlite_utils
 from flask_babel import gettext as _
 
 from dashboard import access, figures, filters
@@ -20,6 +19,7 @@ from dashboard.accounts import User
 from dashboard.errors import InputError, NotFound
 from hub import alerts as hub_alerts
 from hub import roster as hub_roster
+from hub.store import Database
 
 T = TypeVar("T")
 SHIFT_FIELDS = ("employee", "branch", "kiosk", "start", "end", "note")
@@ -27,7 +27,7 @@ MAX_NOTE = 2000
 MAX_CSV_BYTES = 2_000_000
 
 
-def alert_action(db: sqlite_utils.Database, user: User, alert_id: int, action: str, note: str) -> dict[str, Any]:
+def alert_action(db: Database, user: User, alert_id: int, action: str, note: str) -> dict[str, Any]:
     """Acknowledge or resolve one of the user's branches' alerts (resolving says how)."""
     access.scores(user)
     if action not in ("ack", "resolve"):
@@ -71,15 +71,13 @@ def _text_fields(form: dict[str, Any], names: tuple[str, ...]) -> None:
             raise InputError(_("%(field)s: must be text", field=name))
 
 
-def editable_shift(db: sqlite_utils.Database, user: User, shift_id: int) -> dict[str, Any]:
+def editable_shift(db: Database, user: User, shift_id: int) -> dict[str, Any]:
     """The shift the form is to change; 404 if unknown or of a branch the user may not change."""
     actor = access.roster_actor(user)
     return figures.shift_row(db, _roster_write(hub_roster.own_shift, db, shift_id, actor))
 
 
-def save_shift(
-    db: sqlite_utils.Database, user: User, form: dict[str, Any], shift_id: int | None = None
-) -> dict[str, Any]:
+def save_shift(db: Database, user: User, form: dict[str, Any], shift_id: int | None = None) -> dict[str, Any]:
     """Add a shift, or change shift ``shift_id`` (a field left out of a change keeps its value)."""
     actor = access.roster_actor(user)
     _text_fields(form, SHIFT_FIELDS)
@@ -93,13 +91,13 @@ def save_shift(
     return figures.shift_row(db, stored)
 
 
-def delete_shift(db: sqlite_utils.Database, user: User, shift_id: int) -> dict[str, Any]:
+def delete_shift(db: Database, user: User, shift_id: int) -> dict[str, Any]:
     """Delete a shift; the presses it covered go back to whoever else was on shift, or nobody."""
     filters.row_id(shift_id, "shift_id")
     return figures.shift_row(db, _roster_write(hub_roster.remove_shift, db, shift_id, actor=access.roster_actor(user)))
 
 
-def save_employee(db: sqlite_utils.Database, user: User, form: dict[str, Any]) -> dict[str, Any]:
+def save_employee(db: Database, user: User, form: dict[str, Any]) -> dict[str, Any]:
     actor = access.roster_actor(user)
     _text_fields(form, ("id", "name", "branch"))
     active = str(form.get("active", "1")).lower() not in ("0", "false", "no", "off", "")
@@ -109,7 +107,7 @@ def save_employee(db: sqlite_utils.Database, user: User, form: dict[str, Any]) -
     )  # fmt: skip
 
 
-def import_roster(db: sqlite_utils.Database, user: User, data: bytes | None) -> int:
+def import_roster(db: Database, user: User, data: bytes | None) -> int:
     """Employees and shifts from a CSV file (None: no file chosen), all rows or none; the number of rows stored."""
     actor = access.roster_actor(user)
     if data is None:

@@ -23,15 +23,13 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlite_utils import Database
-
 from hub import branches
 from hub.analytics_schema import AGG_TABLES, COUNT_COLUMNS, FLAG_COLUMNS
+from hub.store import Database
 from otklik.times import local_keys
 
 _N = len(COUNT_COLUMNS)
 _COLS = ", ".join(COUNT_COLUMNS)
-_ADD = ", ".join(f"{c} = {c} + excluded.{c}" for c in COUNT_COLUMNS)
 # Each table's key columns after ``branch, period``.
 _KEYS = {
     "agg_hour": ("kiosk", "employee"),
@@ -40,9 +38,12 @@ _KEYS = {
     "agg_weekhour": ("dow", "hod"),
     "agg_bhour": (),
 }
+# One statement adds to the stored row (no read-modify-write): concurrent writers lose no counts.
+# The conflict target and the table-qualified column are what PostgreSQL needs (SQLite accepts both).
 _UPSERT = {
     table: f"INSERT INTO {table} (branch, period, {''.join(k + ', ' for k in keys)}{_COLS}) "
-    f"VALUES ({', '.join('?' * (2 + len(keys) + _N))}) ON CONFLICT DO UPDATE SET {_ADD}"
+    f"VALUES ({', '.join('?' * (2 + len(keys) + _N))}) ON CONFLICT (branch, period{''.join(', ' + k for k in keys)}) "
+    f"DO UPDATE SET {', '.join(f'{c} = {table}.{c} + excluded.{c}' for c in COUNT_COLUMNS)}"
     for table, keys in _KEYS.items()
 }
 # One aggregate key of the hour grain: (branch, local hour 'YYYY-MM-DDTHH', kiosk, employee).
@@ -219,8 +220,8 @@ def add_reactions(db: Database, windows: Sequence[tuple[str, str, str, int, int,
     db.conn.executemany(
         "INSERT INTO camera_hour (branch, period, kiosk, visitors, smiling, windows, seconds) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (branch, period, kiosk) DO UPDATE SET "
-        "visitors = visitors + excluded.visitors, smiling = smiling + excluded.smiling, "
-        "windows = windows + excluded.windows, seconds = seconds + excluded.seconds",
+        "visitors = camera_hour.visitors + excluded.visitors, smiling = camera_hour.smiling + excluded.smiling, "
+        "windows = camera_hour.windows + excluded.windows, seconds = camera_hour.seconds + excluded.seconds",
         [[*k, *v] for k, v in sums.items()],
     )
 

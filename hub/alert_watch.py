@@ -21,10 +21,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlite_utils import Database
-
 from hub import alerts, changes, notify
 from hub.db import open_db
+from hub.store import Database, is_sqlite
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +70,18 @@ class AlertWatcher:
 
     def _loop(self, db: Database) -> None:
         watcher = changes.watch(db, tables=_WATCHED)
-        version = None
-        current = watcher.version()
+        seen = watcher.version()
         next_sweep = 0.0
-        self._marks = {table: self._max_rowid(db, table) for table in _WATCHED}
+        if is_sqlite(db):
+            self._marks = {table: self._max_rowid(db, table) for table in _WATCHED}
         self._resend_undelivered(db)
         while True:
             try:
-                changed: set[str] = set()
-                if current != version:
-                    version = current
-                    changed = self._changed_branches(db)
-                only: list[str] | None = sorted(changed)
+                current = watcher.version()
+                changed: set[str] | None = set()
+                if current != seen:
+                    changed, seen = self._changed_branches(db, watcher.since(seen)), current
+                only = None if changed is None else sorted(changed)
                 if time.monotonic() >= next_sweep:
                     only, next_sweep = None, time.monotonic() + self.sweep_s
                 if only is None or only:
@@ -92,7 +91,6 @@ class AlertWatcher:
             self.polls += 1
             if self._stop.wait(self.poll_s):
                 return
-            current = watcher.version()
 
     def _evaluate(self, db: Database, only: list[str] | None) -> None:
         now = self.clock()
@@ -112,8 +110,14 @@ class AlertWatcher:
             return 0
         return db.execute(f"SELECT COALESCE(max(rowid), 0) FROM {table}").fetchone()[0]
 
-    def _changed_branches(self, db: Database) -> set[str]:
-        """Branches with rows added since the last look; rowids only grow, so a range finds them."""
+    def _changed_branches(self, db: Database, said: list[str] | None) -> set[str] | None:
+        """Branches with rows added since the last look; None when that cannot be told (then every branch).
+
+        SQLite: rowids only grow, so a range finds them. PostgreSQL: the hub names them in
+        its commit's notifications (``events:<branch>``, see ``hub.changes.notify``).
+        """
+        if not is_sqlite(db):
+            return None if said is None else {p.split(":", 1)[1] for p in said if ":" in p}
         changed: set[str] = set()
         for table, last in self._marks.items():
             if not db[table].exists():

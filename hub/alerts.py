@@ -30,15 +30,13 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlite_utils import Database
-
-from hub import alert_text, branches, scores
+from hub import alert_text, branches, scores, store
+from hub.store import Database
 from otklik.errors import OtklikError
 from otklik.times import format_ts, local_today, read_ts
 
@@ -92,7 +90,7 @@ def fire(
         with db.atomic():
             cursor = db.execute(
                 "INSERT INTO alerts (rule, branch, kiosk, dedup_key, message, value, details, params, opened_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 [
                     rule,
                     branch,
@@ -105,10 +103,10 @@ def fire(
                     format_ts(_now(now)),
                 ],
             )
-    except sqlite3.IntegrityError:
+            alert_id = cursor.fetchone()[0]
+    except store.integrity_errors():
         return None  # already live: the partial unique index said so
-    assert cursor.lastrowid is not None  # sqlite3 sets it on every INSERT that succeeds
-    return get(db, cursor.lastrowid)
+    return get(db, alert_id)
 
 
 def get(db: Database, alert_id: int) -> dict[str, Any]:

@@ -9,8 +9,9 @@ Monday morning is its own Monday morning, whatever UTC says.
 
 from __future__ import annotations
 
-from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
+
+from hub.store import Database, is_sqlite
 
 MIGRATIONS = Migrations("otklik-analytics")
 
@@ -156,6 +157,8 @@ def m002_rollup_triggers(db: Database) -> None:
         ) WITHOUT ROWID;
         """
     )
+    if not is_sqlite(db):
+        return  # the triggers below are SQLite's, and m004 drops them: a PostgreSQL store never had them
     dow = "(CAST(strftime('%w', substr(NEW.period, 1, 10)) AS INTEGER) + 6) % 7"
     hod = "CAST(substr(NEW.period, 12, 2) AS INTEGER)"
     for event, sign_old in (("INSERT", False), ("UPDATE", True)):
@@ -195,6 +198,8 @@ def m003_alert_texts(db: Database) -> None:
 def m004_rollups_by_the_batch(db: Database) -> None:
     """Roll-ups are written by ``hub.aggregates.Tally`` (every writer of the aggregates goes through it),
     one upsert per key and grain per batch, not by a trigger per hour-row change."""
+    if not is_sqlite(db):
+        return
     db.executescript(
         """
         DROP TRIGGER IF EXISTS agg_hour_rollup_insert;

@@ -14,8 +14,7 @@ import re
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlite_utils import Database
-
+from hub.store import Database
 from otklik import protocol, times
 from otklik.errors import OtklikError
 from otklik.protocol import Answer
@@ -105,7 +104,7 @@ def reason_counts(db: Database, branch: str, since: str, until: str) -> dict[str
         SELECT reason, count(*) FROM (
             SELECT rating_id, reason, row_number() OVER (PARTITION BY rating_id ORDER BY ts DESC, id DESC) AS n
             FROM answers WHERE branch = ? AND ts >= ? AND ts < ?
-        ) WHERE n = 1 AND reason IS NOT NULL GROUP BY reason
+        ) latest WHERE n = 1 AND reason IS NOT NULL GROUP BY reason
         """,
         [branch, since, until],
     ).fetchall()

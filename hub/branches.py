@@ -13,9 +13,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlite_utils import Database
-
 from hub.alert_text import LANGUAGES
+from hub.store import Database
 from otklik.settings import OpeningHours, SettingsError, zone
 from otklik.times import now_ts
 

@@ -14,7 +14,9 @@ for it to move.
   modification times would not do: every new reader creates and every last close
   deletes the ``-wal`` file, so they moved with no commit at all.)
 - PostgreSQL: every table of the hub has a statement trigger (``install``, run by
-  ``hub.db``'s migrations) that NOTIFYs ``CHANNEL`` with the table's name, so no
+  ``hub.db``'s migrations) that NOTIFYs ``CHANNEL`` + its schema with the table's name
+  (a schema per hub database, so two of them in one PostgreSQL database, as the tests
+  make, do not wake each other), so no
   writer (the hubs, the dashboard's forms, a CLI command) can forget to, and the
   notification goes out with the commit of the transaction that changed the
   table, never for one rolled back. A watcher holds a LISTEN connection of its
@@ -34,21 +36,23 @@ import os
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Collection
 from typing import Any, Protocol
 
-from sqlite_utils import Database
+from hub.store import Database, is_url
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "otklik_changes"
+CHANNEL = "otklik_changes_"  # and the schema's name
 # How often a SQLite watcher asks while someone waits.
 POLL_S = 0.05
 # How long a PostgreSQL watcher waits to reconnect after losing its connection.
 RECONNECT_S = 1.0
 # Watchers a process keeps (a dashboard watches one database; a test run many).
 MAX_SHARED = 16
+# Notifications a PostgreSQL watcher remembers for ``since`` (a busy chain's few seconds).
+SAID_MAX = 10_000
 
 # Every version handed out in this process is new: a watcher made again for a replaced
 # file (or a reconnected listener) never repeats one an older watcher gave.
@@ -64,12 +68,11 @@ class Watcher(Protocol):
         """The version once it differs from ``since``, or after ``timeout`` seconds."""
         ...
 
+    def since(self, version: int) -> list[str] | None:
+        """What changed after ``version`` (``table`` or ``table:key`` each), where the store says; else None."""
+        ...
+
     def close(self) -> None: ...
-
-
-def is_postgres(target: str) -> bool:
-    """Whether a database target (``--db``, OTKLIK_DB) is a PostgreSQL URL rather than a SQLite path."""
-    return target.startswith(("postgresql://", "postgres://"))
 
 
 # --- SQLite -----------------------------------------------------------------------------
@@ -100,6 +103,10 @@ class SQLiteWatcher:
             time.sleep(min(POLL_S, left))
         return current
 
+    def since(self, version: int) -> list[str] | None:
+        # SQLite says that someone committed, never what: the caller looks for itself.
+        return [] if version == self.version() else None
+
     def close(self) -> None:
         if self._owned:
             with self._lock:
@@ -112,14 +119,14 @@ _TRIGGER_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION otklik_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     -- Sent at commit, once per table and transaction (PostgreSQL folds repeats).
-    PERFORM pg_notify('{CHANNEL}', TG_TABLE_NAME);
+    PERFORM pg_notify('{CHANNEL}' || TG_TABLE_SCHEMA, TG_TABLE_NAME);
     RETURN NULL;
 END
 $$
 """
 
 
-def install(db: Any) -> list[str]:
+def install(db: Database | Any) -> list[str]:
     """Give every table of the current schema the trigger that NOTIFYs its changes (PostgreSQL); the tables given it.
 
     Idempotent, and cheap when nothing is missing (one catalog query): ``hub.db``
@@ -152,6 +159,8 @@ class PostgresWatcher:
         self.tables = frozenset(tables)
         self._cond = threading.Condition()
         self._version = next(_serial)
+        # The last notifications: (version before, version after, payload; None for "unknown").
+        self._said: deque[tuple[int, int, str | None]] = deque(maxlen=SAID_MAX)
         self._closed = threading.Event()
         self._listening = threading.Event()
         self.reconnects = 0
@@ -171,32 +180,52 @@ class PostgresWatcher:
             self._cond.wait_for(lambda: self._version != since, timeout)
             return self._version
 
+    def since(self, version: int) -> list[str] | None:
+        """What the notifications after ``version`` said (``table`` or ``table:key``); None if not known.
+
+        Not known: ``version`` is older than the last ``SAID_MAX`` notifications, or the
+        connection was lost in between (anything may have changed then).
+        """
+        with self._cond:
+            if version == self._version:
+                return []
+            for i, (before, _, _) in enumerate(self._said):
+                if before == version:
+                    said = [payload for _, _, payload in list(self._said)[i:]]
+                    return None if None in said else said  # type: ignore[return-value]
+            return None
+
     def close(self) -> None:
         self._closed.set()
         self._thread.join(5)
 
-    def _bump(self) -> None:
+    def _bump(self, payload: str | None) -> None:
         with self._cond:
-            self._version = next(_serial)
+            before, self._version = self._version, next(_serial)
+            self._said.append((before, self._version, payload))
             self._cond.notify_all()
 
     def _run(self) -> None:
         import psycopg  # only a PostgreSQL deployment needs the driver
+        from psycopg import sql
 
         first = True
         while not self._closed.is_set():
             try:
                 with psycopg.connect(self.url, autocommit=True, application_name="otklik-changes") as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    schema = conn.execute("SELECT current_schema()").fetchone()[0]  # type: ignore[index]
+                    if schema is None:
+                        raise psycopg.OperationalError("the database's schema does not exist (any more)")
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL + schema)))
                     if not first:
-                        self._bump()  # what was committed while we were away went unheard
+                        self._bump(None)  # what was committed while we were away went unheard
                     first = False
                     self._listening.set()
                     while not self._closed.is_set():
                         for note in conn.notifies(timeout=0.5):
-                            if not self.tables or note.payload in self.tables:
-                                self._bump()
-            except psycopg.Error as err:
+                            if not self.tables or note.payload.split(":", 1)[0] in self.tables:
+                                self._bump(note.payload)
+            except Exception as err:  # the thread must outlive anything, or the version would never move again
                 if self._closed.is_set():
                     return
                 self.reconnects += 1
@@ -206,18 +235,23 @@ class PostgresWatcher:
                 self._closed.wait(RECONNECT_S)
 
 
-def _postgres_url(db: Any) -> str:
-    """A URL reaching ``db``'s PostgreSQL database again, with its password (never logged)."""
-    from psycopg.conninfo import make_conninfo
+def notify(db: Database, table: str, keys: Collection[str]) -> None:
+    """Say which ``keys`` (branches) of ``table`` this transaction changed, with its commit (PostgreSQL).
 
-    info = db.conn.info
-    return make_conninfo(info.dsn, password=info.password) if info.password else info.dsn
+    The tables' own triggers say only that a table changed; the hub adds which branches got
+    new presses, so the alert watcher evaluates those and no others. SQLite: nothing (the
+    watcher reads its rowids there).
+    """
+    if isinstance(db.conn, sqlite3.Connection):
+        return
+    for key in sorted(keys):
+        db.execute("SELECT pg_notify(? || current_schema(), ?)", [CHANNEL, f"{table}:{key}"])
 
 
 # --- choosing -----------------------------------------------------------------------------
 
 
-def watch(db: Database | Any, *, tables: Collection[str] = ()) -> Watcher:
+def watch(db: Database, *, tables: Collection[str] = ()) -> Watcher:
     """Changes committed to ``db``'s database by anyone but ``db`` itself.
 
     SQLite: ``db``'s own ``data_version`` (ask from ``db``'s thread). PostgreSQL: the
@@ -228,7 +262,7 @@ def watch(db: Database | Any, *, tables: Collection[str] = ()) -> Watcher:
     """
     if isinstance(db.conn, sqlite3.Connection):
         return SQLiteWatcher(db.conn)
-    return shared(_postgres_url(db), tables=tables)
+    return shared(db.url, tables=tables)
 
 
 _shared_lock = threading.Lock()
@@ -243,7 +277,7 @@ def shared(target: str, *, tables: Collection[str] = ()) -> Watcher:
     the old one's connection would watch the deleted file for good.
     """
     key = (target, frozenset(tables))
-    identity: Any = None if is_postgres(target) else _inode(target)
+    identity: Any = None if is_url(target) else _inode(target)
     with _shared_lock:
         found = _shared.get(key)
         if found is not None and found[0] == identity:
@@ -273,10 +307,10 @@ def _inode(path: str) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
-def target_of(db: Database | Any) -> str:
+def target_of(db: Database) -> str:
     """What ``shared`` takes for an open database: its file's path, or its PostgreSQL URL."""
     if isinstance(db.conn, sqlite3.Connection):
         # Asked every time (a few microseconds): remembering it by id(conn) went wrong
         # when a new connection reused a closed one's id.
         return db.execute("PRAGMA database_list").fetchone()[2]
-    return _postgres_url(db)
+    return db.url

@@ -18,11 +18,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import paho.mqtt.client as mqtt
-import sqlite_utils
 
 from hub import branches
 from hub.provisioning import ProvisionError, registry
 from hub.provisioning.registry import now
+from hub.store import Database
 from otklik import protocol
 from otklik.mqtt import AckedPublisher, Broker, PublishError, connect_and_wait
 from otklik.settings import BRANCH_SETTINGS, SettingsError, check_changes, parse_settings
@@ -30,14 +30,14 @@ from otklik.settings import BRANCH_SETTINGS, SettingsError, check_changes, parse
 log = logging.getLogger(__name__)
 
 
-def get_settings(db: sqlite_utils.Database, branch: str, kiosk: str) -> tuple[int, dict[str, Any]]:
+def get_settings(db: Database, branch: str, kiosk: str) -> tuple[int, dict[str, Any]]:
     rows = list(db["kiosk_settings"].rows_where("branch = ? AND kiosk = ?", [branch, kiosk]))
     if not rows:
         return 0, {}
     return rows[0]["version"], json.loads(rows[0]["settings"])
 
 
-def set_settings(db: sqlite_utils.Database, branch: str, kiosk: str, changes: Mapping[str, Any]) -> int:
+def set_settings(db: Database, branch: str, kiosk: str, changes: Mapping[str, Any]) -> int:
     """Merge ``changes`` (None clears a setting) into the kiosk's settings; returns the new version.
 
     Checked with the kiosk's own rules first, so the hub never publishes a push
@@ -74,7 +74,7 @@ def set_settings(db: sqlite_utils.Database, branch: str, kiosk: str, changes: Ma
     return version + 1
 
 
-def branch_settings(db: sqlite_utils.Database, branch: str) -> dict[str, Any]:
+def branch_settings(db: Database, branch: str) -> dict[str, Any]:
     """The settings a kiosk takes from its branch: opening hours in the wire form, and the zone they are in.
 
     A branch without hours is always open: both are None, which leaves a kiosk awake.
@@ -85,7 +85,7 @@ def branch_settings(db: sqlite_utils.Database, branch: str) -> dict[str, Any]:
     return {"opening_hours": hours.to_wire(), "timezone": branches.get(db, branch).timezone}
 
 
-def sync_branch(db: sqlite_utils.Database, branch: str) -> list[tuple[str, int]]:
+def sync_branch(db: Database, branch: str) -> list[tuple[str, int]]:
     """Copy the branch's hours into each of its kiosks' settings; returns (kiosk, version) of each.
 
     Button pads are left out: the firmware does not sleep (otklik.settings.PAD_SETTINGS).
@@ -105,12 +105,12 @@ def payload(version: int, settings: Mapping[str, Any]) -> bytes:
     return protocol.encode({"v": protocol.VERSION, "version": version, **settings})
 
 
-def targets(db: sqlite_utils.Database, *, pending_only: bool) -> list[tuple[str, str]]:
+def targets(db: Database, *, pending_only: bool) -> list[tuple[str, str]]:
     where = "published_version IS NULL OR published_version < version" if pending_only else None
     return [(r["branch"], r["kiosk"]) for r in db["kiosk_settings"].rows_where(where, order_by="branch, kiosk")]
 
 
-def publish_with(client: mqtt.Client, db: sqlite_utils.Database, branch: str, kiosk: str) -> mqtt.MQTTMessageInfo:
+def publish_with(client: mqtt.Client, db: Database, branch: str, kiosk: str) -> mqtt.MQTTMessageInfo:
     """Publish one kiosk's settings retained on an already connected client (e.g. the hub's own)."""
     version, settings = get_settings(db, branch, kiosk)
     if not version:
@@ -119,13 +119,13 @@ def publish_with(client: mqtt.Client, db: sqlite_utils.Database, branch: str, ki
     return client.publish(topic, payload(version, settings), qos=1, retain=True)
 
 
-def mark_published(db: sqlite_utils.Database, branch: str, kiosk: str, version: int) -> None:
+def mark_published(db: Database, branch: str, kiosk: str, version: int) -> None:
     db.table("kiosk_settings").update((branch, kiosk), {"published_version": version, "published_at": now()})
 
 
 def push(
     broker: Broker,
-    db: sqlite_utils.Database,
+    db: Database,
     kiosks: Iterable[tuple[str, str]],
     *,
     client_id: str = "otklik-config-push",

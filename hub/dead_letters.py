@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlite_utils import Database
-
+from hub.store import Database
 from otklik import times
 
 log = logging.getLogger(__name__)
@@ -176,7 +175,8 @@ class Letters:
         cursor = self.db.execute(
             """
             INSERT INTO retained_rejects (topic, payload_sha256, first_at, last_at, repeats) VALUES (?, ?, ?, ?, 0)
-            ON CONFLICT (topic, payload_sha256) DO UPDATE SET last_at = excluded.last_at, repeats = repeats + 1
+            ON CONFLICT (topic, payload_sha256)
+                DO UPDATE SET last_at = excluded.last_at, repeats = retained_rejects.repeats + 1
             RETURNING repeats
             """,
             [text(topic), digest, at, at],

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
 
-from sqlite_utils import Database
-
 from hub import branches, roster, scores
+from hub.store import Database
 from otklik.times import read_ts, utc_range
 
 EVENT_COLUMNS = ("id", "branch", "kiosk", "ts", "local_time", "score", "employee", "attribution", "flags", "ts_source")

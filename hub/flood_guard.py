@@ -45,11 +45,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from hub import dead_letters, ingest
 from hub.provisioning.registry import device_username
+from hub.store import Database
 from otklik import protocol, times
 from otklik.errors import OtklikError
 

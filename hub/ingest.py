@@ -36,10 +36,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlite_utils import Database
-
 from hub import aggregates, answers, branches, changes, dead_letters, misuse
 from hub.branches import BranchSettings
+from hub.store import Database, PgConnection, is_environmental_pg
+from hub.store import errors as store_errors
 from otklik import protocol, times
 from otklik.protocol import Answer, Heartbeat, ProtocolError, Rating, Reaction, Status
 
@@ -122,7 +122,7 @@ def is_environmental(err: BaseException) -> bool:
     if isinstance(err, MemoryError):
         return True
     if not isinstance(err, sqlite3.Error):
-        return False
+        return isinstance(err, store_errors()) and is_environmental_pg(err)
     code = getattr(err, "sqlite_errorcode", None)
     # No code: the connection itself is unusable (closed, wrong thread), for every message alike.
     return code is None or (code & 0xFF) in _ENVIRONMENT_CODES
@@ -262,6 +262,12 @@ class Ingest:
                 store = lambda i=item, m=message: _store_other(db, registry, i, m)  # type: ignore[misc]  # noqa: E731
                 self._in_savepoint(item, outcomes, rejects, store)
             _write_registry(db, registry)
+            # With the commit, which branches got new presses or camera windows (the alert watcher's cue).
+            stored = {n for n, o in enumerate(outcomes) if o is not None and o.result == STORED}
+            changes.notify(db, "events", {b for (b, _), seen in registry.seen.items() if seen.new_events})
+            changes.notify(
+                db, "reactions", {m.branch for i, m in others if isinstance(m, Reaction) and i.index in stored}
+            )
             letters = dead_letters.Letters(db)
             for index, reason in sorted(rejects):
                 item = items[index]
@@ -318,6 +324,11 @@ class Ingest:
         """Stages 3-7 for all ratings at once; on an unforeseen failure, once more one rating at a time."""
         trial = _Registry()
         results = _contained(self.db.conn, lambda: _store_ratings(self.db, presses, settings, trial), None)
+        if isinstance(results, _NotInserted):
+            # Another hub of the share group committed some of these ids while our insert waited
+            # for it (PostgreSQL): looked up again, they are duplicates now, and the batch stays one.
+            trial = _Registry()
+            results = _contained(self.db.conn, lambda: _store_ratings(self.db, presses, settings, trial), None)
         if isinstance(results, Exception):
             log.warning("storing %d ratings together failed (%s: %s); storing them one by one",
                         len(presses), type(results).__name__, results)  # fmt: skip
@@ -347,7 +358,7 @@ class Ingest:
             rejects.append((item.index, outcome.reason or "rejected"))
 
 
-def _contained(conn: sqlite3.Connection, store: Callable[[], T], index: int | None) -> T | Exception:
+def _contained(conn: sqlite3.Connection | PgConnection, store: Callable[[], T], index: int | None) -> T | Exception:
     """``store()`` in a savepoint: its result, or the exception that rolled it back when no storage fault is to blame.
 
     Storage errors (and KeyboardInterrupt, SystemExit) propagate; a failure that

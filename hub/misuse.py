@@ -17,9 +17,8 @@ import bisect
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from sqlite_utils import Database
-
 from hub.branches import BranchSettings, is_open
+from hub.store import Database
 from otklik.times import format_ts, read_ts
 
 # A new press as the rules see it: branch, kiosk, its stored UTC timestamp (events.ts), its local wall-clock time.

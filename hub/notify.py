@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlite_utils import Database
-
 from hub import alert_text, alerts, branches
+from hub.store import Database
 from otklik.errors import OtklikError
 from otklik.protocol import alert_topic, encode
 from otklik.times import format_ts
@@ -52,7 +51,7 @@ def add_channel(db: Database, kind: str, target: str, branch: str = "*", languag
     with db.atomic():
         db.execute(
             "INSERT INTO alert_channels (branch, kind, target, language) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT DO UPDATE SET language = excluded.language",
+            "ON CONFLICT (branch, kind, target) DO UPDATE SET language = excluded.language",
             [branch, kind, target, language],
         )
     return {"branch": branch, "kind": kind, "target": target, "language": language}

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
 
-from sqlite_utils import Database
-
 from hub import aggregates, branches
+from hub.store import Database
 from otklik.errors import OtklikError
 from otklik.protocol import EMPLOYEE_RE, ProtocolError, check_id
 from otklik.times import FAR_FUTURE, FAR_PAST, format_ts
@@ -196,12 +195,12 @@ def add_shift(
         new = _checked(db, Shift(0, str(employee or "").strip(), branch, str(kiosk or "").strip(), "", "", ""),
                        None, start=start, end=end, note=note)  # fmt: skip
         cursor = db.execute(
-            'INSERT INTO shifts (employee, branch, kiosk, start, "end", note) VALUES (?, ?, ?, ?, ?, ?)',
+            'INSERT INTO shifts (employee, branch, kiosk, start, "end", note) VALUES (?, ?, ?, ?, ?, ?) RETURNING id',
             [new.employee, branch, new.kiosk, new.start, new.end, new.note],
         )
+        shift_id = cursor.fetchone()[0]
         aggregates.reattribute(db, branch, new.kiosk, new.start, new.end)
-        assert cursor.lastrowid is not None  # sqlite3 sets it on every INSERT that succeeds
-        return get_shift(db, cursor.lastrowid)
+        return get_shift(db, shift_id)
 
 
 def get_shift(db: Database, shift_id: int) -> Shift:

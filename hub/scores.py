@@ -27,11 +27,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlite_utils import Database
-
 from hub import branches as branch_settings
 from hub.analytics_schema import COUNT_COLUMNS
 from hub.periods import split
+from hub.store import Database
 from otklik.times import Bound, local_today, parse_bound, week_key, week_start
 
 # The index puts the four buttons at equal steps on 0..100.
@@ -150,7 +149,7 @@ def fetch(
         return []
     keys = ", ".join(f"g{i}" for i in range(len(exprs)))
     sums = ", ".join(f"SUM({c})" for c in COUNT_COLUMNS)
-    sql = f"SELECT {keys + ', ' if keys else ''}{sums} FROM ({' UNION ALL '.join(selects)})"
+    sql = f"SELECT {keys + ', ' if keys else ''}{sums} FROM ({' UNION ALL '.join(selects)}) parts"
     if keys:
         sql += f" GROUP BY {keys} ORDER BY {keys}"
     rows = db.execute(sql, params).fetchall()

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -37,10 +36,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from sqlite_utils import Database
 
-from hub import flood_guard, ingest, receipts
+from hub import flood_guard, ingest, receipts, store
 from hub.db import open_db
+from hub.store import Database
 from otklik import protocol
 from otklik.mqtt import Broker, connect_async, make_client, shared
 
@@ -295,7 +294,7 @@ class HubService:
         if self._db is not None:
             try:
                 self._db.close()
-            except sqlite3.Error as err:
+            except store.errors() as err:
                 log.warning("closing %s: %s", self.db_path, err)
             self._db = None
 

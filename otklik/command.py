@@ -67,6 +67,19 @@ def group(name: str | None = None, **kwargs: Any) -> Callable[[Callable[..., Any
 # --- the hub's database -------------------------------------------------------------------
 
 
+class DbTarget(click.ParamType):
+    """A SQLite file (as a Path) or a ``postgresql://`` URL (kept a str: a Path would fold its ``//``)."""
+
+    name = "path|url"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from hub.store import is_url
+
+        if isinstance(value, str) and is_url(value):
+            return value
+        return click.Path(dir_okay=False, path_type=Path).convert(value, param, ctx)
+
+
 def db_option(fn: F) -> F:
     return click.option(
         "--db",
@@ -75,8 +88,8 @@ def db_option(fn: F) -> F:
         default=config.DEFAULT_DB,
         show_default=True,
         show_envvar=True,
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="The hub's SQLite database.",
+        type=DbTarget(),
+        help="The hub's database: a SQLite file, or a postgresql:// URL.",
     )(fn)
 
 

@@ -32,7 +32,12 @@ class Var:
 
 
 VARS: tuple[Var, ...] = (
-    Var("OTKLIK_DB", "the hub's SQLite database", "every command's --db; the dashboard (create_app)", DEFAULT_DB),
+    Var(
+        "OTKLIK_DB",
+        "the hub's database: a SQLite file or a postgresql:// URL",
+        "every command's --db; the dashboard (create_app)",
+        DEFAULT_DB,
+    ),
     Var(
         "OTKLIK_AUTH_DB",
         "the dashboard's own database (accounts, API tokens, log-in attempts)",
@@ -178,6 +183,9 @@ def check_retired(environ: Mapping[str, str] | None = None) -> None:
 
 
 def default_auth_db(hub_db: str | Path) -> str:
-    """Where the dashboard's accounts live when OTKLIK_AUTH_DB is not set: beside the hub's database."""
-    hub_db = Path(hub_db)
+    """Where the dashboard's accounts live when OTKLIK_AUTH_DB is not set: beside the hub's database
+    (beside the default one when the hub's is a PostgreSQL URL: the accounts stay a SQLite file)."""
+    from hub.store import is_url
+
+    hub_db = Path(DEFAULT_DB if is_url(str(hub_db)) else hub_db)
     return str(hub_db.with_name(f"{hub_db.stem}-dashboard.db"))

@@ -32,9 +32,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlite_utils import Database
-
 from hub import alerts, branches, config_push, ingest, roster
+from hub.store import Database
 from otklik import protocol, times
 from otklik.settings import parse_hours
 

@@ -13,6 +13,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from hub.service import HubService
 from tests.broker import Mosquitto, free_port
+from tests.hub_db import hub_target, pg_database, pg_url  # noqa: F401  (fixtures: the two stores)
 
 
 @pytest.fixture

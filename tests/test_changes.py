@@ -2,7 +2,7 @@
 
 SQLite's ``data_version`` and PostgreSQL's LISTEN/NOTIFY, each with the real
 store: the writer is another process (``sqlite3``/``psql`` command lines), as a
-hub is to the dashboard.
+hub is to the dashboard. ``pg_url`` (tests/hub_db.py) is a schema of its own.
 """
 
 from __future__ import annotations
@@ -12,22 +12,12 @@ import sqlite3
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from hub import changes
 from hub.db import open_db
-from tests.several_hubs import fresh_postgres
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for one test (a missing server fails the test: no skip)."""
-    with fresh_postgres(prefix="otklik_changes") as url:
-        yield url
 
 
 def psql(url: str, sql: str) -> None:
@@ -153,5 +143,4 @@ def test_watch_on_a_sqlite_connection_needs_no_listener(tmp_path: Path) -> None:
     watcher = changes.watch(db)
     assert isinstance(watcher, changes.SQLiteWatcher) and watcher.conn is db.conn
     assert changes.target_of(db) == str((tmp_path / "hub.db").resolve())
-    assert not changes.is_postgres(str(tmp_path / "hub.db")) and changes.is_postgres("postgresql://h/db")
     assert isinstance(db.conn, sqlite3.Connection)

@@ -7,14 +7,15 @@ import pytest
 
 from hub import ingest, scores
 from hub.db import open_db
+from hub.store import is_sqlite
 from otklik import protocol, times
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def db(tmp_path):
-    database = open_db(tmp_path / "hub.db")
+def db(hub_target):
+    database = open_db(hub_target)
     yield database
     database.close()
 
@@ -168,11 +169,19 @@ def test_migrations_are_idempotent(tmp_path):
 
 
 def test_a_message_that_fails_in_storage_is_dead_lettered_and_the_batch_still_stored(db):
-    # A real SQLite refusal the validator cannot foresee, for one kiosk only.
-    db.execute(
-        "CREATE TRIGGER refuse_k666 BEFORE INSERT ON events WHEN NEW.kiosk = 'k666' "
-        "BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END"
-    )
+    # A real refusal by the store that the validator cannot foresee, for one kiosk only.
+    if is_sqlite(db):
+        db.execute(
+            "CREATE TRIGGER refuse_k666 BEFORE INSERT ON events WHEN NEW.kiosk = 'k666' "
+            "BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END"
+        )
+    else:
+        db.executescript(
+            "CREATE FUNCTION refuse_k666() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF NEW.kiosk = 'k666' THEN RAISE check_violation USING MESSAGE = 'refused by trigger'; END IF; "
+            "RETURN NEW; END $$; "
+            "CREATE TRIGGER refuse_k666 BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_k666()"
+        )
     messages = [(*rating(seq=1), NOW), (*rating(kiosk="k666"), NOW), (*rating(seq=2), NOW)]
     outcomes = ingest.handle_batch(db, messages)
     assert [o.result for o in outcomes] == ["stored", "rejected", "stored"]

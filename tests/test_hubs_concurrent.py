@@ -12,22 +12,13 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from hub import aggregates, ingest
 from hub.db import open_db
 from otklik import protocol, times
 from tests import several_hubs
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    with several_hubs.fresh_postgres(prefix="otklik_concurrent") as url:
-        several_hubs.migrated(url)
-        yield url
+from tests.hub_db import migrate_target
 
 
 def presses(n: int) -> list[tuple[str, bytes, datetime]]:
@@ -47,6 +38,7 @@ def presses(n: int) -> list[tuple[str, bytes, datetime]]:
 
 
 def test_two_hubs_storing_overlapping_batches_at_once_store_each_press_once(pg_url: str) -> None:
+    migrate_target(pg_url)
     stream = presses(3000)
     hubs = [ingest.Ingest(open_db(pg_url, migrate=False)) for _ in range(2)]
     rng = random.Random(1)

@@ -20,12 +20,11 @@ from tests import several_hubs
 pytestmark = pytest.mark.broker
 
 
-def test_two_hubs_on_postgres_one_killed_every_few_seconds_store_every_press_once(tmp_path: Path) -> None:
-    with several_hubs.fresh_postgres(prefix="otklik_kill") as url:
-        out = several_hubs.run(
-            tmp_path, url, hubs=2, events=4000, kiosks=8, branches=4, duplicates=0.1, per_s=400,
-            kill_every_s=2.5, resend_s=3, resend_max_s=12, timeout=50,
-        )  # fmt: skip
+def test_two_hubs_on_postgres_one_killed_every_few_seconds_store_every_press_once(tmp_path: Path, pg_url: str) -> None:
+    out = several_hubs.run(
+        tmp_path, pg_url, hubs=2, events=4000, kiosks=8, branches=4, duplicates=0.1, per_s=400,
+        kill_every_s=2.5, resend_s=3, resend_max_s=12, timeout=50,
+    )  # fmt: skip
     print(out.row("2 hubs, SIGKILL"))
     # The fault really happened while the stream ran, and the stream really had duplicates.
     assert out.kills >= 3, out.row("too few kills")

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from hub import config_push
 from hub.provisioning import ProvisionError, broker_files, bundle, certs, registry
 from hub.provisioning.pad import pad_config
+from hub.store import Database
 from otklik.mqtt import BrokerURLError, parse_broker_url
 
 DEFAULT_PUBLIC_URL = "mqtts://hub.local:8883"
@@ -32,7 +31,7 @@ class Issued:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def sync_broker(db: sqlite_utils.Database, broker_dir: Path, reload_how: str, group: int | None) -> str:
+def sync_broker(db: Database, broker_dir: Path, reload_how: str, group: int | None) -> str:
     """Rewrite the broker's passwd and acl from the registry and tell the broker to reread them."""
     broker_files.write_auth_files(broker_dir, registry.all_credentials(db), group=group)
     return (
@@ -56,7 +55,7 @@ def parse_pins(buttons: str | None) -> list[int] | None:
 
 
 def add_kiosk(
-    db: sqlite_utils.Database,
+    db: Database,
     *,
     branch: str,
     kiosk: str,
@@ -121,14 +120,14 @@ def write_service_password(out: Path, username: str, password: str) -> Path:
     return path
 
 
-def add_service(db: sqlite_utils.Database, role: str, *, name: str | None, out: Path) -> Issued:
+def add_service(db: Database, role: str, *, name: str | None, out: Path) -> Issued:
     """Credentials for the hub, the dashboard or an admin; the password goes to OUT/<user>.password (0600)."""
     with db.conn:
         cred, password = registry.add_service(db, role, name=name)
     return Issued(cred, {"password": write_service_password(out, cred.username, password)})
 
 
-def add_services(db: sqlite_utils.Database, role: str, *, count: int, out: Path) -> list[Issued]:
+def add_services(db: Database, role: str, *, count: int, out: Path) -> list[Issued]:
     """``count`` users of one role with the same access (otklik-hub, otklik-hub-2, ...), for several hubs.
 
     The broker makes each user's client id its username, so N hubs need N users. Those
@@ -142,15 +141,13 @@ def add_services(db: sqlite_utils.Database, role: str, *, count: int, out: Path)
     return [Issued(cred, {"password": write_service_password(out, cred.username, pw)}) for cred, pw in made]
 
 
-def revoke(
-    db: sqlite_utils.Database, *, username: str | None, branch: str | None, kiosk: str | None
-) -> registry.Credential:
+def revoke(db: Database, *, username: str | None, branch: str | None, kiosk: str | None) -> registry.Credential:
     with db.conn:
         return registry.revoke(db, registry.resolve(db, username=username, branch=branch, kiosk=kiosk))
 
 
 def rotate(
-    db: sqlite_utils.Database,
+    db: Database,
     *,
     username: str | None,
     branch: str | None,

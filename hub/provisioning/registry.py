@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from hub.db import open_db
 from hub.provisioning import ProvisionError
 from hub.provisioning.passwords import hash_password, new_password
+from hub.store import Database
 from otklik import protocol, times
 
 MIGRATIONS = Migrations("otklik-provisioning")
@@ -37,21 +37,22 @@ USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
 @MIGRATIONS()
-def m001_credentials(db: sqlite_utils.Database) -> None:
-    db.table("credentials").create(
-        {
-            "username": str,
-            "role": str,
-            "branch": str,
-            "kiosk": str,
-            "pw_hash": str,
-            "created_at": str,
-            "rotated_at": str,
-            "revoked_at": str,
-            "note": str,
-        },
-        pk="username",
-        not_null={"role", "pw_hash", "created_at"},
+def m001_credentials(db: Database) -> None:
+    # SQL rather than table.create(): the same statement makes the table on PostgreSQL (hub.store).
+    db.execute(
+        """
+        CREATE TABLE credentials (
+            username TEXT PRIMARY KEY,
+            role TEXT NOT NULL,
+            branch TEXT,
+            kiosk TEXT,
+            pw_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            rotated_at TEXT,
+            revoked_at TEXT,
+            note TEXT
+        )
+        """
     )
     # One live device per (branch, kiosk): two would speak for the same kiosk.
     db.execute(
@@ -61,21 +62,22 @@ def m001_credentials(db: sqlite_utils.Database) -> None:
 
 
 @MIGRATIONS()
-def m002_kiosk_settings(db: sqlite_utils.Database) -> None:
+def m002_kiosk_settings(db: Database) -> None:
     # The settings the hub pushes to each kiosk (hub/config_push.py). version only
     # goes up; published_version says what the broker holds retained.
-    db.table("kiosk_settings").create(
-        {
-            "branch": str,
-            "kiosk": str,
-            "version": int,
-            "settings": str,
-            "updated_at": str,
-            "published_version": int,
-            "published_at": str,
-        },
-        pk=("branch", "kiosk"),
-        not_null={"version", "settings", "updated_at"},
+    db.execute(
+        """
+        CREATE TABLE kiosk_settings (
+            branch TEXT,
+            kiosk TEXT,
+            version INTEGER NOT NULL,
+            settings TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            published_version INTEGER,
+            published_at TEXT,
+            PRIMARY KEY (branch, kiosk)
+        )
+        """
     )
 
 
@@ -96,7 +98,7 @@ class Credential:
         return self.revoked_at is None
 
 
-def open_hub_db(path: str | Path) -> sqlite_utils.Database:
+def open_hub_db(path: str | Path) -> Database:
     """The hub database with every migration set applied, ours included (hub.db lists this module's)."""
     return open_db(path)
 
@@ -128,23 +130,23 @@ def now() -> str:
     return times.format_ts(datetime.now(UTC))
 
 
-def get(db: sqlite_utils.Database, username: str) -> Credential | None:
+def get(db: Database, username: str) -> Credential | None:
     rows = list(db["credentials"].rows_where("username = ?", [username]))
     return Credential(**rows[0]) if rows else None
 
 
-def get_device(db: sqlite_utils.Database, branch: str, kiosk: str) -> Credential | None:
+def get_device(db: Database, branch: str, kiosk: str) -> Credential | None:
     rows = list(db["credentials"].rows_where("branch = ? AND kiosk = ? AND revoked_at IS NULL", [branch, kiosk]))
     return Credential(**rows[0]) if rows else None
 
 
-def all_credentials(db: sqlite_utils.Database, *, active_only: bool = True) -> list[Credential]:
+def all_credentials(db: Database, *, active_only: bool = True) -> list[Credential]:
     where = "revoked_at IS NULL" if active_only else None
     return [Credential(**r) for r in db["credentials"].rows_where(where, order_by="role, username")]
 
 
 def add_device(
-    db: sqlite_utils.Database, branch: str, kiosk: str, *, role: str = ROLE_KIOSK, note: str | None = None
+    db: Database, branch: str, kiosk: str, *, role: str = ROLE_KIOSK, note: str | None = None
 ) -> tuple[Credential, str]:
     """Register a kiosk or pad; returns its record and its new plain password."""
     try:
@@ -163,9 +165,7 @@ def add_device(
     return _add(db, device_username(branch, kiosk), role, branch, kiosk, note)
 
 
-def add_service(
-    db: sqlite_utils.Database, role: str, *, name: str | None = None, note: str | None = None
-) -> tuple[Credential, str]:
+def add_service(db: Database, role: str, *, name: str | None = None, note: str | None = None) -> tuple[Credential, str]:
     if role not in SERVICE_ROLES:
         raise ProvisionError(f"role {role!r} is not a service role ({', '.join(SERVICE_ROLES)})")
     username = service_username(role, name)
@@ -176,7 +176,7 @@ def add_service(
     return _add(db, username, role, None, None, note)
 
 
-def add_bridge(db: sqlite_utils.Database, branch: str, *, note: str | None = None) -> tuple[Credential, str]:
+def add_bridge(db: Database, branch: str, *, note: str | None = None) -> tuple[Credential, str]:
     """Register a store broker's bridge for ``branch``; returns its record and its new plain password.
 
     Its row has the branch and no kiosk: the central ACL lets it speak for every
@@ -200,7 +200,7 @@ def add_bridge(db: sqlite_utils.Database, branch: str, *, note: str | None = Non
 
 
 def _add(
-    db: sqlite_utils.Database, username: str, role: str, branch: str | None, kiosk: str | None, note: str | None
+    db: Database, username: str, role: str, branch: str | None, kiosk: str | None, note: str | None
 ) -> tuple[Credential, str]:
     if not USERNAME_RE.match(username):
         raise ProvisionError(f"username {username!r} must be 1-64 lowercase letters, digits, '.', '-' or '_'")
@@ -228,20 +228,20 @@ def _add(
     return Credential(**record), password
 
 
-def rotate(db: sqlite_utils.Database, username: str) -> tuple[Credential, str]:
+def rotate(db: Database, username: str) -> tuple[Credential, str]:
     cred = _active(db, username)
     password = new_password()
     db.table("credentials").update(username, {"pw_hash": hash_password(password), "rotated_at": now()})
     return get(db, cred.username), password  # type: ignore[return-value]
 
 
-def revoke(db: sqlite_utils.Database, username: str) -> Credential:
+def revoke(db: Database, username: str) -> Credential:
     _active(db, username)
     db.table("credentials").update(username, {"revoked_at": now()})
     return get(db, username)  # type: ignore[return-value]
 
 
-def _active(db: sqlite_utils.Database, username: str) -> Credential:
+def _active(db: Database, username: str) -> Credential:
     cred = get(db, username)
     if cred is None:
         raise ProvisionError(f"no MQTT user {username!r}", hint="`otklik provision list` shows who exists")
@@ -250,7 +250,7 @@ def _active(db: sqlite_utils.Database, username: str) -> Credential:
     return cred
 
 
-def resolve(db: sqlite_utils.Database, *, username: str | None, branch: str | None, kiosk: str | None) -> str:
+def resolve(db: Database, *, username: str | None, branch: str | None, kiosk: str | None) -> str:
     """A username from either --user or --branch/--kiosk."""
     if username:
         return username

@@ -21,10 +21,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlite_utils
-
 from hub.provisioning import ProvisionError, broker_files, certs, registry
 from hub.provisioning.registry import Credential
+from hub.store import Database
 from otklik.mqtt import BrokerURLError, parse_broker_url
 
 BRIDGE_NAME = "central"  # the `connection` name; the bridge's state is at $SYS/broker/connection/<client id>/state
@@ -97,7 +96,7 @@ def store_credentials(credentials: list[Credential], branch: str) -> list[Creden
     return [c for c in credentials if c.active and c.role in registry.DEVICE_ROLES and c.branch == branch]
 
 
-def write_store_users(out: Path, db: sqlite_utils.Database, branch: str, *, group: int | None) -> list[Credential]:
+def write_store_users(out: Path, db: Database, branch: str, *, group: int | None) -> list[Credential]:
     """The store's passwd and acl from the registry (after adding a kiosk, copy them over and SIGHUP)."""
     users = store_credentials(registry.all_credentials(db), branch)
     broker_files.write_auth_files(out, users, group=group)
@@ -113,7 +112,7 @@ class StoreFiles:
 
 def write_store_broker(
     out: Path,
-    db: sqlite_utils.Database,
+    db: Database,
     *,
     branch: str,
     central_url: str,
