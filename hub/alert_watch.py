@@ -42,7 +42,8 @@ class AlertWatcher:
         sweep_s: float = 30.0,
         clock: Clock | None = None,
     ) -> None:
-        self.db_path = Path(db_path)
+        # A PostgreSQL URL stays a str: a Path would fold its '//'.
+        self.db_path = db_path
         self.publish = publish
         self.poll_s = poll_s
         self.sweep_s = sweep_s

@@ -13,6 +13,7 @@ from hub.db import migrate, open_existing
 from hub.scores import BY, DEFAULT_MIN_RESPONSES, DEFAULT_WEIGHT, RANKED
 from hub.scores import report as analytics_report
 from hub.service import HubService
+from hub.store import redacted
 from otklik import config
 from otklik.command import (
     DATES_HINT,
@@ -102,7 +103,8 @@ def hub(
     if run_alerts:
         # The hub's own connection: a second one with the hub's username would take over its session.
         watcher = AlertWatcher(db_path, AckedPublisher(service.client).publish).start()
-    click.echo(f"hub: storing events from {broker} in {db_path}{' with alerts' if watcher else ''} (Ctrl-C to stop)")
+    alerting = " with alerts" if watcher else ""
+    click.echo(f"hub: storing events from {broker} in {redacted(db_path)}{alerting} (Ctrl-C to stop)")
     try:
         wait_for_stop_signal(until=service.failed)
     finally:

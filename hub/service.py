@@ -39,7 +39,7 @@ import paho.mqtt.client as mqtt
 
 from hub import flood_guard, ingest, receipts, store
 from hub.db import open_db
-from hub.store import Database
+from hub.store import Database, redacted
 from otklik import protocol
 from otklik.mqtt import Broker, connect_async, make_client, shared
 
@@ -83,7 +83,8 @@ class HubService:
         self.broker = broker
         # What this hub subscribes to: each kind's filter, as a share group's member if it is one.
         self.subscriptions = [shared(share_group, protocol.subscription(kind)) for kind in SUBSCRIBED_KINDS]
-        self.db_path = Path(db_path)
+        # A PostgreSQL URL stays a str: a Path would fold its '//'.
+        self.db_path = db_path
         self.client_id = client_id
         self.batch_max = batch_max
         self.receive_maximum = receive_maximum
@@ -127,7 +128,7 @@ class HubService:
         if self._startup_error:
             raise self._startup_error
         connect_async(self.client, self.broker, persistent=True, receive_maximum=self.receive_maximum)
-        log.info("hub connecting to %s as %s, storing in %s", self.broker, self.client_id, self.db_path)
+        log.info("hub connecting to %s as %s, storing in %s", self.broker, self.client_id, redacted(self.db_path))
         return self
 
     def stop(self) -> None:
@@ -282,7 +283,7 @@ class HubService:
                 if not ingest.is_environmental(err):
                     raise
                 log.error("could not write a batch of %d to %s (%s); retrying in %g s",
-                          len(batch), self.db_path, err, RETRY_S)  # fmt: skip
+                          len(batch), redacted(self.db_path), err, RETRY_S)  # fmt: skip
                 # A connection opened while the file was read-only stays
                 # read-only, and one that hit an I/O error may stay broken:
                 # the next attempt opens the database afresh.
@@ -295,7 +296,7 @@ class HubService:
             try:
                 self._db.close()
             except store.errors() as err:
-                log.warning("closing %s: %s", self.db_path, err)
+                log.warning("closing %s: %s", redacted(self.db_path), err)
             self._db = None
 
     def _count(self, outcomes: list[ingest.Outcome]) -> None:

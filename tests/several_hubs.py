@@ -150,7 +150,12 @@ class Resender:
 
 
 class Killer:
-    """SIGKILLs one hub every ``every_s`` (in turn) and starts it again at once, as systemd's Restart=always does."""
+    """Every ``every_s``, SIGKILLs a hub that is up and subscribed (in turn) and starts it again at once.
+
+    Only a subscribed hub: one still starting (a few seconds on a loaded machine) holds nothing
+    yet, and killing it again and again would test only Python's start-up. Restarted at once,
+    as systemd's Restart=always does (after its RestartSec).
+    """
 
     def __init__(self, hubs: list[HubProcess], every_s: float, seed: int = 1) -> None:
         self.hubs = hubs
@@ -167,33 +172,18 @@ class Killer:
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s * self._rng.uniform(0.7, 1.3)):
-            hub = self.hubs[self.kills % len(self.hubs)]
-            hub.kill()
+            # The one longest in the stream first: up and subscribed, by its current run's log.
+            up = [h for h in sorted(self.hubs, key=lambda h: h.runs) if "hub subscribed" in h.log()]
+            if not up:
+                continue
+            up[0].kill()
             self.kills += 1
-            hub.start()
+            up[0].start()
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(30)
-
-
-@contextlib.contextmanager
-def fresh_postgres(admin_url: str = PG_ADMIN, prefix: str = "otklik_hubs") -> Iterator[str]:
-    """A new, empty PostgreSQL database's URL, dropped afterwards (with any connection still open to it)."""
-    import psycopg
-
-    from hub import changes
-
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name} TEMPLATE template0")
-    try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        changes.close_all()
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def migrated(target: str | Path) -> None:
