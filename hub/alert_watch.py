@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 # What new presses (and camera windows) land in: a change elsewhere waits for the sweep.
 _WATCHED = ("events", "reactions")
+# The advisory lock of the one watcher that evaluates among several hubs (any number but hub.db's).
+LEAD_LOCK = 0x6F746B61
 
 
 class AlertWatcher:
@@ -53,6 +55,8 @@ class AlertWatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="alert-watch", daemon=True)
         self._marks: dict[str, int] = {}
+        # Whether this watcher evaluates (several hubs on PostgreSQL: only one does, see _lead).
+        self.leading = False
 
     def start(self) -> AlertWatcher:
         self._thread.start()
@@ -60,7 +64,8 @@ class AlertWatcher:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     def _run(self) -> None:
         db = open_db(self.db_path)
@@ -75,23 +80,53 @@ class AlertWatcher:
         next_sweep = 0.0
         if is_sqlite(db):
             self._marks = {table: self._max_rowid(db, table) for table in _WATCHED}
-        self._resend_undelivered(db)
         while True:
             try:
-                current = watcher.version()
-                changed: set[str] | None = set()
-                if current != seen:
-                    changed, seen = self._changed_branches(db, watcher.since(seen)), current
-                only = None if changed is None else sorted(changed)
-                if time.monotonic() >= next_sweep:
-                    only, next_sweep = None, time.monotonic() + self.sweep_s
-                if only is None or only:
-                    self._evaluate(db, only)
+                was_leading = self.leading
+                if not self._lead(db):
+                    seen = watcher.version()  # standing by: the leading watcher evaluates these
+                else:
+                    if not was_leading:
+                        # In charge (first, or after another hub's watcher died): what a killed
+                        # watcher left undelivered, then every branch.
+                        self._resend_undelivered(db)
+                        next_sweep = 0.0
+                    current = watcher.version()
+                    changed: set[str] | None = set()
+                    if current != seen:
+                        changed, seen = self._changed_branches(db, watcher.since(seen)), current
+                    only = None if changed is None else sorted(changed)
+                    if time.monotonic() >= next_sweep:
+                        only, next_sweep = None, time.monotonic() + self.sweep_s
+                    if only is None or only:
+                        self._evaluate(db, only)
             except Exception:  # a bad evaluation (a locked database, a bad row) must not end the watcher
                 log.exception("alert evaluation failed; trying again")
             self.polls += 1
             if self._stop.wait(self.poll_s):
                 return
+
+    def _lead(self, db: Database) -> bool:
+        """Whether this watcher is the one that evaluates: always on SQLite; on PostgreSQL the holder of LEAD_LOCK.
+
+        Several hubs on one PostgreSQL database each run a watcher; two evaluating would retry
+        the same failed deliveries twice. The session lock goes with its connection, so when the
+        leader's hub dies another watcher takes over within a poll.
+        """
+        if is_sqlite(db):
+            self.leading = True
+            return True
+        # Asked every poll, not remembered: a connection lost and made again has lost the lock.
+        held = db.execute(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND pid = pg_backend_pid() AND classid = 0 AND objid = ? AND objsubid = 1)"
+            " THEN true ELSE pg_try_advisory_lock(?) END",
+            [LEAD_LOCK, LEAD_LOCK],
+        ).fetchone()[0]
+        if held and not self.leading:
+            log.info("this hub's alert watcher now evaluates the rules (the others stand by)")
+        self.leading = bool(held)
+        return self.leading
 
     def _evaluate(self, db: Database, only: list[str] | None) -> None:
         now = self.clock()

@@ -75,8 +75,8 @@ class HubProcess:
             time.sleep(0.05)
         raise AssertionError(f"hub did not log {text!r} {count}× within {timeout} s:\n{self.log()}")
 
-    def wait_subscribed(self, *, count: int = 1) -> None:
-        self.wait_for_log("hub subscribed", count=count)
+    def wait_subscribed(self, *, count: int = 1, timeout: float = 20) -> None:
+        self.wait_for_log("hub subscribed", count=count, timeout=timeout)
 
     def wait_exit(self, timeout: float) -> int:
         assert self.proc is not None

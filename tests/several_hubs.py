@@ -36,10 +36,10 @@ from hub.db import migrate, open_db
 from otklik import protocol
 from tests.backlog import Kiosk, chain, publish
 from tests.broker import Mosquitto
+from tests.hub_db import PG_SERVER, database_url
 from tests.hub_process import HubProcess
 
 GROUP = "hubs"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 BROKER_CONF = "max_queued_messages 5000000\n"
 
 
@@ -186,6 +186,27 @@ class Killer:
             self._thread.join(30)
 
 
+@contextlib.contextmanager
+def fresh_postgres(prefix: str = "otklik_hubs") -> Iterator[str]:
+    """A new, empty PostgreSQL database's URL, dropped afterwards with any connection still open to it.
+
+    For the benchmarks, outside pytest (the tests take ``pg_url``, a schema of the run's database).
+    """
+    import psycopg
+
+    from hub import changes
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_SERVER, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE template0")
+    try:
+        yield database_url(name)
+    finally:
+        changes.close_all()
+        with psycopg.connect(PG_SERVER, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
 def migrated(target: str | Path) -> None:
     """The schema made once, before any hub starts (as `otklik db migrate` runs before the units)."""
     migrate(target)
@@ -225,7 +246,7 @@ def run(
         for hub in procs:
             hub.start()
         for hub in procs:
-            hub.wait_subscribed()
+            hub.wait_subscribed(timeout=120)  # a loaded machine took over 20 s to start one
         started = time.monotonic()
         publisher = threading.Thread(target=publish, args=(broker.host, broker.port, stream),
                                      kwargs={"per_s": per_s}, daemon=True)  # fmt: skip

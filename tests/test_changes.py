@@ -12,12 +12,16 @@ import sqlite3
 import subprocess
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 
 from hub import changes
 from hub.db import open_db
+from tests.analytics_util import feed, press
+from tests.broker import wait_until
+from tests.hub_db import migrate_target
 
 
 def psql(url: str, sql: str) -> None:
@@ -144,3 +148,22 @@ def test_watch_on_a_sqlite_connection_needs_no_listener(tmp_path: Path) -> None:
     assert isinstance(watcher, changes.SQLiteWatcher) and watcher.conn is db.conn
     assert changes.target_of(db) == str((tmp_path / "hub.db").resolve())
     assert isinstance(db.conn, sqlite3.Connection)
+
+
+def test_postgres_the_hubs_commit_names_the_branches_that_got_new_presses(pg_url: str) -> None:
+    """What the alert watcher reads on PostgreSQL instead of rowids: ``events:<branch>`` with the commit."""
+    migrate_target(pg_url)
+    watcher = changes.shared(pg_url, tables=("events", "reactions"))
+    before = watcher.version()
+    db = open_db(pg_url, migrate=False)
+    now = datetime.now(UTC)
+    first = press(now, 4, branch="b1")
+    feed(db, [first, press(now, 1, branch="b2")], now)
+    wait_until(lambda: {"events:b1", "events:b2"} <= set(watcher.since(before) or []), message="b1 and b2 named")
+    said = watcher.since(before)
+    assert said is not None and "events:b3" not in said
+    again = watcher.version()
+    feed(db, [first], now)  # the same press again: a duplicate, nothing new
+    time.sleep(0.5)
+    assert [p for p in watcher.since(again) or [] if ":" in p] == []
+    assert watcher.since(-1) is None  # a version it never gave: not known, so "anything may have changed"

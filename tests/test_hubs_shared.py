@@ -15,6 +15,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from hub import flood_guard, ingest
+from hub.alert_watch import AlertWatcher
 from hub.db import open_db
 from hub.provisioning import ProvisionError, registry
 from hub.provisioning.cli import provision
@@ -22,6 +23,7 @@ from hub.service import HubService
 from otklik.errors import OtklikError
 from otklik.mqtt import Broker, shared
 from tests.broker import wait_until
+from tests.hub_db import migrate_target
 from tests.test_provision_broker import events, make_kiosk
 from tests.test_provision_env import Store, store_fixture
 
@@ -141,3 +143,20 @@ def test_a_cut_off_made_or_lifted_by_one_hub_holds_in_the_other(tmp_path: Path) 
     b._next_poll = 0.0
     b.poll(db_b)
     assert not b.blocks(f"{source}/rating"), "the other hub would drop the restored kiosk's presses for good"
+
+
+def test_of_several_hubs_alert_watchers_one_evaluates_and_another_takes_over_when_it_stops(pg_url: str) -> None:
+    """PostgreSQL: the watcher holding the advisory lock evaluates; the lock goes with its connection."""
+    migrate_target(pg_url)
+    first = AlertWatcher(pg_url, None, poll_s=0.1, sweep_s=3600).start()
+    second = AlertWatcher(pg_url, None, poll_s=0.1, sweep_s=3600)
+    try:
+        wait_until(lambda: first.evaluations >= 1, message="the first watcher's sweep")
+        second.start()
+        wait_until(lambda: second.polls >= 5, message="the second watcher's polls")
+        assert first.leading and not second.leading and second.evaluations == 0
+        first.stop()  # its hub stopped (or died): its connection, and the lock, are gone
+        wait_until(lambda: second.leading and second.evaluations >= 1, message="the second watcher taking over")
+    finally:
+        first.stop()
+        second.stop()

@@ -7,7 +7,7 @@ Its rate is the unique presses over the time from the first send until the
 last press was confirmed by a receipt (a hub sends one only after its commit).
 Beside it, the raw broker's rate for the same lines (`mosquitto_sub -C N`).
 
-The kill run streams ``--kill-events`` presses at half the two hubs' measured
+The kill run streams ``--kill-events`` presses at 0.8 of the two hubs' measured
 rate through two hubs while one of them is SIGKILLed every ``--kill-every``
 seconds (and started again at once, as systemd does); the publishers re-send
 what no receipt confirmed, as a kiosk's outbox does.
@@ -31,6 +31,7 @@ from pathlib import Path
 from tests import several_hubs
 from tests.backlog import chain
 from tests.bench.bench_ingest import raw_rate
+from tests.hub_db import PG_SERVER
 
 
 def load() -> str:
@@ -39,7 +40,7 @@ def load() -> str:
 
 
 def versions() -> str:
-    pg = subprocess.run(["psql", several_hubs.PG_ADMIN, "-tAc", "SHOW server_version"], capture_output=True,
+    pg = subprocess.run(["psql", PG_SERVER, "-tAc", "SHOW server_version"], capture_output=True,
                         text=True).stdout.strip()  # fmt: skip
     return f"PostgreSQL {pg}, {os.cpu_count()} CPUs"
 
@@ -74,7 +75,7 @@ def main() -> None:
             print(f"{out.row(f'{n} hub(s), PostgreSQL')}  {scale:<12} hub/raw {rates[n] / raw:5.1%}  "
                   f"load {load()}")  # fmt: skip
         if args.kill_events:
-            per_s = 0.5 * rates.get(2, rates[max(rates)])
+            per_s = 0.8 * rates.get(2, rates[max(rates)])
             print(
                 f"kill run: {args.kill_events:,} presses at {per_s:,.0f}/s through 2 hubs, one SIGKILLed "
                 f"every ~{args.kill_every:g} s; re-sent 5 s after a send without receipt (doubling to 20 s)"
@@ -83,7 +84,7 @@ def main() -> None:
             with several_hubs.fresh_postgres(prefix="otklik_bench") as url:
                 out = several_hubs.run(work / "kill", url, hubs=2, events=args.kill_events,
                                        duplicates=args.duplicates, per_s=per_s, kill_every_s=args.kill_every,
-                                       resend_s=5, resend_max_s=20, timeout=1800,
+                                       resend_s=10, resend_max_s=40, timeout=1800,
                                        progress=lambda line: print(line, flush=True))  # fmt: skip
             once = out.exactly_once and out.equal_rebuild and out.counted == out.stored_ids
             ok = ok and once and out.kills > 0
