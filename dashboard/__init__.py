@@ -15,8 +15,6 @@ has not brought up to date rather than migrating it from every gunicorn worker.
 
 from __future__ import annotations
 
-import os
-import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,24 +24,13 @@ from flask import Flask
 from hub.db import check_migrated
 from otklik import config as env
 from otklik.config import default_auth_db
+from otklik.private_files import read_or_create_secret
 
 __all__ = ["create_app", "default_auth_db"]
 
 
 def _secret_key(auth_db: str) -> str:
-    path = Path(auth_db + ".secret")
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32)
-    # O_EXCL: two gunicorn workers starting together must not write two keys.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as f:
-        f.write(key)
-    return key
+    return read_or_create_secret(auth_db + ".secret")
 
 
 def _system_clock() -> datetime:
@@ -94,7 +81,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config)
 
     # Imported here so `otklik users ...` works without the web-only extras installed.
-    from dashboard import api, auth, charts, errors, i18n, levels, store, views
+    from dashboard import api, auth, charts, errors, i18n, levels, phone, store, views
 
     store.init_app(app)
     i18n.init_app(app)
@@ -105,5 +92,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
+    phone.init_app(app)
     api.init_app(app)
     return app

@@ -25,6 +25,8 @@ from hub import scores
 from hub.analytics_schema import COUNT_COLUMNS
 from hub.notify import redact
 from hub.store import Database
+from otklik.protocol import CHANNEL_PHONE
+from otklik.settings import PHONE_SEPARATE
 from otklik.times import format_ts, local_today, read_ts, utc_range
 
 LOCAL_MINUTE = "%Y-%m-%d %H:%M"
@@ -128,7 +130,16 @@ def _daily_index(db: Database, names: list[str], today: date) -> dict[str, list[
 
 def branch_summary(db: Database, branch: str) -> dict[str, Any]:
     rows = overview(db, (branch,))
-    return rows[0] if rows else {"branch": branch}
+    summary = rows[0] if rows else {"branch": branch}
+    if hub_branches.get(db, branch).phone_ratings == PHONE_SEPARATE and summary.get("date"):
+        # Left out of every other figure of the branch (hub.aggregates): shown here, apart.
+        summary = {**summary, "phone": _phone_week(db, branch, date.fromisoformat(summary["date"]))}
+    return summary
+
+
+@cached
+def _phone_week(db: Database, branch: str, today: date) -> dict[str, Any]:
+    return scores.channel_summary(db, branch, CHANNEL_PHONE, today - timedelta(days=6), today + timedelta(days=1))
 
 
 def series(db: Database, branch: str, args: dict[str, str]) -> list[dict[str, Any]]:

@@ -174,12 +174,13 @@ def reattribute(db: Database, branch: str, kiosk: str, start: str, end: str) -> 
     kiosks = [kiosk] if kiosk else branches.known_kiosks(db, branch)
     if not kiosks:
         return 0
-    zone = branches.get(db, branch).zone
+    rule = branches.get(db, branch)
+    zone = rule.zone
     moved = 0
     marks = ", ".join("?" * len(kiosks))
     rows = db.execute(
         f"""
-        SELECT e.id, e.kiosk, e.ts, e.score, e.employee, e.flags, COALESCE(a.employee, e.employee, '')
+        SELECT e.id, e.kiosk, e.ts, e.score, e.employee, e.flags, COALESCE(a.employee, e.employee, ''), e.channel
         FROM events e LEFT JOIN attribution a ON a.event_id = e.id
         WHERE e.branch = ? AND e.kiosk IN ({marks}) AND e.ts >= ? AND e.ts < ?
         """,
@@ -187,14 +188,15 @@ def reattribute(db: Database, branch: str, kiosk: str, start: str, end: str) -> 
     ).fetchall()
     tally = Tally()
     shifts = {k: Shifts(db, branch, k, start, end) for k in {r[1] for r in rows}}
-    for event_id, ev_kiosk, ts, score, named, flags, old in rows:
+    for event_id, ev_kiosk, ts, score, named, flags, old, channel in rows:
         new, source = shifts[ev_kiosk].attribute(ts, named)
         if new == old:
             continue
-        hour = local_keys(ts, zone)[0]
-        flagset = split_flags(flags)
-        tally.add(branch, ev_kiosk, old, hour, delta(score, flagset, -1))
-        tally.add(branch, ev_kiosk, new, hour, delta(score, flagset))
+        if rule.in_scores(channel):  # a press the branch shows apart has no aggregate rows to move
+            hour = local_keys(ts, zone)[0]
+            flagset = split_flags(flags)
+            tally.add(branch, ev_kiosk, old, hour, delta(score, flagset, -1))
+            tally.add(branch, ev_kiosk, new, hour, delta(score, flagset))
         if new:
             db.execute(
                 "INSERT INTO attribution (event_id, employee, source) VALUES (?, ?, ?) ON CONFLICT (event_id) "
@@ -239,13 +241,17 @@ def rebuild(db: Database, branch: str | None = None) -> int:
         for table in (*AGG_TABLES, "camera_hour"):
             db.execute(f"DELETE FROM {table} {where.replace('e.', '')}", params)
         zones: dict[str, Any] = {}
+        rules: dict[str, branches.BranchSettings] = {}
         cursor = db.execute(
-            f"SELECT e.branch, e.kiosk, e.ts, e.score, e.flags, COALESCE(a.employee, e.employee, '') "
+            f"SELECT e.branch, e.kiosk, e.ts, e.score, e.flags, COALESCE(a.employee, e.employee, ''), e.channel "
             f"FROM events e LEFT JOIN attribution a ON a.event_id = e.id {where}",
             params,
         )
-        for ev_branch, kiosk, ts, score, flags, employee in cursor:
-            zone = zones.get(ev_branch) or zones.setdefault(ev_branch, branches.get(db, ev_branch).zone)
+        for ev_branch, kiosk, ts, score, flags, employee, channel in cursor:
+            rule = rules.get(ev_branch) or rules.setdefault(ev_branch, branches.get(db, ev_branch))
+            if not rule.in_scores(channel):
+                continue
+            zone = zones.get(ev_branch) or zones.setdefault(ev_branch, rule.zone)
             tally.add(ev_branch, kiosk, employee, local_keys(ts, zone)[0], delta(score, split_flags(flags)))
             count += 1
         tally.write(db)

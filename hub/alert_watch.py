@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hub import alerts, changes, notify
 from hub.db import open_db
-from hub.store import Database, is_sqlite
+from hub.store import Database, is_sqlite, is_url
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,7 @@ class AlertWatcher:
         sweep_s: float = 30.0,
         clock: Clock | None = None,
     ) -> None:
-        # A PostgreSQL URL stays a str: a Path would fold its '//'.
-        self.db_path = db_path
+        self.db_path: str | Path = db_path if is_url(str(db_path)) else Path(db_path)
         self.publish = publish
         self.poll_s = poll_s
         self.sweep_s = sweep_s

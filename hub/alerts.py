@@ -250,7 +250,7 @@ def _unhappy(db: Database, s: branches.BranchSettings, now: datetime) -> dict[st
     since = format_ts(now - timedelta(minutes=s.unhappy_window_min))
     marks = ", ".join("?" * len(kiosks))
     n, unhappy = db.execute(
-        f"SELECT count(*), COALESCE(SUM(score <= 2), 0) FROM events WHERE branch = ? AND kiosk IN ({marks}) "
+        f"SELECT count(*), count(*) FILTER (WHERE score <= 2) FROM events WHERE branch = ? AND kiosk IN ({marks}) "
         "AND ts > ? AND ts <= ? AND flags = ''",
         [s.branch, *kiosks, since, format_ts(now)],
     ).fetchone()
@@ -401,7 +401,8 @@ def _change(db: Database, s: branches.BranchSettings, now: datetime) -> list[dic
     for scale in CHANGE_SCALES:
         window = max(1, round(s.change_window_min * scale))
         start = now - timedelta(minutes=window)
-        recents.append(_counts(db, "SELECT kiosk, count(*), SUM(score <= 2), SUM(score = 4) FROM events "
+        recents.append(_counts(db, "SELECT kiosk, count(*), count(*) FILTER (WHERE score <= 2), "
+                               "count(*) FILTER (WHERE score = 4) FROM events "
                                f"WHERE branch = ? AND kiosk IN ({in_kiosks}) AND ts > ? AND ts <= ? AND flags = '' "
                                "GROUP BY kiosk", [s.branch, *kiosks, format_ts(start), format_ts(now)]))  # fmt: skip
         periods = _local_hours(s, start, now, s.change_weeks)

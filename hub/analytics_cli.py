@@ -15,6 +15,7 @@ import click
 from hub import aggregates, alert_text, alerts, branches, config_push, exports, notify, roster, scores
 from hub.alert_watch import AlertWatcher
 from hub.db import open_existing
+from hub.store import redacted
 from otklik.command import (
     DATES_HINT,
     broker_from,
@@ -225,7 +226,8 @@ def branch_set(db_path: Path, branch: str, timezone: str | None, hours: str | No
     unhappy_min_responses, day_index_below, day_min_responses, offline_after_min, backlog_above,
     change_window_min, change_weeks, change_min_responses, change_alpha (0 = off), positive_alerts (on/off),
     silent_after_min (0 = off), silent_expected_min, silent_visitors_min, auto_resolve_min (0 = never),
-    alert_language (en, ru, fa). See "Alerts" in the README.
+    alert_language (en, ru, fa), phone_ratings (together, separate; re-counts the branch).
+    See "Alerts" and "Phone channel" in the README.
     Example:
         otklik branch set b1 --db hub.db --timezone Asia/Yekaterinburg
         otklik branch set b1 --db hub.db --set burst_max=15 --set burst_window_s=20
@@ -241,15 +243,18 @@ def branch_set(db_path: Path, branch: str, timezone: str | None, hours: str | No
     if timezone is not None:
         changes["timezone"] = timezone
     db = open_existing(db_path)
-    before = branches.get(db, branch).timezone
+    before = branches.get(db, branch)
     try:
         result = branches.update(db, branch, **changes)
     except branches.SettingsError as err:
         err.hint = "see `otklik branch set --help`"
         raise
-    if result.timezone != before:
+    if result.timezone != before.timezone:
         n = aggregates.rebuild(db, branch)
         click.echo(f"time zone changed: re-counted {n} presses of {branch} in {result.timezone}", err=True)
+    elif result.phone_ratings != before.phone_ratings:  # phone presses join or leave the counts
+        n = aggregates.rebuild(db, branch)
+        click.echo(f"phone ratings now {result.phone_ratings}: re-counted {n} presses of {branch}", err=True)
     if hours is not None or timezone is not None:  # the kiosks sleep by them
         for kiosk, version in config_push.sync_branch(db, branch):
             click.echo(f"{branch}/{kiosk}: config version {version}; `otklik config push` publishes it", err=True)
@@ -502,7 +507,7 @@ def alerts_watch(db_path: Path, broker_url: str, poll: float, sweep: float, **br
     """
     with _publisher(broker_url, **broker) as publish:
         watcher = AlertWatcher(db_path, publish, poll_s=poll, sweep_s=sweep).start()
-        click.echo(f"alerts: watching {db_path}, publishing on {broker_url} (Ctrl-C to stop)", err=True)
+        click.echo(f"alerts: watching {redacted(db_path)}, publishing on {broker_url} (Ctrl-C to stop)", err=True)
         try:
             wait_for_stop_signal()
         finally:

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from hub.alert_text import LANGUAGES
 from hub.store import Database
-from otklik.settings import OpeningHours, SettingsError, zone
+from otklik.protocol import CHANNEL_PHONE
+from otklik.settings import PHONE_TOGETHER, SCHEMA, OpeningHours, SettingsError, zone
 from otklik.times import now_ts
 
 
@@ -47,7 +48,13 @@ class BranchSettings:
     silent_visitors_min: int = 15  # ... or its camera counted this many visitors meanwhile
     auto_resolve_min: float = 30.0  # resolve an alert whose condition has been gone this long (0 = never)
     alert_language: str = "en"  # language of this branch's MQTT alert messages and e-mails (en, ru, fa)
+    # Phone (QR code) ratings counted with the kiosks' presses, or kept out of the scores and shown apart.
+    phone_ratings: str = PHONE_TOGETHER
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def in_scores(self, channel: str) -> bool:
+        """Whether a press made on ``channel`` counts in the branch's aggregates (and so in every score)."""
+        return channel != CHANNEL_PHONE or self.phone_ratings == PHONE_TOGETHER
 
     @property
     def zone(self) -> ZoneInfo:
@@ -113,6 +120,8 @@ def update(db: Database, branch: str, **changes: Any) -> BranchSettings:
 def _coerce(name: str, value: Any) -> Any:
     if name == "hours":
         return str(value or "")
+    if name in SCHEMA and SCHEMA[name].hub_only:
+        return SCHEMA[name].check(value)
     if name == "alert_language":
         if value not in LANGUAGES:
             raise SettingsError("alert_language", f"must be one of {', '.join(LANGUAGES)}, got {value!r}")

@@ -142,7 +142,8 @@ def db_migrate(db_path: Path) -> None:
         otklik db migrate --db /var/lib/otklik/hub.db
     """
     applied = migrate(db_path)
-    click.echo(f"{db_path}: applied {len(applied)} migrations" if applied else f"{db_path}: up to date")
+    shown = redacted(db_path)
+    click.echo(f"{shown}: applied {len(applied)} migrations" if applied else f"{shown}: up to date")
 
 
 @command()

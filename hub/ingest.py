@@ -390,7 +390,8 @@ def _store_other(db: Database, registry: _Registry, item: _Item, message: object
     if isinstance(message, Reaction):
         return _reaction(db, registry, message, received)
     if isinstance(message, Answer):
-        registry.touch(message.branch, message.kiosk, received)
+        if message.channel != protocol.CHANNEL_PHONE:  # as its rating: no sign of the kiosk's life
+            registry.touch(message.branch, message.kiosk, received)
         stored, conflict = answers.store(db, message, received)
         return Outcome(REJECTED, conflict) if conflict else Outcome(STORED if stored else DUPLICATE, id=message.id)
     # The hub publishes config itself; it is not ingested.
@@ -470,6 +471,8 @@ def _store_ratings(
         )
         _insert(db, new, attributed)
         for p, (hour, _), (employee, _source) in zip(new, local, attributed, strict=True):
+            if not rules[p.rating.branch].in_scores(p.rating.channel):
+                continue  # a phone rating the branch shows apart: stored, not in the kiosk's counts
             tally.add(p.rating.branch, p.rating.kiosk, employee, hour,
                       aggregates.delta(p.rating.score, aggregates.split_flags(p.row["flags"])))  # fmt: skip
         tally.write(db)
@@ -492,13 +495,18 @@ def _new_presses(db: Database, presses: Sequence[_Press], registry: _Registry) -
         r = p.rating
         identity = (r.branch, r.kiosk, r.seq, r.score, r.employee)
         first = stored.get(r.id)
+        # A phone rating names the kiosk whose QR code was scanned, but it is no sign of that
+        # kiosk's life and has no place in its sequence: the registry (fleet, gaps) leaves it out.
+        device = r.channel != protocol.CHANNEL_PHONE
         if first is None:
             stored[r.id] = identity
             new.append(p)
-            registry.touch(r.branch, r.kiosk, p.row["received_at"], seq=r.seq)
+            if device:
+                registry.touch(r.branch, r.kiosk, p.row["received_at"], seq=r.seq)
             outcomes.append(Outcome(STORED, id=r.id))
             continue
-        registry.touch(r.branch, r.kiosk, p.row["received_at"])
+        if device:
+            registry.touch(r.branch, r.kiosk, p.row["received_at"])
         if first != identity:
             # Same id, other content: a kiosk bug or someone replaying ids. The
             # first event stands; the second is kept where a person can see it.

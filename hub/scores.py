@@ -28,10 +28,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from hub import branches as branch_settings
+from hub.aggregates import delta, split_flags
 from hub.analytics_schema import COUNT_COLUMNS
 from hub.periods import split
 from hub.store import Database
-from otklik.times import Bound, local_today, parse_bound, week_key, week_start
+from otklik.times import Bound, local_today, parse_bound, utc_range, week_key, week_start
 
 # The index puts the four buttons at equal steps on 0..100.
 SCORE_WEIGHTS = {1: 0.0, 2: 100 / 3, 3: 200 / 3, 4: 100.0}
@@ -93,6 +94,23 @@ def summarize(counts: Sequence[int]) -> dict[str, Any]:
         "very_unhappy_share": _r(n1 / n, 4) if n else None,
         "flagged": flagged,
     }
+
+
+def channel_summary(db: Database, branch: str, channel: str, start: date, end: date) -> dict[str, Any]:
+    """``summarize`` of ``branch``'s presses made on ``channel`` over its local days [start, end).
+
+    Read from the events: the aggregates hold no channel, and a branch that shows its phone
+    ratings apart (``phone_ratings = separate``) leaves them out of the aggregates altogether.
+    """
+    lo, hi = utc_range(branch_settings.get(db, branch).zone, start, end)
+    counts = [0] * len(COUNT_COLUMNS)
+    rows = db.execute(
+        "SELECT score, flags FROM events WHERE branch = ? AND channel = ? AND ts >= ? AND ts < ?",
+        [branch, channel, lo, hi],
+    )
+    for score, flags in rows:
+        _add_into(counts, delta(score, split_flags(flags)))
+    return summarize(counts)
 
 
 def _r(value: float | None, digits: int) -> float | None:

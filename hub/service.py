@@ -39,7 +39,7 @@ import paho.mqtt.client as mqtt
 
 from hub import flood_guard, ingest, receipts, store
 from hub.db import open_db
-from hub.store import Database, redacted
+from hub.store import Database, is_url, redacted
 from otklik import protocol
 from otklik.mqtt import Broker, connect_async, make_client, shared
 
@@ -83,8 +83,9 @@ class HubService:
         self.broker = broker
         # What this hub subscribes to: each kind's filter, as a share group's member if it is one.
         self.subscriptions = [shared(share_group, protocol.subscription(kind)) for kind in SUBSCRIBED_KINDS]
-        # A PostgreSQL URL stays a str: a Path would fold its '//'.
-        self.db_path = db_path
+        # A postgresql:// URL stays a str (hub.store); a path is SQLite's.
+        self.db_path: str | Path = db_path if is_url(str(db_path)) else Path(db_path)
+        self.shown_db = redacted(db_path)  # for logs: a URL's password is not written there
         self.client_id = client_id
         self.batch_max = batch_max
         self.receive_maximum = receive_maximum
@@ -128,7 +129,7 @@ class HubService:
         if self._startup_error:
             raise self._startup_error
         connect_async(self.client, self.broker, persistent=True, receive_maximum=self.receive_maximum)
-        log.info("hub connecting to %s as %s, storing in %s", self.broker, self.client_id, redacted(self.db_path))
+        log.info("hub connecting to %s as %s, storing in %s", self.broker, self.client_id, self.shown_db)
         return self
 
     def stop(self) -> None:
@@ -283,7 +284,7 @@ class HubService:
                 if not ingest.is_environmental(err):
                     raise
                 log.error("could not write a batch of %d to %s (%s); retrying in %g s",
-                          len(batch), redacted(self.db_path), err, RETRY_S)  # fmt: skip
+                          len(batch), self.shown_db, err, RETRY_S)  # fmt: skip
                 # A connection opened while the file was read-only stays
                 # read-only, and one that hit an I/O error may stay broken:
                 # the next attempt opens the database afresh.
@@ -296,7 +297,7 @@ class HubService:
             try:
                 self._db.close()
             except store.errors() as err:
-                log.warning("closing %s: %s", redacted(self.db_path), err)
+                log.warning("closing %s: %s", self.shown_db, err)
             self._db = None
 
     def _count(self, outcomes: list[ingest.Outcome]) -> None:

@@ -116,6 +116,17 @@ VARS: tuple[Var, ...] = (
         "the central broker as a store bridge reaches it",
         "`otklik provision store` (--central-url)",
     ),
+    Var(
+        "OTKLIK_QR_KEY_FILE",
+        "the private file whose key signs the phone QR codes' tokens",
+        "`otklik provision qr`; the dashboard's phone page",
+        "<hub db>.qr-key next to the hub's (0600, made on first use)",
+    ),
+    Var(
+        "OTKLIK_PUBLIC_DASHBOARD_URL",
+        "the dashboard's address as a shopper's phone reaches it (printed in the QR code)",
+        "`otklik provision qr` (--url)",
+    ),
     Var("OTKLIK_PREFIX", "where the kiosk's virtualenv goes", "deploy/pi/setup-kiosk.sh", "/opt/otklik"),
     Var("OTKLIK_ETC", "where the kiosk's config goes", "deploy/pi/setup-kiosk.sh", "/etc/otklik"),
 )

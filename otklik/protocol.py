@@ -220,6 +220,8 @@ class Answer:
     ts: datetime
     reason: str | None = None
     comment: str | None = None
+    # Where it was given, as the rating's (absent: buttons' kiosk, i.e. the device itself).
+    channel: str = CHANNEL_BUTTONS
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -283,7 +285,7 @@ Message = Rating | Heartbeat | Status | Reaction | Config | Receipt | Answer
 _RATING_FIELDS = (
     "v", "branch", "kiosk", "id", "seq", "ts", "score", "employee", "clock", "age_ms", "flags", "channel",
 )  # fmt: skip
-_ANSWER_FIELDS = ("v", "branch", "kiosk", "id", "rating", "ts", "reason", "comment")
+_ANSWER_FIELDS = ("v", "branch", "kiosk", "id", "rating", "ts", "reason", "comment", "channel")
 _HEARTBEAT_FIELDS = ("v", "branch", "kiosk", "ts", "uptime_s", "version", "outbox_depth", "last_seq_sent")
 _RECEIPT_FIELDS = ("v", "branch", "kiosk", "ids", "rejected")
 # Optional heartbeat fields with a meaning of their own (checked when present, kept in ``extra``).
@@ -336,13 +338,16 @@ def answer_payload(
     ts: str,
     reason: str | None = None,
     comment: str | None = None,
+    channel: str = CHANNEL_BUTTONS,
 ) -> dict[str, Any]:
-    """Build an answer as it goes on the wire (reason and comment left out when unset)."""
+    """Build an answer as it goes on the wire (reason, comment and channel left out when unset)."""
     body: dict[str, Any] = {"v": VERSION, "branch": branch, "kiosk": kiosk, "id": id, "rating": rating, "ts": ts}
     if reason is not None:
         body["reason"] = reason
     if comment is not None:
         body["comment"] = comment
+    if channel != CHANNEL_BUTTONS:
+        body["channel"] = channel
     return body
 
 
@@ -488,9 +493,6 @@ def _rating(where: Topic, body: dict[str, Any]) -> Rating:
     flags = body.get("flags", [])
     if not isinstance(flags, list) or not all(isinstance(f, str) and FLAG_RE.fullmatch(f) for f in flags):
         raise ProtocolError(f"flags {_short(flags)} must be a list of short lowercase words")
-    channel = body.get("channel", CHANNEL_BUTTONS)
-    if channel not in CHANNELS:
-        raise ProtocolError(f"channel {_short(channel)} must be one of {', '.join(CHANNELS)}")
     return Rating(
         branch=where.branch,
         kiosk=where.kiosk,
@@ -502,7 +504,7 @@ def _rating(where: Topic, body: dict[str, Any]) -> Rating:
         clock=clock,
         age_ms=age,
         flags=sorted(set(flags)),
-        channel=channel,
+        channel=_channel(body),
         extra=_extra(body, _RATING_FIELDS),
     )
 
@@ -528,8 +530,16 @@ def _answer(where: Topic, body: dict[str, Any]) -> Answer:
         ts=_ts("ts", _required(body, "ts")),
         reason=reason,
         comment=comment,
+        channel=_channel(body),
         extra=_extra(body, _ANSWER_FIELDS),
     )
+
+
+def _channel(body: dict[str, Any]) -> str:
+    channel = body.get("channel", CHANNEL_BUTTONS)
+    if channel not in CHANNELS:
+        raise ProtocolError(f"channel {_short(channel)} must be one of {', '.join(CHANNELS)}")
+    return channel
 
 
 def check_comment(value: Any) -> str:

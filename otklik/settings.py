@@ -245,6 +245,8 @@ class Setting:
     pad: bool = False
     # Still checked when received (an older hub sends it) but no longer stored or pushed by this hub.
     retired: str | None = None
+    # The branch's, read by the hub itself (``otklik branch set``): checked here, never pushed to a kiosk.
+    hub_only: bool = False
 
 
 def _labels(value: Any) -> tuple[str, ...]:
@@ -405,6 +407,20 @@ def _texts(field: str, value: Any, limit: int) -> Mapping[str, str]:
     return {language: value[language] for language in LANGUAGES}
 
 
+# --- phone ratings ---------------------------------------------------------------------
+
+# A branch's phone (QR code) ratings count with its kiosks' presses, or are kept out of the
+# kiosks', employees' and branch's scores and shown apart (hub.branches, hub.aggregates).
+PHONE_TOGETHER, PHONE_SEPARATE = "together", "separate"
+PHONE_RATINGS = (PHONE_TOGETHER, PHONE_SEPARATE)
+
+
+def check_phone_ratings(value: Any) -> str:
+    if value not in PHONE_RATINGS:
+        raise SettingsError("phone_ratings", f"must be {' or '.join(map(repr, PHONE_RATINGS))}, got {value!r}")
+    return str(value)
+
+
 SCHEMA: dict[str, Setting] = {
     s.name: s
     for s in (
@@ -418,11 +434,14 @@ SCHEMA: dict[str, Setting] = {
         Setting("timezone", _timezone, "the branch's zone, in which the kiosk reads its opening hours"),
         Setting("followup", FollowUp.from_wire, "the questions the touch screen asks after a press, per score",
                 wire=FollowUp.to_wire),
+        Setting("phone_ratings", check_phone_ratings,
+                "whether the branch's phone (QR) ratings count with its kiosks' presses or are shown apart",
+                hub_only=True),
         Setting("locale", _locale, "the kiosk's language",
                 retired="a kiosk shows no text of its own; push labels in the store's language instead"),
     )
 }  # fmt: skip
-SETTING_NAMES = tuple(name for name, s in SCHEMA.items() if not s.retired)
+SETTING_NAMES = tuple(name for name, s in SCHEMA.items() if not s.retired and not s.hub_only)
 PAD_SETTINGS = tuple(name for name, s in SCHEMA.items() if s.pad)
 # Set from the branch's settings (hub.branches), not per kiosk.
 BRANCH_SETTINGS = ("opening_hours", "timezone")
@@ -477,5 +496,10 @@ def check_changes(changes: Mapping[str, Any]) -> None:
     for name in changes:
         if name not in SETTING_NAMES:
             retired = SCHEMA[name].retired if name in SCHEMA else None
-            why = f"is no longer pushed: {retired}" if retired else "is an unknown setting"
+            hub_only = name in SCHEMA and SCHEMA[name].hub_only
+            why = (
+                f"is no longer pushed: {retired}" if retired
+                else f"is the branch's, never pushed: otklik branch set BRANCH --set {name}=..." if hub_only
+                else "is an unknown setting"
+            )  # fmt: skip
             raise SettingsError(name, f"{why}; settings are {', '.join(SETTING_NAMES)}")

@@ -24,8 +24,8 @@ QUIET_RULES = {"unhappy_share_pct": 101, "day_index_below": "off", "silent_after
 
 
 @pytest.fixture
-def db(tmp_path):
-    database = open_db(tmp_path / "hub.db")
+def db(hub_target):
+    database = open_db(hub_target)
     yield database
     database.close()
 

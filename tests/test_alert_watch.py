@@ -34,9 +34,7 @@ class Published:
             return [body["state"] for topic, body in self.messages if topic.endswith("/" + branch)]
 
 
-@pytest.fixture
-def db_path(tmp_path):
-    path = tmp_path / "hub.db"
+def _prepared(path):
     db = open_db(path)
     for branch in ("b1", "b2"):
         branches.update(db, branch, day_index_below="off", silent_after_min=0, change_alpha=0,
@@ -45,11 +43,23 @@ def db_path(tmp_path):
     return path
 
 
+@pytest.fixture
+def db_path(hub_target):
+    return _prepared(hub_target)
+
+
+@pytest.fixture
+def sqlite_db_path(tmp_path):
+    """For what only SQLite tells the watcher (data_version, rowids): which branches changed."""
+    return _prepared(tmp_path / "hub.db")
+
+
 def unhappy(db, branch: str, now: datetime, scores=(1, 1, 2, 4)) -> None:
     feed(db, [press(now - timedelta(seconds=len(scores) - i), s, branch=branch) for i, s in enumerate(scores)], now)
 
 
-def test_only_branches_with_new_presses_are_evaluated_until_the_sweep(db_path):
+def test_only_branches_with_new_presses_are_evaluated_until_the_sweep(sqlite_db_path):
+    db_path = sqlite_db_path
     db = open_db(db_path)
     now = datetime.now(UTC)
     feed(db, [press(now - timedelta(minutes=1), s, branch="b2") for s in (1, 2, 4, 4)], now)  # 50 %: no alert at 60

@@ -21,8 +21,8 @@ NOW = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def db(tmp_path):
-    database = open_db(tmp_path / "hub.db")
+def db(hub_target):
+    database = open_db(hub_target)
     branches.update(database, "b1", timezone="Europe/Moscow", day_index_below="off")
     yield database
     database.close()

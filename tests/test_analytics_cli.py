@@ -21,10 +21,9 @@ CLI = click.Group(commands=hub.cli.COMMANDS + hub.analytics_cli.COMMANDS)
 
 
 @pytest.fixture
-def db_path(tmp_path):
-    path = tmp_path / "hub.db"
-    open_db(path).close()
-    return str(path)
+def db_path(hub_target):
+    open_db(hub_target).close()
+    return str(hub_target)
 
 
 def run(*args: str) -> str:

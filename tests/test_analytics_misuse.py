@@ -15,8 +15,8 @@ TZ = "Europe/Moscow"
 
 
 @pytest.fixture
-def db(tmp_path):
-    database = open_db(tmp_path / "hub.db")
+def db(hub_target):
+    database = open_db(hub_target)
     branches.update(database, "b1", timezone=TZ)
     yield database
     database.close()

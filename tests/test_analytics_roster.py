@@ -16,8 +16,8 @@ TZ = "Europe/Moscow"
 
 
 @pytest.fixture
-def db(tmp_path):
-    database = open_db(tmp_path / "hub.db")
+def db(hub_target):
+    database = open_db(hub_target)
     branches.update(database, "b1", timezone=TZ)
     roster.add_employee(database, "anna", "b1", "Anna", actor=roster.ADMIN)
     roster.add_employee(database, "boris", "b1", "Boris", actor=roster.ADMIN)

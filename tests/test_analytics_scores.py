@@ -14,8 +14,8 @@ from tests.analytics_util import feed, local, press
 
 
 @pytest.fixture
-def db(tmp_path):
-    database = open_db(tmp_path / "hub.db")
+def db(hub_target):
+    database = open_db(hub_target)
     yield database
     database.close()
 

@@ -36,6 +36,7 @@ LISTINGS: dict[str, list[str]] = {
     "roster shifts": [],
     "branch show": ["central"],
     "provision list": [],
+    "provision qr list": [],
     "config show": [],
     "users list": [],
     "cut-offs list": [],
@@ -104,6 +105,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ["provision", "service", "hub", "--out", str(folder / "etc"), "--broker-dir", str(folder / "broker"),
          "--reload", "none"],
         ["users", "add", "olga", "--role", "manager", "--branch", "central", "--password-stdin"],
+        ["provision", "qr", "--branch", "central", "--url", "https://feedback.example.com",
+         "--out", str(folder / "qr.png")],
     ):  # fmt: skip
         done = CliRunner().invoke(cli, [*args, "--db", str(db_path)], input="a-long-password\n")
         assert done.exit_code == 0, done.output

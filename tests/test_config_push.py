@@ -51,8 +51,8 @@ def test_running_kiosk_applies_pushed_cooldown_and_labels(store: Store, mock_pin
         hub.stop()
 
 
-def test_versions_only_go_up_and_bad_settings_never_get_a_version(tmp_path: Path) -> None:
-    db = registry.open_hub_db(tmp_path / "hub.db")
+def test_versions_only_go_up_and_bad_settings_never_get_a_version(hub_target: str | Path) -> None:
+    db = registry.open_hub_db(hub_target)
     assert config_push.set_settings(db, "b1", "k1", {"cooldown_s": 3}) == 1
     assert config_push.set_settings(db, "b1", "k1", {"cooldown_s": 3}) == 1  # no change, no new version
     assert config_push.set_settings(db, "b1", "k1", {"labels": ["a", "b", "c", "d"]}) == 2

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -28,8 +27,8 @@ class Broker:
 
 
 @pytest.fixture
-def db(tmp_path: Path):
-    d = open_db(tmp_path / "hub.db")
+def db(hub_target):
+    d = open_db(hub_target)
     yield d
     d.close()
 

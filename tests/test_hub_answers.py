@@ -1,18 +1,20 @@
-"""Answers at the hub on a real SQLite file: stored once, never a press, masked, receipted, hidden with who/when."""
+"""Answers at the hub on both real stores (SQLite, PostgreSQL): stored once, never a press, masked, receipted,
+hidden with who/when."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlite_utils
 
 from hub import answers, ingest
 from hub.db import open_db
 from hub.receipts import receipts_for_batch
+from hub.store import Database
 from otklik import protocol
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -20,8 +22,10 @@ RATING_ID = "rating-0001"
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> sqlite_utils.Database:
-    return open_db(tmp_path / "hub.db")
+def db(hub_target: str | Path) -> Iterator[Database]:
+    database = open_db(hub_target)
+    yield database
+    database.close()
 
 
 def rating(event_id: str = RATING_ID, seq: int = 1, score: int = 1) -> tuple[str, bytes]:
@@ -41,11 +45,11 @@ def answer(
     return protocol.topic(branch, "k1", protocol.ANSWER), protocol.encode(body)
 
 
-def run(db: sqlite_utils.Database, *messages: tuple[str, bytes]) -> list[str]:
+def run(db: Database, *messages: tuple[str, bytes]) -> list[str]:
     return [o.result for o in ingest.handle_batch(db, [(t, p, NOW) for t, p in messages])]
 
 
-def test_an_answer_is_stored_once_and_never_counts_as_a_press(db: sqlite_utils.Database) -> None:
+def test_an_answer_is_stored_once_and_never_counts_as_a_press(db: Database) -> None:
     # Before its rating (the two travel separately), re-sent in the same batch and in a later one.
     assert run(db, answer(), answer()) == [ingest.STORED, ingest.DUPLICATE]
     assert run(db, answer()) == [ingest.DUPLICATE]
@@ -60,14 +64,14 @@ def test_an_answer_is_stored_once_and_never_counts_as_a_press(db: sqlite_utils.D
     assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
 
 
-def test_the_same_id_with_other_content_is_a_dead_letter_and_the_first_stands(db: sqlite_utils.Database) -> None:
+def test_the_same_id_with_other_content_is_a_dead_letter_and_the_first_stands(db: Database) -> None:
     run(db, answer())
     assert run(db, answer(reason="price")) == [ingest.REJECTED]
     assert [r["reason"] for r in db["answers"].rows] == ["queue"]
     assert "different from the stored answer" in next(db["dead_letters"].rows)["reason"]
 
 
-def test_receipts_confirm_answers_so_the_kiosk_deletes_them_only_once_stored(db: sqlite_utils.Database) -> None:
+def test_receipts_confirm_answers_so_the_kiosk_deletes_them_only_once_stored(db: Database) -> None:
     messages = [answer(), rating(), answer("answer-0009", reason="Bad Id")]
     outcomes = ingest.handle_batch(db, [(t, p, NOW) for t, p in messages])
     (to, payload), *more = receipts_for_batch(messages, outcomes)
@@ -88,22 +92,20 @@ def test_receipts_confirm_answers_so_the_kiosk_deletes_them_only_once_stored(db:
         ("2 tills open, waited 15 min, 1500 rub", "2 tills open, waited 15 min, 1500 rub"),
     ],
 )
-def test_phone_numbers_and_addresses_are_masked_before_storage(
-    db: sqlite_utils.Database, comment: str, stored: str
-) -> None:
+def test_phone_numbers_and_addresses_are_masked_before_storage(db: Database, comment: str, stored: str) -> None:
     run(db, answer(comment=comment))
     row = next(db["answers"].rows)
     assert row["comment"] == stored
     assert comment == stored or comment not in json.dumps(list(db["answers"].rows), ensure_ascii=False)
 
 
-def test_a_masked_comment_stays_within_the_limit(db: sqlite_utils.Database) -> None:
+def test_a_masked_comment_stays_within_the_limit(db: Database) -> None:
     comment = "a@b.cd " * (protocol.MAX_COMMENT_CHARS // 7)  # each mask is longer than what it hides
     run(db, answer(comment=comment[: protocol.MAX_COMMENT_CHARS]))
     assert len(next(db["answers"].rows)["comment"]) <= protocol.MAX_COMMENT_CHARS
 
 
-def test_a_manager_hides_a_comment_of_their_branch_only(db: sqlite_utils.Database) -> None:
+def test_a_manager_hides_a_comment_of_their_branch_only(db: Database) -> None:
     run(db, answer(comment="slow"), answer("answer-0002", branch="b2", comment="slow too"))
     with pytest.raises(answers.AnswerNotFound):
         answers.hide(db, "answer-0002", by="manager-b1", at=NOW, branches={"b1"})
@@ -120,7 +122,7 @@ def test_a_manager_hides_a_comment_of_their_branch_only(db: sqlite_utils.Databas
 
 
 def test_the_hub_stores_where_a_press_was_made_and_buttons_for_kiosks_that_do_not_say(
-    db: sqlite_utils.Database,
+    db: Database,
 ) -> None:
     old = protocol.rating_payload(
         branch="b1", kiosk="k1", id="rating-0002", seq=2, ts="2026-11-22T11:59:00.000Z", score=4

@@ -15,17 +15,25 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlite_utils import Database
 
 from hub import dead_letters, ingest
 from hub.db import open_db
+from hub.store import Database
 from otklik import protocol, times
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
+def db(hub_target: str | Path) -> Iterator[Database]:
+    database = open_db(hub_target)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    """For the faults only SQLite can be made to raise here (its triggers' RAISE, locks, size cap)."""
     database = open_db(tmp_path / "hub.db")
     yield database
     database.close()
@@ -82,7 +90,8 @@ def test_a_bug_in_decode_for_one_message_dead_letters_only_that_one(
     assert db["events"].count == 2
 
 
-def test_a_failure_in_storage_costs_one_savepoint_and_counts_nothing_twice(db: Database) -> None:
+def test_a_failure_in_storage_costs_one_savepoint_and_counts_nothing_twice(sqlite_db: Database) -> None:
+    db = sqlite_db
     # A real SQLite refusal in the aggregates, a statement after the event row
     # was written: only the message's savepoint undoes the half-stored press.
     db.execute(
@@ -96,7 +105,10 @@ def test_a_failure_in_storage_costs_one_savepoint_and_counts_nothing_twice(db: D
     assert db["kiosks"].get(("b1", "k1"))["seq_count"] == 2
 
 
-def test_a_message_that_rolls_back_the_whole_transaction_is_dead_lettered_and_the_rest_stored(db: Database) -> None:
+def test_a_message_that_rolls_back_the_whole_transaction_is_dead_lettered_and_the_rest_stored(
+    sqlite_db: Database,
+) -> None:
+    db = sqlite_db
     db.execute(
         "CREATE TRIGGER rollback_k666 BEFORE INSERT ON events WHEN NEW.kiosk = 'k666' "
         "BEGIN SELECT RAISE(ROLLBACK, 'rolled back by trigger'); END"
@@ -107,7 +119,8 @@ def test_a_message_that_rolls_back_the_whole_transaction_is_dead_lettered_and_th
     assert db["events"].count == 2 and db["kiosks"].get(("b1", "k1"))["seq_count"] == 2
 
 
-def test_a_database_fault_is_no_messages_fault_and_propagates(db: Database, tmp_path: Path) -> None:
+def test_a_database_fault_is_no_messages_fault_and_propagates(sqlite_db: Database, tmp_path: Path) -> None:
+    db = sqlite_db
     # Another writer holds the lock: SQLITE_BUSY. Nothing may be dead-lettered
     # or committed; the service retries the batch and acknowledges nothing.
     db.conn.execute("PRAGMA busy_timeout = 50")
@@ -122,7 +135,8 @@ def test_a_database_fault_is_no_messages_fault_and_propagates(db: Database, tmp_
     assert db["events"].count == 0 and db["dead_letters"].count == 0
 
 
-def test_a_full_database_is_no_messages_fault_either(db: Database) -> None:
+def test_a_full_database_is_no_messages_fault_either(sqlite_db: Database) -> None:
+    db = sqlite_db
     # SQLite's own size cap gives a real SQLITE_FULL mid-batch.
     pages = db.execute("PRAGMA page_count").fetchone()[0]
     db.execute(f"PRAGMA max_page_count = {pages + 2}")
@@ -215,13 +229,13 @@ def test_a_valid_retained_status_is_still_applied(db: Database) -> None:
     assert db["kiosks"].get(("b1", "k1"))["state"] == "online"
 
 
-def test_the_cli_shows_what_was_dropped(db: Database, tmp_path: Path) -> None:
+def test_the_cli_shows_what_was_dropped(db: Database, hub_target: str | Path) -> None:
     from click.testing import CliRunner
 
     from otklik.cli import cli
 
     ingest.handle_batch(db, [("otklik/v1/b1/bad/rating", b"x", NOW) for _ in range(70)])
-    result = CliRunner().invoke(cli, ["dead-letters", "--db", str(tmp_path / "hub.db"), "--json", "--last", "2"])
+    result = CliRunner().invoke(cli, ["dead-letters", "--db", str(hub_target), "--json", "--last", "2"])
     assert result.exit_code == 0, result.output
     shown = json.loads(result.output)
     assert shown["sources"][0] | {"last_at": None} == {
@@ -229,5 +243,5 @@ def test_the_cli_shows_what_was_dropped(db: Database, tmp_path: Path) -> None:
         "last_dropped_at": times.format_ts(NOW), "last_at": None,
     }  # fmt: skip
     assert len(shown["newest"]) == 2 and "not valid JSON" in shown["newest"][0]["reason"]
-    table = CliRunner().invoke(cli, ["dead-letters", "--db", str(tmp_path / "hub.db")]).output
+    table = CliRunner().invoke(cli, ["dead-letters", "--db", str(hub_target)]).output
     assert "otklik/v1/b1/bad" in table and " 60 " in table and " 10 " in table

@@ -1,4 +1,4 @@
-"""The hub's ingest rules, straight against a real SQLite file (no broker needed)."""
+"""The hub's ingest rules, straight against both real stores (a SQLite file, PostgreSQL; no broker needed)."""
 
 import json
 from datetime import UTC, datetime, timedelta

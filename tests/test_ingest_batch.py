@@ -1,7 +1,7 @@
 """Ingest by the batch: the same rows as message by message, with statements per key and per kiosk, not per press.
 
-Against real SQLite files through ``hub.ingest``; statements are counted with
-SQLite's own trace callback.
+Against both real stores through ``hub.ingest`` (the batch on each store must store what one by one
+stores on SQLite); statements are counted with SQLite's own trace callback.
 """
 
 from __future__ import annotations
@@ -13,18 +13,27 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlite_utils import Database
+import sqlite_utils
 
 from hub import aggregates, branches, ingest, roster
 from hub.db import open_db
+from hub.store import Database
 from otklik import protocol, times
 
 NOW = datetime(2026, 11, 16, 12, 0, 0, tzinfo=UTC)  # a Monday
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
+def db(hub_target: str | Path) -> Iterator[Database]:
+    database = open_db(hub_target)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
     database = open_db(tmp_path / "hub.db")
+    assert isinstance(database, sqlite_utils.Database)
     yield database
     database.close()
 
@@ -99,9 +108,10 @@ def contents(db: Database) -> dict[str, list[tuple]]:
     return {name: sorted(db.execute(sql).fetchall()) for name, sql in tables.items()}
 
 
-def test_a_batch_stores_exactly_what_the_same_messages_store_one_by_one(tmp_path: Path) -> None:
+def test_a_batch_stores_exactly_what_the_same_messages_store_one_by_one(hub_target: str | Path, tmp_path: Path) -> None:
     messages = mixed_traffic()
-    together, alone = open_db(tmp_path / "together.db"), open_db(tmp_path / "alone.db")
+    # Together on each store, alone on SQLite: on PostgreSQL the batch must also store what SQLite does.
+    together, alone = open_db(hub_target), open_db(tmp_path / "alone.db")
     for database in (together, alone):
         prepare(database)
     hub = ingest.Ingest(together)
@@ -143,7 +153,10 @@ def busy_hour(kiosks: int, per_kiosk: int) -> list[tuple[str, bytes, datetime]]:
 
 
 @pytest.mark.parametrize("per_kiosk", [2, 100])
-def test_one_statement_per_key_and_per_kiosk_however_many_presses(db: Database, per_kiosk: int) -> None:
+def test_one_statement_per_key_and_per_kiosk_however_many_presses(
+    sqlite_db: sqlite_utils.Database, per_kiosk: int
+) -> None:
+    db = sqlite_db
     branches.update(db, "b1", timezone="UTC")
     hub = ingest.Ingest(db)
     hub.handle_batch(busy_hour(1, 1))  # settings and the prune pass are behind us: the steady state
@@ -165,12 +178,12 @@ def test_one_statement_per_key_and_per_kiosk_however_many_presses(db: Database, 
     assert statements.count("UPDATE events") == 0, "an event is never updated after its insert"
 
 
-def test_a_settings_change_by_another_process_applies_from_the_next_batch(db: Database, tmp_path: Path) -> None:
+def test_a_settings_change_by_another_process_applies_from_the_next_batch(db: Database, hub_target: str | Path) -> None:
     hub = ingest.Ingest(db)
     start = NOW - timedelta(minutes=30)
     fast = [(*rating("k1", n + 1, start + timedelta(seconds=n)), NOW) for n in range(12)]
     hub.handle_batch(fast[:6])
-    other = open_db(tmp_path / "hub.db", migrate=False)  # the CLI, say
+    other = open_db(hub_target, migrate=False)  # the CLI, say
     branches.update(other, "b1", burst_max=3)
     other.close()
     hub.handle_batch(fast[6:])

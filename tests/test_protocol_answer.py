@@ -96,3 +96,16 @@ def test_a_comment_at_the_limit_in_persian_fits_the_payload() -> None:
     got = answer(comment="ص" * protocol.MAX_COMMENT_CHARS)
     assert isinstance(got, protocol.Answer)
     assert len(protocol.encode({**ANSWER, "comment": got.comment})) < protocol.MAX_PAYLOAD_BYTES
+
+
+def test_an_answer_may_say_its_channel_and_an_old_one_is_buttons() -> None:
+    old = answer()
+    assert isinstance(old, protocol.Answer) and old.channel == protocol.CHANNEL_BUTTONS
+    assert "channel" not in protocol.answer_payload(branch="b1", kiosk="k1", id="abcdefgh12", rating="r" * 10,
+                                                    ts=ANSWER["ts"], reason="queue")  # fmt: skip
+    body = protocol.answer_payload(branch="b1", kiosk="k1", id="abcdefgh12", rating="r" * 10, ts=ANSWER["ts"],
+                                   reason="queue", channel=protocol.CHANNEL_PHONE)  # fmt: skip
+    phone = protocol.decode(TOPIC, protocol.encode(body))
+    assert isinstance(phone, protocol.Answer) and phone.channel == protocol.CHANNEL_PHONE and not phone.extra
+    with pytest.raises(protocol.ProtocolError, match="channel 'web'"):
+        answer(channel="web")

@@ -35,8 +35,8 @@ def test_passwords_are_random_and_long() -> None:
     assert len(passwords) == 50 and all(len(p) >= 32 for p in passwords)
 
 
-def test_registry_refuses_duplicates_and_collisions(tmp_path: Path) -> None:
-    db = registry.open_hub_db(tmp_path / "hub.db")
+def test_registry_refuses_duplicates_and_collisions(hub_target: str | Path) -> None:
+    db = registry.open_hub_db(hub_target)
     cred, password = registry.add_device(db, "b1", "k1")
     assert (
         cred.username == "k-b1-k1"
@@ -55,8 +55,8 @@ def test_registry_refuses_duplicates_and_collisions(tmp_path: Path) -> None:
     assert again.active
 
 
-def test_acl_confines_each_kiosk_to_its_own_topics(tmp_path: Path) -> None:
-    db = registry.open_hub_db(tmp_path / "hub.db")
+def test_acl_confines_each_kiosk_to_its_own_topics(hub_target: str | Path) -> None:
+    db = registry.open_hub_db(hub_target)
     registry.add_device(db, "b1", "k1")
     registry.add_device(db, "b1", "k2")
     registry.add_service(db, "hub")

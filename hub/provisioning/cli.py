@@ -11,10 +11,11 @@ from typing import Any, TextIO
 
 import click
 
-from hub.provisioning import actions, broker_files, bundle, registry, store
+from hub.alert_text import LANGUAGES
+from hub.provisioning import actions, broker_files, bundle, qr, registry, store
 from hub.provisioning.actions import DEFAULT_PUBLIC_URL
 from otklik import config
-from otklik.command import broker_from, broker_options, db_option, emit, group, output_option
+from otklik.command import Group, broker_from, broker_options, db_option, emit, group, output_option
 from otklik.settings import SettingsError
 
 CONFIG_PUSH_USER = registry.service_username(registry.ROLE_HUB, "push")
@@ -276,6 +277,96 @@ def provision_list(db_path: Path, output: str, show_all: bool) -> None:
         state = f"revoked {c.revoked_at}" if c.revoked_at else f"since {c.rotated_at or c.created_at}"
         rows.append({"username": c.username, "role": c.role, "where": where, "state": state})
     emit(rows, output)
+
+
+@provision.group("qr", cls=Group, invoke_without_command=True)
+@db_option
+@click.option("--branch", help="Branch id the code's ratings count for.")
+@click.option(
+    "--kiosk", "kiosk_id", help=f"Kiosk whose ratings they are (default: the branch's own, '{qr.BRANCH_KIOSK}')."
+)
+@click.option("--name", help="The branch's name as printed on the sheet, in its language (default: the branch id).")
+@click.option(
+    "--language", type=click.Choice(LANGUAGES), help="The sheet's language (default: the branch's alert_language)."
+)
+@click.option(
+    "--url",
+    "base_url",
+    envvar=config.envvars("OTKLIK_PUBLIC_DASHBOARD_URL"),
+    show_envvar=True,
+    help="The dashboard's address as a shopper's phone reaches it, e.g. https://feedback.example.com.",
+)
+@click.option(
+    "--font", type=click.Path(dir_okay=False, path_type=Path), help="A .ttf with Latin, Cyrillic and Persian letters."
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="The sheet: FILE.png or FILE.pdf.")
+@click.pass_context
+def provision_qr(ctx: click.Context, db_path: Path, branch: str | None, kiosk_id: str | None, name: str | None,
+                 language: str | None, base_url: str | None, font: Path | None, out: Path | None) -> None:  # fmt: skip
+    """A printable QR code that opens the phone page for a branch or kiosk; revoke and list them.
+
+    The code holds the dashboard's address and a signed token naming branch and kiosk (no
+    other secret); the key that signs it is the private file OTKLIK_QR_KEY_FILE (default
+    <hub db>.qr-key, 0600). The new code's id is printed: `otklik provision qr revoke ID`
+    stops it at once.
+
+    \b
+    Example:
+        otklik provision qr --branch b1 --kiosk k1 --url https://feedback.example.com --out k1.pdf
+        otklik provision qr --branch b1 --name "Тверская, 12" --language ru --url https://... --out b1.png
+        otklik provision qr list --branch b1
+        otklik provision qr revoke Xy3_aB9cDe1f
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from hub import branches
+    from hub.provisioning import qr_sheet
+
+    for option, value in (("--branch", branch), ("--url", base_url), ("--out", out)):
+        if not value:
+            raise click.UsageError(f"give {option} (or a subcommand: list, revoke)")
+    assert branch and base_url and out
+    if out.suffix.lower() not in qr_sheet.FORMATS:
+        raise click.BadParameter(f"{out} must end in .png or .pdf", param_hint="--out")
+    db = registry.open_hub_db(db_path)
+    qr_sheet.find_font(font)  # before a code is made that no sheet shows
+    token, signed = qr.create(db, qr.signing_key(db_path), branch, kiosk_id)
+    link = qr.url(base_url, signed)
+    page = qr_sheet.render(link, name=name or branch, language=language or branches.get(db, branch).alert_language,
+                           footer=f"{token.branch}/{token.kiosk} · {token.id}", font=font)  # fmt: skip
+    qr_sheet.save(page, out)
+    # The id, not the link: the link is on the sheet, and anyone with it can rate this kiosk.
+    click.echo(f"QR code {token.id} for {token.branch}/{token.kiosk}: {out}")
+
+
+@provision_qr.command("list")
+@db_option
+@output_option
+@click.option("--branch", help="Only this branch's codes.")
+@click.option("--all", "show_all", is_flag=True, help="Include revoked codes.")
+def provision_qr_list(db_path: Path, output: str, branch: str | None, show_all: bool) -> None:
+    """List QR codes (their ids, never their tokens).
+
+    \b
+    Example:
+        otklik provision qr list --branch b1 --all --json
+    """
+    db = registry.open_hub_db(db_path)
+    emit([t.as_dict() for t in qr.list_tokens(db, branch=branch, show_all=show_all)], output)
+
+
+@provision_qr.command("revoke")
+@db_option
+@click.argument("token_id")
+def provision_qr_revoke(db_path: Path, token_id: str) -> None:
+    """Stop a QR code: its page and its posts are refused from now on (its ratings so far stay).
+
+    \b
+    Example:
+        otklik provision qr revoke Xy3_aB9cDe1f
+    """
+    token = qr.revoke(registry.open_hub_db(db_path), token_id)
+    click.echo(f"QR code {token.id} for {token.branch}/{token.kiosk} revoked at {token.revoked_at}")
 
 
 @provision.command("sync")

@@ -81,6 +81,16 @@ def m002_kiosk_settings(db: Database) -> None:
     )
 
 
+@MIGRATIONS()
+def m003_qr_tokens(db: Database) -> None:
+    # The phone channel's QR codes (hub/provisioning/qr.py): the signed token names its id, and
+    # the id is looked up here on every use, so a revoked code stops working at once.
+    db.execute(
+        "CREATE TABLE qr_tokens (id TEXT PRIMARY KEY, branch TEXT NOT NULL, kiosk TEXT NOT NULL, "
+        "created_at TEXT NOT NULL, revoked_at TEXT, note TEXT)"
+    )
+
+
 @dataclass(frozen=True)
 class Credential:
     username: str

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flask import Flask, abort, jsonify, render_template, request
+from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from kiosk.config import ScreenConfig
 from kiosk.outbox import Press
-from kiosk.screen.texts import TEXTS
-from otklik import protocol
+from otklik import protocol, shopper_texts
 from otklik.settings import FollowUp, Question
+from otklik.shopper_texts import TEXTS
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class Screen:
 
 def create_app(backend: Backend, config: ScreenConfig, *, clock: Callable[[], float] = time.monotonic) -> Flask:
     app = Flask(__name__)
+    app.jinja_loader = ChoiceLoader([app.jinja_loader, FileSystemLoader(shopper_texts.TEMPLATES)])  # type: ignore[list-item]
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     screen = Screen(backend, config, clock)
     app.extensions["otklik_screen"] = screen

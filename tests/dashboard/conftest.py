@@ -34,9 +34,11 @@ def hub_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def app(hub_path: Path) -> Iterator[Flask]:
+def app(hub_path: Path, tmp_path: Path) -> Iterator[Flask]:
     migrate(hub_path)
-    app = create_app({"OTKLIK_DB": str(hub_path), "SECRET_KEY": "test", "TESTING": True})
+    # The accounts file named, not defaulted: beside a PostgreSQL hub there is no file to put it next to.
+    config = {"OTKLIK_DB": str(hub_path), "OTKLIK_AUTH_DB": str(tmp_path / "hub-dashboard.db")}
+    app = create_app({**config, "SECRET_KEY": "test", "TESTING": True})
     store = accounts.open_store(app.config["OTKLIK_AUTH_DB"])
     accounts.add_user(store, "root", PASSWORD, "admin")
     accounts.add_user(store, "olga", PASSWORD, "manager", ["b1"])

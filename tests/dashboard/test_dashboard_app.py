@@ -20,6 +20,13 @@ from hub import roster as hub_roster
 from hub.db import open_db
 from tests.dashboard.conftest import PASSWORD, csrf_token, login, publish
 
+
+@pytest.fixture
+def hub_path(hub_target: str | Path) -> str | Path:
+    """These figures are read from either store (tests/hub_db.py)."""
+    return hub_target
+
+
 PAGES = ["/", "/branch/b1", "/employees", "/employees/b1/e1", "/alerts", "/fleet", "/roster"]
 APIS = [
     "/api/v1/me",

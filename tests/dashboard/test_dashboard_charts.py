@@ -11,12 +11,20 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from dashboard import accounts
 from hub.exports import CsvDialect, csv_text
 from tests.dashboard.conftest import PASSWORD, heartbeat, login
+
+
+@pytest.fixture
+def hub_path(hub_target: str | Path) -> str | Path:
+    """These figures are read from either store (tests/hub_db.py)."""
+    return hub_target
+
 
 ROWS = [
     {"name": '=HYPERLINK("http://evil")', "index": 66.7, "trend": -2.5, "responses": 4, "note": "Ёлка, «ok»"},

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from flask.testing import FlaskClient
 
@@ -22,6 +23,12 @@ import hub.analytics_cli
 from hub import roster as hub_roster
 from hub.db import open_db
 from tests.dashboard.conftest import csrf_token, heartbeat, login
+
+
+@pytest.fixture
+def hub_path(hub_target: str | Path) -> str | Path:
+    """These figures are read from either store (tests/hub_db.py)."""
+    return hub_target
 
 
 def _employees(db, *rows: tuple[str, str, str]) -> None:
@@ -40,11 +47,12 @@ def _setup(hub_path: Path) -> tuple[str, int]:
     db = open_db(hub_path)
     with db.conn:
         cursor = db.execute(
-            'INSERT INTO shifts (employee, branch, kiosk, start, "end") VALUES (?, ?, ?, ?, ?)',
+            'INSERT INTO shifts (employee, branch, kiosk, start, "end") VALUES (?, ?, ?, ?, ?) RETURNING id',
             ["e2", "b2", "", f"{day}T08:00:00.000Z", f"{day}T16:00:00.000Z"],
         )
+        shift_id = cursor.fetchone()[0]
     db.conn.close()
-    return day, cursor.lastrowid
+    return day, shift_id
 
 
 def _roster(hub_path: Path) -> tuple[list[dict], list[dict]]:

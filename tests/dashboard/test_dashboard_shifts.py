@@ -328,10 +328,11 @@ def test_an_old_shift_stays_correctable(client: FlaskClient, hub: Hub) -> None:
     # Recorded before k5 was taken away: today's rules would not let it be added.
     with db.conn:
         cursor = db.execute(
-            'INSERT INTO shifts (employee, branch, kiosk, start, "end") VALUES (?, ?, ?, ?, ?)',
+            'INSERT INTO shifts (employee, branch, kiosk, start, "end") VALUES (?, ?, ?, ?, ?) RETURNING id',
             ["e1", "b1", "k5", *(hub_roster.to_utc(db, "b1", f"{hub.day} {t}", t) for t in ("09:00", "17:00"))],
         )
-    old = hub_roster.get_shift(db, cursor.lastrowid)
+        shift_id = cursor.fetchone()[0]
+    old = hub_roster.get_shift(db, shift_id)
     hub_roster.add_employee(db, "e1", "b2", "Anna", actor=hub_roster.ADMIN)
     db.conn.close()
     login(client, "olga")

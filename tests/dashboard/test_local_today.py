@@ -27,6 +27,13 @@ from otklik.cli import cli as otklik
 from tests.analytics_util import feed, press
 from tests.dashboard.conftest import PASSWORD, login
 
+
+@pytest.fixture
+def hub_path(hub_target: str | Path) -> str | Path:
+    """These figures are read from either store (tests/hub_db.py)."""
+    return hub_target
+
+
 ZONE = ZoneInfo("Asia/Vladivostok")
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=ZONE)  # 2026-11-22 20:00 UTC
 TODAY = "2026-11-23"  # a Monday in Vladivostok
