@@ -532,7 +532,7 @@ def _insert(db: Database, new: Sequence[_Press], attributed: Sequence[tuple[str,
             :received_at, :extra)
         ON CONFLICT (id) DO NOTHING
         """,
-        sorted((p.row for p in new), key=lambda row: row["id"]),
+        [p.row for p in sorted(new, key=lambda p: p.rating.id)],
     )
     if cursor.rowcount != len(new):
         raise _NotInserted(f"{cursor.rowcount} of {len(new)} new events inserted")

@@ -207,11 +207,6 @@ def fresh_postgres(prefix: str = "otklik_hubs") -> Iterator[str]:
             admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
-def migrated(target: str | Path) -> None:
-    """The schema made once, before any hub starts (as `otklik db migrate` runs before the units)."""
-    migrate(target)
-
-
 def run(
     work: Path,
     db_target: str | Path,
@@ -230,7 +225,7 @@ def run(
 ) -> Outcome:
     """Stream ``events`` presses (and ``duplicates`` of them again) through ``hubs`` hubs until all are confirmed."""
     work.mkdir(parents=True, exist_ok=True)
-    migrated(db_target)
+    migrate(db_target)  # once, before any hub starts (as `otklik db migrate` runs before the units)
     broker = Mosquitto(work / "broker", extra_conf=BROKER_CONF)
     broker.start()
     options = ["--share-group", GROUP, "--no-alerts"]
