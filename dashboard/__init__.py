@@ -81,7 +81,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config)
 
     # Imported here so `otklik users ...` works without the web-only extras installed.
-    from dashboard import api, auth, charts, errors, i18n, levels, phone, store, views
+    from dashboard import api, auth, charts, errors, i18n, levels, phone, reasons_views, store, views
 
     store.init_app(app)
     i18n.init_app(app)
@@ -94,4 +94,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(views.bp)
     phone.init_app(app)
     api.init_app(app)
+    reasons_views.init_app(app)
     return app

@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 
 from dashboard import access, accounts, figures, filters, fleet, writes
 from dashboard.accounts import User
+from dashboard.cache import observe
 from dashboard.errors import InputError, NotFound, api_error
 from dashboard.exports import csv_response, table
 from dashboard.openapi import document
@@ -270,7 +271,13 @@ def stream() -> Response:
                     user = still
                 if version != last_version or time.monotonic() - last_look >= FLEET_RECHECK_S:
                     last_version, last_look = version, time.monotonic()
-                    for topic, payload in live_state(db, user, clock()).items():
+                    with observe() as seen:
+                        state = live_state(db, user, clock())
+                    if seen.stale:
+                        # Served while being recomputed (dashboard.cache): look again at the next
+                        # poll, or the last press of a quiet spell would wait for the next commit.
+                        last_version = None
+                    for topic, payload in state.items():
                         news = dumps(_news(payload))
                         if news != last_news.get(topic):
                             last_news[topic] = news

@@ -37,6 +37,12 @@ def chart_text() -> dict[str, Any]:
             "below": _("Below the outer limits (99.8%)"),
             "within": _("Within the limits"),
         },
+        "reasons": {
+            "x": _("Unhappy presses, n"),
+            "y": _("Reason"),
+            "now": _("This period"),
+            "before": _("Period before"),
+        },
         "heat": {
             "caption": _("Responses by hour and weekday, in the branch's local time"),
             "colour": _("Colour: index"),

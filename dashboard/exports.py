@@ -10,14 +10,17 @@ from flask import Response
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from dashboard import access, figures, fleet
+from dashboard import access, figures, fleet, reasons
 from dashboard.accounts import User
 from dashboard.errors import InputError
 from hub import alert_text
 from hub.exports import CsvDialect, csv_text
 from hub.store import Database
 
-EXPORTABLE = ("overview", "fleet", "employees", "series", "heatmap", "flagged", "alerts", "roster", "shifts")
+EXPORTABLE = (
+    "overview", "fleet", "employees", "series", "heatmap", "flagged", "alerts", "roster", "shifts", "reasons",
+    "comments",
+)  # fmt: skip
 
 
 def table(db: Database, user: User, view: str, args: dict[str, str]) -> list[dict[str, Any]]:
@@ -35,6 +38,8 @@ def table(db: Database, user: User, view: str, args: dict[str, str]) -> list[dic
         if view == "heatmap":
             return [figures.flat(r) for r in figures.heatmap(db, branch, args)]
         return figures.flagged(db, branch, args)
+    if view in ("reasons", "comments"):
+        return _answers(db, user, view, args)
     names = access.score_branches(db, user, args.get("branch") if view in ("employees", "shifts") else None)
     if view == "employees":
         return figures.ranking(db, names, args)
@@ -54,6 +59,22 @@ def table(db: Database, user: User, view: str, args: dict[str, str]) -> list[dic
         }
         for r in figures.overview(db, names)
     ]
+
+
+def _answers(db: Database, user: User, view: str, args: dict[str, str]) -> list[dict[str, Any]]:
+    """The reasons table flat, or every comment matching the filters (not one page of them)."""
+    from dashboard import reasons_views
+
+    if view == "reasons":
+        return reasons.reason_rows(reasons_views.reason_figure(db, user, args))
+    rows: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        found = reasons_views.comment_page(db, user, {**args, "page": str(page), "limit": "500"})
+        rows += found["rows"]
+        if page >= found["pages"]:
+            return rows
+        page += 1
 
 
 def _alert_line(alert: dict[str, Any]) -> dict[str, Any]:

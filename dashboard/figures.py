@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dashboard import filters
-from dashboard.cache import cached
+from dashboard.cache import cached, remember
 from hub import alerts as hub_alerts
 from hub import branches as hub_branches
 from hub import roster as hub_roster
@@ -50,6 +50,16 @@ def latest_today(db: Database, names: Sequence[str]) -> date:
     return max((local_today(zone, moment) for zone in zones.values()), default=moment.date())
 
 
+def local_days(db: Database, names: Sequence[str], now: datetime | None = None) -> tuple:
+    """Each time zone of the branches with its local date: what a figure of "today" depends on.
+
+    Part of the cache keys of such figures (instead of the clock): the key changes only when a
+    branch's own day does (dashboard.cache).
+    """
+    moment = now or filters.now()
+    return tuple(sorted({(zone.key, local_today(zone, moment)) for zone in _zones(db, tuple(names)).values()}))
+
+
 @cached
 def _zones(db: Database, names: tuple[str, ...]) -> dict[str, ZoneInfo]:
     return {name: hub_branches.get(db, name).zone for name in names}
@@ -66,11 +76,13 @@ def _period(db: Database, branch: str, args: dict[str, str], days: int) -> tuple
 
 def overview(db: Database, names: Sequence[str], now: datetime | None = None) -> list[dict[str, Any]]:
     """One card per branch, each on its own today (``now`` for a caller outside a request: the live stream)."""
-    moment = (now or filters.now()).replace(second=0, microsecond=0)
-    return _overview(db, tuple(names), moment)
+    moment = now or filters.now()
+    names = tuple(names)
+    # Keyed on the branches' local dates, computed with a moment on those dates: the same figures all day.
+    key = ("figures.overview", names, local_days(db, names, moment))
+    return remember(db, key, lambda conn: _overview(conn, names, moment))
 
 
-@cached
 def _overview(db: Database, names: tuple[str, ...], now: datetime) -> list[dict[str, Any]]:
     if not names:
         return []
@@ -170,11 +182,11 @@ def flagged(db: Database, branch: str, args: dict[str, str]) -> list[dict[str, A
 
 @cached
 def _flagged(db: Database, branch: str, lo: str, hi: str, limit: int) -> list[dict[str, Any]]:
-    # Raw events, scanned: the slowest read of a branch page on a big database (tens of ms, seconds cold).
+    # Read from the partial index of flagged rows (hub.schema m005): ``flags <> ''`` as the index says it.
     return list(
         db.query(
             "SELECT id, branch, kiosk, seq, ts, score, employee, flags FROM events "
-            "WHERE branch = ? AND ts >= ? AND ts < ? AND flags != '' ORDER BY ts DESC LIMIT ?",
+            "WHERE branch = ? AND ts >= ? AND ts < ? AND flags <> '' ORDER BY ts DESC LIMIT ?",
             [branch, lo, hi, limit],
         )
     )

@@ -66,6 +66,20 @@ _ALERT = {
         },
     },
 }
+_REASON = {
+    "type": "object",
+    "properties": {"reason": {"type": "string"}, "label": {"type": "string"}, "asked": {"type": "boolean"},
+                   "n": {"type": "integer"}, "previous": {"type": "integer"}},
+}  # fmt: skip
+_COMMENT = {
+    "type": "object",
+    "properties": {
+        **{k: {"type": "string"} for k in ("id", "rating_id", "branch", "kiosk", "ts", "comment")},
+        "score": {"type": ["integer", "null"], "description": "null while the press has not arrived"},
+        "reason": {"type": ["string", "null"]}, "label": {"type": ["string", "null"]},
+        "hidden_at": {"type": ["string", "null"]}, "hidden_by": {"type": ["string", "null"]},
+    },
+}  # fmt: skip
 _NOTE = {
     "type": "object",
     "properties": {"note": {"type": "string", "maxLength": 2000, "description": "Required to resolve"}},
@@ -199,8 +213,71 @@ ENDPOINTS: list[Endpoint] = [
     ("delete", "/shifts/{shift_id}", "Delete a shift; its presses are re-attributed", [_SHIFT_ID], _SHIFT),
     (
         "get",
+        "/reasons",
+        "Reasons behind unhappy presses (buttons 1-2) per branch, kiosk, employee or local hour: this period "
+        "(default: the 7 local days ending on each branch's today) against the period of the same length before; "
+        "`label` in the reader's language, `asked` false for a reason no kiosk asks any more",
+        [
+            _BRANCH_FILTER,
+            {"name": "by", "in": "query", "schema": {"enum": ["branch", "kiosk", "employee", "hour"]}},
+            *_PERIOD,
+        ],
+        {
+            "type": "object",
+            "properties": {
+                "by": {"type": "string"},
+                "from": {"type": ["string", "null"]},
+                "to": {"type": ["string", "null"]},
+                "previous_from": {"type": ["string", "null"]},
+                "previous_to": {"type": ["string", "null"]},
+                "reasons": {"type": "array", "items": _REASON},
+                "groups": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+    ),
+    (
+        "get",
+        "/comments",
+        "Shoppers' comments, newest first (default: the last 30 local days), masked before they were stored; "
+        "hidden ones only for an admin asking hidden=1",
+        [
+            _BRANCH_FILTER,
+            {"name": "score", "in": "query", "schema": {"enum": ["", "1", "2", "3", "4"]}},
+            {"name": "reason", "in": "query", "schema": {"type": "string", "maxLength": 32}},
+            {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 100}, "description": "Text to find"},
+            {"name": "hidden", "in": "query", "schema": {"enum": ["", "0", "1"]}},
+            {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100000}},
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+            *_PERIOD,
+        ],
+        {
+            "type": "object",
+            "properties": {
+                "total": {"type": "integer"},
+                "page": {"type": "integer"},
+                "pages": {"type": "integer"},
+                "per_page": {"type": "integer"},
+                "rows": {"type": "array", "items": _COMMENT},
+            },
+        },
+    ),
+    (
+        "post",
+        "/comments/{answer_id}/hide",
+        "Hide a comment of one of your branches: kept, marked hidden with who and when",
+        [{"name": "answer_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        {
+            "type": "object",
+            "properties": {"id": {"type": "string"}, "hidden_at": {"type": "string"}, "hidden_by": {"type": "string"}},
+        },
+        None,
+        "200",
+    ),
+    (
+        "get",
         "/export/{view}.csv",
-        "CSV of any table: overview, fleet, employees, series, heatmap, flagged, alerts, roster, shifts",
+        "CSV of any table: overview, fleet, employees, series, heatmap, flagged, alerts, roster, shifts, "
+        "reasons, comments (every comment matching the filters)",
         [_VIEW, _BRANCH_FILTER, *_PERIOD],
         {"type": "string"},
     ),

@@ -5,55 +5,106 @@ figures from the JSON API, the same one outside clients use."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import (
     Blueprint,
     Response,
+    current_app,
     flash,
     g,
+    has_request_context,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
-from flask_babel import get_locale, get_timezone
+from flask_babel import force_locale, get_locale, get_timezone
 from flask_babel import gettext as _
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from dashboard import access, accounts, charts, figures, filters, fleet, writes
 from dashboard.auth import safe_next
-from dashboard.cache import remember
+from dashboard.cache import observe, remember
 from dashboard.errors import InputError, NotFound
 from dashboard.exports import csv_response, table
-from dashboard.i18n import CALENDARS, LANGUAGES, input_message
+from dashboard.i18n import CALENDARS, LANGUAGES, input_message, select_calendar
 from dashboard.store import get_db, get_store
+from hub.store import Database
 
 bp = Blueprint("views", __name__)
 
 
-def shared_fragment(template: str, key: tuple, context: Callable[[], dict[str, Any]]) -> Markup:
-    """A part of a page that is the same for everyone allowed to see it, rendered once per change to the data.
+def shared_fragment(
+    template: str,
+    key: tuple,
+    context: Callable[[Database], dict[str, Any]],
+    *,
+    max_age: float | None = None,
+) -> Markup:
+    """A part of a page that is the same for everyone allowed to see it, rendered once and shared.
 
     Rendering 50 overview cards or 600 ranking rows took longer than reading
     their figures from the cache. A fragment must hold nothing of the user's
-    own (no CSRF token, no name): its key is what it shows, in which language
-    and time zone; the view checks who may see it before asking for it.
+    own (no CSRF token, no name): its key is what it shows, in which language,
+    time zone and calendar; the view checks who may see it before asking for
+    it. ``context(db)`` reads its figures on the connection it is given: while
+    presses arrive, dashboard.cache renders it again in the background, in a
+    copy of this request's context. ``key`` must hold the local dates it shows
+    (figures.local_days), ``max_age`` how long it stays true by the clock alone.
     """
-    where = (template, key, str(get_locale()), str(get_timezone()))
-    return remember(get_db(), where, lambda: Markup(render_template(template, **context())))
+    locale = str(get_locale())
+    where = (template, key, locale, str(get_timezone()), select_calendar(locale))
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    environ = dict(request.environ)
+
+    def render(db: Database) -> Markup:
+        if has_request_context():
+            return Markup(render_template(template, **context(db)))
+        with app.request_context(environ), force_locale(locale):
+            return Markup(render_template(template, **context(db)))
+
+    return remember(get_db(), where, render, max_age=max_age)
 
 
 def _fragment(markup: Markup) -> Response:
-    """A page's live part alone, for live.js to fold into the open page (never cached by the browser)."""
-    return Response(markup, mimetype="text/html", headers={"Cache-Control": "no-store"})
+    """A page's live part alone, for live.js to fold into the open page (never cached by the browser).
+
+    ``X-Figures-As-Of``: when its figures were last known current (live.js says "Updated" with it);
+    ``X-Figures-Stale``: they are being recomputed.
+    """
+    headers = {"Cache-Control": "no-store"}
+    if g.get("figures_as_of"):
+        headers["X-Figures-As-Of"] = g.figures_as_of
+    if g.get("figures_stale"):
+        # Served while being recomputed: live.js asks again shortly, or the page would keep it.
+        headers["X-Figures-Stale"] = "1"
+    return Response(markup, mimetype="text/html", headers=headers)
+
+
+def _as_of(part: Callable[[], Markup]) -> Markup:
+    """``part()``, noting on ``g`` the moment its figures were last known current (the page's live cue shows it)."""
+    with observe() as seen:
+        markup = part()
+    g.figures_stale = g.get("figures_stale", False) or seen.stale
+    if seen.as_of is not None:
+        g.figures_as_of = datetime.fromtimestamp(seen.as_of, UTC).isoformat(timespec="milliseconds")
+    return markup
 
 
 def _overview_cards() -> Markup:
     db = get_db()
     names = tuple(access.score_branches(db, g.user))
-    return shared_fragment("_overview_cards.html", names, lambda: {"rows": figures.overview(db, names)})
+    return _as_of(
+        lambda: shared_fragment(
+            "_overview_cards.html",
+            (names, figures.local_days(db, names)),
+            lambda conn: {"rows": figures.overview(conn, names)},
+        )
+    )
 
 
 @bp.route("/")
@@ -68,19 +119,27 @@ def overview_live() -> Response:
     return _fragment(_overview_cards())
 
 
+# A page part that lists kiosks is out of date by the clock alone once a heartbeat grows old
+# (fleet.STALE_AFTER_INTERVALS): rendered again this often even if nothing is committed.
+KIOSKS_MAX_AGE_S = 5.0
+
+
 def _branch_body(branch: str) -> Markup:
     access.branch(g.user, branch)
     db = get_db()
-    return shared_fragment(
-        "_branch_body.html",
-        (branch,),
-        lambda: {
-            "branch": branch,
-            "summary": figures.branch_summary(db, branch),
-            "kiosks": fleet.fleet(db, [branch]),
-            "flagged": figures.flagged(db, branch, {}),
-            **_field_context(figures.employee_field(db, [branch], {})),
-        },
+    return _as_of(
+        lambda: shared_fragment(
+            "_branch_body.html",
+            (branch, figures.local_days(db, (branch,))),
+            lambda conn: {
+                "branch": branch,
+                "summary": figures.branch_summary(conn, branch),
+                "kiosks": fleet.fleet(conn, [branch]),
+                "flagged": figures.flagged(conn, branch, {}),
+                **_field_context(figures.employee_field(conn, [branch], {})),
+            },
+            max_age=KIOSKS_MAX_AGE_S,
+        )
     )
 
 
@@ -101,8 +160,10 @@ def employees() -> Any:
     names = tuple(access.score_branches(db, g.user, args.get("branch")))
     minimum = filters.min_responses(args)
     # Only what the ranking depends on: any other query parameter must not make a new cache entry.
-    key = (*(args.get(k, "") for k in ("branch", "from", "to")), minimum, names)
-    body = shared_fragment("_employees_body.html", key, lambda: _field_context(figures.employee_field(db, names, args)))
+    key = (*(args.get(k, "") for k in ("branch", "from", "to")), minimum, names, figures.local_days(db, names))
+    body = shared_fragment(
+        "_employees_body.html", key, lambda conn: _field_context(figures.employee_field(conn, names, args))
+    )
     # The heading's period: each branch's own ends on its own today; the latest of them names it.
     start, end = filters.period(args, figures.DEFAULT_DAYS, figures.latest_today(db, names))
     days = (end - start).days + 1
@@ -129,12 +190,27 @@ def employee(branch: str, employee: str) -> Any:
 
 
 def _alerts_page(state: str) -> str:
-    return render_template("alerts.html", rows=_alert_rows(state), state=state)
+    return render_template("alerts.html", table=_alerts_table(state), state=state)
 
 
-def _alert_rows(state: str) -> list[dict[str, Any]]:
+# Where each row's forms take this session's CSRF token: the table is shared, the token is not.
+_CSRF_SLOT = "\x00csrf-token\x00"
+
+
+def _alerts_table(state: str) -> Markup:
+    """The alerts table, rendered once for everyone who sees these branches; this session's CSRF
+    token put into its forms per request (rendering its rows per request cost most of the page)."""
     db = get_db()
-    return figures.alerts(db, access.score_branches(db, g.user), state)
+    names = tuple(access.score_branches(db, g.user))
+    state = filters.alert_state(state)
+    shared = _as_of(
+        lambda: shared_fragment(
+            "_alerts_table.html",
+            (names, state),
+            lambda conn: {"rows": figures.alerts(conn, names, state), "state": state, "csrf_token": lambda: _CSRF_SLOT},
+        )
+    )
+    return Markup(str(shared).replace(_CSRF_SLOT, generate_csrf()))
 
 
 @bp.route("/alerts")
@@ -144,9 +220,7 @@ def alerts() -> Any:
 
 @bp.route("/live/alerts")
 def alerts_live() -> Response:
-    # Not a shared fragment: each row's forms carry this session's CSRF token.
-    state = request.args.get("state", "live")
-    return _fragment(Markup(render_template("_alerts_table.html", rows=_alert_rows(state), state=state)))
+    return _fragment(_alerts_table(request.args.get("state", "live")))
 
 
 @bp.route("/alerts/<int:alert_id>/<action>", methods=["POST"])
@@ -162,9 +236,12 @@ def alert_action(alert_id: int, action: str) -> Any:
 
 def _fleet_table() -> Markup:
     mine = access.fleet_branches(g.user)
-    db = get_db()
     key = (None if mine is None else tuple(mine),)
-    return shared_fragment("_fleet_table.html", key, lambda: {"kiosks": fleet.fleet(db, mine)})
+    return _as_of(
+        lambda: shared_fragment(
+            "_fleet_table.html", key, lambda conn: {"kiosks": fleet.fleet(conn, mine)}, max_age=KIOSKS_MAX_AGE_S
+        )
+    )
 
 
 @bp.route("/fleet", endpoint="fleet")

@@ -23,7 +23,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from hub import branches
+from hub import branches, retention
 from hub.analytics_schema import AGG_TABLES, COUNT_COLUMNS, FLAG_COLUMNS
 from hub.store import Database
 from otklik.times import local_keys
@@ -234,6 +234,7 @@ def rebuild(db: Database, branch: str | None = None) -> int:
     Needed after a branch's time zone changes (every local period moves).  Flags and
     attribution stored with the events are kept as they are.  Returns events counted.
     """
+    retention.check_rebuild(db)
     where, params = ("WHERE e.branch = ?", [branch]) if branch else ("", [])
     tally = Tally()
     count = 0

@@ -77,6 +77,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "камера насчитала за это время {visitors} посетителей",
         "fa": "دوربین در این مدت {visitors} بازدیدکننده شمرده است",
     },
+    # Added to an unhappy-share alert when shoppers answered the follow-up question.
+    "mostly": {
+        "en": "; mostly “{reason}” ({n} of {answered} who said why)",
+        "ru": "; чаще всего «{reason}» ({n} из {answered} назвавших причину)",
+        "fa": "؛ بیشتر «{reason}» ({n} از {answered} نفری که دلیل را گفتند)",
+    },
 }
 
 STATES: dict[str, dict[str, str]] = {
@@ -123,7 +129,20 @@ def render(alert: dict[str, Any], lang: str = "en", show: Show = _num) -> str:
     if "reason" in params and isinstance(params["reason"], dict):
         reason = dict(params["reason"])
         params["reason"] = render_kind(reason.pop("text"), reason, lang, show)
-    return render_kind(kind, {"where": where, **params}, lang, lambda k, v: v if k == "reason" else show(k, v))
+    mostly = params.pop("mostly", None)
+    text = render_kind(kind, {"where": where, **params}, lang, lambda k, v: v if k == "reason" else show(k, v))
+    if isinstance(mostly, dict):
+        text += _mostly(mostly, lang, show)
+    return text
+
+
+def _mostly(mostly: dict[str, Any], lang: str, show: Show) -> str:
+    """The reason behind an alert, in the reader's words; its id where the stored words lack the language."""
+    labels = mostly.get("label") or {}
+    reason = labels.get(language(lang)) or str(mostly.get("reason") or "?")
+    return render_kind(
+        "mostly", {"reason": reason, "n": mostly.get("n"), "answered": mostly.get("answered")}, lang, show
+    )
 
 
 def state(name: str, lang: str = "en") -> str:

@@ -35,13 +35,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hub import alert_text, branches, scores, store
+from hub import alert_text, answers, branches, scores, store
 from hub.store import Database
 from otklik.errors import OtklikError
 from otklik.times import format_ts, local_today, read_ts
 
 RULES = ("unhappy_share", "day_index", "kiosk_offline", "backlog", "unhappy_change", "good_hour", "kiosk_silent")
 STATES = ("open", "acknowledged", "resolved")
+MOSTLY_MIN = 2  # presses naming one reason before an unhappy-share alert says it is "mostly" that
 LIVE = ("open", "acknowledged")
 _COLUMNS = (
     "id, rule, branch, kiosk, dedup_key, state, message, value, details, opened_at, acknowledged_at, "
@@ -257,16 +258,24 @@ def _unhappy(db: Database, s: branches.BranchSettings, now: datetime) -> dict[st
     if n < max(1, s.unhappy_min_responses) or unhappy * 100 < s.unhappy_share_pct * n:
         return None
     share = 100 * unhappy / n
+    params: dict[str, Any] = {
+        "share": round(share),
+        "unhappy": unhappy,
+        "responses": n,
+        "window_min": s.unhappy_window_min,
+        "limit": s.unhappy_share_pct,
+    }
+    # What the shoppers who said why said most: the reason's words go into the alert as the
+    # kiosks ask it now, in every language, so the text still reads once the question changes.
+    top = answers.top_reason(db, s.branch, kiosks, since, format_ts(now))
+    if top is not None and top[1] >= MOSTLY_MIN:
+        reason, count, answered = top
+        label = answers.reason_labels(db, s.branch).get(reason, {})
+        params["mostly"] = {"reason": reason, "label": label, "n": count, "answered": answered}
     return {
         "rule": "unhappy_share",
         "value": round(share, 1),
-        "params": {
-            "share": round(share),
-            "unhappy": unhappy,
-            "responses": n,
-            "window_min": s.unhappy_window_min,
-            "limit": s.unhappy_share_pct,
-        },
+        "params": params,
         "details": {"responses": n, "unhappy": unhappy, "window_min": s.unhappy_window_min},
     }
 

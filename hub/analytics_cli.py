@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from hub import aggregates, alert_text, alerts, branches, config_push, exports, notify, roster, scores
+from hub import aggregates, alert_text, alerts, branches, config_push, exports, notify, retention, roster, scores
 from hub.alert_watch import AlertWatcher
 from hub.db import open_existing
 from hub.store import redacted
@@ -244,6 +244,9 @@ def branch_set(db_path: Path, branch: str, timezone: str | None, hours: str | No
         changes["timezone"] = timezone
     db = open_existing(db_path)
     before = branches.get(db, branch)
+    if {"timezone", "phone_ratings"} & changes.keys():
+        # Those recount the aggregates from raw events: refused after a prune, before anything changes.
+        retention.check_rebuild(db)
     try:
         result = branches.update(db, branch, **changes)
     except branches.SettingsError as err:

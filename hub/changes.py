@@ -60,6 +60,8 @@ _serial = itertools.count(1)
 
 
 class Watcher(Protocol):
+    identity: int
+
     def version(self) -> int:
         """A number that moves whenever a change was committed since it was last asked."""
         ...
@@ -87,6 +89,7 @@ class SQLiteWatcher:
         self._lock = threading.Lock()
         self._seen: int | None = None
         self._version = next(_serial)
+        self.identity = next(_serial)  # this watcher's, never another's
 
     def version(self) -> int:
         with self._lock:
@@ -157,6 +160,7 @@ class PostgresWatcher:
     def __init__(self, url: str, *, tables: Collection[str] = (), ready_s: float = 10.0) -> None:
         self.url = url
         self.tables = frozenset(tables)
+        self.identity = next(_serial)  # this watcher's, never another's
         self._cond = threading.Condition()
         self._version = next(_serial)
         # The last notifications: (version before, version after, payload; None for "unknown").

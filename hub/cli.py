@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from hub import dead_letters, flood_guard
+from hub import dead_letters, flood_guard, retention
 from hub.alert_watch import AlertWatcher
 from hub.db import migrate, open_existing
 from hub.scores import BY, DEFAULT_MIN_RESPONSES, DEFAULT_WEIGHT, RANKED
@@ -282,4 +282,88 @@ def cut_offs_restore(db_path: Path, branch: str, kiosk: str) -> None:
     click.echo(f"restore of {source} requested; the hub passes it to the broker within {flood_guard.POLL_S:g} s")
 
 
-COMMANDS: list[click.Command] = [hub, db_group, report, dead_letters_command, cut_offs_group]
+@group("events")
+def events_group() -> None:
+    """Raw events: archive the old ones to a file, then prune them from the hub (hub/retention.py).
+
+    Aggregates stay: scores, reports, the dashboard and `otklik export aggregates` keep
+    covering archived months; `otklik export events` refuses a period that was pruned.
+
+    \b
+    Example:
+        otklik events archive --db hub.db --older-than 6m --to events-before-2026-06.jsonl.gz
+        otklik events prune --db hub.db --older-than 6m
+        otklik events status --db hub.db
+    """
+
+
+_OLDER_THAN = click.option(
+    "--older-than",
+    required=True,
+    help="An age (6m months, 90d, 2w, 1y) or a date (2026-05-01): events before that day's midnight UTC.",
+)
+_FORCE = click.option("--force", is_flag=True, help="Allow a cutoff inside the last month.")
+
+
+@events_group.command("archive")
+@db_option
+@_OLDER_THAN
+@click.option("--to", "to", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A new file (JSON Lines; gzip if it ends in .gz; written 0600).")  # fmt: skip
+@_FORCE
+def events_archive(db_path: Path, older_than: str, to: Path, force: bool) -> None:
+    """Write every raw event older than the cutoff (with its attribution) to a new file.
+
+    \b
+    Example:
+        otklik events archive --db hub.db --older-than 6m --to events-old.jsonl.gz
+    """
+    before = retention.cutoff(older_than, force=force)
+    db = open_existing(db_path)
+    try:
+        done = retention.archive(db, to, before)
+    finally:
+        db.close()
+    echo_json(done.as_dict())
+
+
+@events_group.command("prune")
+@db_option
+@_OLDER_THAN
+@_FORCE
+def events_prune(db_path: Path, older_than: str, force: bool) -> None:
+    """Delete the raw events older than the cutoff that `otklik events archive` wrote out.
+
+    Deleted in batches, so the running hub keeps storing presses meanwhile.
+
+    \b
+    Example:
+        otklik events prune --db hub.db --older-than 6m
+    """
+    before = retention.cutoff(older_than, force=force)
+    db = open_existing(db_path)
+    try:
+        done = retention.prune(db, before)
+    finally:
+        db.close()
+    echo_json(done.as_dict())
+
+
+@events_group.command("status")
+@db_option
+@output_option
+def events_status(db_path: Path, output: str) -> None:
+    """The raw events kept (count, oldest, newest) and the last archive and prune.
+
+    \b
+    Example:
+        otklik events status --db hub.db --json
+    """
+    db = open_existing(db_path)
+    try:
+        emit([retention.status(db)], output)
+    finally:
+        db.close()
+
+
+COMMANDS: list[click.Command] = [hub, db_group, report, dead_letters_command, cut_offs_group, events_group]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
 
-from hub import branches, roster, scores
+from hub import branches, retention, roster, scores
 from hub.store import Database
 from otklik.times import read_ts, utc_range
 
@@ -118,6 +118,9 @@ def events(
     for b in [branch] if branch else branches.known_branches(db):
         zone = branches.get(db, b).zone
         lo, hi = utc_range(zone, start, end)
+        if start is not None:
+            # Silence would read as "no presses"; an archived period is refused, naming the archive.
+            retention.check_kept(db, lo)
         for k in [kiosk] if kiosk else branches.known_kiosks(db, b):
             sql = (
                 "SELECT e.id, e.branch, e.kiosk, e.ts, e.score, COALESCE(a.employee, e.employee, ''), "

@@ -286,6 +286,8 @@ class Ingest:
         """Stage 1 (and 2 for ratings): decode every message; ratings to presses, the rest in arrival order."""
         presses: list[_Press] = []
         others: list[tuple[_Item, object]] = []
+        # The service stamps arrival to the millisecond, so a busy batch shares a few hundred stamps.
+        received: dict[datetime, str] = {}
         for item in items:
             try:
                 message = protocol.decode(item.topic, item.payload)
@@ -308,7 +310,10 @@ class Ingest:
                     (item.index, "hub could not store it: storing it rolled back the whole batch (see the hub's log)")
                 )
             elif isinstance(message, Rating):
-                presses.append(_press(item, message))
+                at = received.get(item.received_at)
+                if at is None:
+                    at = received[item.received_at] = times.format_ts(item.received_at)
+                presses.append(_press(item, message, at))
             else:
                 others.append((item, message))
         return presses, others
@@ -418,7 +423,7 @@ def resolve_time(rating: Rating, received_at: datetime) -> tuple[datetime, str, 
     return rating.ts, "kiosk", False
 
 
-def _press(item: _Item, rating: Rating) -> _Press:
+def _press(item: _Item, rating: Rating, received_at: str) -> _Press:
     ts, source, doubtful = resolve_time(rating, item.received_at)
     flags = set(rating.flags)
     if doubtful:
@@ -436,7 +441,7 @@ def _press(item: _Item, rating: Rating) -> _Press:
         "employee": rating.employee,
         "flags": ",".join(sorted(flags)),
         "channel": rating.channel,
-        "received_at": times.format_ts(item.received_at),
+        "received_at": received_at,
         "extra": json.dumps(rating.extra, sort_keys=True) if rating.extra else None,
     }
     return _Press(item, rating, row)

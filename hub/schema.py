@@ -155,3 +155,12 @@ def m004_event_channel(db: Database) -> None:
         "ALTER TABLE events ADD COLUMN channel TEXT NOT NULL DEFAULT 'buttons'"
         " CHECK (channel IN ('buttons', 'touch', 'phone', 'pad'))"
     )
+
+
+@migrations()
+def m005_flagged_index(db: Database) -> None:
+    # The flagged presses of a branch (the dashboard's list, about 1 % of the presses) read from
+    # an index of those rows alone instead of scanning the branch's raw events: a few ms cold on a
+    # 10 M-press database instead of seconds. Partial indexes are SQL both SQLite and PostgreSQL
+    # take; the query must say ``flags <> ''`` for either planner to use it (dashboard.figures).
+    db.execute("CREATE INDEX events_flagged ON events (branch, ts) WHERE flags <> ''")

@@ -28,9 +28,9 @@ queued is only acknowledged here, in order with the rest.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +41,7 @@ from hub import flood_guard, ingest, receipts, store
 from hub.db import open_db
 from hub.store import Database, is_url, redacted
 from otklik import protocol
-from otklik.mqtt import Broker, connect_async, make_client, shared
+from otklik.mqtt import Broker, BufferedClient, connect_async, make_client, shared
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,12 @@ class HubService:
                        "cut off": 0}  # fmt: skip
         # Set once connected and subscribed: from then on nothing published is missed.
         self.connected = threading.Event()
-        self._queue: queue.Queue[_Received] = queue.Queue(maxsize=queue_max)
+        # A deque, not a queue.Queue: appended and popped without a lock per message (the
+        # GIL makes each atomic); the bound is kept by the one thread that appends.
+        self._queue: deque[_Received] = deque()
+        self.queue_max = queue_max
+        self._arrived = threading.Event()  # set when the writer may find messages
+        self._room = threading.Condition()  # notified when the writer made room
         # The most messages ever waiting for the writer at once.
         self.queue_peak = 0
         # Set when the writer stopped while the service was meant to run; the
@@ -111,7 +116,11 @@ class HubService:
         # reconnect its packet id may already name a different message.
         self._generation = 0
         self._writer = threading.Thread(target=self._write_loop, name="hub-writer", daemon=True)
-        self.client = make_client(broker, client_id, logger=log, persistent=True, manual_ack=True)
+        client = make_client(
+            broker, client_id, logger=log, persistent=True, manual_ack=True, client_class=BufferedClient
+        )
+        assert isinstance(client, BufferedClient)
+        self.client = client
         # None: no cut-offs (then a flood's junk still queues ahead of every other kiosk's presses).
         self.guard = flood_guard.FloodGuard(lambda topic, body: self.client.publish(topic, body, qos=1),
                                             per_s=cut_off_per_s)  # fmt: skip
@@ -185,8 +194,11 @@ class HubService:
             return
         # A cut-off kiosk's backlog: no copy of the payload, no decoding, no storing.
         dropped = self.guard.blocks(msg.topic)
+        now = datetime.now(UTC)
+        # To the millisecond, as stored: messages of the same millisecond share one stamp (ingest formats it once).
+        now = now.replace(microsecond=now.microsecond - now.microsecond % 1000)
         received = _Received(
-            msg.topic, b"" if dropped else bytes(msg.payload), datetime.now(UTC), msg.mid, msg.qos,
+            msg.topic, b"" if dropped else bytes(msg.payload), now, msg.mid, msg.qos,
             self._generation, msg.retain, dropped,
         )  # fmt: skip
         # A full queue blocks this thread: paho stops reading, TCP pushes back
@@ -195,14 +207,17 @@ class HubService:
         # the whole backlog it has already sent us, so a long drain (or storage
         # failing for long) can end in a keepalive disconnect: the reconnect
         # redelivers what was not acknowledged, stored once by its id.
-        while True:
-            try:
-                self._queue.put(received, timeout=0.5)
-                break
-            except queue.Full:
-                if self._closing.is_set() or self.failed.is_set():
-                    return  # not acknowledged: the broker delivers it again
-        self.queue_peak = max(self.queue_peak, self._queue.qsize())
+        pending = self._queue
+        if len(pending) >= self.queue_max:
+            with self._room:
+                while len(pending) >= self.queue_max:
+                    if self._closing.is_set() or self.failed.is_set():
+                        return  # not acknowledged: the broker delivers it again
+                    self._room.wait(0.5)
+        pending.append(received)
+        if not self._arrived.is_set():
+            self._arrived.set()
+        self.queue_peak = max(self.queue_peak, len(pending))
 
     # --- writer thread -----------------------------------------------------
 
@@ -254,16 +269,15 @@ class HubService:
                 last_report = time.monotonic()
 
     def _next_batch(self) -> list[_Received]:
-        try:
-            first = self._queue.get(timeout=0.2)
-        except queue.Empty:
-            return []
-        batch = [first]
-        while len(batch) < self.batch_max:
-            try:
-                batch.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
+        pending = self._queue
+        if not pending:
+            self._arrived.clear()
+            # Looked at again after clearing: a message appended in between set no event.
+            if not pending and not self._arrived.wait(0.2):
+                return []
+        batch = [pending.popleft() for _ in range(min(len(pending), self.batch_max))]
+        with self._room:
+            self._room.notify()
         return batch
 
     def _store(self, batch: list[_Received]) -> list[ingest.Outcome] | None:
@@ -307,9 +321,7 @@ class HubService:
     def _acknowledge(self, batch: list[_Received]) -> None:
         """Acknowledge in arrival order, as MQTT requires, and only once the batch is committed."""
         generation = self._generation
-        for m in batch:
-            if m.qos > 0 and m.generation == generation:
-                self.client.ack(m.mid, m.qos)
+        self.client.ack_many([m.mid for m in batch if m.qos == 1 and m.generation == generation])
 
     def _send_receipts(self, batch: list[_Received], outcomes: list[ingest.Outcome]) -> None:
         """Committed: now each kiosk may forget these presses (see hub/receipts.py)."""

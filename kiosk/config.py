@@ -101,6 +101,11 @@ class ScreenConfig:
     idle_s: float = 20.0  # back to the smileys after this long without a tap
     thanks_s: float = 4.0  # how long the thank-you stays
 
+    @property
+    def url(self) -> str:
+        """Where the Pi's Chromium opens the page (deploy/pi/setup-kiosk.sh writes it for its unit)."""
+        return f"http://127.0.0.1:{self.port}/"
+
 
 @dataclass(frozen=True)
 class Config:

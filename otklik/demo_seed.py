@@ -25,6 +25,7 @@ can use it.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Callable, Iterator
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from hub import alerts, branches, config_push, ingest, roster
+from hub import alerts, answers, branches, config_push, ingest, roster
 from hub.store import Database
 from otklik import protocol, times
 from otklik.settings import parse_hours
@@ -53,6 +54,7 @@ class KioskPlan:
     per_day: float  # presses on an average weekday
     camera: bool = False
     employee: str | None = None  # a desk pad's employee
+    touch: bool = False  # a touch screen: the follow-up question after 1 and 2, and a comment box
 
 
 @dataclass(frozen=True)
@@ -75,34 +77,34 @@ CHAIN: tuple[BranchPlan, ...] = (
         "central", "Europe/Moscow", "mon-sun 08:00-22:00", 0.74,
         (("c-anna", "Анна Смирнова"), ("c-igor", "Игорь Петров"), ("c-maria", "Мария Козлова"),
          ("c-dmitry", "Дмитрий Волков"), ("c-pavel", "Павел Орлов"), ("c-olga", "Ольга Новикова")),
-        (_k("central", "exit-1", "exit", 120, camera=True), _k("central", "till-1", "till", 70),
+        (_k("central", "exit-1", "exit", 120, camera=True, touch=True), _k("central", "till-1", "till", 70),
          _k("central", "till-2", "till", 60), _k("central", "desk-1", "desk", 22, employee="c-pavel")),
     ),
     BranchPlan(
         "north", "Asia/Yekaterinburg", "mon-sat 09:00-21:00; sun 10:00-19:00", 0.79,
         (("n-elena", "Елена Соколова"), ("n-sergey", "Сергей Морозов"), ("n-irina", "Ирина Лебедева"),
          ("n-artem", "Артём Зайцев")),
-        (_k("north", "exit-1", "exit", 90, camera=True), _k("north", "till-1", "till", 55),
+        (_k("north", "exit-1", "exit", 90, camera=True, touch=True), _k("north", "till-1", "till", 55),
          _k("north", "desk-1", "desk", 18, employee="n-artem")),
     ),
     BranchPlan(
         "riverside", "Europe/Kaliningrad", "mon-sat 08:00-21:00; sun 09:00-20:00", 0.70,
         (("r-nikita", "Никита Павлов"), ("r-vera", "Вера Фёдорова"), ("r-oleg", "Олег Никитин"),
          ("r-yulia", "Юлия Егорова")),
-        (_k("riverside", "exit-1", "exit", 110), _k("riverside", "till-1", "till", 65),
+        (_k("riverside", "exit-1", "exit", 110, touch=True), _k("riverside", "till-1", "till", 65),
          _k("riverside", "till-2", "till", 55)),
     ),
     BranchPlan(
         "tehran", "Asia/Tehran", "sat-wed 09:00-21:00; thu 09:00-15:00; fri closed", 0.81,
         (("t-sara", "سارا احمدی"), ("t-ali", "علی رضایی"), ("t-maryam", "مریم حسینی"),
          ("t-reza", "رضا کریمی")),
-        (_k("tehran", "exit-1", "exit", 100, camera=True), _k("tehran", "till-1", "till", 60)),
+        (_k("tehran", "exit-1", "exit", 100, camera=True, touch=True), _k("tehran", "till-1", "till", 60)),
         weekend=(3, 5),  # Thursday evening and Saturday, the first day of the week, are busiest
     ),
     BranchPlan(
         "airport", "Asia/Vladivostok", "", 0.68,  # airside shop, open around the clock
         (("a-timur", "Тимур Алиев"), ("a-kate", "Екатерина Белова"), ("a-roman", "Роман Исаев")),
-        (_k("airport", "exit-1", "exit", 130), _k("airport", "till-1", "till", 70)),
+        (_k("airport", "exit-1", "exit", 130, touch=True), _k("airport", "till-1", "till", 70)),
         weekend=(4, 6),
     ),
 )  # fmt: skip
@@ -115,6 +117,49 @@ OUTAGE_KIOSK = ("riverside", "till-1")  # lost its network for two hours 40 days
 CLEANER_KIOSK = ("central", "exit-1")  # presses at 22:40, after closing, now and then
 # Pushed to Tehran's kiosks (hub.config_push): Persian button labels.
 TEHRAN_KIOSK_SETTINGS = {"labels": ["خیلی بد", "بد", "خوب", "عالی"]}
+# The touch screens' follow-up (otklik.settings.FollowUp), asked after buttons 1 and 2.
+REASONS = {
+    "queue": {"en": "Long queue", "ru": "Долгая очередь", "fa": "صف طولانی"},
+    "staff": {"en": "Staff attitude", "ru": "Отношение персонала", "fa": "برخورد کارکنان"},
+    "price": {"en": "Prices", "ru": "Цены", "fa": "قیمت‌ها"},
+    "stock": {"en": "Out of stock", "ru": "Нет нужного товара", "fa": "کالا موجود نبود"},
+    "clean": {"en": "Cleanliness", "ru": "Чистота", "fa": "نظافت"},
+    "other": {"en": "Something else", "ru": "Другое", "fa": "چیز دیگر"},
+}
+FOLLOWUP = [{
+    "id": "why", "scores": [1, 2], "comment": True,
+    "text": {"en": "What went wrong?", "ru": "Что пошло не так?", "fa": "چه چیزی خوب نبود؟"},
+    "options": [{"id": key, "text": text} for key, text in REASONS.items()],
+}]  # fmt: skip
+# Asked at central until RETIRED_DAYS ago, then dropped from the question: its answers stay, shown by id.
+RETIRED_REASON = ("central", "parking")
+RETIRED_DAYS = 10
+ANSWER_SHARE = 0.45  # of unhappy presses on a touch screen, how many say why
+COMMENT_SHARE = 0.3  # of those, how many also type a comment
+# Reasons' weights by branch (the bad week is about the queue).
+REASON_WEIGHTS = {"queue": 3, "staff": 2, "price": 2, "stock": 2, "clean": 1, "other": 1}
+BAD_WEEK_WEIGHTS = {"queue": 9, "staff": 3, "price": 1, "stock": 1, "clean": 1, "other": 1}
+# What shoppers type, in the branch's language; one gives a phone number, masked before it is stored.
+COMMENTS = {
+    "ru": {
+        "queue": ["Одна касса на всю очередь", "Ждал двадцать минут", "Откройте вторую кассу!"],
+        "staff": ["Кассир даже не поздоровался", "Грубо ответили на вопрос"],
+        "price": ["Цена на полке и на кассе разная", "Дорого"],
+        "stock": ["Опять нет молока", "Не нашёл хлеб"],
+        "clean": ["Грязно у входа"],
+        "other": ["Перезвоните мне: +7 912 345-67-89", "Неудобная парковка"],
+        "parking": ["Негде оставить машину"],
+    },
+    "fa": {
+        "queue": ["فقط یک صندوق باز بود", "بیست دقیقه در صف ماندم"],
+        "staff": ["صندوق‌دار بی‌حوصله بود"],
+        "price": ["قیمت قفسه با صندوق فرق داشت"],
+        "stock": ["شیر تمام شده بود"],
+        "clean": ["کف فروشگاه کثیف بود"],
+        "other": ["با من تماس بگیرید: ۰۹۱۲ ۳۴۵ ۶۷۸۹"],
+    },
+}
+BRANCH_LANGUAGE = {"tehran": "fa"}  # the others write Russian
 WEEKDAY_LOAD = (0.85, 0.9, 0.95, 1.0, 1.15, 1.35, 1.1)  # Monday..Sunday, before the branch's own weekend
 
 
@@ -160,7 +205,7 @@ class _Kiosk:
         body = protocol.rating_payload(
             branch=self.plan.branch, kiosk=self.plan.kiosk, id=f"{self.rng.getrandbits(128):032x}", seq=self.seq,
             ts=times.format_ts(ts), score=score, employee=self.plan.employee,
-            flags=["cooldown"] if repeat else None,
+            flags=["cooldown"] if repeat else None, channel="touch" if self.plan.touch else "buttons",
         )  # fmt: skip
         return protocol.topic(self.plan.branch, self.plan.kiosk, protocol.RATING), protocol.encode(body), received
 
@@ -199,6 +244,9 @@ class _Chain:
     def __init__(self, db: Database, days: int, seed: int, now: datetime) -> None:
         self.db, self.days, self.now = db, days, now
         self.rng = random.Random(seed)
+        # Answers draw from their own stream: the presses stay what they were before answers existed.
+        self.answer_rng = random.Random(seed * 7919 + 1)
+        self.answers = 0
         self.first_day = (now - timedelta(days=days)).date()
         self.silent_at = now - timedelta(days=SILENT_DAYS)
         self.kiosks = {(k.branch, k.kiosk): _Kiosk(k, self.rng) for k in kiosks()}
@@ -313,9 +361,32 @@ class _Chain:
     def _rating(self, b: BranchPlan, plan: KioskPlan, ts: datetime, score: int | None = None) -> None:
         kiosk = self.kiosks[(plan.branch, plan.kiosk)]
         received = ts + timedelta(milliseconds=self.rng.uniform(40, 600))
+        organic = score is None
         score = score or _score(self.rng, self._happy(b, plan, ts))
-        self.messages.append(kiosk.press(ts, score, received))
+        message = kiosk.press(ts, score, received)
+        self.messages.append(message)
         self.ratings += 1
+        if organic and plan.touch and score <= 2 and self.answer_rng.random() < ANSWER_SHARE:
+            self._answer(b, plan, json.loads(message[1])["id"], ts)
+
+    def _answer(self, b: BranchPlan, plan: KioskPlan, rating_id: str, pressed: datetime) -> None:
+        """The follow-up answered a few seconds after the press; sometimes with a comment typed after it."""
+        rng = self.answer_rng
+        weights = dict(BAD_WEEK_WEIGHTS if b.name == BAD_WEEK and pressed > self.now - timedelta(days=BAD_WEEK_DAYS)
+                       else REASON_WEIGHTS)  # fmt: skip
+        if b.name == RETIRED_REASON[0] and pressed < self.now - timedelta(days=RETIRED_DAYS):
+            weights[RETIRED_REASON[1]] = 3
+        reason = rng.choices(list(weights), list(weights.values()))[0]
+        typed = COMMENTS[BRANCH_LANGUAGE.get(b.name, "ru")].get(reason)
+        comment = rng.choice(typed) if typed and rng.random() < COMMENT_SHARE else None
+        ts = pressed + timedelta(seconds=rng.uniform(3, 9) + (rng.uniform(15, 40) if comment else 0))
+        body = protocol.answer_payload(
+            branch=plan.branch, kiosk=plan.kiosk, id=f"an{rng.getrandbits(120):030x}", rating=rating_id,
+            ts=times.format_ts(ts), reason=reason, comment=comment,
+        )  # fmt: skip
+        topic = protocol.topic(plan.branch, plan.kiosk, protocol.ANSWER)
+        self.messages.append((topic, protocol.encode(body), ts + timedelta(milliseconds=rng.uniform(40, 600))))
+        self.answers += 1
 
     def _camera(
         self, b: BranchPlan, plan: KioskPlan, hour: datetime, end: datetime, lam: float, start: datetime
@@ -461,11 +532,20 @@ def seed(
     shifts = chain.roster()
     for plan in next(b for b in CHAIN if b.name == "tehran").kiosks:
         config_push.set_settings(db, plan.branch, plan.kiosk, TEHRAN_KIOSK_SETTINGS)
+    for plan in kiosks():
+        if plan.touch:
+            config_push.set_settings(db, plan.branch, plan.kiosk, {"followup": FOLLOWUP})
     chain.history()
     chain.health()
     if progress:
         progress(f"{days} days: {chain.ratings:,} presses and {chain.reactions:,} camera windows from "
                  f"{len(chain.kiosks)} kiosks in {len(CHAIN)} branches, {shifts:,} shifts")  # fmt: skip
     stored, rejected = chain.ingest(progress)
+    # A manager hid two rude comments the day after: kept, marked with who and when.
+    for (answer_id,) in db.execute(
+        "SELECT id FROM answers WHERE branch = 'central' AND reason = 'staff' AND comment IS NOT NULL "
+        "ORDER BY ts LIMIT 2"
+    ).fetchall():
+        answers.hide(db, answer_id, by="manager", at=moment - timedelta(days=1), branches=None)
     live, resolved = chain.alerts()
     return Summary(days, chain.ratings, chain.reactions, len(chain.messages), stored, rejected, shifts, live, resolved)

@@ -40,6 +40,7 @@ LISTINGS: dict[str, list[str]] = {
     "config show": [],
     "users list": [],
     "cut-offs list": [],
+    "events status": [],
 }
 
 

@@ -147,5 +147,10 @@ def test_seeded_demo_opens_on_a_chain_with_ranking_heat_map_response_rate_and_al
     open_alerts = dashboard.get("/api/v1/alerts")["rows"]
     assert any(a["state"] == "open" for a in open_alerts)
     assert ("kiosk_offline", "north", "till-1") in {(a["rule"], a["branch"], a["kiosk"]) for a in open_alerts}
-    # Tehran's Persian labels went to its kiosks, retained, with the dashboard's MQTT user.
-    assert "config     2 kiosk settings pushed" in stop_demo(proc)
+    # The touch screens' answers fill the reasons and comments views (the bad week is mostly the queue).
+    riverside = dashboard.get("/api/v1/reasons?branch=riverside")["reasons"]
+    assert riverside and riverside[0]["reason"] == "queue", riverside[:2]
+    assert dashboard.get("/api/v1/comments")["total"] > 20
+    # Tehran's Persian labels and the touch screens' follow-up question went to those kiosks, retained,
+    # with the dashboard's MQTT user: Tehran's two kiosks and the other four branches' exits.
+    assert "config     6 kiosk settings pushed" in stop_demo(proc)

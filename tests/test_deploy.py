@@ -150,3 +150,114 @@ def test_setup_script_never_puts_the_bootstrap_token_in_an_argv(tmp_path: Path) 
     assert token not in ps and token[5:40] not in ps
     assert token not in (log / "argv").read_text()
     assert token not in (log / "stubbed").read_text()
+
+
+# --- the touchscreen: Chromium in kiosk mode (deploy/pi) ------------------------------------
+
+SCREEN_UNIT = DEPLOY / "pi" / "otklik-screen.service"
+SCREEN_DROPIN = DEPLOY / "pi" / "otklik-kiosk-screen.conf"
+
+
+def test_screen_unit_passes_verify_and_restarts_the_browser(tmp_path: Path) -> None:
+    # verify wants ExecStart's program to exist: cage is a stub here, as otklik is for the others.
+    stub = tmp_path / "cage"
+    stub.write_text("#!/bin/sh\n")
+    stub.chmod(0o755)
+    unit = tmp_path / "src" / SCREEN_UNIT.name
+    unit.parent.mkdir()
+    unit.write_text(SCREEN_UNIT.read_text().replace("/usr/bin/cage", str(stub)))
+    done = subprocess.run([tool("systemd-analyze"), "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    # verify resolves User= against this machine: the Pi's otklik-screen user is not here.
+    lines = [
+        line for line in (done.stdout + done.stderr).splitlines() if "otklik-screen" not in line or "User" not in line
+    ]
+    assert not [line for line in lines if line.strip()], done.stdout + done.stderr
+    text = SCREEN_UNIT.read_text()
+    for line in ("Restart=always", "User=otklik-screen", "NoNewPrivileges=yes", "ProtectSystem=strict",
+                 "EnvironmentFile=/etc/otklik/screen.env", "PAMName=login", "WantedBy=multi-user.target"):  # fmt: skip
+        assert line in text, f"{SCREEN_UNIT.name} lacks {line}"
+    # Full-screen kiosk mode on the page the env file names; never the kiosk's own user (its password).
+    exec_start = " ".join(line.strip().rstrip("\\") for line in text.split("ExecStart=", 1)[1].splitlines()[:4])
+    assert "--kiosk" in exec_start and "${OTKLIK_SCREEN_URL}" in exec_start and "${OTKLIK_BROWSER}" in exec_start
+    assert "User=otklik\n" not in text
+
+
+def test_kiosk_dropin_runs_the_kiosk_with_its_screen(tmp_path: Path) -> None:
+    base = (DEPLOY / "systemd" / "otklik-kiosk.service").read_text()
+    dropin = SCREEN_DROPIN.read_text()
+    starts = [line for line in dropin.splitlines() if line.startswith("ExecStart=")]
+    # An empty ExecStart= first: a drop-in adding a second ExecStart to a simple service is refused.
+    assert starts[0] == "ExecStart=" and starts[1].endswith(" --screen")
+    kiosk_start = next(line for line in base.splitlines() if line.startswith("ExecStart="))
+    assert starts[1] == kiosk_start + " --screen"
+    merged = tmp_path / "otklik-kiosk.service"
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    (stubs / "otklik").write_text("#!/bin/sh\n")
+    (stubs / "otklik").chmod(0o755)
+    merged.write_text((base + "\n" + dropin).replace("/opt/otklik/venv/bin/", f"{stubs}/"))
+    done = subprocess.run([tool("systemd-analyze"), "verify", str(merged)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _run_setup(tmp_path: Path, config_text: str) -> tuple[subprocess.CompletedProcess[str], Path, str]:
+    """setup-kiosk.sh --config with the system-changing commands stubbed and `runuser` running the real
+    config check, so the screen URL is the one kiosk.config reads from the file."""
+    assert os.geteuid() == 0, "setup-kiosk.sh refuses to run without root; run this test as root"
+    bundle_dir, stubs, prefix, etc, log = (tmp_path / d for d in ("bundle", "stubs", "opt", "etc", "log"))
+    for d in (bundle_dir, stubs, prefix / "venv" / "bin", etc, log):
+        d.mkdir(parents=True)
+    (bundle_dir / "kiosk.toml").write_text(config_text)
+    (bundle_dir / "mqtt-password").write_text("pw\n")
+    for name in ("apt-get", "useradd", "usermod", "install", "chown", "chmod", "systemctl", "python3", "chromium"):
+        (stubs / name).write_text(f'#!/bin/sh\necho "{name} $*" >> {log}/stubbed\n')
+    # runuser -u otklik -- CMD...: run CMD as we are (the check is the point, not the user switch).
+    (stubs / "runuser").write_text('#!/bin/sh\nshift 3\nexec "$@"\n')
+    (prefix / "venv" / "bin" / "pip").write_text("#!/bin/sh\n")
+    (prefix / "venv" / "bin" / "python").write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    for f in [*stubs.iterdir(), *(prefix / "venv" / "bin").iterdir()]:
+        f.chmod(0o755)
+    # `install` is stubbed: the bundle's files are put in place by hand, as it would.
+    for name in ("kiosk.toml", "mqtt-password"):
+        (etc / name).write_text((bundle_dir / name).read_text())
+    env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}", "OTKLIK_PREFIX": str(prefix),
+           "OTKLIK_ETC": str(etc)}  # fmt: skip
+    done = subprocess.run(["sh", str(DEPLOY / "pi" / "setup-kiosk.sh"), "--config", str(bundle_dir)],
+                          capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    stubbed = (log / "stubbed").read_text() if (log / "stubbed").exists() else ""
+    return done, etc, stubbed
+
+
+KIOSK_TOML = """
+[broker]
+url = "mqtt://127.0.0.1:1883"
+username = "k-b1-k1"
+password_file = "mqtt-password"
+
+[kiosk]
+branch = "b1"
+id = "k1"
+"""
+
+
+def test_setup_installs_chromium_kiosk_mode_on_the_configured_screen_page(tmp_path: Path) -> None:
+    from kiosk.config import load_config
+
+    done, etc, stubbed = _run_setup(tmp_path, KIOSK_TOML + '\n[screen]\nport = 8899\nlanguage = "fa"\n')
+    assert done.returncode == 0, done.stdout + done.stderr
+    url = load_config(etc / "kiosk.toml").screen.url  # type: ignore[union-attr]
+    assert url == "http://127.0.0.1:8899/"
+    env = dict(line.split("=", 1) for line in (etc / "screen.env").read_text().splitlines())
+    assert env["OTKLIK_SCREEN_URL"] == url and env["OTKLIK_BROWSER"].endswith("/chromium")
+    assert "apt-get install -y -q --no-install-recommends cage chromium" in stubbed
+    assert f"install -m 0644 {DEPLOY}/pi/otklik-screen.service /etc/systemd/system/otklik-screen.service" in stubbed
+    assert "otklik-kiosk.service.d/screen.conf" in stubbed
+    assert "systemctl enable otklik-screen.service" in stubbed and "systemctl restart otklik-screen.service" in stubbed
+
+
+def test_setup_without_a_screen_section_installs_no_browser(tmp_path: Path) -> None:
+    done, etc, stubbed = _run_setup(tmp_path, KIOSK_TOML)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "chromium" not in stubbed and "otklik-screen" not in stubbed
+    assert not (etc / "screen.env").exists()
+    assert "systemctl restart otklik-kiosk.service" in stubbed

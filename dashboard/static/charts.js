@@ -241,4 +241,32 @@
     draw();
     document.addEventListener("otklik:updated", (event) => { if (event.detail.changed) draw(); });
   }
+
+  // Reasons behind unhappy presses: one pair of bars per reason, this period against the one
+  // before, reasons named on their own axis (the words the kiosks ask, in the reader's language).
+  const wrapWords = (label, width) => String(label).split(" ").reduce((lines, word) => {
+    const last = lines[lines.length - 1];
+    if (last && (last + " " + word).length <= width) lines[lines.length - 1] = last + " " + word;
+    else lines.push(word);
+    return lines;
+  }, []);
+  const reasonsFigure = document.querySelector("figure[data-reasons]");
+  if (reasonsFigure && hasChart) {
+    const rows = JSON.parse(reasonsFigure.dataset.reasons);
+    const words = text.reasons;
+    const bar = (label, key, colour) => ({type: "bar", label: label, data: rows.map((r) => r[key]),
+      backgroundColor: colour + "cc", borderColor: colour, borderWidth: 0, maxBarThickness: 28, pointStyle: "rect"});
+    draw(reasonsFigure.querySelector("canvas"), {
+      // A long reason on a phone is written on two or three lines rather than cut off at the axis.
+      data: {labels: rows.map((r) => wrapWords(r.label, reasonsFigure.clientWidth < 500 ? 14 : 28)), datasets: [bar(words.now, "n", BUTTON_COLOURS[0]), bar(words.before, "previous", MUTED)]},
+      options: {
+        indexAxis: "y", locale: locale, maintainAspectRatio: false, animation: false,
+        plugins: {legend: legend, tooltip: {...tooltip, callbacks: {label: (item) => `${item.dataset.label}: ${num(item.raw)}`}}},
+        scales: {
+          x: {beginAtZero: true, reverse: rtl, title: axisTitle(words.x), ticks: {precision: 0, callback: numberTick}},
+          y: {position: rtl ? "right" : "left", title: axisTitle(words.y), grid: {display: false}},
+        },
+      },
+    });
+  }
 })();

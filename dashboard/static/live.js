@@ -19,7 +19,10 @@
   const POLL_MS = 1000;        // without a stream (server at its limit), each part is fetched this often
   const LOST_AFTER_MS = 3000;  // a reconnect quicker than this (a stream's planned end) says nothing
   const HIGHLIGHT_MS = 2500;
-  let confirmed = new Date();
+  // When the figures shown were last known current: the server's word (cached figures may be up to a
+  // second behind, dashboard/cache.py), else the moment they arrived.
+  const asOf = (value) => (value && !Number.isNaN(Date.parse(value)) ? new Date(value) : new Date());
+  let confirmed = asOf(status.dataset.asOf);
 
   function say(state) {
     status.dataset.state = state;
@@ -145,11 +148,12 @@
         .then((r) => {
           if (r.type === "opaqueredirect" || r.status === 401) { ended(); throw new Error("logged out"); }
           if (!r.ok) throw new Error(part.dataset.liveSrc + ": " + r.status);
-          return r.text();
+          if (r.headers.get("X-Figures-Stale")) job.again = true;  // being recomputed: ask again after MIN_GAP_MS
+          return r.text().then((html) => [html, r.headers.get("X-Figures-As-Of")]);
         })
-        .then((html) => {
+        .then(([html, figuresAsOf]) => {
           fold(part, html);
-          confirmed = new Date();
+          confirmed = asOf(figuresAsOf);
           if (mode !== "ended") say(mode === "poll" ? "poll" : "live");
         })
         .catch(() => { if (mode === "poll" && status.dataset.state !== "ended") say("lost"); })

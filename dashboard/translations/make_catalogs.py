@@ -471,6 +471,102 @@ T = {
         "На сервере что-то пошло не так; ошибка записана в журнал.",
         "در سرور مشکلی پیش آمد؛ خطا ثبت شد.",
     ),
+    # The phone card on the branch page (its .po entry was written by hand; kept here so a regeneration keeps it).
+    "Phone ratings (QR code), last 7 days, counted apart": (
+        "Оценки с телефонов, последние 7 дней, отдельно",
+        "امتیازهای تلفن همراه، ۷ روز گذشته، جداگانه",
+    ),
+    # The reasons and comments views (dashboard/reasons*.py, templates/reasons.html, comments.html).
+    "Reasons": ("Причины", "دلیل‌ها"),
+    "Comments": ("Комментарии", "نظرها"),
+    "Reasons for unhappy presses": ("Причины недовольства", "دلیل‌های نارضایتی"),
+    "This period: %(this)s; against the one before: %(before)s": (
+        "Этот период: %(this)s; в сравнении с предыдущим: %(before)s",
+        "این دوره: %(this)s؛ در برابر دورهٔ پیش از آن: %(before)s",
+    ),
+    "Unhappy: buttons 1 and 2; each press counts once, by the last reason its shopper chose.": (
+        "Недовольные — кнопки 1 и 2; каждое нажатие считается один раз, по последней выбранной причине.",
+        "ناراضی: دکمه‌های ۱ و ۲؛ هر فشار یک بار شمرده می‌شود، با آخرین دلیلی که خریدار برگزید.",
+    ),
+    "Group by": ("Группировать по", "گروه‌بندی بر اساس"),
+    "Hour": ("Час", "ساعت"),
+    "All my branches": ("Все мои филиалы", "همهٔ شعبه‌های من"),
+    "Top reasons": ("Главные причины", "دلیل‌های اصلی"),
+    "Unhappy presses per reason, this period against the one before": (
+        "Недовольные нажатия по причинам, этот период против предыдущего",
+        "فشارهای ناراضی به تفکیک دلیل، این دوره در برابر دورهٔ پیش",
+    ),
+    "No unhappy press in this period was answered with a reason.": (
+        "Ни на одно недовольное нажатие за этот период не указали причину.",
+        "برای هیچ فشار ناراضی در این دوره دلیلی گفته نشد.",
+    ),
+    "This period, n": ("Этот период", "این دوره"),
+    "Period before, n": ("Предыдущий период", "دورهٔ پیش"),
+    "Unhappy presses, n": ("Недовольные нажатия", "فشارهای ناراضی"),
+    "Said why, n": ("Назвали причину", "دلیل گفتند"),
+    "This period": ("Этот период", "این دوره"),
+    "Period before": ("Предыдущий период", "دورهٔ پیش"),
+    "%(unhappy)s unhappy, %(said)s said why": (
+        "недовольных: %(unhappy)s, назвали причину: %(said)s",
+        "%(unhappy)s ناراضی، %(said)s نفر دلیل گفتند",
+    ),
+    "nobody said why": ("никто не назвал причину", "کسی دلیل نگفت"),
+    "No unhappy presses in this period.": ("За этот период недовольных нажатий нет.", "در این دوره فشار ناراضی نبود."),
+    "Read the comments": ("Читать комментарии", "خواندن نظرها"),
+    "%(from)s:00–%(to)s:00": ("%(from)s:00–%(to)s:00", "%(from)s:۰۰–%(to)s:۰۰"),
+    "No one on shift": ("Никто не на смене", "کسی در نوبت نبود"),
+    "no longer asked": ("больше не спрашивают", "دیگر پرسیده نمی‌شود"),
+    "%(n)s found": ("найдено: %(n)s", "%(n)s مورد"),
+    "Any": ("Любая", "همه"),
+    "Search": ("Поиск", "جستجو"),
+    "Include hidden": ("Показать скрытые", "نمایش پنهان‌شده‌ها"),
+    "Phone numbers and e-mail addresses were masked before the comments were stored. "
+    "A hidden comment is kept, with who hid it and when.": (
+        "Номера телефонов и адреса почты скрыты ещё до сохранения комментариев. "
+        "Скрытый комментарий сохраняется, с тем, кто и когда его скрыл.",
+        "شماره‌های تلفن و نشانی‌های ایمیل پیش از ذخیرهٔ نظرها پوشانده شده‌اند. "
+        "نظر پنهان‌شده نگه داشته می‌شود، همراه با اینکه چه کسی و کی آن را پنهان کرد.",
+    ),
+    "When": ("Когда", "زمان"),
+    "Where": ("Где", "مکان"),
+    "Comment": ("Комментарий", "نظر"),
+    "press not arrived yet": ("нажатие ещё не пришло", "فشار هنوز نرسیده"),
+    "Hidden by %(who)s, %(when)s": ("Скрыл(а) %(who)s, %(when)s", "پنهان‌شده توسط %(who)s، %(when)s"),
+    "Hide": ("Скрыть", "پنهان کردن"),
+    "No comments match.": ("Подходящих комментариев нет.", "نظری پیدا نشد."),
+    "Pages": ("Страницы", "صفحه‌ها"),
+    "Newer": ("Новее", "جدیدتر"),
+    "Older": ("Старее", "قدیمی‌تر"),
+    "Page %(page)s of %(pages)s": ("Страница %(page)s из %(pages)s", "صفحهٔ %(page)s از %(pages)s"),
+    "Page": ("Страница", "صفحه"),
+    "Comment hidden.": ("Комментарий скрыт.", "نظر پنهان شد."),
+    "[phone number]": ("[телефон]", "[شمارهٔ تلفن]"),
+    "[e-mail address]": ("[почта]", "[ایمیل]"),
+    "comment '%(value)s' not found": ("комментарий «%(value)s» не найден", "نظر «%(value)s» پیدا نشد"),
+    "score: '%(value)s' is not a button 1 to 4": (
+        "score: «%(value)s» — не кнопка от 1 до 4",
+        "score: «%(value)s» دکمه‌ای از ۱ تا ۴ نیست",
+    ),
+    "reason: '%(value)s' is not a reason id": (
+        "reason: «%(value)s» — не код причины",
+        "reason: «%(value)s» شناسهٔ دلیل نیست",
+    ),
+    "q: search for at most %(n)s characters": (
+        "q: искать можно не больше %(n)s символов",
+        "q: حداکثر %(n)s نویسه جستجو کنید",
+    ),
+    "page: '%(value)s' is not a page number": (
+        "page: «%(value)s» — не номер страницы",
+        "page: «%(value)s» شمارهٔ صفحه نیست",
+    ),
+    "hidden: use 1 to include hidden comments, or leave it out": (
+        "hidden: укажите 1, чтобы показать скрытые, или не указывайте",
+        "hidden: برای نمایش نظرهای پنهان ۱ بگذارید، یا آن را نگذارید",
+    ),
+    "hidden: only an administrator sees hidden comments": (
+        "hidden: скрытые комментарии видит только администратор",
+        "hidden: فقط مدیر سامانه نظرهای پنهان را می‌بیند",
+    ),
 }
 
 

@@ -9,6 +9,8 @@
 # The token holds the kiosk's password: it is read from stdin or a file, never taken as an argument (ps shows those).
 # Installs /opt/otklik/venv, /etc/otklik (config, password, CA), /var/lib/otklik (outbox) and the
 # otklik-kiosk systemd unit, running as the unprivileged user `otklik`. Safe to run again.
+# A config with a [screen] section (a touchscreen) also gets Chromium in kiosk mode on the touch
+# page at boot (otklik-screen.service, as the user `otklik-screen`) and the kiosk run with --screen.
 set -eu
 
 PREFIX=${OTKLIK_PREFIX:-/opt/otklik}
@@ -25,7 +27,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -118,8 +120,48 @@ runuser -u otklik -- "$PREFIX/venv/bin/python" -c \
     'import sys; from kiosk.config import load_config; c = load_config(sys.argv[1]); print("setup-kiosk: config ok for", c.kiosk.branch + "/" + c.kiosk.id)' \
     "$ETC/kiosk.toml"
 
+# The touch page's address, as the kiosk will serve it ('' without a [screen] section).
+SCREEN_URL=$(runuser -u otklik -- "$PREFIX/venv/bin/python" -c \
+    'import sys; from kiosk.config import load_config; s = load_config(sys.argv[1]).screen; print(s.url if s else "")' \
+    "$ETC/kiosk.toml")
+
 install -m 0644 "$SOURCE/deploy/systemd/otklik-kiosk.service" /etc/systemd/system/otklik-kiosk.service
+DROPIN=/etc/systemd/system/otklik-kiosk.service.d
+if [ -n "$SCREEN_URL" ]; then
+    echo "setup-kiosk: touchscreen: installing Chromium in kiosk mode on $SCREEN_URL"
+    # cage: a Wayland compositor that shows one program full-screen, no desktop needed.
+    # Raspberry Pi OS names the browser chromium (bookworm) or chromium-browser (older releases).
+    apt-get install -y -q --no-install-recommends cage chromium \
+        || apt-get install -y -q --no-install-recommends cage chromium-browser
+    BROWSER=$(command -v chromium || command -v chromium-browser) || die "Chromium did not install"
+    if ! id otklik-screen >/dev/null 2>&1; then
+        useradd --system --user-group --home-dir /var/lib/otklik-screen --shell /usr/sbin/nologin otklik-screen
+    fi
+    for group in video render input; do
+        if getent group "$group" >/dev/null; then
+            usermod -a -G "$group" otklik-screen
+        fi
+    done
+    # Read by systemd itself before it starts the unit: the browser's user needs nothing of /etc/otklik.
+    printf 'OTKLIK_SCREEN_URL=%s\nOTKLIK_BROWSER=%s\n' "$SCREEN_URL" "$BROWSER" >"$ETC/screen.env"
+    chmod 0644 "$ETC/screen.env"
+    install -d -m 0755 "$DROPIN"
+    install -m 0644 "$SOURCE/deploy/pi/otklik-kiosk-screen.conf" "$DROPIN/screen.conf"
+    install -m 0644 "$SOURCE/deploy/pi/otklik-screen.service" /etc/systemd/system/otklik-screen.service
+else
+    # Re-run after the [screen] section was removed: back to buttons only.
+    if [ -f /etc/systemd/system/otklik-screen.service ]; then
+        systemctl disable --now otklik-screen.service || true
+        rm -f /etc/systemd/system/otklik-screen.service
+    fi
+    rm -f "$DROPIN/screen.conf" "$ETC/screen.env"
+fi
 systemctl daemon-reload
 systemctl enable otklik-kiosk.service
 systemctl restart otklik-kiosk.service
+if [ -n "$SCREEN_URL" ]; then
+    systemctl enable otklik-screen.service
+    systemctl restart otklik-screen.service
+    echo "setup-kiosk: touch screen: journalctl -u otklik-screen -f"
+fi
 echo "setup-kiosk: done; follow it with: journalctl -u otklik-kiosk -f"

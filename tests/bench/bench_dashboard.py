@@ -39,6 +39,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import paho.mqtt.client as mqtt
@@ -231,10 +232,19 @@ class Viewers:
 
 
 class Presses:
-    """Kiosks of every branch publishing ratings over MQTT at ``per_s`` to the real hub service."""
+    """Kiosks of every branch publishing ratings over MQTT at ``per_s`` to the real hub service.
 
-    def __init__(self, broker: Mosquitto, path: Path, per_s: float) -> None:
+    Every PROBE_S one of them is a flagged press of b07 with a known id, and a client of its own
+    asks the branch's flagged list (``/api/v1/branches/b07/flagged``) every 20 ms until it is
+    there: how long a press takes to show, through broker, hub, commit, cache and server.
+    """
+
+    PROBE_S = 2.0
+
+    def __init__(self, broker: Mosquitto, path: Path, per_s: float, port: int, token: str) -> None:
         self.sent = 0
+        self.shown: list[float] = []
+        self.unseen = 0
         self.stop_flag = threading.Event()
         self.hub = HubService(broker.broker(), path, client_id=f"bench-hub-{uuid.uuid4().hex[:6]}").start()
         if not self.hub.connected.wait(30):
@@ -244,6 +254,37 @@ class Presses:
         self.client.loop_start()
         self.thread = threading.Thread(target=self.run, args=(per_s,), daemon=True)
         self.thread.start()
+        self.prober = threading.Thread(target=self.probe, args=(port, token), daemon=True)
+        self.prober.start()
+
+    def probe(self, port: int, token: str) -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        n = 0
+        while not self.stop_flag.wait(self.PROBE_S):
+            n += 1
+            press = uuid.uuid4().hex
+            body = protocol.rating_payload(branch="b07", kiosk="k0", id=press, seq=20_000_000 + n, ts=times.now_ts(),
+                                           score=1, flags=["cooldown"])  # fmt: skip
+            sent = time.monotonic()
+            self.client.publish(protocol.topic("b07", "k0", "rating"), protocol.encode(body), qos=1)
+            if self.seen(port, headers, press, sent):
+                self.shown.append(time.monotonic() - sent)
+            else:
+                self.unseen += 1
+
+    def seen(self, port: int, headers: dict[str, str], press: str, sent: float) -> bool:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            while time.monotonic() - sent < 10:
+                conn.request("GET", "/api/v1/branches/b07/flagged", headers=headers)
+                if press.encode() in conn.getresponse().read():
+                    return True
+                time.sleep(0.02)
+            return False
+        except (OSError, http.client.HTTPException):
+            return False  # not within the probe's time: counted unseen
+        finally:
+            conn.close()
 
     def run(self, per_s: float) -> None:
         n = 0
@@ -262,6 +303,7 @@ class Presses:
         """Stop publishing; the presses the hub stored meanwhile."""
         self.stop_flag.set()
         self.thread.join()
+        self.prober.join()
         self.client.loop_stop()
         self.client.disconnect()
         time.sleep(1)
@@ -303,6 +345,23 @@ def wrk(binary: str, script: Path, url: str, clients: int, seconds: float) -> di
     return figures
 
 
+def warm(port: int, token: str, url: str, seconds: float = 20.0) -> None:
+    """Ask until both workers answer quickly (each computes its own cache once): the goal is the steady
+    state, and a cold figure on a busy machine took longer than a short warm-up run lasts."""
+    quick, deadline = 0, time.monotonic() + seconds
+    while quick < 4 and time.monotonic() < deadline:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)  # a new one: either worker may take it
+        t = time.perf_counter()
+        try:
+            conn.request("GET", url, headers={"Authorization": f"Bearer {token}"})
+            conn.getresponse().read()
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            conn.close()
+        quick = quick + 1 if time.perf_counter() - t < 0.1 else 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10_000_000)
@@ -332,7 +391,7 @@ def main() -> None:
     script.touch(mode=0o600)
     script.write_text(WRK_SCRIPT % token)
     broker = Mosquitto(work / "mosquitto").start()
-    results: dict[float, dict[str, dict[str, float]]] = {}
+    results: dict[float, dict[str, Any]] = {}
     try:
         for rate in rates:
             results[rate] = run(path, binary, script, token, broker, rate, args)
@@ -346,9 +405,26 @@ def main() -> None:
     for label, url in ENDPOINTS:
         cells = "".join(_cell(results[r][url]) for r in rates)
         print(f"{label:<46}{cells}")
+    shown = "".join(
+        (f"median {results[r]['_shown']['median']:.2f} max {results[r]['_shown']['max']:.2f} s"
+         if results[r]["_shown"] else ("no presses" if r == 0 else "none seen")).rjust(24)
+        for r in rates
+    )  # fmt: skip
+    print(f"{'a press shows in the flagged list after':<46}{shown}")
+    loads = "".join(f"{results[r]['_load']['start']:.1f} .. {results[r]['_load']['end']:.1f}".rjust(24) for r in rates)
+    print(f"{'load average during the run (1 min)':<46}{loads}")
     slow = [(label, r) for r in rates for label, url in ENDPOINTS if results[r][url]["p95"] >= 100_000]
-    print("goal p95 < 100 ms: " + ("met everywhere" if not slow else f"missed at {len(slow)} of "
+    print("goal p95 < 100 ms (issue 14): " + ("met everywhere" if not slow else f"missed at {len(slow)} of "
           f"{len(rates) * len(ENDPOINTS)} (endpoint, rate) pairs, marked !"))  # fmt: skip
+    for rate in [r for r in rates if r >= 50]:
+        worst = max(ENDPOINTS, key=lambda e: results[rate][e[1]]["p99"])
+        p99 = results[rate][worst[1]]["p99"] / 1000
+        print(f"goal p99 < 200 ms at {rate:g} presses/s (issue 17): " + ("met" if p99 < 200 else "missed")
+              + f", worst {worst[0].strip()} {p99:.1f} ms")  # fmt: skip
+    late = [r for r in rates if r > 0 and (not results[r]["_shown"] or results[r]["_shown"]["max"] >= 1.0)]
+    if any(r > 0 for r in rates):
+        print("goal a press shows within a second: " + ("met at every rate" if not late else
+              "missed at " + ", ".join(f"{r:g}/s" for r in late)))  # fmt: skip
 
 
 def _cell(f: dict[str, float]) -> str:
@@ -357,20 +433,21 @@ def _cell(f: dict[str, float]) -> str:
 
 
 def run(path: Path, binary: str, script: Path, token: str, broker: Mosquitto, rate: float,
-        args: argparse.Namespace) -> dict[str, dict[str, float]]:  # fmt: skip
+        args: argparse.Namespace) -> dict[str, Any]:  # fmt: skip
     port = free_port()
     server = start_server(path, port)
     viewers = Viewers(port, token, args.viewers)
-    presses = Presses(broker, path, rate) if rate > 0 else None
+    presses = Presses(broker, path, rate, port, token) if rate > 0 else None
     db = open_db(path)
     before = db.execute("SELECT max(rowid) FROM events").fetchone()[0]
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, Any] = {}
+    load = os.getloadavg()
     try:
         print(f"\n[{rate:g} presses/s through the hub] gunicorn -c python:dashboard.gunicorn_conf; {args.viewers} live "
               f"streams; wrk -t2 -c{args.clients} -d{args.seconds:g}s per endpoint, keep-alive, token")  # fmt: skip
         print(f"{'endpoint':<46} {'p50':>8} {'p95':>8} {'p99':>8} {'req/s':>7} {'errors':>6}")
         for label, url in ENDPOINTS:
-            wrk(binary, script, f"http://127.0.0.1:{port}{url}", 2, 1)  # warm the workers
+            warm(port, token, url)
             f = out[url] = wrk(binary, script, f"http://127.0.0.1:{port}{url}", args.clients, args.seconds)
             flag = "ok" if f["p95"] < 100_000 else "SLOW"
             print(f"{label:<46} {f['p50'] / 1000:6.1f}ms {f['p95'] / 1000:6.1f}ms {f['p99'] / 1000:6.1f}ms "
@@ -384,6 +461,16 @@ def run(path: Path, binary: str, script: Path, token: str, broker: Mosquitto, ra
     db.conn.close()
     print(f"presses: {sent} sent, {stored} stored by the hub during the run; {viewers.events} live events received by "
           f"{args.viewers - viewers.refused} streams ({viewers.refused} refused by the stream limit)")  # fmt: skip
+    shown: dict[str, float] = {}
+    if presses is not None:
+        if presses.shown:
+            shown = {"median": float(np.median(presses.shown)), "max": max(presses.shown)}
+        print(f"a press shows (publish -> in the flagged list): {len(presses.shown)} probes, "
+              + (f"median {shown['median']:.2f} s, max {shown['max']:.2f} s" if presses.shown else "none seen")
+              + f"; {presses.unseen} not seen within 10 s")  # fmt: skip
+    out["_shown"] = shown
+    out["_load"] = {"start": load[0], "end": os.getloadavg()[0]}
+    print(f"load average (1 min) at start {load[0]:.1f}, at end {os.getloadavg()[0]:.1f} (2 cores, shared machine)")
     return out
 
 

@@ -139,6 +139,8 @@ def _allowed_ids(db_path: Path) -> set[str]:
             "SELECT branch FROM kiosks UNION SELECT kiosk FROM kiosks UNION SELECT version FROM kiosks",
             "SELECT id FROM employees UNION SELECT name FROM employees UNION SELECT branch FROM employees",
             "SELECT resolve_note FROM alerts WHERE resolved_by != 'auto' UNION SELECT acknowledge_note FROM alerts",
+            # What shoppers typed is shown as typed; a reason no kiosk asks any more is shown by its id.
+            "SELECT comment FROM answers UNION SELECT reason FROM answers UNION SELECT hidden_by FROM answers",
         ):
             found |= {run for (v,) in db.execute(sql) if v for run in LATIN_RUN.findall(str(v))}
     finally:
@@ -191,6 +193,13 @@ PAGES = (
     Visit("roster", "/roster"),
     Visit("fleet", "/fleet"),
     Visit("alerts", "/alerts", controls="#alerts button"),
+    Visit("reasons", "/reasons", ready="#reasons-chart"),
+    Visit("reasons-by-hour", "/reasons?by=hour&branch=riverside", ready="#reasons-chart"),
+    Visit("reasons-by-employee", "/reasons?by=employee", ready="#reasons-chart", user="manager"),
+    Visit("comments", "/comments", controls="#comments button"),
+    Visit("comments-tehran", "/comments?branch=tehran&reason=queue"),
+    Visit("comments-hidden", "/comments?hidden=1"),
+    Visit("error-400-comments", "/comments?score=7", status=400, echoed=("7",)),
     Visit("alerts-all", "/alerts?state=all"),
     Visit("error-400", "/employees?from=2026-13-01", status=400, echoed=("2026-13-01",)),
     # A branch a manager may not see answers as one that does not exist; 403 is for a role without figures.
