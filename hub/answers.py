@@ -116,7 +116,7 @@ _LATEST_REASON = """
     SELECT rating_id, reason, ts FROM (
         SELECT rating_id, reason, ts, row_number() OVER (PARTITION BY rating_id ORDER BY ts DESC, id DESC) AS n
         FROM answers WHERE branch = :branch AND reason IS NOT NULL AND ts >= :lo
-    ) WHERE n = 1
+    ) ranked WHERE n = 1
 """
 
 
