@@ -24,8 +24,8 @@ from dashboard.errors import InputError, NotFound, api_error
 from dashboard.exports import csv_response, table
 from dashboard.openapi import document
 from dashboard.store import connect_hub, connect_store, get_db
-from hub import alert_text
-from hub.store import Database, data_version
+from hub import alert_text, changes
+from hub.store import Database
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -227,9 +227,10 @@ def _news(payload: dict[str, Any]) -> dict[str, Any]:
 def stream() -> Response:
     """Server-sent events: each topic (``overview``, ``alerts``, ``fleet``) again whenever it changed.
 
-    Polls SQLite's ``data_version`` (cheap: no query runs unless another
-    connection committed) on its own connection, since the request's is gone
-    once streaming starts. What is sent is read for the user as every request
+    Waits on the database's change signal (``hub.changes``: SQLite's
+    ``data_version``, PostgreSQL's NOTIFY from any hub on any machine; no query
+    runs until something committed) and reads on a connection of its own, since
+    the request's is gone once streaming starts. What is sent is read for the user as every request
     is (dashboard.access), and their account is read again each ``SSE_RECHECK_S``,
     so a manager's stream carries only their branches, even after their grants change.
     """
@@ -252,9 +253,10 @@ def stream() -> Response:
     def events() -> Iterator[str]:
         db = connect_hub(path)
         store = connect_store(auth_path)
+        watcher = changes.shared(path)
         user = opened_by
         try:
-            last_version = None
+            last_version, version = None, watcher.version()
             last_news: dict[str, str] = {}
             started = last_sent = last_check = last_look = time.monotonic()
             yield "retry: 2000\n\n"
@@ -268,8 +270,7 @@ def stream() -> Response:
                         yield 'event: end\ndata: {"error": "session ended or token revoked"}\n\n'
                         return
                     user = still
-                version = data_version(db)  # None (PostgreSQL): no counter to tell, so look each time
-                if version is None or version != last_version or time.monotonic() - last_look >= FLEET_RECHECK_S:
+                if version != last_version or time.monotonic() - last_look >= FLEET_RECHECK_S:
                     last_version, last_look = version, time.monotonic()
                     with observe() as seen:
                         state = live_state(db, user, clock())
@@ -289,7 +290,10 @@ def stream() -> Response:
                     # gives its slot back.
                     last_sent = time.monotonic()
                     yield ": keep-alive\n\n"
-                time.sleep(poll)
+                # Woken by a commit, but a look at most once a poll: at 50 presses/s a look
+                # per commit would be 50 a second for every open page.
+                time.sleep(max(0.0, last_look + poll - time.monotonic()))
+                version = watcher.wait(version, poll)
         finally:
             db.conn.close()
             store.conn.close()

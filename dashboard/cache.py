@@ -42,11 +42,9 @@ The policy, and why:
   figures caught up.
 
 How a change is noticed is :func:`version`'s business alone (the policy only
-compares its tokens for equality): one long-lived watcher connection per
-database file asks ``PRAGMA data_version``, which SQLite changes whenever any
-other connection commits. File times are not used: each reader's open and close
-creates and deletes the ``-wal`` file. The key holds the file's inode too: a
-database replaced at the same path is another database.
+compares its tokens for equality): ``hub.changes.shared``, SQLite's
+``PRAGMA data_version`` on a watcher connection per file or PostgreSQL's
+LISTEN/NOTIFY, which moves whenever any connection commits.
 
 OTKLIK_DASH_CACHE=0 turns it off (the benchmark measures both).
 """
@@ -56,8 +54,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import os
-import sqlite3
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -65,15 +61,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import sqlite_utils
-
-from hub.store import Database, is_sqlite
+from hub import changes, store
+from hub import db as hub_db
+from hub.store import Database
 from otklik import config
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 MAX_ENTRIES = 512
-MAX_WATCHERS = 8
 # A changing figure is recomputed at most this often (seconds) ...
 REFRESH_S = 0.3
 # ... and no answer misses a commit older than this.
@@ -99,60 +94,18 @@ def enabled() -> bool:
 # --- noticing a change ------------------------------------------------------------------
 
 
-class _Watcher:
-    def __init__(self, path: str, inode: tuple[int, int]) -> None:
-        self.path = path
-        self.inode = inode
-        self.lock = threading.Lock()
-        self.conn = sqlite3.connect(path, check_same_thread=False)
-
-    def data_version(self) -> int:
-        with self.lock:
-            return self.conn.execute("PRAGMA data_version").fetchone()[0]
-
-    def close(self) -> None:
-        with self.lock:
-            self.conn.close()
-
-
-_watchers: OrderedDict[str, _Watcher] = OrderedDict()
-
-
-def _db_path(db: Database) -> str:
-    # Asked every time (a few microseconds): remembering it by id(conn) went
-    # wrong when a new connection reused a closed one's id, and the cache then
-    # watched another database's file and served stale figures for good.
-    return db.execute("PRAGMA database_list").fetchone()[2]
-
-
-def _watcher(path: str) -> _Watcher:
-    st = os.stat(path)
-    inode = (st.st_dev, st.st_ino)
-    with _lock:
-        watcher = _watchers.get(path)
-        if watcher is not None and watcher.inode == inode:
-            _watchers.move_to_end(path)
-            return watcher
-        if watcher is not None:
-            watcher.close()
-        watcher = _watchers[path] = _Watcher(path, inode)
-        while len(_watchers) > MAX_WATCHERS:
-            _watchers.popitem(last=False)[1].close()
-        return watcher
-
-
 def version(db: Database) -> tuple:
-    """A token that changes with every commit to ``db``'s file by any connection (compare with ==)."""
-    path = _db_path(db)
-    watcher = _watcher(path)
-    return (path, watcher.inode, watcher.data_version())
+    """A token that changes with every commit to ``db``'s database by any connection (compare with ==)."""
+    target = changes.target_of(db)
+    watcher = changes.shared(target)
+    # The watcher's identity second (what the policy keys entries by): a SQLite file replaced at
+    # the same path gets a new watcher, and is another database, not a stale one.
+    return (target, watcher.identity, watcher.version())
 
 
-def _connect(path: str) -> sqlite_utils.Database:
-    """A connection of the background refresher's own (a request's is closed when it ends)."""
-    conn = sqlite3.connect(path, timeout=10, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout = 10000")
-    return sqlite_utils.Database(conn)
+def _connect(path: str) -> Database:
+    """A connection of the background refresher's own (a request's is closed when it ends); either store."""
+    return hub_db.connect(path)
 
 
 # --- the policy ---------------------------------------------------------------------------
@@ -244,8 +197,7 @@ def remember(
     callers must treat it as read-only (copying it each time cost more than
     computing some of the figures).
     """
-    if not enabled() or not is_sqlite(db):
-        # PostgreSQL has no data_version to notice a commit by: its change signal is hub.changes'.
+    if not enabled():
         return compute(db)
     token = version(db)
     path, inode = token[0], token[1]
@@ -330,7 +282,7 @@ def _start_refresh(full: tuple, path: str, entry: _Entry, delay: float, max_age:
             flight.urgent.wait(delay)
         try:
             db = _connect(path)
-        except sqlite3.Error:
+        except store.errors():
             _abandon(full, flight)
             return
         try:

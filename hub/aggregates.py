@@ -119,7 +119,9 @@ class Tally:
                 for i, c in enumerate(counts):
                     target[i] += c
         for table, rows in grains.items():
-            db.conn.executemany(_UPSERT[table], [[*key, *counts] for key, counts in rows.items()])
+            # Tables and keys in one order: two hubs adding to the same rows (PostgreSQL) wait
+            # for each other in turn, never each for the other (a deadlock).
+            db.conn.executemany(_UPSERT[table], [[*key, *counts] for key, counts in sorted(rows.items())])
         return len(self.rows)
 
 

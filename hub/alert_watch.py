@@ -3,9 +3,10 @@ second of a commit that stored its presses, and what opens is sent out once.
 
 ``otklik hub`` runs an ``AlertWatcher`` beside its ingest (``--no-alerts`` turns it off) and
 publishes through the hub's own MQTT connection; ``otklik alerts watch`` runs the same class on
-its own connection.  The watcher has its own SQLite connection and polls ``PRAGMA data_version``,
-which changes only when another connection commits: a cheap way to learn of new presses
-without touching the ingest path.  Only branches with new events (or camera reactions) since
+its own connection.  The watcher has its own database connection and waits on the database's
+change signal (``hub.changes``: SQLite's ``data_version``, PostgreSQL's NOTIFY from whichever hub
+stored the presses), which moves only when another connection commits: a cheap way to learn of
+new presses without touching the ingest path.  Only branches with new events (or camera reactions) since
 the last look are evaluated; every ``sweep_s`` all branches are, for the rules that time alone
 makes true (a kiosk gone quiet, a condition that has cleared long enough to auto-resolve), and
 channels that failed get the alert again for an hour (``notify.retry_failed``).
@@ -20,13 +21,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hub import alerts, notify
+from hub import alerts, changes, notify
 from hub.db import open_db
-from hub.store import Database, data_version, is_sqlite, is_url
+from hub.store import Database, is_sqlite, is_url
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+# What new presses (and camera windows) land in: a change elsewhere waits for the sweep.
+_WATCHED = ("events", "reactions")
+# The advisory lock of the one watcher that evaluates among several hubs (any number but hub.db's).
+LEAD_LOCK = 0x6F746B61
 
 
 class AlertWatcher:
@@ -49,6 +54,8 @@ class AlertWatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="alert-watch", daemon=True)
         self._marks: dict[str, int] = {}
+        # Whether this watcher evaluates (several hubs on PostgreSQL: only one does, see _lead).
+        self.leading = False
 
     def start(self) -> AlertWatcher:
         self._thread.start()
@@ -56,7 +63,8 @@ class AlertWatcher:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     def _run(self) -> None:
         db = open_db(self.db_path)
@@ -66,29 +74,58 @@ class AlertWatcher:
             db.close()
 
     def _loop(self, db: Database) -> None:
-        version = None
+        watcher = changes.watch(db, tables=_WATCHED)
+        seen = watcher.version()
         next_sweep = 0.0
-        # PostgreSQL has no rowid nor data_version: there the watcher only sweeps (hub.changes will tell it more).
-        tables = ("events", "reactions") if is_sqlite(db) else ()
-        self._marks = {table: self._max_rowid(db, table) for table in tables}
-        self._resend_undelivered(db)
+        if is_sqlite(db):
+            self._marks = {table: self._max_rowid(db, table) for table in _WATCHED}
         while True:
             try:
-                changed: set[str] = set()
-                current = data_version(db)
-                if current is not None and current != version:
-                    version = current
-                    changed = self._changed_branches(db)
-                only: list[str] | None = sorted(changed)
-                if time.monotonic() >= next_sweep:
-                    only, next_sweep = None, time.monotonic() + self.sweep_s
-                if only is None or only:
-                    self._evaluate(db, only)
+                was_leading = self.leading
+                if not self._lead(db):
+                    seen = watcher.version()  # standing by: the leading watcher evaluates these
+                else:
+                    if not was_leading:
+                        # In charge (first, or after another hub's watcher died): what a killed
+                        # watcher left undelivered, then every branch.
+                        self._resend_undelivered(db)
+                        next_sweep = 0.0
+                    current = watcher.version()
+                    changed: set[str] | None = set()
+                    if current != seen:
+                        changed, seen = self._changed_branches(db, watcher.since(seen)), current
+                    only = None if changed is None else sorted(changed)
+                    if time.monotonic() >= next_sweep:
+                        only, next_sweep = None, time.monotonic() + self.sweep_s
+                    if only is None or only:
+                        self._evaluate(db, only)
             except Exception:  # a bad evaluation (a locked database, a bad row) must not end the watcher
                 log.exception("alert evaluation failed; trying again")
             self.polls += 1
             if self._stop.wait(self.poll_s):
                 return
+
+    def _lead(self, db: Database) -> bool:
+        """Whether this watcher is the one that evaluates: always on SQLite; on PostgreSQL the holder of LEAD_LOCK.
+
+        Several hubs on one PostgreSQL database each run a watcher; two evaluating would retry
+        the same failed deliveries twice. The session lock goes with its connection, so when the
+        leader's hub dies another watcher takes over within a poll.
+        """
+        if is_sqlite(db):
+            self.leading = True
+            return True
+        # Asked every poll, not remembered: a connection lost and made again has lost the lock.
+        held = db.execute(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND pid = pg_backend_pid() AND classid = 0 AND objid = ? AND objsubid = 1)"
+            " THEN true ELSE pg_try_advisory_lock(?) END",
+            [LEAD_LOCK, LEAD_LOCK],
+        ).fetchone()[0]
+        if held and not self.leading:
+            log.info("this hub's alert watcher now evaluates the rules (the others stand by)")
+        self.leading = bool(held)
+        return self.leading
 
     def _evaluate(self, db: Database, only: list[str] | None) -> None:
         now = self.clock()
@@ -108,8 +145,14 @@ class AlertWatcher:
             return 0
         return db.execute(f"SELECT COALESCE(max(rowid), 0) FROM {table}").fetchone()[0]
 
-    def _changed_branches(self, db: Database) -> set[str]:
-        """Branches with rows added since the last look; rowids only grow, so a range finds them."""
+    def _changed_branches(self, db: Database, said: list[str] | None) -> set[str] | None:
+        """Branches with rows added since the last look; None when that cannot be told (then every branch).
+
+        SQLite: rowids only grow, so a range finds them. PostgreSQL: the hub names them in
+        its commit's notifications (``events:<branch>``, see ``hub.changes.notify``).
+        """
+        if not is_sqlite(db):
+            return None if said is None else {p.split(":", 1)[1] for p in said if ":" in p}
         changed: set[str] = set()
         for table, last in self._marks.items():
             if not db[table].exists():

@@ -14,6 +14,7 @@ from hub.scores import BY, DEFAULT_MIN_RESPONSES, DEFAULT_WEIGHT, RANKED
 from hub.scores import report as analytics_report
 from hub.service import HubService
 from hub.store import redacted
+from otklik import config
 from otklik.command import (
     DATES_HINT,
     broker_from,
@@ -34,7 +35,17 @@ from otklik.runtime import wait_for_stop_signal
 @command()
 @broker_options(required=True, username_help="Broker user name (the hub's own credentials).")
 @db_option
-@click.option("--client-id", default="otklik-hub", show_default=True, help="Fixed id: the broker keeps our session.")
+@click.option(
+    "--client-id",
+    help="Fixed id: the broker keeps our session under it.  [default: the --username, else otklik-hub]",
+)
+@click.option(
+    "--share-group",
+    envvar=config.envvars("OTKLIK_SHARE_GROUP"),
+    show_envvar=True,
+    help="Run as one of several hubs splitting the kiosks' stream (an MQTT 5 shared subscription); "
+    "each hub needs its own --username (`otklik provision service hub --count N`).",
+)
 @click.option(
     "--alerts/--no-alerts",
     "run_alerts",
@@ -56,7 +67,8 @@ def hub(
     ca_file: str | None,
     mqtt_version: str,
     db_path: Path,
-    client_id: str,
+    client_id: str | None,
+    share_group: str | None,
     run_alerts: bool,
     cut_off_per_s: int,
 ) -> None:
@@ -72,19 +84,27 @@ def hub(
     are published on otklik/v1/alerts/<branch> over the hub's own connection
     and sent to the webhooks and e-mail addresses of `otklik alerts channel`.
 
+    Several hubs share the stream with --share-group (the same group name on
+    each; see "Several hubs" in the README): each message goes to one of them,
+    each keeps its own persistent session under its own broker user.
+
     \b
     Example:
         otklik hub --broker mqtt://127.0.0.1:1883 --db /var/lib/otklik/hub.db
+        otklik hub --broker mqtts://broker.example.com:8883 --db postgresql://hub@db.example.com/otklik \\
+            --share-group hubs --username otklik-hub-2 --password-file /etc/otklik/otklik-hub-2.password
     """
     broker = broker_from(broker_url, username, password_file, ca_file, mqtt_version)
-    service = HubService(broker, db_path, client_id=client_id, cut_off_per_s=cut_off_per_s or None).start()
+    # The broker ties a session to its user (use_username_as_clientid), so two hubs must differ in both.
+    client_id = client_id or username or "otklik-hub"
+    service = HubService(broker, db_path, client_id=client_id, cut_off_per_s=cut_off_per_s or None,
+                         share_group=share_group).start()  # fmt: skip
     watcher = None
     if run_alerts:
         # The hub's own connection: a second one with the hub's username would take over its session.
         watcher = AlertWatcher(db_path, AckedPublisher(service.client).publish).start()
-    click.echo(
-        f"hub: storing events from {broker} in {redacted(db_path)}{' with alerts' if watcher else ''} (Ctrl-C to stop)"
-    )
+    alerting = " with alerts" if watcher else ""
+    click.echo(f"hub: storing events from {broker} in {redacted(db_path)}{alerting} (Ctrl-C to stop)")
     try:
         wait_for_stop_signal(until=service.failed)
     finally:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlite_utils import Database as SqliteDatabase
 from sqlite_utils.migrations import Migrations
 
+from hub import changes
 from hub.store import Database, PgDatabase, connect_pg, is_url, redacted
 from otklik.errors import OtklikError
 from otklik.private_files import create_private
@@ -114,6 +115,10 @@ def _apply_pg(db: PgDatabase) -> list[str]:
                     [migrations.name, migration.name, datetime.now(UTC).isoformat()],
                 )
             applied.append(f"{migrations.name}:{migration.name}")
+        # Every table (a new one included) NOTIFYs its commits: hub.changes' signal.
+        with db.conn:
+            db.conn.begin()
+            changes.install(db)
         return applied
     finally:
         db.execute("SELECT pg_advisory_unlock(?)", [_PG_MIGRATE_LOCK])

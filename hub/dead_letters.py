@@ -153,15 +153,18 @@ class Letters:
         now = received_at.timestamp()
         bucket = self.buckets.get(source)
         if bucket is None:
+            # Read by a write that changes nothing: it locks the source's row until the batch
+            # commits, so another hub sharing the stream (PostgreSQL) waits and then reads what
+            # this one wrote, instead of both spending the same tokens and one count being lost.
             row = self.db.execute(
-                f"SELECT {', '.join(_BUCKET_COLUMNS)} FROM dead_letter_sources WHERE source = ?",
-                [source],
+                f"""
+                INSERT INTO dead_letter_sources (source, tokens, refilled_at) VALUES (?, ?, ?)
+                ON CONFLICT (source) DO UPDATE SET source = excluded.source
+                RETURNING {", ".join(_BUCKET_COLUMNS)}
+                """,
+                [source, float(BURST), now],
             ).fetchone()
-            if row:
-                bucket = _Bucket(**dict(zip(_BUCKET_COLUMNS, row, strict=True)))
-            else:
-                bucket = _Bucket(tokens=BURST, refilled_at=now)
-            self.buckets[source] = bucket
+            bucket = self.buckets[source] = _Bucket(**dict(zip(_BUCKET_COLUMNS, row, strict=True)))
         # Refill by the time since the last letter; a clock that went back refills nothing.
         elapsed = max(0.0, now - bucket.refilled_at)
         bucket.tokens = min(BURST, bucket.tokens + elapsed * RATE_PER_MINUTE / 60)

@@ -21,7 +21,11 @@ arriving:
   it, so the backlog drains at the network thread's pace.
 - The cut-off is kept in the hub's database, sent to the broker again on every
   connect, listed by ``otklik cut-offs list`` and lifted by ``otklik cut-offs
-  restore``, which the hub passes on to the broker within ``POLL_S``.
+  restore``, which the hub passes on to the broker within ``POLL_S``. Several
+  hubs sharing the stream read the cut-offs in force every ``POLL_S``, so what
+  one of them cut off (or restored) holds in all. Each counts only the junk it
+  receives: with N hubs a flood is cut off once its rate reaches N x ``per_s``
+  at most (each hub's share reaching ``per_s``).
 
 Nothing is lost by it: a kiosk keeps each press until the hub's receipt names it
 (hub/receipts.py); its presses that arrive while it is cut off get none and are
@@ -213,6 +217,14 @@ class FloodGuard:
                 self._windows.pop(source, None)
                 self.blocked = self.blocked - {source}
                 log.warning("restored %s (%s) at an admin's request", source, username)
+            # Several hubs share one stream (--share-group): a cut-off one of them made, or a
+            # restore another passed on, holds here too, or this hub would drop a restored
+            # kiosk's presses (or store a cut-off one's junk) for good.
+            in_force = frozenset(r[0] for r in db.execute(
+                "SELECT source FROM flood_cut_offs WHERE restored_at IS NULL").fetchall())  # fmt: skip
+            for source in self.blocked - in_force:
+                self._windows.pop(source, None)
+            self.blocked = in_force
         except Exception:
             log.exception("could not pass on restores of cut-off kiosks")
 

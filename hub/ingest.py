@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from hub import aggregates, answers, branches, dead_letters, misuse
+from hub import aggregates, answers, branches, changes, dead_letters, misuse
 from hub.branches import BranchSettings
-from hub.store import Database, PgConnection, data_version, is_environmental_pg
+from hub.store import Database, PgConnection, is_environmental_pg
 from hub.store import errors as store_errors
 from otklik import protocol, times
 from otklik.protocol import Answer, Heartbeat, ProtocolError, Rating, Reaction, Status
@@ -169,20 +169,22 @@ def handle_batch(db: Database, messages: Iterable[Received]) -> list[Outcome]:
 
 
 class _SettingsCache:
-    """Branch settings read once each, and again only after another connection committed.
+    """Branch settings read once each, and again only after another connection changed them.
 
-    ``PRAGMA data_version`` changes only when *another* connection commits (the
-    CLI changing a branch, say), so one pragma per batch is the whole cost.
+    ``hub.changes`` moves only when *another* connection commits (the CLI changing
+    a branch, say; on PostgreSQL only a change to the settings table counts, so the
+    other hubs' batches do not), so one look per batch is the whole cost.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, db: Database) -> None:
+        self._changes = changes.watch(db, tables=("branch_settings",))
         self._version: int | None = None
         self._settings: dict[str, BranchSettings] = {}
 
     def refresh(self, db: Database) -> None:
         """At the start of each batch: forget what another connection may have changed."""
-        version = data_version(db)
-        if version is None or version != self._version:
+        version = self._changes.version()
+        if version != self._version:
             self._version, self._settings = version, {}
 
     def get(self, db: Database, branch: str) -> BranchSettings:
@@ -204,7 +206,7 @@ class Ingest:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._settings = _SettingsCache()
+        self._settings = _SettingsCache(db)
         self._prune = dead_letters.PruneCadence()
 
     def handle_batch(self, messages: Iterable[Received]) -> list[Outcome]:
@@ -260,6 +262,12 @@ class Ingest:
                 store = lambda i=item, m=message: _store_other(db, registry, i, m)  # type: ignore[misc]  # noqa: E731
                 self._in_savepoint(item, outcomes, rejects, store)
             _write_registry(db, registry)
+            # With the commit, which branches got new presses or camera windows (the alert watcher's cue).
+            stored = {n for n, o in enumerate(outcomes) if o is not None and o.result == STORED}
+            changes.notify(db, "events", {b for (b, _), seen in registry.seen.items() if seen.new_events})
+            changes.notify(
+                db, "reactions", {m.branch for i, m in others if isinstance(m, Reaction) and i.index in stored}
+            )
             letters = dead_letters.Letters(db)
             for index, reason in sorted(rejects):
                 item = items[index]
@@ -321,6 +329,11 @@ class Ingest:
         """Stages 3-7 for all ratings at once; on an unforeseen failure, once more one rating at a time."""
         trial = _Registry()
         results = _contained(self.db.conn, lambda: _store_ratings(self.db, presses, settings, trial), None)
+        if isinstance(results, _NotInserted):
+            # Another hub of the share group committed some of these ids while our insert waited
+            # for it (PostgreSQL): looked up again, they are duplicates now, and the batch stays one.
+            trial = _Registry()
+            results = _contained(self.db.conn, lambda: _store_ratings(self.db, presses, settings, trial), None)
         if isinstance(results, Exception):
             log.warning("storing %d ratings together failed (%s: %s); storing them one by one",
                         len(presses), type(results).__name__, results)  # fmt: skip
@@ -512,7 +525,9 @@ def _insert(db: Database, new: Sequence[_Press], attributed: Sequence[tuple[str,
     """Stage 6: each new event once, with its final flags, and the attributions that came from a shift.
 
     ON CONFLICT on the id only (not INSERT OR IGNORE), so a row breaking any
-    other constraint raises instead of vanishing.
+    other constraint raises instead of vanishing. In id order: two hubs storing
+    overlapping batches (a re-sent press reaching both) wait for each other's ids
+    in one order, never each for the other's (a deadlock).
     """
     cursor = db.conn.executemany(
         """
@@ -522,7 +537,7 @@ def _insert(db: Database, new: Sequence[_Press], attributed: Sequence[tuple[str,
             :received_at, :extra)
         ON CONFLICT (id) DO NOTHING
         """,
-        [p.row for p in new],
+        [p.row for p in sorted(new, key=lambda p: p.rating.id)],
     )
     if cursor.rowcount != len(new):
         raise _NotInserted(f"{cursor.rowcount} of {len(new)} new events inserted")
@@ -530,8 +545,8 @@ def _insert(db: Database, new: Sequence[_Press], attributed: Sequence[tuple[str,
     db.conn.executemany(
         "INSERT INTO attribution (event_id, employee, source) VALUES (?, ?, ?) "
         "ON CONFLICT (event_id) DO UPDATE SET employee = excluded.employee, source = excluded.source",
-        [(p.rating.id, employee, source) for p, (employee, source) in zip(new, attributed, strict=True)
-         if source == "shift"],
+        sorted((p.rating.id, employee, source) for p, (employee, source) in zip(new, attributed, strict=True)
+               if source == "shift"),
     )  # fmt: skip
 
 
@@ -613,7 +628,8 @@ def _ensure_kiosk(db: Database, branch: str, kiosk: str, at: str) -> None:
 
 
 def _write_registry(db: Database, registry: _Registry) -> None:
-    for (branch, kiosk), seen in registry.seen.items():
+    # In key order, as every row lock a batch takes: several hubs never wait for each other in a circle.
+    for (branch, kiosk), seen in sorted(registry.seen.items()):
         _ensure_kiosk(db, branch, kiosk, seen.last_seen)
         db.execute(
             """

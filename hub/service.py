@@ -13,6 +13,13 @@ a backlog). A storage error is retried on a freshly opened connection without
 acknowledging anything; anything else that stops the writer is fatal:
 ``failed`` is set and ``otklik hub`` exits non-zero so systemd restarts it.
 
+Several hubs share the stream through an MQTT 5 shared subscription
+(``share_group``: ``$share/<group>/otklik/v1/+/+/<kind>``): the broker hands each
+message to one of them, each hub has its own user and persistent session, and
+each acknowledges (and sends receipts for) only what it committed itself. A
+message the broker re-sends goes to whichever hub gets it; the id
+de-duplication in the database stores it once either way.
+
 A kiosk flooding junk would queue ahead of every other kiosk in our one
 session; hub/flood_guard.py cuts it off at the broker, and what it had already
 queued is only acknowledged here, in order with the rest.
@@ -34,7 +41,7 @@ from hub import flood_guard, ingest, receipts, store
 from hub.db import open_db
 from hub.store import Database, is_url, redacted
 from otklik import protocol
-from otklik.mqtt import Broker, BufferedClient, connect_async, make_client
+from otklik.mqtt import Broker, BufferedClient, connect_async, make_client, shared
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +78,11 @@ class HubService:
         receive_maximum: int = 1000,
         queue_max: int = QUEUE_MAX,
         cut_off_per_s: int | None = flood_guard.CUT_OFF_PER_S,
+        share_group: str | None = None,
     ) -> None:
         self.broker = broker
+        # What this hub subscribes to: each kind's filter, as a share group's member if it is one.
+        self.subscriptions = [shared(share_group, protocol.subscription(kind)) for kind in SUBSCRIBED_KINDS]
         # A postgresql:// URL stays a str (hub.store); a path is SQLite's.
         self.db_path: str | Path = db_path if is_url(str(db_path)) else Path(db_path)
         self.shown_db = redacted(db_path)  # for logs: a URL's password is not written there
@@ -152,7 +162,7 @@ class HubService:
             log.error("broker refused the hub's connection: %s", reason)
             return
         # Subscribing here means a reconnect subscribes again.
-        client.subscribe([(protocol.subscription(kind), 1) for kind in SUBSCRIBED_KINDS])
+        client.subscribe([(topic_filter, 1) for topic_filter in self.subscriptions])
         # Apart, so a broker (or an old ACL) that refuses it costs the answers' log lines only.
         self._control_mid = client.subscribe(flood_guard.RESPONSE_TOPIC, 0)[1]
         self.guard.reapply()
@@ -169,7 +179,7 @@ class HubService:
             # Usually the broker's ACL: the hub would run and store nothing.
             log.error("broker refused the hub's subscriptions: %s", ", ".join(str(r) for r in failed))
             return
-        log.info("hub subscribed to %s", ", ".join(protocol.subscription(kind) for kind in SUBSCRIBED_KINDS))
+        log.info("hub subscribed to %s", ", ".join(self.subscriptions))
         self.connected.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _flags: object, reason: object, _p: object) -> None:

@@ -113,15 +113,6 @@ def is_environmental_pg(err: BaseException) -> bool:
     return sqlstate is None or sqlstate[:2] not in ("22", "23", "42", "2B", "44")
 
 
-def data_version(db: Database) -> int | None:
-    """SQLite's ``PRAGMA data_version`` (changes when another connection commits); None on PostgreSQL,
-    which has no such counter: a caller treats None as "may have changed" (hub.changes is the
-    cross-process signal for both)."""
-    if isinstance(db, sqlite_utils.Database):
-        return int(db.conn.execute("PRAGMA data_version").fetchone()[0])
-    return None
-
-
 # --- SQL translation ------------------------------------------------------------------------------
 
 # A quoted string or identifier, or one of the tokens to translate.

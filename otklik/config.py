@@ -80,6 +80,12 @@ VARS: tuple[Var, ...] = (
         "the broker password when no --password-file is given",
         "`otklik hub`, `otklik alerts`, `otklik config`",
     ),
+    Var(
+        "OTKLIK_SHARE_GROUP",
+        "several hubs: the MQTT 5 shared-subscription group they split the kiosks' stream in",
+        "`otklik hub` (--share-group)",
+        "none: one hub takes every message",
+    ),
     Var("OTKLIK_MQTT_CA_FILE", "CA certificate for mqtts://", "`otklik hub`, `otklik alerts`, `otklik config`"),
     Var(
         "OTKLIK_BROKER_DIR",
@@ -123,6 +129,17 @@ VARS: tuple[Var, ...] = (
     ),
     Var("OTKLIK_PREFIX", "where the kiosk's virtualenv goes", "deploy/pi/setup-kiosk.sh", "/opt/otklik"),
     Var("OTKLIK_ETC", "where the kiosk's config goes", "deploy/pi/setup-kiosk.sh", "/etc/otklik"),
+    Var(
+        "OTKLIK_SCREEN_URL",
+        "the kiosk's loopback touch page the Pi's full-screen browser opens (from the [screen] section)",
+        "deploy/pi/otklik-screen.service (written to screen.env by setup-kiosk.sh)",
+        "http://127.0.0.1:8765/",
+    ),
+    Var(
+        "OTKLIK_BROWSER",
+        "the Chromium binary the touch screen runs",
+        "deploy/pi/otklik-screen.service (written to screen.env by setup-kiosk.sh)",
+    ),
 )
 
 BY_NAME: dict[str, Var] = {v.name: v for v in VARS}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import ssl
 import struct
 import threading
@@ -166,6 +167,25 @@ class BufferedClient(mqtt.Client):
             rc = super().loop_read(max_packets)
             turns += 1
         return rc
+
+
+# MQTT 5 shared subscriptions: the broker hands each message to one member of the group.
+SHARE_PREFIX = "$share"
+SHARE_GROUP_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def shared(group: str | None, topic_filter: str) -> str:
+    """``topic_filter`` as a member of share group ``group`` subscribes to it (unchanged for None).
+
+    Several hubs subscribed as ``$share/GROUP/otklik/v1/+/+/rating`` split the rating stream
+    between them, each message to one of them; each still has its own persistent session.
+    """
+    if group is None:
+        return topic_filter
+    if not SHARE_GROUP_RE.match(group):
+        # '/', '+' and '#' would change what the filter means; the rest keeps names boring.
+        raise OtklikError(f"share group {group!r} must be 1-64 letters, digits, '.', '-' or '_'", field="--share-group")
+    return f"{SHARE_PREFIX}/{group}/{topic_filter}"
 
 
 def make_client(

@@ -15,6 +15,7 @@ import random
 import shutil
 import subprocess
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -84,21 +85,29 @@ def chain(total: int, *, kiosks: int = 4, branches: int = 1, duplicates: float =
     return out
 
 
-def publish(host: str, port: int, kiosks: list[Kiosk], *, timeout: float = 300) -> None:
-    """Publish every kiosk's lines at QoS 1, one `mosquitto_pub -l` client per kiosk, all in parallel."""
+def publish(
+    host: str, port: int, kiosks: list[Kiosk], *, timeout: float = 300, per_s: float | None = None,
+    client_prefix: str = "backlog",
+) -> None:  # fmt: skip
+    """Publish every kiosk's lines at QoS 1, one `mosquitto_pub -l` client per kiosk, all in parallel.
+
+    ``per_s``: at most this many lines a second in all (a live stream), else as fast as they go.
+    ``client_prefix`` keeps the client ids of publishers running at the same time apart.
+    """
     binary = shutil.which("mosquitto_pub")
     if not binary:
         raise RuntimeError("mosquitto_pub is not installed (Debian: apt-get install mosquitto-clients)")
     procs = []
     for k in kiosks:
         proc = subprocess.Popen(
-            [binary, "-h", host, "-p", str(port), "-q", "1", "-l", "-i", f"backlog-{k.branch}-{k.kiosk}",
+            [binary, "-h", host, "-p", str(port), "-q", "1", "-l", "-i", f"{client_prefix}-{k.branch}-{k.kiosk}",
              "-M", "1000", "-t", k.topic],
             stdin=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
-        procs.append((proc, b"\n".join(k.lines) + b"\n"))
+        procs.append((proc, k.lines))
+    each_per_s = per_s / len(kiosks) if per_s else None
     # A pipe holds 64 KB: one feeding thread per client, or they would run one after another.
-    feeders = [threading.Thread(target=_feed, args=(proc, data)) for proc, data in procs]
+    feeders = [threading.Thread(target=_feed, args=(proc, lines, each_per_s)) for proc, lines in procs]
     for feeder in feeders:
         feeder.start()
     for feeder in feeders:
@@ -117,7 +126,15 @@ def publish_backlog(host: str, port: int, total: int, *, kiosks: int = 4, timeou
     publish(host, port, chain(total, kiosks=kiosks), timeout=timeout)
 
 
-def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
+def _feed(proc: subprocess.Popen[bytes], lines: list[bytes], per_s: float | None = None) -> None:
     assert proc.stdin is not None
-    proc.stdin.write(data)
+    if per_s is None:
+        proc.stdin.write(b"\n".join(lines) + b"\n")
+    else:
+        step = max(1, round(per_s / 20))  # twenty writes a second
+        started = time.monotonic()
+        for i in range(0, len(lines), step):
+            time.sleep(max(0.0, started + i / per_s - time.monotonic()))
+            proc.stdin.write(b"\n".join(lines[i : i + step]) + b"\n")
+            proc.stdin.flush()
     proc.stdin.close()

@@ -20,6 +20,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from hub import changes
 from otklik.cli import cli
 
 PG_SERVER = os.environ.get("OTKLIK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -64,6 +65,7 @@ def pg_database() -> Iterator[str]:
     try:
         yield name
     finally:
+        changes.close_all()  # the change listeners of the run's tests: they would try again to reach it
         admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
         admin.close()
 

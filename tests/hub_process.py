@@ -23,22 +23,34 @@ class HubProcess:
     """
 
     def __init__(
-        self, broker: Mosquitto, db_path: Path, *, client_id: str = "hub-test", prefix: Sequence[str] = ()
+        self,
+        broker: Mosquitto,
+        db_path: Path | str,
+        *,
+        client_id: str = "hub-test",
+        prefix: Sequence[str] = (),
+        args: Sequence[str] = (),
+        log_dir: Path | None = None,
     ) -> None:
+        """``db_path``: a SQLite file or a PostgreSQL URL; ``args``: more ``otklik hub`` options (--share-group)."""
         self.broker = broker
         self.db_path = db_path
         self.client_id = client_id
         self.prefix = list(prefix)
+        self.args = list(args)
         self.proc: subprocess.Popen[bytes] | None = None
         self.runs = 0
-        self.log_path = db_path.parent / "hub-0.log"
+        # Several hubs log side by side, each under its client id.
+        self.log_dir = log_dir or Path(db_path).parent
+        self._log_name = "hub" if log_dir is None else client_id
+        self.log_path = self.log_dir / f"{self._log_name}-0.log"
 
     def start(self) -> HubProcess:
         assert self.proc is None or self.proc.poll() is not None, "the previous hub is still running"
         self.runs += 1
-        self.log_path = self.db_path.parent / f"hub-{self.runs}.log"
+        self.log_path = self.log_dir / f"{self._log_name}-{self.runs}.log"
         command = [*self.prefix, sys.executable, "-m", "otklik", "hub", "--broker", self.broker.url,
-                   "--db", str(self.db_path), "--client-id", self.client_id]  # fmt: skip
+                   "--db", str(self.db_path), "--client-id", self.client_id, *self.args]  # fmt: skip
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         return self
@@ -63,8 +75,8 @@ class HubProcess:
             time.sleep(0.05)
         raise AssertionError(f"hub did not log {text!r} {count}× within {timeout} s:\n{self.log()}")
 
-    def wait_subscribed(self, *, count: int = 1) -> None:
-        self.wait_for_log("hub subscribed", count=count)
+    def wait_subscribed(self, *, count: int = 1, timeout: float = 20) -> None:
+        self.wait_for_log("hub subscribed", count=count, timeout=timeout)
 
     def wait_exit(self, timeout: float) -> int:
         assert self.proc is not None

@@ -1,5 +1,6 @@
-"""The alert watcher that runs inside `otklik hub`: it looks at new commits (PRAGMA data_version),
-evaluates only the branches they touched, sweeps every branch now and then for rules time makes
+"""The alert watcher that runs inside `otklik hub`: it looks at new commits (hub.changes: SQLite's
+data_version, PostgreSQL's NOTIFY), evaluates only the branches they touched (SQLite: by rowid;
+PostgreSQL: the hub's commit names them), sweeps every branch now and then for rules time makes
 true, sends what a killed watcher left undelivered, and publishes auto-resolved states."""
 
 from __future__ import annotations
@@ -48,18 +49,11 @@ def db_path(hub_target):
     return _prepared(hub_target)
 
 
-@pytest.fixture
-def sqlite_db_path(tmp_path):
-    """For what only SQLite tells the watcher (data_version, rowids): which branches changed."""
-    return _prepared(tmp_path / "hub.db")
-
-
 def unhappy(db, branch: str, now: datetime, scores=(1, 1, 2, 4)) -> None:
     feed(db, [press(now - timedelta(seconds=len(scores) - i), s, branch=branch) for i, s in enumerate(scores)], now)
 
 
-def test_only_branches_with_new_presses_are_evaluated_until_the_sweep(sqlite_db_path):
-    db_path = sqlite_db_path
+def test_only_branches_with_new_presses_are_evaluated_until_the_sweep(db_path):
     db = open_db(db_path)
     now = datetime.now(UTC)
     feed(db, [press(now - timedelta(minutes=1), s, branch="b2") for s in (1, 2, 4, 4)], now)  # 50 %: no alert at 60

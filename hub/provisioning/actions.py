@@ -127,6 +127,20 @@ def add_service(db: Database, role: str, *, name: str | None, out: Path) -> Issu
     return Issued(cred, {"password": write_service_password(out, cred.username, password)})
 
 
+def add_services(db: Database, role: str, *, count: int, out: Path) -> list[Issued]:
+    """``count`` users of one role with the same access (otklik-hub, otklik-hub-2, ...), for several hubs.
+
+    The broker makes each user's client id its username, so N hubs need N users. Those
+    that already exist are kept as they are (their password files are not rewritten);
+    only the missing ones are made, all in one transaction.
+    """
+    names = registry.numbered_names(role, count)
+    with db.conn:
+        made = [registry.add_service(db, role, name=name) for name in names
+                if not ((c := registry.get(db, registry.service_username(role, name))) and c.active)]  # fmt: skip
+    return [Issued(cred, {"password": write_service_password(out, cred.username, pw)}) for cred, pw in made]
+
+
 def revoke(db: Database, *, username: str | None, branch: str | None, kiosk: str | None) -> registry.Credential:
     with db.conn:
         return registry.revoke(db, registry.resolve(db, username=username, branch=branch, kiosk=kiosk))

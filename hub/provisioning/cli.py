@@ -154,8 +154,15 @@ def provision_kiosk(
 @broker_dir_options
 @click.argument("role", type=click.Choice(registry.SERVICE_ROLES))
 @click.option("--name", help="Tell users of one role apart, e.g. an admin's own name.")
+@click.option(
+    "--count",
+    type=click.IntRange(1),
+    help="Several hubs: make sure N users of the role exist (otklik-hub, otklik-hub-2, ... otklik-hub-N).",
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-def provision_service(db_path: Path, broker_dir: Path, reload_how: str, role: str, name: str | None, out: Path) -> None:
+def provision_service(
+    db_path: Path, broker_dir: Path, reload_how: str, role: str, name: str | None, count: int | None, out: Path
+) -> None:
     """Credentials for the hub, the dashboard or an admin; writes OUT/<user>.password (0600).
 
     The hub reads every kiosk's topics and writes config pushes; the dashboard
@@ -163,7 +170,8 @@ def provision_service(db_path: Path, broker_dir: Path, reload_how: str, role: st
 
     The broker makes each user's client id its username, so every process needs
     its own user: --name gives a role another one with the same access, e.g.
-    otklik-hub-push for `otklik config push`, otklik-hub-2 for a second hub.
+    otklik-hub-push for `otklik config push`; --count N makes the users of N hubs
+    sharing the stream (`otklik hub --share-group`), keeping those that exist.
 
     \b
     Example:
@@ -171,10 +179,19 @@ def provision_service(db_path: Path, broker_dir: Path, reload_how: str, role: st
         otklik provision service hub --name push --out /etc/otklik
         otklik hub --broker mqtt://127.0.0.1:1883 --db /var/lib/otklik/hub.db \\
             --username otklik-hub --password-file /etc/otklik/otklik-hub.password
+        otklik provision service hub --count 3 --out /etc/otklik
     """
+    if name and count:
+        raise click.UsageError("give --name or --count, not both")
     db = registry.open_hub_db(db_path)
-    issued = actions.add_service(db, role, name=name, out=out)
-    click.echo(f"{role}: user {issued.credential.username}; password in {issued.files['password']}")
+    if count:
+        made = actions.add_services(db, role, count=count, out=out)
+        for issued in made:
+            click.echo(f"{role}: user {issued.credential.username}; password in {issued.files['password']}")
+        click.echo(f"{role}: {count} users, {len(made)} new")
+    else:
+        issued = actions.add_service(db, role, name=name, out=out)
+        click.echo(f"{role}: user {issued.credential.username}; password in {issued.files['password']}")
     _sync(db, broker_dir, reload_how)
 
 

@@ -127,6 +127,15 @@ def service_username(role: str, name: str | None = None) -> str:
     return f"otklik-{role}" + (f"-{name}" if name else "")
 
 
+def numbered_names(role: str, count: int) -> list[str | None]:
+    """The ``name``s of ``count`` users of one role: none for the first (otklik-hub), then 2, 3, ... (otklik-hub-2)."""
+    if role == ROLE_ADMIN:
+        raise ProvisionError("admins are people: give each one --name", field="--count")
+    if count < 1:
+        raise ProvisionError(f"--count {count} must be at least 1", field="--count")
+    return [None, *(str(n) for n in range(2, count + 1))]
+
+
 def now() -> str:
     return times.format_ts(datetime.now(UTC))
 
