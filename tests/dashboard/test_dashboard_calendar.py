@@ -57,22 +57,23 @@ def test_a_date_that_is_none_is_refused_naming_the_field(typed: str) -> None:
         parse_date(typed, "to")
 
 
-def test_persian_date_filters_show_and_take_jalali_dates(client: FlaskClient, data: Path) -> None:
+@pytest.mark.parametrize("page_path", ["/employees", "/reasons", "/comments"])
+def test_persian_date_filters_show_and_take_jalali_dates(client: FlaskClient, data: Path, page_path: str) -> None:
     login(client, "root")
     _choose(client, "language", "fa")
-    page = client.get("/employees?from=2026-12-01&to=2026-12-07").get_data(as_text=True)
+    page = client.get(f"{page_path}?from=2026-12-01&to=2026-12-07").get_data(as_text=True)
     # A text field holding the Jalali date in Persian digits: no browser's date picker has that calendar.
     assert re.search(r'<input type="text" name="from" value="۱۴۰۵/۹/۱۰"', page), re.findall(
         r"<input[^>]*from[^>]*>", page
     )
-    typed = client.get("/employees?from=۱۴۰۵/۹/۱۰&to=۱۴۰۵/۹/۱۶")
+    typed = client.get(f"{page_path}?from=۱۴۰۵/۹/۱۰&to=۱۴۰۵/۹/۱۶")
     assert typed.status_code == 200
     assert 'value="۱۴۰۵/۹/۱۶"' in typed.get_data(as_text=True)
-    wrong = client.get("/employees?from=۱۴۰۵/۱۳/۰۱")
+    wrong = client.get(f"{page_path}?from=۱۴۰۵/۱۳/۰۱")
     text = wrong.get_data(as_text=True)
     assert wrong.status_code == 400 and "از: «۱۴۰۵/۱۳/۰۱» تاریخ نیست" in text  # the field by its label, in Persian
     _choose(client, "calendar", "gregory")
-    page = client.get("/employees?from=2026-12-01").get_data(as_text=True)
+    page = client.get(f"{page_path}?from=2026-12-01").get_data(as_text=True)
     assert '<input type="date" name="from" value="2026-12-01"' in page  # Gregorian: the browser's own picker
 
 
