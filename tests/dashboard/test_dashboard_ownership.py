@@ -173,6 +173,11 @@ def test_what_a_manager_may_not_see_answers_like_what_does_not_exist(client: Fla
     assert b2.get_json()["error"].replace("b2", "X") == b9.get_json()["error"].replace("b9", "X")
     page_b2, page_b9 = client.get("/branch/b2"), client.get("/branch/b9")
     assert (page_b2.status_code, page_b9.status_code) == (404, 404)
+    # The alerts page's branch filter, its live part and its export: b2's alerts stay b2's.
+    for path in ("/alerts?branch={}", "/live/alerts?branch={}", "/export/alerts.csv?branch={}"):
+        seen_b2, seen_b9 = client.get(path.format("b2")), client.get(path.format("b9"))
+        assert (seen_b2.status_code, seen_b9.status_code) == (404, 404), path
+        assert "Many unhappy presses" not in seen_b2.get_data(as_text=True), path
     # A shift for b2's employee in b1 does not say where they work.
     refused = client.post(
         "/api/v1/shifts",
