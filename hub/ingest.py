@@ -395,7 +395,7 @@ def _store_other(db: Database, registry: _Registry, item: _Item, message: object
     if isinstance(message, Reaction):
         return _reaction(db, registry, message, received)
     if isinstance(message, Answer):
-        if message.channel != protocol.CHANNEL_PHONE:  # as its rating: no sign of the kiosk's life
+        if message.channel in protocol.DEVICE_CHANNELS:  # as its rating: a phone's is no sign of the kiosk's life
             registry.touch(message.branch, message.kiosk, received)
         stored, conflict = answers.store(db, message, received)
         return Outcome(REJECTED, conflict) if conflict else Outcome(STORED if stored else DUPLICATE, id=message.id)
@@ -500,9 +500,8 @@ def _new_presses(db: Database, presses: Sequence[_Press], registry: _Registry) -
         r = p.rating
         identity = (r.branch, r.kiosk, r.seq, r.score, r.employee)
         first = stored.get(r.id)
-        # A phone rating names the kiosk whose QR code was scanned, but it is no sign of that
-        # kiosk's life and has no place in its sequence: the registry (fleet, gaps) leaves it out.
-        device = r.channel != protocol.CHANNEL_PHONE
+        # Only what the kiosk itself made tells the registry (fleet, gaps) of it: protocol.DEVICE_CHANNELS.
+        device = r.channel in protocol.DEVICE_CHANNELS
         if first is None:
             stored[r.id] = identity
             new.append(p)

@@ -65,6 +65,9 @@ SCORE_NAMES = {1: "very unhappy", 2: "unhappy", 3: "happy", 4: "very happy"}
 # Where a press was made. Absent means buttons: kiosks and pads older than the field send none.
 CHANNEL_BUTTONS, CHANNEL_TOUCH, CHANNEL_PHONE, CHANNEL_PAD = "buttons", "touch", "phone", "pad"
 CHANNELS = (CHANNEL_BUTTONS, CHANNEL_TOUCH, CHANNEL_PHONE, CHANNEL_PAD)
+# Made on the kiosk itself: a sign of its life with a place in its sequence. A phone's rating only
+# names the kiosk whose QR code was scanned.
+DEVICE_CHANNELS = (CHANNEL_BUTTONS, CHANNEL_TOUCH, CHANNEL_PAD)
 # A shopper's comment is shown on pages and kept for years: bounded well inside MAX_PAYLOAD_BYTES
 # (500 Persian letters are 1000 bytes of UTF-8).
 MAX_COMMENT_CHARS = 500
