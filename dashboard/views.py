@@ -23,7 +23,6 @@ from flask import (
 )
 from flask_babel import force_locale, get_locale, get_timezone
 from flask_babel import gettext as _
-from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from dashboard import access, accounts, charts, figures, filters, fleet, writes
@@ -33,6 +32,7 @@ from dashboard.cache import observe, remember
 from dashboard.errors import InputError, NotFound
 from dashboard.exports import csv_response, table
 from dashboard.i18n import LANGUAGES, input_message, select_calendar
+from dashboard.page_cache import CSRF_SLOT, render_page, with_csrf
 from dashboard.store import get_db, get_store
 from hub.store import Database
 
@@ -116,7 +116,7 @@ def _overview_cards() -> Markup:
 def overview() -> Any:
     if not g.user.sees_scores:
         return redirect(url_for("views.fleet"))
-    return render_template("overview.html", cards=_overview_cards())
+    return render_page("overview.html", cards=_overview_cards())
 
 
 @bp.route("/live/overview")
@@ -153,7 +153,7 @@ def _branch_body(branch: str) -> Markup:
 @bp.route("/branch/<branch>")
 def branch(branch: str) -> Any:
     g.page_zone = figures.zone(get_db(), access.branch(g.user, branch)).key
-    return render_template("branch.html", branch=branch, body=_branch_body(branch))
+    return render_page("branch.html", branch=branch, body=_branch_body(branch))
 
 
 @bp.route("/live/branch/<branch>")
@@ -187,7 +187,7 @@ def _field_context(field: list[dict[str, Any]], chain: list[dict[str, Any]] | No
     """The ranked table's rows, the rest below the minimum, and the funnel plot of them all
     around the mean of ``chain`` (everyone in the reader's branches; default: ``field``)."""
     return {
-        "ranking": [r for r in field if r["rank"] is not None],
+        "ranking": figures.ranked(field),
         "unranked": [r for r in field if r["rank"] is None],
         "funnel": charts.funnel_data(field, chain),
     }
@@ -210,23 +210,20 @@ def employee(branch: str, employee: str) -> Any:
 
 def _alerts_page(state: str, branch: str | None = None) -> str:
     db = get_db()
-    return render_template(
+    return render_page(
         "alerts.html",
         table=_alerts_table(state, branch),
         state=state,
         branch=branch or "",
-        branches=access.score_branches(db, g.user),
+        branches=tuple(access.score_branches(db, g.user)),
     )
-
-
-# Where each row's forms take this session's CSRF token: the table is shared, the token is not.
-_CSRF_SLOT = "\x00csrf-token\x00"
 
 
 def _alerts_table(state: str, branch: str | None = None) -> Markup:
     """The alerts of the user's branches, or of ``branch`` alone (a card's "Open alerts" links there),
-    rendered once for everyone who sees these branches; this session's CSRF token put into its forms
-    per request (rendering its rows per request cost most of the page)."""
+    rendered once for everyone who sees these branches, its forms' CSRF token left out
+    (page_cache.CSRF_SLOT: the page puts this session's in, per request; rendering its rows per
+    request cost most of the page)."""
     db = get_db()
     names = tuple(access.score_branches(db, g.user, branch))
     state = filters.alert_state(state)
@@ -238,11 +235,11 @@ def _alerts_table(state: str, branch: str | None = None) -> Markup:
                 "rows": figures.alerts(conn, names, state),
                 "state": state,
                 "branch": branch or "",
-                "csrf_token": lambda: _CSRF_SLOT,
+                "csrf_token": lambda: CSRF_SLOT,
             },
         )
     )
-    return Markup(str(shared).replace(_CSRF_SLOT, generate_csrf()))
+    return shared
 
 
 @bp.route("/alerts")
@@ -253,7 +250,7 @@ def alerts() -> Any:
 @bp.route("/live/alerts")
 def alerts_live() -> Response:
     state, branch = request.args.get("state", "live"), request.args.get("branch") or None
-    return _fragment(_alerts_table(state, branch))
+    return _fragment(Markup(with_csrf(_alerts_table(state, branch))))
 
 
 @bp.route("/alerts/<int:alert_id>/<action>", methods=["POST"])
@@ -279,7 +276,7 @@ def _fleet_table() -> Markup:
 
 @bp.route("/fleet", endpoint="fleet")
 def fleet_page() -> Any:
-    return render_template("fleet.html", table=_fleet_table())
+    return render_page("fleet.html", table=_fleet_table())
 
 
 @bp.route("/live/fleet")
