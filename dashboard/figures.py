@@ -71,7 +71,11 @@ def _zones(db: Database, names: tuple[str, ...]) -> dict[str, ZoneInfo]:
 
 def _period(db: Database, branch: str, args: dict[str, str], days: int) -> tuple[date, date]:
     """The branch's [start, stop) local dates from the filters, ending on its today by default."""
-    start, end = filters.period(args, days, today(db, branch))
+    return _period_in(zone(db, branch), args, days)
+
+
+def _period_in(where: ZoneInfo, args: dict[str, str], days: int, moment: datetime | None = None) -> tuple[date, date]:
+    start, end = filters.period(args, days, local_today(where, moment or filters.now()))
     return start, end + timedelta(days=1)
 
 
@@ -205,7 +209,12 @@ def _flagged(db: Database, branch: str, lo: str, hi: str, limit: int) -> list[di
 
 def ranking(db: Database, names: Sequence[str], args: dict[str, str]) -> list[dict[str, Any]]:
     """The ranked employees, best first (those below the minimum are in ``employee_field``)."""
-    return [r for r in employee_field(db, names, args) if r["rank"] is not None]
+    return ranked(employee_field(db, names, args))
+
+
+def ranked(field: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ranked of ``employee_field``'s rows, in its order."""
+    return [r for r in field if r["rank"] is not None]
 
 
 def employee_field(db: Database, names: Sequence[str], args: dict[str, str]) -> list[dict[str, Any]]:
@@ -214,7 +223,10 @@ def employee_field(db: Database, names: Sequence[str], args: dict[str, str]) -> 
     most responses first."""
     if not names:
         return []
-    periods = tuple((name, *_period(db, name, args, DEFAULT_DAYS)) for name in names)
+    # The zones in one look-up: one per branch was most of a cached 50-branch ranking's time.
+    moment = filters.now()
+    zones = _zones(db, tuple(names))
+    periods = tuple((name, *_period_in(where, args, DEFAULT_DAYS, moment)) for name, where in zones.items())
     return _field(db, periods, filters.min_responses(args))
 
 
