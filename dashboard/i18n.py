@@ -153,7 +153,13 @@ def branch_zone(branch: str | None) -> tzinfo | None:
     from dashboard import figures
     from dashboard.store import get_db
 
-    return figures.zone(get_db(), branch)
+    # Kept for the request (or background render): a 300-kiosk table asks twice a row, and each
+    # cached look-up checks the database's version (a third of the table's rendering time).
+    zones = g.setdefault("branch_zones", {})
+    where = zones.get(branch)
+    if where is None:
+        where = zones[branch] = figures.zone(get_db(), branch)
+    return where
 
 
 def _dt_filter(value: Any, branch: str | None = None, style: str = "short") -> str:
