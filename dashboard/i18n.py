@@ -9,8 +9,8 @@ browser is ``static/format.js``, which takes the same facts from <html data-*>
 own numbering system (``NUMBERING``: Persian in Extended Arabic-Indic digits ۰-۹ with
 ٫ ٬ ٪, as the browser's Intl does for "fa"; English and Russian in 0-9), never a mix.
 Babel keeps Latin digits even for arabext, so ``localise_digits`` finishes its output.
-Persian dates are Solar Hijri by default (``jdatetime``; Babel has no Persian calendar,
-the browser's Intl has), Gregorian by the user's choice (``select_calendar``).
+Persian dates are Solar Hijri by default (otklik/dates.py, shared with the hub's alert texts;
+Babel has no Persian calendar, the browser's Intl has), Gregorian by the user's choice (``select_calendar``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import jdatetime
 from babel import Locale
 from babel.dates import format_datetime as babel_format_datetime
 from babel.dates import format_interval, format_skeleton, get_day_names
@@ -37,6 +36,7 @@ from markupsafe import Markup, escape
 
 from dashboard.accounts import CALENDARS
 from dashboard.charts import chart_text
+from otklik.dates import DEFAULT_CALENDAR, short_date, solar_hijri, wall_minute
 from otklik.digits import NUMBERING, localise_digits
 from otklik.times import read_ts_or_none
 
@@ -45,8 +45,6 @@ RTL = {"fa"}
 # The first day of the week (0 = Monday): ISO Monday in English and Russian (the chain's
 # reports), Saturday in Persian, as the Iranian week runs.
 WEEK_START = {"en": 0, "ru": 0, "fa": 5}
-# Each locale's default calendar (a user may choose another of accounts.CALENDARS).
-DEFAULT_CALENDAR = {"fa": "persian"}
 
 
 def select_locale() -> str:
@@ -204,8 +202,7 @@ def _format_dt(moment: datetime, style: str, locale: str, zone: tzinfo, calendar
 def _persian_date(day: date, style: str, calendar: str) -> str:
     # As the browser's Intl writes "fa-u-ca-persian" / "fa-u-ca-gregory": 1405/9/11 (short).
     if calendar == "persian":
-        j = jdatetime.date.fromgregorian(date=day)
-        year, month, number, name = j.year, j.month, j.day, jdatetime.date.j_months_fa[j.month - 1]
+        year, month, number, name = solar_hijri(day)
     else:
         year, month, number = day.year, day.month, day.day
         name = format_datetime(datetime(day.year, day.month, day.day, 12, tzinfo=UTC), "MMMM", rebase=False)
@@ -218,11 +215,8 @@ def fmt_local(value: Any, locale: str | None = None) -> str:
         return "—"
     locale = locale or str(get_locale() or "en")
     moment = datetime.fromisoformat(str(value))
-    if locale in DEFAULT_CALENDAR:
-        day = _persian_date(moment.date(), "short", select_calendar(locale))
-        return localise_digits(f"{day}، {moment:%H:%M}", locale)
-    # As the CSV import takes it, so what is read here can be typed there.
-    return localise_digits(f"{moment:%Y-%m-%d %H:%M}", locale)
+    # As the CSV import takes it (outside Persian), so what is read here can be typed there.
+    return wall_minute(moment, locale, select_calendar(locale))
 
 
 def date_field(value: Any, locale: str | None = None) -> dict[str, str]:
@@ -237,8 +231,7 @@ def date_field(value: Any, locale: str | None = None) -> dict[str, str]:
     if select_calendar(locale) != "persian":
         return {"type": "date", "value": text}
     with contextlib.suppress(ValueError):
-        j = jdatetime.date.fromgregorian(date=date.fromisoformat(text))
-        text = f"{j.year}/{j.month}/{j.day}"
+        text = short_date(date.fromisoformat(text), "en", "persian")  # Latin digits: localised below
     return {"type": "text", "value": localise_digits(text, locale), "placeholder": localise_digits("1405/9/10", locale)}
 
 
