@@ -368,9 +368,20 @@ def _alert_text_filter(context: Context, alert: dict[str, Any]) -> Markup:
 def _alert_state_filter(context: Context, alert: dict[str, Any]) -> str:
     from hub import alert_text
 
-    locale = _locale_name(context)
-    done = alert_text.resolved_by(alert, locale) if alert.get("resolved_by") == "auto" else alert.get("resolve_note")
-    return alert_text.state(alert["state"], locale) + (f": {done}" if done else "")
+    return alert_text.state(alert["state"], _locale_name(context)) + _alert_done_filter(context, alert)
+
+
+@pass_context
+def _alert_done_filter(context: Context, alert: dict[str, Any]) -> str:
+    """ ": what was done" after a resolved alert's state (the auto-resolver's as a sentence), else nothing."""
+    from hub import alert_text
+
+    done = (
+        alert_text.resolved_by(alert, _locale_name(context))
+        if alert.get("resolved_by") == "auto"
+        else alert.get("resolve_note")
+    )
+    return f": {done}" if done else ""
 
 
 def _translations() -> Translations | NullTranslations:
@@ -394,7 +405,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(dt=_dt_filter, local_dt=fmt_local, days=fmt_days, num=_num_filter, pct=_pct_filter)
     app.jinja_env.filters.update(digits=_digits_filter, flag_names=flag_names, camera_state=camera_state)
     app.jinja_env.globals.update(role_name=role_name, date_field=date_field)
-    app.jinja_env.filters.update(alert_text=_alert_text_filter, alert_state=_alert_state_filter)
+    app.jinja_env.filters.update(
+        alert_text=_alert_text_filter, alert_state=_alert_state_filter, alert_done=_alert_done_filter
+    )
 
     @app.context_processor
     def _locale() -> dict[str, Any]:
