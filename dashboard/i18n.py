@@ -229,10 +229,27 @@ def date_field(value: Any, locale: str | None = None) -> dict[str, str]:
     locale = locale or str(get_locale() or "en")
     text = str(value or "")
     if select_calendar(locale) != "persian":
-        return {"type": "date", "value": text}
+        # ``lang``: a browser that follows it (Firefox) shows the page's format, not the system's.
+        return {"type": "date", "value": text, "lang": locale}
     with contextlib.suppress(ValueError):
         text = short_date(date.fromisoformat(text), "en", "persian")  # Latin digits: localised below
     return {"type": "text", "value": localise_digits(text, locale), "placeholder": localise_digits("1405/9/10", locale)}
+
+
+def datetime_field(value: Any, locale: str | None = None) -> dict[str, str]:
+    """How a shift's start or end input shows ``value`` (a branch-local "2026-12-01 09:00", or what
+    the reader typed), as ``date_field`` does a date: the browser's own picker where it can show the
+    reader's calendar; in Persian with Solar Hijri a text input holding ``1405/9/10 09:00`` in
+    Persian digits, which ``filters.local_minute`` reads back."""
+    locale = locale or str(get_locale() or "en")
+    text = str(value or "").strip()
+    if select_calendar(locale) != "persian":
+        return {"type": "datetime-local", "value": text.replace(" ", "T"), "lang": locale}
+    with contextlib.suppress(ValueError):
+        moment = datetime.fromisoformat(text)
+        text = f"{short_date(moment.date(), 'en', 'persian')} {moment:%H:%M}"  # Latin digits: localised below
+    placeholder = localise_digits("1405/9/10 09:00", locale)
+    return {"type": "text", "value": localise_digits(text, locale), "placeholder": placeholder}
 
 
 def page_attrs(locale: str) -> Markup:
@@ -404,7 +421,7 @@ def init_app(app: Flask) -> None:
     )
     app.jinja_env.filters.update(dt=_dt_filter, local_dt=fmt_local, days=fmt_days, num=_num_filter, pct=_pct_filter)
     app.jinja_env.filters.update(digits=_digits_filter, flag_names=flag_names, camera_state=camera_state)
-    app.jinja_env.globals.update(role_name=role_name, date_field=date_field)
+    app.jinja_env.globals.update(role_name=role_name, date_field=date_field, datetime_field=datetime_field)
     app.jinja_env.filters.update(
         alert_text=_alert_text_filter, alert_state=_alert_state_filter, alert_done=_alert_done_filter
     )
