@@ -8,7 +8,7 @@ refused the same everywhere; each refusal is an :class:`~dashboard.errors.InputE
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import jdatetime
@@ -29,6 +29,7 @@ SHIFT_DAYS_AHEAD = 14
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 # A Solar Hijri date as a Persian page shows and takes it: 1405/9/11 (in any digits).
 _JALALI = re.compile(r"([0-9]{4})/([0-9]{1,2})/([0-9]{1,2})\Z")
+_JALALI_MINUTE = re.compile(r"([0-9]{4})/([0-9]{1,2})/([0-9]{1,2})[ T]+([0-9]{1,2}):([0-9]{2})\Z")
 _TO_ASCII = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "0123456789" * 2)
 
 
@@ -64,6 +65,27 @@ def parse_date(value: str | None, field: str) -> date | None:
               first=FAR_PAST.year, last=FAR_FUTURE.year - 1)
         )  # fmt: skip
     return day
+
+
+def local_minute(value: str, field: str) -> str:
+    """A shift's start or end as typed: 1405/9/10 09:00 (Solar Hijri, as a Persian page shows it;
+    Persian or Latin digits) becomes the branch-local ``2026-12-01 09:00`` the roster takes; any
+    other text goes on as it is (hub.roster refuses a wrong one, naming ``field``)."""
+    text = str(value).strip().translate(_TO_ASCII)
+    if "/" not in text:
+        return text
+    found = _JALALI_MINUTE.match(text)
+    try:
+        if not found:
+            raise ValueError(text)
+        year, month, day, hour, minute = map(int, found.groups())
+        moment = datetime.combine(jdatetime.date(year, month, day).togregorian(), time(hour, minute))
+    except ValueError:
+        raise InputError(
+            _("%(field)s: '%(value)s' is not a time (year/month/day hour:minute in the Solar Hijri calendar)",
+              field=field, value=value)
+        ) from None  # fmt: skip
+    return f"{moment:%Y-%m-%d %H:%M}"
 
 
 def period(args: dict[str, str], default_days: int, today: date) -> tuple[date, date]:

@@ -9,8 +9,8 @@ browser is ``static/format.js``, which takes the same facts from <html data-*>
 own numbering system (``NUMBERING``: Persian in Extended Arabic-Indic digits ۰-۹ with
 ٫ ٬ ٪, as the browser's Intl does for "fa"; English and Russian in 0-9), never a mix.
 Babel keeps Latin digits even for arabext, so ``localise_digits`` finishes its output.
-Persian dates are Solar Hijri by default (``jdatetime``; Babel has no Persian calendar,
-the browser's Intl has), Gregorian by the user's choice (``select_calendar``).
+Persian dates are Solar Hijri by default (otklik/dates.py, shared with the hub's alert texts;
+Babel has no Persian calendar, the browser's Intl has), Gregorian by the user's choice (``select_calendar``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import jdatetime
 from babel import Locale
 from babel.dates import format_datetime as babel_format_datetime
 from babel.dates import format_interval, format_skeleton, get_day_names
@@ -37,6 +36,7 @@ from markupsafe import Markup, escape
 
 from dashboard.accounts import CALENDARS
 from dashboard.charts import chart_text
+from otklik.dates import DEFAULT_CALENDAR, short_date, solar_hijri, wall_minute
 from otklik.digits import NUMBERING, localise_digits
 from otklik.times import read_ts_or_none
 
@@ -45,8 +45,6 @@ RTL = {"fa"}
 # The first day of the week (0 = Monday): ISO Monday in English and Russian (the chain's
 # reports), Saturday in Persian, as the Iranian week runs.
 WEEK_START = {"en": 0, "ru": 0, "fa": 5}
-# Each locale's default calendar (a user may choose another of accounts.CALENDARS).
-DEFAULT_CALENDAR = {"fa": "persian"}
 
 
 def select_locale() -> str:
@@ -210,8 +208,7 @@ def _format_dt(moment: datetime, style: str, locale: str, zone: tzinfo, calendar
 def _persian_date(day: date, style: str, calendar: str) -> str:
     # As the browser's Intl writes "fa-u-ca-persian" / "fa-u-ca-gregory": 1405/9/11 (short).
     if calendar == "persian":
-        j = jdatetime.date.fromgregorian(date=day)
-        year, month, number, name = j.year, j.month, j.day, jdatetime.date.j_months_fa[j.month - 1]
+        year, month, number, name = solar_hijri(day)
     else:
         year, month, number = day.year, day.month, day.day
         name = format_datetime(datetime(day.year, day.month, day.day, 12, tzinfo=UTC), "MMMM", rebase=False)
@@ -224,11 +221,8 @@ def fmt_local(value: Any, locale: str | None = None) -> str:
         return "—"
     locale = locale or str(get_locale() or "en")
     moment = datetime.fromisoformat(str(value))
-    if locale in DEFAULT_CALENDAR:
-        day = _persian_date(moment.date(), "short", select_calendar(locale))
-        return localise_digits(f"{day}، {moment:%H:%M}", locale)
-    # As the CSV import takes it, so what is read here can be typed there.
-    return localise_digits(f"{moment:%Y-%m-%d %H:%M}", locale)
+    # As the CSV import takes it (outside Persian), so what is read here can be typed there.
+    return wall_minute(moment, locale, select_calendar(locale))
 
 
 def date_field(value: Any, locale: str | None = None) -> dict[str, str]:
@@ -241,11 +235,27 @@ def date_field(value: Any, locale: str | None = None) -> dict[str, str]:
     locale = locale or str(get_locale() or "en")
     text = str(value or "")
     if select_calendar(locale) != "persian":
-        return {"type": "date", "value": text}
+        # ``lang``: a browser that follows it (Firefox) shows the page's format, not the system's.
+        return {"type": "date", "value": text, "lang": locale}
     with contextlib.suppress(ValueError):
-        j = jdatetime.date.fromgregorian(date=date.fromisoformat(text))
-        text = f"{j.year}/{j.month}/{j.day}"
+        text = short_date(date.fromisoformat(text), "en", "persian")  # Latin digits: localised below
     return {"type": "text", "value": localise_digits(text, locale), "placeholder": localise_digits("1405/9/10", locale)}
+
+
+def datetime_field(value: Any, locale: str | None = None) -> dict[str, str]:
+    """How a shift's start or end input shows ``value`` (a branch-local "2026-12-01 09:00", or what
+    the reader typed), as ``date_field`` does a date: the browser's own picker where it can show the
+    reader's calendar; in Persian with Solar Hijri a text input holding ``1405/9/10 09:00`` in
+    Persian digits, which ``filters.local_minute`` reads back."""
+    locale = locale or str(get_locale() or "en")
+    text = str(value or "").strip()
+    if select_calendar(locale) != "persian":
+        return {"type": "datetime-local", "value": text.replace(" ", "T"), "lang": locale}
+    with contextlib.suppress(ValueError):
+        moment = datetime.fromisoformat(text)
+        text = f"{short_date(moment.date(), 'en', 'persian')} {moment:%H:%M}"  # Latin digits: localised below
+    placeholder = localise_digits("1405/9/10 09:00", locale)
+    return {"type": "text", "value": localise_digits(text, locale), "placeholder": placeholder}
 
 
 def page_attrs(locale: str) -> Markup:
@@ -381,9 +391,20 @@ def _alert_text_filter(context: Context, alert: dict[str, Any]) -> Markup:
 def _alert_state_filter(context: Context, alert: dict[str, Any]) -> str:
     from hub import alert_text
 
-    locale = _locale_name(context)
-    done = alert_text.resolved_by(alert, locale) if alert.get("resolved_by") == "auto" else alert.get("resolve_note")
-    return alert_text.state(alert["state"], locale) + (f": {done}" if done else "")
+    return alert_text.state(alert["state"], _locale_name(context)) + _alert_done_filter(context, alert)
+
+
+@pass_context
+def _alert_done_filter(context: Context, alert: dict[str, Any]) -> str:
+    """ ": what was done" after a resolved alert's state (the auto-resolver's as a sentence), else nothing."""
+    from hub import alert_text
+
+    done = (
+        alert_text.resolved_by(alert, _locale_name(context))
+        if alert.get("resolved_by") == "auto"
+        else alert.get("resolve_note")
+    )
+    return f": {done}" if done else ""
 
 
 def _translations() -> Translations | NullTranslations:
@@ -406,8 +427,10 @@ def init_app(app: Flask) -> None:
     )
     app.jinja_env.filters.update(dt=_dt_filter, local_dt=fmt_local, days=fmt_days, num=_num_filter, pct=_pct_filter)
     app.jinja_env.filters.update(digits=_digits_filter, flag_names=flag_names, camera_state=camera_state)
-    app.jinja_env.globals.update(role_name=role_name, date_field=date_field)
-    app.jinja_env.filters.update(alert_text=_alert_text_filter, alert_state=_alert_state_filter)
+    app.jinja_env.globals.update(role_name=role_name, date_field=date_field, datetime_field=datetime_field)
+    app.jinja_env.filters.update(
+        alert_text=_alert_text_filter, alert_state=_alert_state_filter, alert_done=_alert_done_filter
+    )
 
     @app.context_processor
     def _locale() -> dict[str, Any]:

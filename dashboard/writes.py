@@ -82,6 +82,9 @@ def save_shift(db: Database, user: User, form: dict[str, Any], shift_id: int | N
     actor = access.roster_actor(user)
     _text_fields(form, SHIFT_FIELDS)
     given = {k: form[k] for k in SHIFT_FIELDS if form.get(k) is not None}
+    for bound in ("start", "end"):  # a Persian page's Solar Hijri text field (i18n.datetime_field)
+        if given.get(bound):
+            given[bound] = filters.local_minute(given[bound], bound)
     if shift_id is None:
         fields = {k: "" for k in SHIFT_FIELDS} | given
         stored = _roster_write(hub_roster.add_shift, db, **fields, actor=actor)

@@ -8,12 +8,14 @@ stored English ``message``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
-from datetime import UTC, tzinfo
+from datetime import UTC, date, tzinfo
 from typing import Any
 
+from otklik.dates import short_date, wall_minute
 from otklik.digits import localise_digits
-from otklik.times import local_minute, read_ts_or_none
+from otklik.times import read_ts_or_none
 
 # How a reader sees one parameter's value (name, value) -> text: the dashboard passes its own,
 # which writes numbers in the reader's digits and timestamps in their calendar.
@@ -113,17 +115,25 @@ def language(name: str | None) -> str:
 def plain(lang: str = "en", zone: tzinfo = UTC) -> Show:
     """How an e-mail, a webhook or an MQTT message writes a parameter: numbers in ``lang``'s digits
     (otklik.digits: Persian ones in Persian, as every Persian text of the project), a moment
-    ("since") as the branch's wall clock showed it (``zone``)."""
+    (``MOMENTS``) as the branch's wall clock showed it (``zone``) in ``lang``'s calendar
+    (otklik.dates: Solar Hijri in Persian), a day (``DAYS``) likewise."""
     lang = language(lang)
 
     def show(name: str, value: Any) -> str:
-        moment = read_ts_or_none(value) if name == "since" else None
+        moment = read_ts_or_none(value) if name in MOMENTS else None
         if moment is not None:
-            text = local_minute(moment, zone)
+            return wall_minute(moment.astimezone(zone), lang)
+        if name in DAYS and isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return short_date(date.fromisoformat(value), lang)
+        if value is None:
+            text = "—"
+        elif name == "p_value" and isinstance(value, float):
+            text = f"{value:.2g}"  # a chance: its first figures, not a rounding to 0.0
         elif isinstance(value, float):
             text = f"{value:.1f}".removesuffix(".0")
         else:
-            text = str(value)
+            text = str(KIOSK_STATES.get(str(value), {}).get(lang, value)) if name == "state" else str(value)
         return localise_digits(text, lang)
 
     return show
@@ -176,19 +186,66 @@ def resolved_by(alert: dict[str, Any], lang: str = "en") -> str:
     return AUTO[language(lang)] if who == "auto" else who
 
 
-# {command_id}: the id inside a command to type, in the digits a shell takes.
+# {command_id}: the id inside a command to type, in the digits a shell takes. The state is said
+# once, after "State:": "Тревога 5 (открыта) открыта ..." said it twice.
 EMAIL = {
-    "en": "Alert {id} ({state}) opened {opened_at}.\nAcknowledge: otklik alerts ack {command_id} --by NAME",
-    "ru": "Тревога {id} ({state}) открыта {opened_at}.\nПринять: otklik alerts ack {command_id} --by ИМЯ",
-    "fa": "هشدار {id} ({state}) در {opened_at} باز شد.\nپذیرش: otklik alerts ack {command_id} --by NAME",
+    "en": "Alert {id}, raised {opened_at}. State: {state}.\nAcknowledge: otklik alerts ack {command_id} --by NAME",
+    "ru": "Тревога {id} от {opened_at}. Состояние: {state}.\nПринять: otklik alerts ack {command_id} --by ИМЯ",
+    "fa": "هشدار {id} از {opened_at}. وضعیت: {state}.\nپذیرش: otklik alerts ack {command_id} --by NAME",
+}
+
+# The e-mail's details (an alert's ``details``, which programs read as JSON from MQTT and webhooks),
+# one "label: value" line each; a key without a label here shows as its name.
+DETAIL_LABELS: dict[str, dict[str, str]] = {
+    "responses": {"en": "Presses", "ru": "Нажатий", "fa": "فشارها"},
+    "unhappy": {"en": "Unhappy presses", "ru": "Недовольных нажатий", "fa": "فشارهای ناراضی"},
+    "happy": {"en": "Very happy presses", "ru": "Очень довольных нажатий", "fa": "فشارهای بسیار راضی"},
+    "window_min": {"en": "Window, min", "ru": "Окно, мин", "fa": "بازه، دقیقه"},
+    "date": {"en": "Day", "ru": "День", "fa": "روز"},
+    "state": {"en": "Kiosk state", "ru": "Состояние киоска", "fa": "وضعیت کیوسک"},
+    "last_seen": {"en": "Last heard from", "ru": "Последний сигнал", "fa": "آخرین سیگنال"},
+    "state_at": {"en": "State since", "ru": "Состояние с", "fa": "وضعیت از"},
+    "outbox_depth": {"en": "Presses waiting", "ru": "Нажатий ждут отправки", "fa": "فشارهای در صف"},
+    "baseline_responses": {"en": "Presses in past weeks", "ru": "Нажатий в прошлые недели",
+                           "fa": "فشارها در هفته‌های گذشته"},
+    "baseline_unhappy": {"en": "Unhappy in past weeks", "ru": "Недовольных в прошлые недели",
+                         "fa": "ناراضی در هفته‌های گذشته"},
+    "baseline_happy": {"en": "Very happy in past weeks", "ru": "Очень довольных в прошлые недели",
+                       "fa": "بسیار راضی در هفته‌های گذشته"},
+    "p_value": {"en": "Chance", "ru": "Вероятность случайности", "fa": "احتمال تصادف"},
+    "weeks": {"en": "Weeks compared", "ru": "Недель для сравнения", "fa": "هفته‌های مقایسه"},
+    "last_press": {"en": "Last press", "ru": "Последнее нажатие", "fa": "آخرین فشار"},
+    "expected": {"en": "Presses expected", "ru": "Ожидалось нажатий", "fa": "فشارهای مورد انتظار"},
+    "visitors": {"en": "Visitors counted", "ru": "Посетителей насчитано", "fa": "بازدیدکنندگان شمرده‌شده"},
+}  # fmt: skip
+DETAILS_TITLE = {"en": "Details", "ru": "Подробности", "fa": "جزئیات"}
+# Which details are moments (written in the branch's clock and the reader's calendar) and days.
+MOMENTS = frozenset({"since", "last_seen", "state_at", "last_press"})
+DAYS = frozenset({"date"})
+# A kiosk's state as stored (hub/ingest.py: status messages), in words.
+KIOSK_STATES: dict[str, dict[str, str]] = {
+    "online": {"en": "online", "ru": "в сети", "fa": "آنلاین"},
+    "offline": {"en": "offline", "ru": "не в сети", "fa": "آفلاین"},
 }
 
 
+def details_lines(alert: dict[str, Any], lang: str = "en", zone: tzinfo = UTC) -> list[str]:
+    """The alert's details as "label: value" lines in ``lang`` (its digits, its calendar, the branch's clock)."""
+    lang = language(lang)
+    show = plain(lang, zone)
+    details = alert.get("details") or {}
+    return [f"{DETAIL_LABELS.get(key, {}).get(lang, key)}: {show(key, value)}" for key, value in details.items()]
+
+
 def email_body(alert: dict[str, Any], lang: str = "en", zone: tzinfo = UTC) -> str:
-    """The e-mail's text: the message, then when the alert opened by the branch's clock (``zone``, named)."""
+    """The e-mail's text: the message, when the alert opened by the branch's clock (``zone``, named)
+    in the reader's calendar, its state, then its details as lines."""
     lang = language(lang)
     opened = read_ts_or_none(alert["opened_at"])
-    when = f"{local_minute(opened, zone)} ({getattr(zone, 'key', str(zone))})" if opened else str(alert["opened_at"])
+    named = localise_digits(getattr(zone, "key", str(zone)), lang)
+    when = f"{wall_minute(opened.astimezone(zone), lang)} ({named})" if opened else str(alert["opened_at"])
     facts = EMAIL[lang].format(id=localise_digits(str(alert["id"]), lang), command_id=alert["id"],
-                               state=state(alert["state"], lang), opened_at=localise_digits(when, lang))  # fmt: skip
-    return f"{render(alert, lang, zone=zone)}\n\n{facts}\n"
+                               state=state(alert["state"], lang), opened_at=when)  # fmt: skip
+    lines = details_lines(alert, lang, zone)
+    details = f"\n\n{DETAILS_TITLE[lang]}:\n" + "\n".join(f"- {line}" for line in lines) if lines else ""
+    return f"{render(alert, lang, zone=zone)}\n\n{facts}{details}\n"

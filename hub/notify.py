@@ -148,7 +148,7 @@ def send_email(
     message["To"] = to
     text = alert_text.render(alert, lang, zone=zone)
     message["Subject"] = f"[Otklik] {text if len(text) <= 140 else text[:139] + '…'}"
-    message.set_content(f"{alert_text.email_body(alert, lang, zone)}\n{json.dumps(alert['details'], indent=2)}\n")
+    message.set_content(alert_text.email_body(alert, lang, zone))
     with smtplib.SMTP(host, int(settings.get("smtp_port", "25")), timeout=timeout) as smtp:
         if settings.get("smtp_starttls", "").lower() in ("1", "true", "yes"):
             smtp.starttls()

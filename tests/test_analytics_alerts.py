@@ -133,3 +133,44 @@ def test_delivery_to_smtp_webhook_and_mqtt(db, tmp_path, smtp_server, webhook_se
     assert hooks[f"{url}/…"].startswith("ok") and hooks["http://127.0.0.1:9/…"].startswith("failed")
     assert stored["mqtt"] == "ok" and stored["email:manager-b1@example.com"] == "ok"
     assert "s3cret" not in json.dumps(notify.smtp_settings(db))
+
+
+def test_e_mails_in_each_language_write_details_as_lines_in_its_digits_and_calendar(db, smtp_server):
+    """Through a real SMTP server: a Persian manager reads Persian digits and Solar Hijri dates
+    throughout, details included (as "label: value" lines, not JSON); en and ru Gregorian, Latin digits."""
+    controller, inbox = smtp_server
+    notify.set_smtp(db, smtp_host="127.0.0.1", smtp_port=controller.port, smtp_from="otklik@example.com")
+    for lang in ("en", "ru", "fa"):
+        notify.add_channel(db, "email", f"manager-{lang}@example.com", branch="b1", language=lang)
+    since = "2026-11-16T08:50:00.000Z"  # 11:50 in Moscow (the branch's zone): 1405/8/25 in Solar Hijri
+    details = {"state": "offline", "last_seen": "2026-11-16T08:49:00.000Z", "state_at": since}
+    params = {"text": "kiosk_offline", "since": since, "limit_min": 10}
+    alert = alerts.fire(db, "kiosk_offline", "b1", kiosk="k1", now=NOW, params=params, details=details)
+    assert alert is not None
+    results = notify.deliver(db, alert)
+    assert all(result == "ok" for result in results.values()) and len(results) == 3, results
+    mails = {}
+    for envelope in inbox.messages:
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        mails[envelope.rcpt_tos[0].split("-")[1].split("@")[0]] = (
+            parsed["Subject"],
+            parsed.get_content().replace("\r\n", "\n"),
+        )
+    fa_subject, fa = mails["fa"]
+    assert "از ۱۴۰۵/۸/۲۵، ۱۱:۵۰ آفلاین است" in fa_subject and "۱۴۰۵/۸/۲۵، ۱۵:۰۰ (Europe/Moscow)" in fa, fa
+    assert "- آخرین سیگنال: ۱۴۰۵/۸/۲۵، ۱۱:۴۹\n- وضعیت کیوسک: آفلاین\n- وضعیت از: ۱۴۰۵/۸/۲۵، ۱۱:۵۰" in fa, fa
+    # Latin digits only in the ids and in the command to type; no JSON left.
+    assert {
+        c for c in fa.replace("b1/k1", "").replace(f"ack {alert['id']}", "") if c.isascii() and c.isdigit()
+    } == set()
+    assert "{" not in fa and "2026" not in fa
+    _, ru = mails["ru"]
+    assert "не в сети с 2026-11-16 11:50" in ru and "2026-11-16 15:00 (Europe/Moscow)" in ru, ru
+    assert "- Последний сигнал: 2026-11-16 11:49\n- Состояние киоска: не в сети" in ru and "{" not in ru, ru
+    _, en = mails["en"]
+    assert (
+        "offline since 2026-11-16 11:50" in en and "- Last heard from: 2026-11-16 11:49\n- Kiosk state: offline" in en
+    )
+    assert "{" not in en, en
+    # The state is said once in each: "(открыта) открыта" said it twice.
+    assert ru.count("открыта") == 1 and en.count("open") == 1 and fa.count("باز") == 1, (ru, en, fa)

@@ -417,6 +417,14 @@ T = {
         "این ارقام بارگذاری نشد (خطای %(code)s). برای تلاش دوباره صفحه را بارگذاری کنید.",
     ),
     "Solar Hijri date: year/month/day": ("Дата по солнечной хиджре: год/месяц/день", "تاریخ هجری شمسی: سال/ماه/روز"),
+    "Solar Hijri date and time: year/month/day hour:minute": (
+        "Дата и время по солнечной хиджре: год/месяц/день час:минута",
+        "تاریخ و ساعت هجری شمسی: سال/ماه/روز ساعت:دقیقه",
+    ),
+    "%(field)s: '%(value)s' is not a time (year/month/day hour:minute in the Solar Hijri calendar)": (
+        "%(field)s: «%(value)s» — не время (год/месяц/день час:минута по солнечной хиджре)",
+        "%(field)s: «%(value)s» زمان نیست (سال/ماه/روز ساعت:دقیقه به تقویم هجری شمسی)",
+    ),
     "from: the start date is after the end date": (
         "from: дата начала позже даты конца",
         "from: تاریخ شروع پس از تاریخ پایان است",

@@ -104,8 +104,8 @@ def test_add_edit_delete_on_the_page_moves_the_presses(client: FlaskClient, hub:
 
     form = page_text(client.get(f"/roster?shift={new['id']}"))
     assert f'name="id" value="{new["id"]}"' in form
-    assert f'name="start" required value="{hub.day}T09:00"' in form
-    assert f'name="end" required value="{hub.day}T17:00"' in form
+    assert f'name="start" value="{hub.day}T09:00" required' in form
+    assert f'name="end" value="{hub.day}T17:00" required' in form
     assert f"Edit shift {new['id']}" in form
 
     # Someone else stood at the kiosk: both presses follow the corrected shift.
@@ -379,3 +379,33 @@ def test_shift_page_and_messages_are_translated(client: FlaskClient, hub: Hub) -
             "/roster/shift", data={"csrf_token": token, **shift_form(hub, employee="e99")}, headers=headers
         )
         assert response.status_code == 400 and refusal in page_text(response)
+
+
+def test_shift_times_go_through_the_date_macro_in_each_language(client: FlaskClient, hub: Hub) -> None:
+    """A Persian reader types and sees a shift's start and end in Solar Hijri (no browser's picker has
+    it); a Russian or English one gets the browser's datetime-local with the page's lang. A wrong
+    Solar Hijri time is refused naming the field by its label."""
+    db = open_db(hub.path)
+    mine = hub_roster.add_shift(
+        db, "e1", "b1", "2026-12-01 09:00", "2026-12-01 17:00", kiosk="k1", actor=hub_roster.ADMIN
+    )
+    db.conn.close()
+    login(client, "olga")
+    token = csrf_token(client, "/roster")
+    for language in ("ru", "en"):
+        client.post("/settings/language", data={"language": language, "csrf_token": token})
+        page = page_text(client.get(f"/roster?shift={mine.id}"))
+        assert f'<input type="datetime-local" name="start" value="2026-12-01T09:00" required lang="{language}">' in page
+        assert 'type="datetime-local" name="end"' in page and 'type="date" name="from"' in page
+    client.post("/settings/language", data={"language": "fa", "csrf_token": token})
+    page = page_text(client.get(f"/roster?shift={mine.id}"))
+    # 2026-12-01 is 1405/9/10; no native date or time input is left on the page.
+    assert re.search(r'<input type="text" name="start" value="۱۴۰۵/۹/۱۰ ۰۹:۰۰" required dir="ltr"', page), page
+    assert 'type="datetime-local"' not in page and 'type="date"' not in page
+    form = {"csrf_token": token, "id": str(mine.id), **shift_form(hub, start="۱۴۰۵/۹/۱۰ ۱۰:۰۰", end="1405/9/10 18:30")}
+    assert client.post("/roster/shift", data=form).status_code == 302
+    (changed,) = [s for s in stored(hub) if s["id"] == mine.id]
+    assert (changed["start"], changed["end"]) == ("2026-12-01T07:00:00.000Z", "2026-12-01T15:30:00.000Z")  # Moscow
+    response = client.post("/roster/shift", data={**form, "start": "۱۴۰۵/۱۳/۱۰ ۱۰:۰۰"})
+    assert response.status_code == 400 and "شروع: «۱۴۰۵/۱۳/۱۰ ۱۰:۰۰» زمان نیست" in page_text(response)
+    assert [s for s in stored(hub) if s["id"] == mine.id] == [changed]
