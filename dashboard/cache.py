@@ -54,6 +54,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import logging
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -66,6 +67,7 @@ from hub import db as hub_db
 from hub.store import Database
 from otklik import config
 
+logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 MAX_ENTRIES = 512
@@ -288,7 +290,9 @@ def _start_refresh(full: tuple, path: str, entry: _Entry, delay: float, max_age:
         try:
             _compute(full, db, refresh, max_age, flight)
         except Exception:
-            pass
+            # Nobody waits on this thread to hear of it: a figure that can no longer be computed
+            # would otherwise go stale in silence (the next request computes it, and raises, itself).
+            logger.exception("background refresh of %r failed", full[2])
         finally:
             db.conn.close()
 
