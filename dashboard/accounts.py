@@ -485,6 +485,11 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def hash_token(token: str) -> str:
+    """What the file keys a token (or session id) by: never the token itself."""
+    return _hash_token(token)
+
+
 def issue_token(db: sqlite_utils.Database, username: str, name: str = "api") -> str:
     """A new API token for the user; only its hash is stored, so show it once."""
     user = get_user(db, username)

@@ -264,6 +264,32 @@ def _news(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Serialised topics by the identity of the figures they were made from. Those are dashboard.cache's
+# shared, read-only values: every open page of a chain gets the same objects until they are
+# recomputed, so twenty streams serialised the same 300 kiosks twenty times at each look (most of
+# the server's time while presses arrive). The entry holds the objects, so an id is never reused.
+_SERIALISED_MAX = 64
+_serialised: OrderedDict[tuple, tuple[tuple[Any, ...], str, str]] = OrderedDict()
+_serialised_lock = threading.Lock()
+
+
+def _serialise(topic: str, payload: dict[str, Any], dumps: Any) -> tuple[str, str]:
+    """(what counts as news, the event's data) for ``payload``, made once per set of figures."""
+    parts = tuple(payload.values())
+    key = (topic, tuple(payload), tuple(id(part) for part in parts))
+    with _serialised_lock:
+        found = _serialised.get(key)
+        if found is not None and all(a is b for a, b in zip(found[0], parts, strict=True)):
+            _serialised.move_to_end(key)
+            return found[1], found[2]
+    made = (dumps(_news(payload)), dumps(payload))
+    with _serialised_lock:
+        _serialised[key] = (parts, *made)
+        while len(_serialised) > _SERIALISED_MAX:
+            _serialised.popitem(last=False)
+    return made
+
+
 @bp.get("/stream")
 def stream() -> Response:
     """Server-sent events: each topic (``overview``, ``alerts``, ``fleet``) again whenever it changed.
@@ -320,11 +346,11 @@ def stream() -> Response:
                         # poll, or the last press of a quiet spell would wait for the next commit.
                         last_version = None
                     for topic, payload in state.items():
-                        news = dumps(_news(payload))
+                        news, data = _serialise(topic, payload, dumps)
                         if news != last_news.get(topic):
                             last_news[topic] = news
                             last_sent = time.monotonic()
-                            yield f"event: {topic}\ndata: {dumps(payload)}\n\n"
+                            yield f"event: {topic}\ndata: {data}\n\n"
                 if time.monotonic() - last_sent > 5:
                     # A comment keeps proxies from closing an idle stream, and
                     # writing it is how a closed page's thread finds out and

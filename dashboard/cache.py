@@ -67,7 +67,7 @@ from hub import db as hub_db
 from hub.store import Database
 from otklik import config
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 MAX_ENTRIES = 512
@@ -290,9 +290,9 @@ def _start_refresh(full: tuple, path: str, entry: _Entry, delay: float, max_age:
         try:
             _compute(full, db, refresh, max_age, flight)
         except Exception:
-            # Requests still get the value there is (and wait for a fresh one past MAX_STALE_S,
-            # computing it themselves): the failure must be seen in the log, not swallowed.
-            log.exception("recomputing a cached figure failed (%s)", full[2][0] if full[2] else "?")
+            # Nobody waits on this thread to hear of it: a figure that can no longer be computed
+            # would otherwise go stale in silence (the next request computes it, and raises, itself).
+            logger.exception("background refresh of %r failed", full[2])
         finally:
             db.conn.close()
 

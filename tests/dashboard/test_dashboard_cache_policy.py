@@ -304,3 +304,30 @@ def test_a_live_part_says_it_is_stale_until_it_shows_the_press(app: Flask, data:
     elapsed = time.monotonic() - committed
     assert shown == before + 1
     assert elapsed <= cache.MAX_STALE_S + 0.2, f"the press showed after {elapsed:.2f} s"
+
+
+def test_a_failing_background_refresh_is_logged_not_swallowed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # The refresh runs on a thread nobody joins: without the log a figure that can no longer be
+    # computed would go stale in silence.
+    path = tmp_path / "hub.db"
+    _table(path)
+    broken = threading.Event()
+
+    @cache.cached
+    def count(db: sqlite_utils.Database) -> int:
+        if broken.is_set():
+            raise RuntimeError("the figure's query broke")
+        return db.execute("SELECT count(*) FROM t").fetchone()[0]
+
+    db = _reader(path)
+    assert count(db) == 0
+    broken.set()
+    _insert(path)
+    with caplog.at_level("ERROR", logger="dashboard.cache"):
+        assert count(db) == 0  # stale, served at once; the refresh fails in the background
+        deadline = time.monotonic() + 5
+        while not any("background refresh" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    failed = [r for r in caplog.records if "background refresh" in r.getMessage()]
+    assert failed and failed[0].exc_info is not None and "the figure's query broke" in str(failed[0].exc_info[1])
+    db.conn.close()

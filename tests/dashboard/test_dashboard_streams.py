@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from dashboard import accounts
+from dashboard import accounts, api
 from tests.dashboard.conftest import login
 from tests.dashboard.served import gunicorn
 
@@ -67,3 +68,21 @@ def test_gunicorn_settings_refuse_a_bad_thread_count_by_name() -> None:
     done = subprocess.run([sys.executable, "-c", "import dashboard.gunicorn_conf"], cwd=ROOT, env=env,
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode != 0 and "OTKLIK_DASHBOARD_THREADS='lots'" in done.stderr
+
+
+def test_a_topic_is_serialised_once_per_set_of_cached_figures() -> None:
+    # Every open stream of a chain is handed the same cached objects: one serialisation for all of
+    # them, and a new one as soon as the cache hands out a recomputed value.
+    calls: list[object] = []
+
+    def dumps(value: object) -> str:
+        calls.append(value)
+        return json.dumps(value)
+
+    rows = [{"branch": "b1", "score": 3.5}]
+    first = api._serialise("overview", {"branches": rows}, dumps)
+    again = api._serialise("overview", {"branches": rows}, dumps)  # another stream, same figures
+    assert again == first and len(calls) == 2  # news and data, once
+    recomputed = [{"branch": "b1", "score": 3.6}]
+    changed = api._serialise("overview", {"branches": recomputed}, dumps)
+    assert len(calls) == 4 and '"score": 3.6' in changed[1]
