@@ -6,6 +6,8 @@ import logging
 import threading
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from otklik import protocol
 from otklik.mqtt import BufferedClient, connect_async, make_client
@@ -48,3 +50,46 @@ def test_a_burst_of_messages_arrives_whole_in_order_and_in_few_reads(mosquitto: 
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def test_publishes_with_and_without_properties_arrive_as_paho_would_hand_them(mosquitto: Mosquitto) -> None:
+    """The hub's own PUBLISH parser (no properties, QoS 1) and paho's (the rest) hand on the same message."""
+    got: dict[bytes, mqtt.MQTTMessage] = {}
+    subscribed = threading.Event()
+    client = make_client(mosquitto.broker(), "buffered-fast", logger=logging.getLogger("test"), persistent=True,
+                         manual_ack=True, client_class=BufferedClient)  # fmt: skip
+    client.on_connect = lambda c, *_: c.subscribe("t/#", 1)
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.on_message = lambda c, _u, msg: got.__setitem__(bytes(msg.payload), msg)
+    sender = make_client(mosquitto.broker(), "buffered-sender", logger=logging.getLogger("test"))
+    connect_async(client, mosquitto.broker(), persistent=True)
+    connect_async(sender, mosquitto.broker(), persistent=False)
+    try:
+        assert subscribed.wait(10)
+        with_props = Properties(PacketTypes.PUBLISH)
+        with_props.UserProperty = ("k", "v")
+        sender.publish("t/plain", b"plain", qos=1).wait_for_publish(10)
+        sender.publish("t/props", b"props", qos=1, properties=with_props).wait_for_publish(10)
+        sender.publish("t/qos0", b"qos0", qos=0).wait_for_publish(10)
+        sender.publish("t/kept", b"kept", qos=1, retain=True).wait_for_publish(10)
+        sender.publish("t/empty", b"", qos=1).wait_for_publish(10)
+        wait_until(lambda: len(got) == 5, timeout=10, message="all five messages")
+        plain, props, qos0, empty = got[b"plain"], got[b"props"], got[b"qos0"], got[b""]
+        # Parsed here: no Properties built (the point of the fast path), the rest as paho's.
+        assert (plain.topic, plain.qos, plain.retain, plain.properties) == ("t/plain", 1, False, None)
+        assert plain.mid > 0 and empty.topic == "t/empty" and empty.properties is None
+        # With properties, or at QoS 0: paho's parser, properties kept.
+        assert props.topic == "t/props" and props.properties is not None
+        assert props.properties.UserProperty == [("k", "v")]
+        assert qos0.qos == 0 and qos0.properties is not None
+        client.ack_many([m.mid for m in (plain, props, empty)])
+        # A retained copy comes on a new subscription with the retain flag set.
+        seen_kept = got.pop(b"kept")
+        assert seen_kept.qos == 1 and seen_kept.topic == "t/kept"
+        client.subscribe("t/kept", 1)
+        wait_until(lambda: b"kept" in got, timeout=10, message="the retained copy")
+        assert got[b"kept"].retain and got[b"kept"].properties is None
+    finally:
+        for c in (client, sender):
+            c.disconnect()
+            c.loop_stop()
