@@ -8,8 +8,12 @@ request (:class:`_Kept`): opening one and reading the schema on its first statem
 1-2 ms of a request that otherwise takes a few (the benchmark's 20 clients queue behind that).
 It is kept only between requests, outside any transaction, so it reads the latest commit like
 a fresh one and never holds back the hub's checkpoints; a request that failed closes its
-connections rather than pass on whatever state the failure left. PostgreSQL connections are
-opened per request and closed on teardown.
+connections rather than pass on whatever state the failure left.
+
+PostgreSQL: opening a connection costs 20-30 ms (TCP, authentication, a backend forked), so a
+request borrows one from a psycopg_pool pool and gives it back on teardown. One pool per process,
+made on first use in that process: a pool made before gunicorn forks would hand every worker the
+same sockets.
 """
 
 from __future__ import annotations
@@ -27,11 +31,70 @@ from flask import Flask, Response, current_app, g, request, session
 
 from dashboard import accounts, cache
 from hub import db as hub_db
-from hub.store import Database, is_url
+from hub.store import Database, PgDatabase, StoreUnavailable, adapted, is_url, redacted
+from otklik import config as env
+
+# Each of a worker's threads holds at most one hub connection at a time, so a pool as large as
+# the thread count never makes a request wait; idle ones beyond min_size close after max_idle.
+POOL_WAIT_S = 10.0
+
+_pools: dict[str, tuple[int, Any]] = {}
+_pools_lock = threading.Lock()
 
 
 def connect_hub(target: str) -> Database:
     return hub_db.connect(target)
+
+
+def hub_pool(url: str) -> Any:
+    """This process's pool for ``url`` (a psycopg_pool.ConnectionPool), made on first use."""
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+    pid = os.getpid()
+    with _pools_lock:
+        held = _pools.get(url)
+        if held is None or held[0] != pid:
+            # A pool inherited across a fork is dropped, not closed: its sockets and threads are the parent's.
+            pool = ConnectionPool(
+                url,
+                min_size=1,
+                max_size=env.get_int("OTKLIK_DASHBOARD_THREADS", 32, minimum=1),
+                kwargs={"autocommit": True, "cursor_factory": psycopg.ClientCursor},
+                configure=adapted,
+                # A connection the server dropped while idle (restart, pg_terminate_backend) is
+                # replaced at checkout instead of failing the request that drew it.
+                check=ConnectionPool.check_connection,
+                timeout=POOL_WAIT_S,
+                name="otklik-dashboard",
+                open=True,
+            )
+            _pools[url] = (pid, pool)
+        return _pools[url][1]
+
+
+def close_pools() -> None:
+    """Close this process's pools (tests; a worker's own exit closes them with the process)."""
+    with _pools_lock:
+        mine = [pool for pid, pool in _pools.values() if pid == os.getpid()]
+        _pools.clear()
+    for pool in mine:
+        pool.close()
+
+
+def _borrow(url: str) -> PgDatabase:
+    from psycopg_pool import PoolTimeout
+
+    pool = hub_pool(url)
+    try:
+        conn = pool.getconn()
+    except PoolTimeout as err:
+        raise StoreUnavailable(
+            f"cannot connect to {redacted(url)}: no connection within {POOL_WAIT_S:g} s", field="--db"
+        ) from err
+    db = PgDatabase(conn, url)
+    db.pool = pool
+    return db
 
 
 class _Kept(threading.local):
@@ -80,7 +143,8 @@ def _open(name: str, target: str, connect: Callable[[str], Any]) -> Any:
 
 def get_db() -> Database:
     """The hub's database for this request."""
-    return _open("hub_db", current_app.config["OTKLIK_DB"], connect_hub)
+    target = current_app.config["OTKLIK_DB"]
+    return _open("hub_db", target, _borrow if is_url(target) else connect_hub)
 
 
 def get_store() -> sqlite_utils.Database:
@@ -100,6 +164,10 @@ def close_dbs(exc: BaseException | None = None) -> None:
     for name in ("hub_db", "auth_db"):
         db = g.pop(name, None)
         if db is None:
+            continue
+        if isinstance(db, PgDatabase) and db.pool is not None:
+            # Back to the pool, which rolls back a transaction an error left open before lending it again.
+            db.pool.putconn(db.conn.raw)
             continue
         if exc is None and name in kept:
             try:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hub import alerts, changes, notify
 from hub.db import open_db
-from hub.store import Database, is_sqlite, is_url
+from hub.store import Database, PgDatabase, is_sqlite, is_url, redacted
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,9 @@ Clock = Callable[[], datetime]
 _WATCHED = ("events", "reactions")
 # The advisory lock of the one watcher that evaluates among several hubs (any number but hub.db's).
 LEAD_LOCK = 0x6F746B61
+# After a lost PostgreSQL connection: the first wait before opening a new one, doubled per failed try up to the last.
+RECONNECT_FIRST_S = 0.5
+RECONNECT_MAX_S = 30.0
 
 
 class AlertWatcher:
@@ -56,6 +59,7 @@ class AlertWatcher:
         self._marks: dict[str, int] = {}
         # Whether this watcher evaluates (several hubs on PostgreSQL: only one does, see _lead).
         self.leading = False
+        self.reconnects = 0  # for the log and tests: connections made again after one was lost
 
     def start(self) -> AlertWatcher:
         self._thread.start()
@@ -68,12 +72,35 @@ class AlertWatcher:
 
     def _run(self) -> None:
         db = open_db(self.db_path)
-        try:
-            self._loop(db)
-        finally:
-            db.close()
+        wait = RECONNECT_FIRST_S
+        while True:
+            try:
+                if self._loop(db):
+                    return
+            finally:
+                _close_quietly(db)
+            # The connection is gone (server restarted, backend terminated, network cut): open a new one,
+            # waiting longer after each failure so a down server is not hammered.
+            while True:
+                if self._stop.wait(wait):
+                    return
+                try:
+                    db = open_db(self.db_path, migrate=False)
+                except Exception as err:
+                    # Only the redacted URL: the password in it must never reach a log.
+                    log.warning("alert watcher: %s still unreachable (%s); next try in %g s",
+                                redacted(self.db_path), type(err).__name__, min(wait * 2, RECONNECT_MAX_S))  # fmt: skip
+                    wait = min(wait * 2, RECONNECT_MAX_S)
+                    continue
+                self.reconnects += 1
+                # The lead lock went with the old session: lead again (and resend) only if it is ours anew.
+                self.leading = False
+                wait = RECONNECT_FIRST_S
+                log.info("alert watcher: connected again to %s", redacted(self.db_path))
+                break
 
-    def _loop(self, db: Database) -> None:
+    def _loop(self, db: Database) -> bool:
+        """Evaluate until stopped (True) or until ``db``'s connection is lost (False: the caller opens another)."""
         watcher = changes.watch(db, tables=_WATCHED)
         seen = watcher.version()
         next_sweep = 0.0
@@ -99,11 +126,15 @@ class AlertWatcher:
                         only, next_sweep = None, time.monotonic() + self.sweep_s
                     if only is None or only:
                         self._evaluate(db, only)
-            except Exception:  # a bad evaluation (a locked database, a bad row) must not end the watcher
+            except Exception as err:  # a bad evaluation (a locked database, a bad row) must not end the watcher
+                if _lost(db):
+                    log.warning("alert watcher lost its connection to %s (%s); reconnecting",
+                                redacted(self.db_path), type(err).__name__)  # fmt: skip
+                    return False
                 log.exception("alert evaluation failed; trying again")
             self.polls += 1
             if self._stop.wait(self.poll_s):
-                return
+                return True
 
     def _lead(self, db: Database) -> bool:
         """Whether this watcher is the one that evaluates: always on SQLite; on PostgreSQL the holder of LEAD_LOCK.
@@ -174,6 +205,21 @@ class AlertWatcher:
                 notify.deliver(db, alerts.get(db, alert_id), self.publish)
             except Exception:
                 log.exception("alert #%s: delivery after restart failed", alert_id)
+
+
+def _lost(db: Database) -> bool:
+    """Whether ``db``'s PostgreSQL connection is gone for good (a SQLite file is opened, never lost)."""
+    if not isinstance(db, PgDatabase):
+        return False
+    raw = db.conn.raw
+    return bool(raw.closed or raw.broken)
+
+
+def _close_quietly(db: Database) -> None:
+    try:
+        db.close()
+    except Exception as err:  # a broken connection may fail to close: it is being replaced anyway
+        log.debug("closing the alert watcher's connection: %s", type(err).__name__)
 
 
 def _outcomes(delivered: dict[str, str]) -> str:

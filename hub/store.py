@@ -356,6 +356,8 @@ class PgDatabase:
     def __init__(self, conn: psycopg.Connection[Any], url: str) -> None:
         self.conn = PgConnection(conn)
         self.url = url
+        # The psycopg_pool pool the connection was borrowed from (the dashboard's), to give it back to.
+        self.pool: Any = None
 
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> PgCursor:
         """As sqlite-utils' execute: inside a transaction it joins it, outside one a write commits at once."""
@@ -419,7 +421,7 @@ class PgDatabase:
 Database = sqlite_utils.Database | PgDatabase
 
 
-def _adapted(conn: psycopg.Connection[Any]) -> None:
+def adapted(conn: psycopg.Connection[Any]) -> None:
     from psycopg.adapt import Dumper, Loader
 
     class BoolAsInt(Dumper):
@@ -443,5 +445,5 @@ def connect_pg(url: str) -> PgDatabase:
         conn = psycopg.connect(url, autocommit=True, cursor_factory=psycopg.ClientCursor)
     except psycopg.OperationalError as err:
         raise StoreUnavailable(f"cannot connect to {redacted(url)}: {err}".strip(), field="--db") from err
-    _adapted(conn)
+    adapted(conn)
     return PgDatabase(conn, url)

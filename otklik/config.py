@@ -120,7 +120,7 @@ VARS: tuple[Var, ...] = (
         "OTKLIK_QR_KEY_FILE",
         "the private file whose key signs the phone QR codes' tokens",
         "`otklik provision qr`; the dashboard's phone page",
-        "<hub db>.qr-key next to the hub's (0600, made on first use)",
+        "<hub db>.qr-key next to the hub's (0600, made on first use); required with a PostgreSQL hub",
     ),
     Var(
         "OTKLIK_PUBLIC_DASHBOARD_URL",

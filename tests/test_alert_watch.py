@@ -154,3 +154,42 @@ def test_a_webhook_that_was_down_gets_the_alert_at_a_later_sweep(db_path):
         server.shutdown()
         server.server_close()
         db.close()
+
+
+def _leader_pid(url: str) -> int | None:
+    import psycopg
+
+    from hub.alert_watch import LEAD_LOCK
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = %s AND objsubid = 1",
+            [LEAD_LOCK],
+        ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def test_a_terminated_postgresql_connection_is_made_again(pg_url, caplog):
+    """The server ends the watcher's session (restart, failover, an admin): it reconnects and keeps evaluating."""
+    import psycopg
+
+    password_url = pg_url.replace("postgresql://postgres@", "postgresql://postgres:s3cret-in-url@")
+    db_path = _prepared(pg_url)
+    db = open_db(db_path)
+    published = Published()
+    # The URL with a password (the test server trusts local users, so it is ignored): it must not reach the log.
+    watcher = AlertWatcher(password_url, published, poll_s=0.05, sweep_s=3600).start()
+    try:
+        wait_until(lambda: watcher.evaluations >= 1 and _leader_pid(pg_url) is not None, message="the first sweep")
+        first = _leader_pid(pg_url)
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [first])
+        wait_until(lambda: watcher.reconnects >= 1, timeout=10, message="the watcher's new connection")
+        wait_until(lambda: _leader_pid(pg_url) not in (None, first), timeout=10, message="the lead taken again")
+        unhappy(db, "b1", datetime.now(UTC))  # presses after the loss: evaluated on the new connection
+        wait_until(lambda: published.states("b1") == ["open"], timeout=10, message="b1's alert after the reconnect")
+    finally:
+        watcher.stop()
+        db.close()
+    assert "s3cret-in-url" not in caplog.text
+    assert "reconnecting" in caplog.text

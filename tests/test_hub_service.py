@@ -98,3 +98,47 @@ def test_malformed_messages_are_dead_lettered_and_ingest_goes_on(mosquitto, tmp_
     assert "limit is 4096" in reasons[3]
     assert hub.counts["rejected"] == 4
     client.loop_stop()
+
+
+def test_a_terminated_postgresql_connection_stops_no_ingest_and_loses_or_doubles_nothing(mosquitto, pg_url, caplog):
+    """The server ends the writer's session (restart, failover, an admin): the batch is stored on a new one.
+
+    Nothing is acknowledged before its commit, so what the lost connection held is redelivered or retried,
+    and stored once by its id.
+    """
+    import psycopg
+
+    from hub import ingest
+    from hub.service import HubService
+    from tests.hub_db import migrate_target
+
+    migrate_target(pg_url)
+    hub = HubService(mosquitto.broker(), pg_url, client_id="hub-pg-terminate").start()
+    assert hub.connected.wait(10)
+    client = publisher(mosquitto)
+    try:
+        publish_all(client, [rating_message(seq) for seq in range(1, 31)])
+        wait_until(lambda: count(pg_url) == 30, message="the first 30 stored")
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            # The pids first, then each ended: in one statement the server may call pg_terminate_backend
+            # before the WHERE has narrowed the rows (and end sessions of other databases, or its own).
+            pids = [r[0] for r in admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND backend_type = 'client backend'"
+            ).fetchall()]  # fmt: skip
+            for pid in pids:
+                admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        assert pids  # the writer's session at least
+        publish_all(client, [rating_message(seq) for seq in range(31, 61)])
+        wait_until(lambda: count(pg_url) == 60, timeout=20, message="the 30 after the loss stored too")
+        assert not hub.failed.is_set()
+        db = open_db(pg_url)
+        try:
+            seqs = [r[0] for r in db.execute("SELECT seq FROM events ORDER BY seq").fetchall()]
+        finally:
+            db.close()
+        assert seqs == list(range(1, 61))
+        assert hub.counts[ingest.STORED] == 60
+    finally:
+        client.loop_stop()
+        hub.stop()

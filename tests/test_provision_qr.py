@@ -114,3 +114,18 @@ def test_branch_set_phone_ratings_recounts_the_branch(tmp_path: Path) -> None:
     with pytest.raises(ProvisionError, match="is the branch's, never pushed"):
         config_push.set_settings(db, "b1", "k1", {"phone_ratings": "separate"})
     db.close()
+
+
+def test_a_postgresql_hub_needs_the_key_file_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file "<url>.qr-key" would be a file named after the URL (its password too) under the working folder."""
+    from otklik.errors import OtklikError
+
+    monkeypatch.delenv("OTKLIK_QR_KEY_FILE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(OtklikError) as refused:
+        qr.signing_key("postgresql://otklik:s3cret@127.0.0.1:5432/otklik")
+    assert refused.value.field == "OTKLIK_QR_KEY_FILE" and "s3cret" not in str(refused.value)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setenv("OTKLIK_QR_KEY_FILE", str(tmp_path / "qr-key"))
+    key = qr.signing_key("postgresql://otklik:s3cret@127.0.0.1:5432/otklik")
+    assert key == (tmp_path / "qr-key").read_text().strip()

@@ -5,16 +5,17 @@ from __future__ import annotations
 import io
 import json
 import stat
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlite_utils import Database
 
 from hub import aggregates, exports, retention, scores
 from hub.db import open_db
 from hub.ingest import handle_message
+from hub.store import Database
 from otklik import protocol, times
 from otklik.cli import cli
 
@@ -28,13 +29,20 @@ def _press(db: Database, n: int, when: datetime, branch: str = "b1", score: int 
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Database:
+def target(hub_target: str | Path) -> str:
+    """Retention runs on either store (tests/hub_db.py): a SQLite file, or a PostgreSQL URL."""
+    return str(hub_target)
+
+
+@pytest.fixture
+def hub(target: str) -> Iterator[Database]:
     """b1 with presses 9, 8, 7 and 0 months old (one flagged), e1 credited with some."""
-    db = open_db(tmp_path / "hub.db")
+    db = open_db(target)
     for i, months in enumerate((9, 9, 8, 7, 0, 0)):
         _press(db, i + 1, NOW - timedelta(days=30 * months + 1), score=1 + i % 4, employee="e1" if i % 2 else None)
     _press(db, 50, NOW - timedelta(days=250), flags=["cooldown"])
-    return db
+    yield db
+    db.close()  # before the PostgreSQL schema is dropped
 
 
 def test_cutoff_is_midnight_utc_by_age_or_date_and_refuses_the_last_month() -> None:
@@ -106,8 +114,8 @@ def test_prune_keeps_old_presses_that_arrived_after_the_archive(hub: Database, t
     assert kept == ["b1-000060"]
 
 
-def test_the_commands_archive_prune_and_report(hub: Database, tmp_path: Path) -> None:
-    path = str(tmp_path / "hub.db")
+def test_the_commands_archive_prune_and_report(hub: Database, target: str, tmp_path: Path) -> None:
+    path = target
     runner = CliRunner()
     refused = runner.invoke(cli, ["events", "prune", "--db", path, "--older-than", "6m"])
     assert refused.exit_code == 2 and "not all archived" in refused.output and "otklik events archive" in refused.output

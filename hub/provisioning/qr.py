@@ -6,7 +6,8 @@ code for another kiosk, and nothing secret travels (the key stays in its private
 Every use looks the id up in ``qr_tokens``: a revoked code stops working at once, and a
 code printed before a kiosk was renamed still names what it was printed for.
 
-The key lives in a private file (``OTKLIK_QR_KEY_FILE``, default ``<hub db>.qr-key``, 0600),
+The key lives in a private file (``OTKLIK_QR_KEY_FILE``, default ``<hub db>.qr-key``, 0600;
+a PostgreSQL hub has no file to put it beside, so there the variable is required),
 made on first use by whichever of the CLI and the dashboard comes first. It is never
 printed or logged; anyone who can read it can make codes, like anyone who can write the
 hub's database can make presses.
@@ -23,7 +24,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from hub.provisioning import ProvisionError
 from hub.provisioning.registry import now
-from hub.store import Database
+from hub.store import Database, is_url
 from otklik import config, protocol
 from otklik.errors import OtklikError
 from otklik.private_files import read_or_create_secret
@@ -57,7 +58,17 @@ class QrToken:
 
 
 def key_path(hub_db: str | Path) -> Path:
-    return Path(config.get("OTKLIK_QR_KEY_FILE") or f"{hub_db}.qr-key")
+    named = config.get("OTKLIK_QR_KEY_FILE")
+    if named:
+        return Path(named)
+    if is_url(str(hub_db)):
+        # "<url>.qr-key" would be a file named after the URL, its password included, under the working folder.
+        raise OtklikError(
+            "a PostgreSQL hub keeps its QR signing key in the file OTKLIK_QR_KEY_FILE names, and it is not set",
+            field="OTKLIK_QR_KEY_FILE",
+            hint="set OTKLIK_QR_KEY_FILE=/var/lib/otklik/qr-key (a private file, made on first use)",
+        )
+    return Path(f"{hub_db}.qr-key")
 
 
 def signing_key(hub_db: str | Path) -> str:

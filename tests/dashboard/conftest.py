@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from dashboard import accounts, build, create_app
+from dashboard import store as dash_store
 from hub import alerts as hub_alerts
 from hub import roster as hub_roster
 from hub.db import open_db
@@ -46,6 +47,8 @@ def app(hub_path: Path, tmp_path: Path) -> Iterator[Flask]:
     accounts.add_user(store, "tech", PASSWORD, "technician")
     store.conn.close()
     yield app
+    # A PostgreSQL hub's pool keeps its connections open for the process's life: one per test would pile up.
+    dash_store.close_pools()
 
 
 @pytest.fixture

@@ -50,6 +50,14 @@ def rows(hub_path: Path, sql: str) -> list[tuple]:
         db.close()
 
 
+@pytest.fixture
+def hub_path(hub_target: str | Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str | Path:
+    """The phone path writes through the hub's ingest into either store (tests/hub_db.py)."""
+    if isinstance(hub_target, str):  # PostgreSQL: no hub file for the key to sit beside (hub/provisioning/qr.py)
+        monkeypatch.setenv("OTKLIK_QR_KEY_FILE", str(tmp_path / "qr-key"))
+    return hub_target
+
+
 def post(client: FlaskClient, path: str, body: object, **headers: str):
     return client.post(path, data=json.dumps(body), headers={**JSON, **headers})
 
