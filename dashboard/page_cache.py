@@ -4,7 +4,7 @@ A page is its live part (a fragment shared by everyone who may see it, dashboard
 ``shared_fragment``) inside the page's frame: the header with its navigation, the reader's
 name, the language and calendar forms. With the parts cached, rendering that frame was
 most of a page's time (3-6 ms of 5-9; the benchmark's 20 clients queue behind it on two
-cores). The frame depends only on who reads (id, name, role, branches), in which language,
+cores). The frame depends only on which databases, who reads (id, name, role, branches), in which language,
 calendar and zone, at which address, and on the page's parts: that is the key. A part
 that changed is another value, so the page is rendered again with it; nothing here
 decides freshness (dashboard.cache does, for the parts).
@@ -22,7 +22,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from flask import g, render_template, request, session
+from flask import current_app, g, render_template, request, session
 from flask_babel import get_locale, get_timezone
 from flask_wtf.csrf import generate_csrf
 
@@ -55,6 +55,9 @@ def render_page(template: str, **context: Any) -> str:
     user = g.user
     locale = str(get_locale() or "en")
     key = (
+        # Whose data: one process may serve several apps (the tests do), each its own databases.
+        current_app.config["OTKLIK_DB"],
+        current_app.config["OTKLIK_AUTH_DB"],
         template,
         request.path,
         request.query_string,
