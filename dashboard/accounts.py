@@ -436,7 +436,7 @@ def start_session(db: sqlite_utils.Database, user: User, now: float | None = Non
     with db.conn:
         db.execute(
             "INSERT INTO sessions (id_hash, user_id, created_at, seen_at) VALUES (?, ?, ?, ?)",
-            [_hash_token(session_id), user.id, now, now],
+            [hash_token(session_id), user.id, now, now],
         )
         db.execute(
             "DELETE FROM sessions WHERE created_at < ? OR seen_at < ?",
@@ -454,7 +454,7 @@ def session_user(db: sqlite_utils.Database, session_id: str, now: float | None =
         db.query(
             "SELECT s.created_at AS session_created, s.seen_at AS session_seen, u.* FROM sessions s "
             "JOIN users u ON u.id = s.user_id WHERE s.id_hash = ? AND u.active = 1",
-            [_hash_token(session_id)],
+            [hash_token(session_id)],
         )
     )
     if not rows:
@@ -465,13 +465,13 @@ def session_user(db: sqlite_utils.Database, session_id: str, now: float | None =
         return None
     if now - row["session_seen"] > SESSION_TOUCH_S:
         with db.conn:
-            db.execute("UPDATE sessions SET seen_at = ? WHERE id_hash = ?", [now, _hash_token(session_id)])
+            db.execute("UPDATE sessions SET seen_at = ? WHERE id_hash = ?", [now, hash_token(session_id)])
     return _row_to_user(db, row)
 
 
 def end_session(db: sqlite_utils.Database, session_id: str) -> None:
     with db.conn:
-        db.execute("DELETE FROM sessions WHERE id_hash = ?", [_hash_token(session_id or "")])
+        db.execute("DELETE FROM sessions WHERE id_hash = ?", [hash_token(session_id or "")])
 
 
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
@@ -480,14 +480,10 @@ _DUMMY_HASH = generate_password_hash("not-a-real-password")
 # --- API tokens ------------------------------------------------------------------
 
 
-def _hash_token(token: str) -> str:
+def hash_token(token: str) -> str:
+    """What the file keys a token (or session id) by, never the token itself."""
     # A token is 32 random bytes: a fast hash is enough, and lookups stay O(1).
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def hash_token(token: str) -> str:
-    """What the file keys a token (or session id) by: never the token itself."""
-    return _hash_token(token)
 
 
 def issue_token(db: sqlite_utils.Database, username: str, name: str = "api") -> str:
@@ -501,7 +497,7 @@ def issue_token(db: sqlite_utils.Database, username: str, name: str = "api") -> 
     with db.conn:
         db.execute(
             "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?)",
-            [user.id, name, _hash_token(token), format_ts(_now())],
+            [user.id, name, hash_token(token), format_ts(_now())],
         )
     return token
 
@@ -534,7 +530,7 @@ def user_for_token(db: sqlite_utils.Database, token: str) -> User | None:
         db.query(
             "SELECT t.id AS token_id, u.* FROM api_tokens t JOIN users u ON u.id = t.user_id "
             "WHERE t.token_hash = ? AND t.revoked_at IS NULL AND u.active = 1",
-            [_hash_token(token)],
+            [hash_token(token)],
         )
     )
     if not rows:

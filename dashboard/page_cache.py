@@ -91,9 +91,3 @@ def render_page(template: str, **context: Any) -> str:
                 _pages.popitem(last=False)
     # An ISO moment (digits, "-", ":", ".", "T", "+"): nothing to escape.
     return with_csrf(page.replace(_AS_OF_SLOT, as_of) if as_of is not None else page)
-
-
-def clear() -> None:
-    """Forget every page (tests, with dashboard.cache.clear)."""
-    with _lock:
-        _pages.clear()
