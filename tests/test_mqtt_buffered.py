@@ -62,10 +62,13 @@ def test_publishes_with_and_without_properties_arrive_as_paho_would_hand_them(mo
     client.on_subscribe = lambda *_: subscribed.set()
     client.on_message = lambda c, _u, msg: got.__setitem__(bytes(msg.payload), msg)
     sender = make_client(mosquitto.broker(), "buffered-sender", logger=logging.getLogger("test"))
+    # paho refuses a publish before CONNACK ("not currently connected"): wait for both clients.
+    sender_up = threading.Event()
+    sender.on_connect = lambda *_: sender_up.set()
     connect_async(client, mosquitto.broker(), persistent=True)
     connect_async(sender, mosquitto.broker(), persistent=False)
     try:
-        assert subscribed.wait(10)
+        assert subscribed.wait(10) and sender_up.wait(10)
         with_props = Properties(PacketTypes.PUBLISH)
         with_props.UserProperty = ("k", "v")
         sender.publish("t/plain", b"plain", qos=1).wait_for_publish(10)
