@@ -70,6 +70,12 @@ VARS: tuple[Var, ...] = (
     Var("OTKLIK_DASHBOARD_WORKERS", "gunicorn worker processes", "dashboard/gunicorn_conf.py", "2"),
     Var("OTKLIK_DASHBOARD_THREADS", "threads per gunicorn worker", "dashboard/gunicorn_conf.py", "32"),
     Var(
+        "OTKLIK_DASHBOARD_ACCESS_LOG",
+        "where gunicorn writes an access log (- the journal, or a file)",
+        "dashboard/gunicorn_conf.py",
+        "none: the TLS proxy in front keeps it",
+    ),
+    Var(
         "OTKLIK_BROKER",
         "mqtt(s)://HOST:PORT of the broker",
         "`otklik hub`, `otklik alerts`, `otklik config` (--broker)",

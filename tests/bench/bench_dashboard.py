@@ -173,8 +173,7 @@ def build(path: Path, events: int, seed: int = 7) -> None:
 def start_server(path: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "OTKLIK_DB": str(path), "SECRET_KEY": "bench", "OTKLIK_DASHBOARD_BIND": f"127.0.0.1:{port}"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:dashboard.gunicorn_conf", "--access-logfile", "/dev/null",
-         "--log-level", "warning"],
+        [sys.executable, "-m", "gunicorn", "-c", "python:dashboard.gunicorn_conf", "--log-level", "warning"],
         env=env, cwd=ROOT,
     )  # fmt: skip
     deadline = time.monotonic() + 60
