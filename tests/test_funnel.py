@@ -8,6 +8,7 @@ limit = (r - alpha) / n; Spiegelhalter, Statistics in Medicine 24 (2005), append
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import pytest
 
@@ -26,6 +27,28 @@ def test_limits_match_the_exact_binomial_values(mean: float, n: int) -> None:
     low95, high95, low998, high998 = KNOWN[(mean, n)]
     assert funnel.limits(mean, n, 0.95) == pytest.approx((low95, high95), abs=1e-5)
     assert funnel.limits(mean, n, 0.998) == pytest.approx((low998, high998), abs=1e-5)
+
+
+def _exact_limit(mean: Fraction, n: int, prob: Fraction) -> float:
+    """Spiegelhalter's interpolated quantile from the whole CDF in exact rational arithmetic, within [0, 1]."""
+    cdf, total = [], Fraction(0)
+    for r in range(n + 1):
+        total += math.comb(n, r) * mean**r * (1 - mean) ** (n - r)
+        cdf.append(total)
+    r = next(i for i, f in enumerate(cdf) if f >= prob)
+    below = cdf[r - 1] if r else Fraction(0)
+    return min(1.0, max(0.0, float((r - (cdf[r] - prob) / (cdf[r] - below)) / n)))
+
+
+@pytest.mark.parametrize("mean", ["1/1000", "1/20", "1/2", "7/10", "199/200", "999/1000"])
+@pytest.mark.parametrize("n", [1, 3, 12, 60, 400])
+def test_limits_summed_near_the_mean_equal_the_whole_distribution(mean: str, n: int) -> None:
+    """The CDF is summed only where the mass is (hub.funnel's window): near 0 and 1 and at small n too,
+    the limits are those of the whole distribution."""
+    exact = Fraction(mean)
+    for coverage, tail in ((0.95, Fraction(1, 40)), (0.998, Fraction(1, 1000))):
+        expected = (_exact_limit(exact, n, tail), _exact_limit(exact, n, 1 - tail))
+        assert funnel.limits(float(exact), n, coverage) == pytest.approx(expected, abs=1e-9)
 
 
 def test_the_funnel_narrows_with_more_responses_and_meets_the_normal_limits() -> None:
