@@ -67,6 +67,10 @@ def shared_json(build: Callable[..., Any], *parts: Any) -> Response:
     return Response(body, mimetype="application/json")
 
 
+def _rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"rows": rows}
+
+
 @bp.get("/me")
 def me() -> Any:
     user = g.user
@@ -113,7 +117,7 @@ def flagged(branch: str) -> Any:
 
 @bp.get("/branches/<branch>/kiosks")
 def branch_kiosks(branch: str) -> Any:
-    return jsonify({"rows": fleet.fleet(get_db(), [access.branch(g.user, branch)])})
+    return shared_json(_rows, fleet.fleet(get_db(), [access.branch(g.user, branch)]))
 
 
 @bp.get("/employees")
@@ -161,7 +165,7 @@ def alert_action(alert_id: int, action: str) -> Any:
 
 @bp.get("/fleet", endpoint="fleet")
 def fleet_rows() -> Any:
-    return jsonify({"rows": fleet.fleet(get_db(), access.fleet_branches(g.user))})
+    return shared_json(_rows, fleet.fleet(get_db(), access.fleet_branches(g.user)))
 
 
 @bp.get("/roster")

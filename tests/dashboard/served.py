@@ -25,6 +25,12 @@ class Served:
     port: int
     output: str = ""  # what gunicorn wrote (its access log too), once the block has ended
     process: subprocess.Popen | None = None  # to kill it from inside the block, as a crash would
+    log_fd: int = -1
+
+    def written(self) -> str:
+        """What gunicorn has written so far, from inside the block."""
+        size = os.fstat(self.log_fd).st_size
+        return os.pread(self.log_fd, size, 0).decode(errors="replace")
 
 
 @contextmanager
@@ -43,6 +49,7 @@ def gunicorn(hub_db: Path, auth_db: str, threads: int = 16, port: int = 0, **env
         server = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)  # fmt: skip
         served.process = server
+        served.log_fd = log.fileno()
         try:
             _wait_until_up(server, port)
             yield served

@@ -127,3 +127,26 @@ def test_a_cached_fleet_still_counts_silence_up_to_the_request(hub_path: Path) -
     assert [r["kiosk"] for r in later] == ["k1"]
     assert later[0]["silent_s"] == pytest.approx(first[0]["silent_s"] + 90)
     assert first[0]["silent_s"] < 60  # the shared row was not changed by the second request
+
+
+def test_fleet_rows_are_shared_within_a_second_and_new_after_a_change(hub_path: Path) -> None:
+    """Streams, pages and the API ask many times a second: within a second of ``now`` they get the same
+    rows (encoded once, dashboard.api); a heartbeat committed meanwhile shows in the same second."""
+    from datetime import UTC, datetime, timedelta
+
+    from dashboard import cache, fleet
+    from tests.dashboard.conftest import heartbeat
+
+    heartbeat(hub_path, "b1", "k1")
+    db = sqlite_utils.Database(hub_path)
+    second = datetime.fromtimestamp(int(datetime.now(UTC).timestamp()), UTC)
+    first = fleet.fleet(db, None, now=second)
+    assert fleet.fleet(db, None, now=second + timedelta(milliseconds=900)) is first
+    assert fleet.fleet(db, None, now=second + timedelta(seconds=1)) is not first
+    heartbeat(hub_path, "b1", "k2")
+    token = cache.fresh_only()  # as a request that must see the commit (else the cache's second applies)
+    try:
+        changed = fleet.fleet(db, None, now=second + timedelta(milliseconds=900))
+    finally:
+        cache.release(token)
+    assert [r["kiosk"] for r in changed] == ["k1", "k2"]
