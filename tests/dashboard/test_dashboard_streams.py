@@ -12,8 +12,8 @@ from pathlib import Path
 from flask import Flask
 
 from dashboard import accounts, api
-from tests.dashboard.conftest import login
 from tests.broker import wait_until
+from tests.dashboard.conftest import login
 from tests.dashboard.served import gunicorn
 
 ROOT = Path(__file__).resolve().parents[2]
