@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from hub import db as hub_db
-from hub.store import PgDatabase, connect_pg, errors, is_url, redacted
+from hub.store import PgDatabase, StoreUnavailable, connect_pg, errors, is_url, redacted
 from otklik import config
 from otklik.errors import OtklikError
 
@@ -91,6 +91,8 @@ def copy_to_pg(source: str | Path, dest: str, *, progress: Progress | None = Non
             )
         try:
             applied = hub_db.migrate(dest)
+        except StoreUnavailable as err:  # said of --db elsewhere; here of DEST
+            raise CopyRefused(str(err), hint=err.hint or "check DEST's host, port, user and PGPASSFILE") from None
         except errors() as err:
             raise CopyFailed(f"migrating {shown} failed: {_pg_text(err)}") from None
         pg = connect_pg(dest)
@@ -246,8 +248,9 @@ def _refuse_non_empty(pg: PgDatabase, tables: Sequence[str], shown: str) -> None
         if n:
             held.append(f"{table} ({n:,} rows)")
     if held:
+        more = f" and {len(held) - 3} more tables" if len(held) > 3 else ""
         raise CopyRefused(
-            f"{shown} already holds hub data: {', '.join(held)}",
+            f"{shown} already holds hub data: {', '.join(held[:3])}{more}",
             hint="copy into a new, empty database (`createdb --owner otklik otklik_new`); "
             "if it holds a copy you mean to redo, drop and create it again first",
         )

@@ -69,7 +69,9 @@ def _rows(db, table: str, columns: list[str]) -> list[tuple]:
 
 
 def _copy(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, ["db", "copy", *args])
+    # Unset: the command names the files to set them to.
+    unset = dict.fromkeys(["OTKLIK_AUTH_DB", "OTKLIK_QR_KEY_FILE"])
+    result = CliRunner().invoke(cli, ["db", "copy", *args], env=unset)
     return result.exit_code, result.stdout, result.output
 
 
@@ -122,12 +124,20 @@ def test_the_copy_holds_every_row_and_gives_the_same_figures(source: Path, pg_ur
 
 def test_a_destination_holding_hub_rows_is_refused_and_the_password_is_never_shown(source: Path, pg_url: str) -> None:
     url = with_password(pg_url, "s3cret-pw")
+    accounts, qr_key = source.with_name("hub-dashboard.db"), Path(f"{source}.qr-key")
+    accounts.touch()
+    qr_key.touch()
     code, _, first = _copy(str(source), url)
+    accounts.unlink()
+    qr_key.unlink()
     assert code == 0, first
     assert "events" in first and "column sums are equal" in first and "***@" in first
+    # The two files that stay local, named so the technician keeps them.
+    assert f"OTKLIK_AUTH_DB={accounts}" in first and f"OTKLIK_QR_KEY_FILE={qr_key}" in first
     code, _, again = _copy(str(source), url)
     assert code == 1
-    assert "already holds hub data: events (1," in again and "Hint: copy into a new, empty database" in again
+    assert "already holds hub data: events (1," in again and "more tables" in again
+    assert "Hint: copy into a new, empty database" in again
     assert "s3cret-pw" not in first + again
 
 
@@ -163,6 +173,33 @@ def test_a_copy_killed_mid_way_leaves_no_hub_row_and_the_same_command_then_works
     assert json.loads(stdout)["rows"] > 4000
 
 
+def test_a_hub_writing_meanwhile_gets_the_snapshot_copied_and_a_warning(source: Path, pg_url: str,
+                                                                         tmp_path: Path) -> None:  # fmt: skip
+    path = tmp_path / "live.db"
+    with sqlite3.connect(source) as src, sqlite3.connect(path) as dst:
+        src.backup(dst)
+    before = sqlite3.connect(path).execute("SELECT count(*) FROM events").fetchone()[0]
+    writer = open_db(path)
+
+    def progress(table: str, done: int, total: int) -> None:
+        if table == "agg_hour" and done == total:  # events are copied; the hub stores one more press
+            outcomes = ingest.handle_batch(writer, [press_message("live-press-1")])
+            assert [o.result for o in outcomes] == ["stored"], outcomes
+
+    done = db_copy.copy_to_pg(path, pg_url, progress=progress)
+    writer.close()
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM events").fetchone()[0] == before + 1
+    pg = connect(pg_url)
+    assert pg["events"].count == before and done.source_changed
+    assert "changed while it was copied" in db_copy.next_steps(path, "postgresql://...", done)[0]
+
+
+def press_message(event_id: str) -> tuple[str, bytes, datetime]:
+    body = protocol.rating_payload(branch="central", kiosk="exit-1", id=event_id, seq=10_000, ts="2026-12-01T14:59:00Z",
+                                   score=4)  # fmt: skip
+    return protocol.topic("central", "exit-1", "rating"), protocol.encode(body), NOW
+
+
 def test_a_table_a_later_migration_adds_is_copied_without_a_list_naming_it(source: Path, pg_url: str,
                                                                             tmp_path: Path) -> None:  # fmt: skip
     lite_path = tmp_path / "newer.db"
@@ -189,6 +226,7 @@ def test_a_table_a_later_migration_adds_is_copied_without_a_list_naming_it(sourc
         ("junk", "postgresql://otklik@db.example.com/otklik", "not a hub database"),
         ("hub", "elsewhere.db", "is not a postgresql:// URL"),
         ("url", "postgresql://otklik@db.example.com/otklik", "must be the store's SQLite file"),
+        ("hub", "postgresql://otklik:pw@127.0.0.1:1/otklik", "cannot connect to postgresql://otklik:***@127.0.0.1:1"),
     ],
 )
 def test_what_cannot_be_copied_is_refused_before_anything_is_written(tmp_path: Path, make: str, dest: str,
