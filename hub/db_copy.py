@@ -279,8 +279,9 @@ def _copy(src: sqlite3.Connection, pg: PgDatabase, result: Copied, progress: Pro
                 referenced = {target for targets in _pg_dependencies(pg).values() for target in targets}
                 for table, columns, _ in plan:
                     began = time.monotonic()
-                    # As pg_restore does: rows first, then each index built once from them (1.7x
-                    # faster for 1 M events than keeping four indexes up to date row by row).
+                    # As pg_restore does: rows first, then each index built once from them, rather
+                    # than four indexes of events kept up to date row by row (1.2-1.7x faster for
+                    # 0.3-1 M events here: tests/bench/bench_db_copy.py --compare).
                     rebuild = [] if table in referenced else _drop_indexes(raw, table)
                     copied = _copy_table(src, raw, table, columns, counts[table], progress)
                     for statement in rebuild:
