@@ -16,7 +16,7 @@ What it does, in order:
    every identity counter is moved past the copied ids, and each table's row count and per-column
    sums (integers; lengths of text and bytes; floats to 1e-9) are compared on both sides. Only then
    does it commit: a failure, Ctrl-C or SIGKILL anywhere before leaves the destination without a hub
-   row (the schema stays), and running the command again works.
+   row (the schema stays), and running the command again works. The tables are analyzed after.
 
 The destination URL is only ever shown through ``hub.store.redacted``.
 """
@@ -302,6 +302,9 @@ def _copy(src: sqlite3.Connection, pg: PgDatabase, result: Copied, progress: Pro
         src.execute("ROLLBACK")
     # Another connection committed to the source since the snapshot was taken: a hub still running.
     result.source_changed = src.execute("PRAGMA data_version").fetchone()[0] != version
+    # The planner's statistics now, not at autovacuum's next round: the first dashboard queries on a
+    # million copied presses would otherwise be planned for empty tables (pg_restore's advice too).
+    pg.conn.raw.execute("ANALYZE " + ", ".join(f'"{t.table}"' for t in result.tables))
 
 
 def _copy_table(src: sqlite3.Connection, raw: Any, table: str, columns: list[str], total: int,
