@@ -23,6 +23,7 @@ The destination URL is only ever shown through ``hub.store.redacted``.
 
 from __future__ import annotations
 
+import logging
 import math
 import sqlite3
 import time
@@ -35,6 +36,8 @@ from hub import db as hub_db
 from hub.store import PgDatabase, StoreUnavailable, connect_pg, errors, is_url, redacted
 from otklik import config
 from otklik.errors import OtklikError
+
+log = logging.getLogger(__name__)
 
 # Rows read from SQLite (and handed to COPY) at a time; progress is reported after each.
 BATCH = 10_000
@@ -90,13 +93,16 @@ def copy_to_pg(source: str | Path, dest: str, *, progress: Progress | None = Non
                 hint="to copy a SQLite file to another file, stop the hub and use `sqlite3 SOURCE '.backup DEST'`",
             )
         try:
-            applied = hub_db.migrate(dest)
+            pg = connect_pg(dest)
         except StoreUnavailable as err:  # said of --db elsewhere; here of DEST
             raise CopyRefused(str(err), hint=err.hint or "check DEST's host, port, user and PGPASSFILE") from None
-        except errors() as err:
-            raise CopyFailed(f"migrating {shown} failed: {_pg_text(err)}") from None
-        pg = connect_pg(dest)
         try:
+            # Before migrating too: a copy refused leaves an existing database as it was.
+            _refuse_non_empty(pg, list(_pg_columns(pg)), shown)
+            try:
+                applied = hub_db.migrate(dest)
+            except errors() as err:
+                raise CopyFailed(f"migrating {shown} failed: {_pg_text(err)}") from None
             result = Copied(str(source), shown, applied)
             _copy(src, pg, result, progress)
         finally:
@@ -172,12 +178,12 @@ def _sqlite_columns(conn: sqlite3.Connection, table: str) -> list[str]:
 
 
 def _pg_columns(pg: PgDatabase) -> dict[str, dict[str, str]]:
-    """Every hub table of the destination's schema: column -> type, in column order."""
+    """Every hub table of the destination's schema (oldest first): column -> type, in column order."""
     rows = pg.execute(
         "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
         "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped "
-        "ORDER BY c.relname, a.attnum"
+        "ORDER BY c.oid, a.attnum"  # tables in the order they were made
     ).fetchall()
     tables: dict[str, dict[str, str]] = {}
     for table, column, kind in rows:
@@ -246,11 +252,11 @@ def _refuse_non_empty(pg: PgDatabase, tables: Sequence[str], shown: str) -> None
     for table in tables:
         n = pg.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
         if n:
-            held.append(f"{table} ({n:,} rows)")
+            held.append(f"{table} ({n:,} row{'' if n == 1 else 's'})")
     if held:
         more = f" and {len(held) - 3} more tables" if len(held) > 3 else ""
         raise CopyRefused(
-            f"{shown} already holds hub data: {', '.join(held[:3])}{more}",
+            f"{shown} already holds data: {', '.join(held[:3])}{more}",
             hint="copy into a new, empty database (`createdb --owner otklik otklik_new`); "
             "if it holds a copy you mean to redo, drop and create it again first",
         )
@@ -295,7 +301,7 @@ def _copy(src: sqlite3.Connection, pg: PgDatabase, result: Copied, progress: Pro
                     done.sums = _verify(src, raw, name, columns, types, shown)
         except errors() as err:
             raise CopyFailed(
-                f"copying into {shown} failed at {table}: {_pg_text(err)}",
+                f"the copy into {shown} failed at {table}: {_pg_text(err)}",
                 hint="nothing of the copy was committed; fix the cause and run the same command again",
             ) from None
     finally:
@@ -304,7 +310,10 @@ def _copy(src: sqlite3.Connection, pg: PgDatabase, result: Copied, progress: Pro
     result.source_changed = src.execute("PRAGMA data_version").fetchone()[0] != version
     # The planner's statistics now, not at autovacuum's next round: the first dashboard queries on a
     # million copied presses would otherwise be planned for empty tables (pg_restore's advice too).
-    pg.conn.raw.execute("ANALYZE " + ", ".join(f'"{t.table}"' for t in result.tables))
+    try:
+        pg.conn.raw.execute("ANALYZE " + ", ".join(f'"{t.table}"' for t in result.tables))
+    except errors():  # the copy is committed; autovacuum analyzes the tables in a while all the same
+        log.warning("ANALYZE after the copy into %s failed", shown, exc_info=True)
 
 
 def _copy_table(src: sqlite3.Connection, raw: Any, table: str, columns: list[str], total: int,

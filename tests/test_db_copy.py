@@ -139,9 +139,19 @@ def test_a_destination_holding_hub_rows_is_refused_and_the_password_is_never_sho
     assert f"OTKLIK_AUTH_DB={accounts}" in first and f"OTKLIK_QR_KEY_FILE={qr_key}" in first
     code, _, again = _copy(str(source), url)
     assert code == 1
-    assert "already holds hub data: events (1," in again and "more tables" in again
+    assert "already holds data: events (1," in again and "more tables" in again
     assert "Hint: copy into a new, empty database" in again
     assert "s3cret-pw" not in first + again
+
+
+def test_a_database_holding_something_else_is_refused_before_it_is_migrated(source: Path, pg_url: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE notes (body text)")
+        conn.execute("INSERT INTO notes VALUES ('the accountant''s')")
+    code, _, output = _copy(str(source), pg_url)
+    assert code == 1 and "already holds data: notes (1 row)\n" in output, output
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT to_regclass('_otklik_migrations')").fetchone()[0] is None
 
 
 def test_a_copy_killed_mid_way_leaves_no_hub_row_and_the_same_command_then_works(source: Path, pg_url: str) -> None:
