@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from hub import dead_letters, flood_guard, retention
+from hub import db_copy, dead_letters, flood_guard, retention
 from hub.alert_watch import AlertWatcher
 from hub.db import migrate, open_existing
 from hub.scores import BY, DEFAULT_MIN_RESPONSES, DEFAULT_WEIGHT, RANKED
@@ -17,6 +18,7 @@ from hub.store import redacted
 from otklik import config
 from otklik.command import (
     DATES_HINT,
+    DbTarget,
     broker_from,
     broker_options,
     command,
@@ -129,6 +131,7 @@ def db_group() -> None:
     \b
     Example:
         otklik db migrate --db /var/lib/otklik/hub.db
+        otklik db copy /var/lib/otklik/hub.db postgresql://otklik@db.example.com/otklik
     """
 
 
@@ -144,6 +147,54 @@ def db_migrate(db_path: Path) -> None:
     applied = migrate(db_path)
     shown = redacted(db_path)
     click.echo(f"{shown}: applied {len(applied)} migrations" if applied else f"{shown}: up to date")
+
+
+@db_group.command("copy")
+@click.argument("source", type=DbTarget())
+@click.argument("dest", type=DbTarget())
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object (the tables, rows, seconds) instead of text."
+)
+def db_copy_command(source: str | Path, dest: str | Path, as_json: bool) -> None:
+    """Copy a store's SQLite hub database (SOURCE) into PostgreSQL (DEST, a postgresql:// URL).
+
+    For a store moving into the chain layout. DEST is migrated first, and must hold no
+    hub rows (a new database made for the hub). SOURCE is read as one snapshot, so stop
+    the hub first: what it stores after the snapshot would not be copied. DEST is written
+    in one transaction, so a failure or a killed copy leaves it without hub rows and the
+    same command can run again. Prints each table's rows, once every table's row count and
+    column sums were found equal on both sides; the URL's password is never printed (keep
+    it in PGPASSFILE, not in the URL).
+
+    \b
+    Example:
+        sudo systemctl stop otklik-hub otklik-dashboard
+        otklik db copy /var/lib/otklik/hub.db postgresql://otklik@db.example.com/otklik
+        otklik db copy data/hub.db postgresql://otklik@127.0.0.1/otklik --json
+    """
+    shown = redacted(dest)
+    last = [0.0]
+
+    def progress(table: str, done: int, total: int) -> None:
+        # A line now and then on a big table; the listing comes at the end.
+        now = time.monotonic()
+        if total >= 100_000 and (now - last[0] >= 5 or done == total):
+            last[0] = now
+            click.echo(f"{table}: {done:,} of {total:,} rows", err=True)
+
+    done = db_copy.copy_to_pg(source, str(dest), progress=progress)
+    if as_json:
+        echo_json(done.as_dict())
+    else:
+        emit([{"table": t.table, "rows": t.rows, "sums equal": t.sums, "seconds": f"{t.seconds:.2f}"}
+              for t in done.tables], "table")  # fmt: skip
+        rate = f" ({done.rows / done.seconds:,.0f} rows/s)" if done.seconds else ""
+        click.echo(
+            f"copied {done.rows:,} rows of {len(done.tables)} tables from {source} to {shown} in "
+            f"{done.seconds:.1f} s{rate}; every table's row count and column sums are equal on both sides"
+        )
+    for line in db_copy.next_steps(source, shown, done):
+        click.echo(line, err=True)
 
 
 @command()
