@@ -412,9 +412,13 @@ def main() -> None:
     print(f"{'a press shows in the flagged list after':<46}{shown}")
     loads = "".join(f"{results[r]['_load']['start']:.1f} .. {results[r]['_load']['end']:.1f}".rjust(24) for r in rates)
     print(f"{'load average during the run (1 min)':<46}{loads}")
-    slow = [(label, r) for r in rates for label, url in ENDPOINTS if results[r][url]["p95"] >= 100_000]
-    print("goal p95 < 100 ms (issue 14): " + ("met everywhere" if not slow else f"missed at {len(slow)} of "
-          f"{len(rates) * len(ENDPOINTS)} (endpoint, rate) pairs, marked !"))  # fmt: skip
+    # Issue 14's goal is the pages' own cost at 20 clients; what presses add is issue 17's (its p99 goal below).
+    for label, chosen in (("with no presses (issue 14)", [r for r in rates if r == 0]),
+                          ("under presses (issue 17)", [r for r in rates if r > 0])):  # fmt: skip
+        if chosen:
+            slow = [(name, r) for r in chosen for name, url in ENDPOINTS if results[r][url]["p95"] >= 100_000]
+            print(f"goal p95 < 100 ms {label}: " + ("met everywhere" if not slow else f"missed at {len(slow)} of "
+                  f"{len(chosen) * len(ENDPOINTS)} (endpoint, rate) pairs, marked !"))  # fmt: skip
     for rate in [r for r in rates if r >= 50]:
         worst = max(ENDPOINTS, key=lambda e: results[rate][e[1]]["p99"])
         p99 = results[rate][worst[1]]["p99"] / 1000
