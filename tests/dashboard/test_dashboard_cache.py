@@ -150,3 +150,27 @@ def test_fleet_rows_are_shared_within_a_second_and_new_after_a_change(hub_path: 
     finally:
         cache.release(token)
     assert [r["kiosk"] for r in changed] == ["k1", "k2"]
+
+
+_built: list[object] = []
+
+
+def _counting_body(rows: list[dict]) -> dict:
+    _built.append(rows)
+    return {"rows": rows}
+
+
+def test_a_shared_answer_is_encoded_once_per_figure_object(app) -> None:
+    """dashboard.api.shared_json: the same cached figure object is encoded once; a recomputed one (equal or
+    not) is encoded again, so an answer never outlives the figure it was made from."""
+    from dashboard import api
+
+    figure = [{"kiosk": "k1", "silent_s": 1.0}]
+    _built.clear()
+    with app.test_request_context():
+        first = api.shared_json(_counting_body, figure).get_data()
+        again = api.shared_json(_counting_body, figure).get_data()
+        recomputed = [{"kiosk": "k1", "silent_s": 2.0}]
+        other = api.shared_json(_counting_body, recomputed).get_data()
+    assert first == again and b'"silent_s":1.0' in first and b'"silent_s":2.0' in other
+    assert _built == [figure, recomputed]
