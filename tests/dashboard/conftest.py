@@ -51,9 +51,20 @@ def accounts_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def hub_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite hub database migrated once, by `otklik db migrate` as an operator does, for copying."""
+    path = migrate(tmp_path_factory.mktemp("hub") / "hub.db")
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
 @pytest.fixture
-def app(hub_path: Path, tmp_path: Path, accounts_template: Path) -> Iterator[Flask]:
-    migrate(hub_path)
+def app(hub_path: Path, tmp_path: Path, accounts_template: Path, hub_template: Path) -> Iterator[Flask]:
+    if isinstance(hub_path, Path) and not hub_path.exists():
+        shutil.copy2(hub_template, hub_path)  # the same file `otklik db migrate` makes, without the 13 steps
+    else:
+        migrate(hub_path)  # a PostgreSQL URL (modules that run on both stores), or a file a test made
     # The accounts file named, not defaulted: beside a PostgreSQL hub there is no file to put it next to.
     config = {"OTKLIK_DB": str(hub_path), "OTKLIK_AUTH_DB": str(tmp_path / "hub-dashboard.db")}
     # A copy of its own (mode 0600 kept, as open_store makes it), so a test may change users freely.
