@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,18 +35,41 @@ def hub_path(tmp_path: Path) -> Path:
     return tmp_path / "hub.db"
 
 
-@pytest.fixture
-def app(hub_path: Path, tmp_path: Path) -> Iterator[Flask]:
-    migrate(hub_path)
-    # The accounts file named, not defaulted: beside a PostgreSQL hub there is no file to put it next to.
-    config = {"OTKLIK_DB": str(hub_path), "OTKLIK_AUTH_DB": str(tmp_path / "hub-dashboard.db")}
-    app = create_app({**config, "SECRET_KEY": "test", "TESTING": True})
-    store = accounts.open_store(app.config["OTKLIK_AUTH_DB"])
+@pytest.fixture(scope="session")
+def accounts_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The four users every dashboard test starts with, made once: each password is a real scrypt
+    hash, which costs a quarter of a second on a loaded machine, and 200 tests start from these."""
+    path = tmp_path_factory.mktemp("accounts") / "hub-dashboard.db"
+    store = accounts.open_store(str(path))
     accounts.add_user(store, "root", PASSWORD, "admin")
     accounts.add_user(store, "olga", PASSWORD, "manager", ["b1"])
     accounts.add_user(store, "petr", PASSWORD, "manager", ["b2"])
     accounts.add_user(store, "tech", PASSWORD, "technician")
     store.conn.close()
+    # The last connection closed has checkpointed the WAL into the file: the file alone is the store.
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
+@pytest.fixture(scope="session")
+def hub_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite hub database migrated once, by `otklik db migrate` as an operator does, for copying."""
+    path = migrate(tmp_path_factory.mktemp("hub") / "hub.db")
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
+@pytest.fixture
+def app(hub_path: Path, tmp_path: Path, accounts_template: Path, hub_template: Path) -> Iterator[Flask]:
+    if isinstance(hub_path, Path) and not hub_path.exists():
+        shutil.copy2(hub_template, hub_path)  # the same file `otklik db migrate` makes, without the 13 steps
+    else:
+        migrate(hub_path)  # a PostgreSQL URL (modules that run on both stores), or a file a test made
+    # The accounts file named, not defaulted: beside a PostgreSQL hub there is no file to put it next to.
+    config = {"OTKLIK_DB": str(hub_path), "OTKLIK_AUTH_DB": str(tmp_path / "hub-dashboard.db")}
+    # A copy of its own (mode 0600 kept, as open_store makes it), so a test may change users freely.
+    shutil.copy2(accounts_template, config["OTKLIK_AUTH_DB"])
+    app = create_app({**config, "SECRET_KEY": "test", "TESTING": True})
     yield app
     # A PostgreSQL hub's pool keeps its connections open for the process's life: one per test would pile up.
     dash_store.close_pools()
