@@ -32,6 +32,8 @@ FAR_FUTURE = datetime(9000, 1, 1)
 # RFC 3339 exactly (ASCII digits only: \d alone would take any script's digits);
 # datetime.fromisoformat alone also takes week dates, bare dates and "2026-11-22 11:00".
 TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
+# The stored form exactly, as every kiosk sends it: fromisoformat alone reads it right (3.11 takes the 'Z').
+STORED_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", re.ASCII)
 # A period bound: a date, a datetime or text (see parse_bound); None is unbounded.
 Bound = str | date | datetime | None
 
@@ -45,10 +47,16 @@ class TimestampError(OtklikError, ValueError):
 
 def format_ts(moment: datetime) -> str:
     """RFC 3339, UTC, milliseconds: ``2026-11-22T11:24:46.123Z``; what every table stores."""
-    if moment.tzinfo is None:
-        raise ValueError("format_ts needs an aware datetime")
-    # isoformat is several times faster than strftime, and this runs for every stored event.
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    zone = moment.tzinfo
+    if zone is not UTC:
+        if zone is None:
+            raise ValueError("format_ts needs an aware datetime")
+        moment = moment.astimezone(UTC)
+    # %-formatting the fields: faster than isoformat or an f-string (and several times faster than
+    # strftime); the hub runs this a few times for every stored event.
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031
+        moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second, moment.microsecond // 1000
+    )  # fmt: skip
 
 
 def now_ts() -> str:
@@ -59,6 +67,12 @@ def parse_ts(what: str, value: Any) -> datetime:
     """An RFC 3339 timestamp from outside (any offset, up to nanoseconds) as an aware UTC datetime."""
     if not isinstance(value, str):
         raise TimestampError(f"{what} must be an RFC 3339 timestamp string, got {_kind(value)}")
+    if STORED_RE.fullmatch(value):
+        # Every rating's time: read without the general path's rewriting (a tenth of decoding one).
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            raise TimestampError(f"{what} {_shown(value)} is not a real date and time") from None
     if not TS_RE.fullmatch(value):
         if TS_RE.fullmatch(value + "Z"):
             raise TimestampError(f"{what} {_shown(value)} has no UTC offset; send UTC with a trailing 'Z'")
