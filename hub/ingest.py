@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -520,6 +521,17 @@ def _new_presses(db: Database, presses: Sequence[_Press], registry: _Registry) -
     return outcomes, new
 
 
+_EVENT_COLUMNS = ("id", "branch", "kiosk", "seq", "ts", "kiosk_ts", "ts_source", "score", "employee", "flags",
+                  "channel", "received_at", "extra")  # fmt: skip
+_INSERT_EVENT = (
+    f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(_EVENT_COLUMNS))}) "
+    "ON CONFLICT (id) DO NOTHING"
+)
+# Positional values, not the row dict with named parameters: binding by name cost SQLite's
+# module a lookup per column per event (about a seventh of the insert).
+_event_values = operator.itemgetter(*_EVENT_COLUMNS)
+
+
 def _insert(db: Database, new: Sequence[_Press], attributed: Sequence[tuple[str, str]]) -> None:
     """Stage 6: each new event once, with its final flags, and the attributions that came from a shift.
 
@@ -528,16 +540,7 @@ def _insert(db: Database, new: Sequence[_Press], attributed: Sequence[tuple[str,
     overlapping batches (a re-sent press reaching both) wait for each other's ids
     in one order, never each for the other's (a deadlock).
     """
-    cursor = db.conn.executemany(
-        """
-        INSERT INTO events (id, branch, kiosk, seq, ts, kiosk_ts, ts_source, score, employee, flags, channel,
-            received_at, extra)
-        VALUES (:id, :branch, :kiosk, :seq, :ts, :kiosk_ts, :ts_source, :score, :employee, :flags, :channel,
-            :received_at, :extra)
-        ON CONFLICT (id) DO NOTHING
-        """,
-        [p.row for p in sorted(new, key=lambda p: p.rating.id)],
-    )
+    cursor = db.conn.executemany(_INSERT_EVENT, [_event_values(p.row) for p in sorted(new, key=lambda p: p.rating.id)])
     if cursor.rowcount != len(new):
         raise _NotInserted(f"{cursor.rowcount} of {len(new)} new events inserted")
     # An employee named in the event is already stored with it (events.employee).
