@@ -141,6 +141,9 @@ class BufferedClient(mqtt.Client):
     reconnects and TLS stay paho's. For a subscriber under load (the hub).
     """
 
+    # Set once message_callback_add is called: from then on paho's own dispatch finds them.
+    _topic_callbacks = False
+
     def ack_many(self, mids: Sequence[int]) -> None:
         """Acknowledge QoS 1 messages (manual_ack) in one write: the PUBACKs ``ack`` would send one by one.
 
@@ -180,8 +183,25 @@ class BufferedClient(mqtt.Client):
         message.properties = None
         message.payload = bytes(packet[end + 3 :])
         message.timestamp = mqtt.time_func()
-        self._handle_on_message(message)
+        if self._topic_callbacks:
+            self._handle_on_message(message)
+            return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+        # No per-topic callbacks (the hub adds none): paho would walk its topic trie for every
+        # message to find that out, decoding the topic twice (about 4% of the hub's CPU).
+        on_message = self._on_message
+        if on_message is not None:
+            with self._in_callback_mutex:
+                try:
+                    on_message(self, self._userdata, message)
+                except Exception as err:
+                    self._easy_log(mqtt.MQTT_LOG_ERR, "Caught exception in on_message: %s", err)
+                    if not self.suppress_exceptions:
+                        raise
         return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def message_callback_add(self, sub: str, callback: mqtt.CallbackOnMessage) -> None:
+        self._topic_callbacks = True
+        super().message_callback_add(sub, callback)
 
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
         rc = super().loop_read(max_packets)

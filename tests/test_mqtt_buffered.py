@@ -92,6 +92,14 @@ def test_publishes_with_and_without_properties_arrive_as_paho_would_hand_them(mo
         client.subscribe("t/kept", 1)
         wait_until(lambda: b"kept" in got, timeout=10, message="the retained copy")
         assert got[b"kept"].retain and got[b"kept"].properties is None
+        # The fast path hands messages straight to on_message; once a per-topic callback is
+        # added, paho's dispatch routes again: the matching topic to it, the rest to on_message.
+        routed: list[bytes] = []
+        client.message_callback_add("t/cb", lambda c, _u, msg: routed.append(bytes(msg.payload)))
+        sender.publish("t/cb", b"cb", qos=1).wait_for_publish(10)
+        sender.publish("t/after", b"after", qos=1).wait_for_publish(10)
+        wait_until(lambda: b"after" in got and routed, timeout=10, message="the routed messages")
+        assert routed == [b"cb"] and b"cb" not in got
     finally:
         for c in (client, sender):
             c.disconnect()
