@@ -83,10 +83,15 @@ class _Registry:
     seen: dict[tuple[str, str], _KioskSeen] = field(default_factory=dict)
 
     def touch(self, branch: str, kiosk: str, at: str, seq: int | None = None) -> None:
-        entry = self.seen.setdefault((branch, kiosk), _KioskSeen(last_seen=at))
-        entry.last_seen = max(entry.last_seen, at)
+        # Called for every press: no default entry made (setdefault's) unless the kiosk is new to the batch.
+        entry = self.seen.get((branch, kiosk))
+        if entry is None:
+            entry = self.seen[(branch, kiosk)] = _KioskSeen(last_seen=at)
+        elif at > entry.last_seen:
+            entry.last_seen = at
         if seq is not None:
-            entry.seq_max = max(entry.seq_max, seq)
+            if seq > entry.seq_max:
+                entry.seq_max = seq
             entry.new_events += 1
 
     def merge(self, other: _Registry) -> None:
