@@ -196,7 +196,10 @@ class _SettingsCache:
 
     ``hub.changes`` moves only when *another* connection commits (the CLI changing
     a branch, say; on PostgreSQL only a change to the settings table counts, so the
-    other hubs' batches do not), so one look per batch is the whole cost.
+    other hubs' batches do not), so one look per batch is the whole cost. The look is
+    ``fresh``: on PostgreSQL a change committed just before the batch may not have been
+    heard yet (its notification comes after that commit returns), and "from the next
+    batch" would then be from some later one. That costs one round trip per batch.
     """
 
     def __init__(self, db: Database) -> None:
@@ -206,7 +209,7 @@ class _SettingsCache:
 
     def refresh(self, db: Database) -> None:
         """At the start of each batch: forget what another connection may have changed."""
-        version = self._changes.version()
+        version = self._changes.version(fresh=True)
         if version != self._version:
             self._version, self._settings = version, {}
 

@@ -15,10 +15,21 @@ each kiosk a probe every ``resend_max_s``, not a copy of every waiting press in
 the broker's queue every ``resend_max_s``; the probe's receipt, once the hub is
 back, releases the rest.
 
+A row's payload is rendered when it is handed to paho, and what goes out must
+be what the kiosk knows when it goes out: a press made before NTP synced carries
+``age_ms``, its age at rendering. paho keeps a QoS 1 message that was in flight
+when the connection dropped (or was handed to it while disconnected) and sends
+that same copy after the reconnect, so its age would be short by the whole
+outage, and a press rendered unsynced would stay unsynced although the clock
+synced meanwhile. The session is clean, so nothing obliges those copies:
+``on_connect`` takes them back from paho (``otklik.mqtt.drop_unsent``) and the
+outbox sends the rows again, rendered then.
+
 All outbox bookkeeping happens on this one thread. paho calls ``on_publish``
 on its network thread while holding its own message lock, so that callback
 only queues the acknowledgement; taking our lock there could deadlock with a
-``publish()`` call holding ours.
+``publish()`` call holding ours. ``on_connect`` does take ``_handing``: paho
+holds no lock of its own there that ``publish()`` needs.
 """
 
 from __future__ import annotations
@@ -35,7 +46,7 @@ import paho.mqtt.client as mqtt
 
 from kiosk.outbox import Outbox, Outgoing
 from otklik import __version__, protocol
-from otklik.mqtt import Broker, connect_async, make_client
+from otklik.mqtt import Broker, connect_async, drop_unsent, make_client
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +102,15 @@ class Publisher:
         self._receipts: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        # Only touched by the publisher thread: rows handed to paho in this
-        # process. paho re-sends its own in-flight messages after a reconnect,
-        # so a row in here is never published again by us.
+        # Rows handed to paho on this connection and not acknowledged yet (mid -> row), never
+        # published again by us while in here. Changed by the publisher thread and, at a
+        # reconnect, by on_connect (the copies it takes back from paho), under _handing; held
+        # while rows are rendered and handed over, so no copy rendered before a reconnect
+        # reaches paho after on_connect looked.
+        self._handing = threading.Lock()
         self._mids: dict[int, int] = {}
         self._sent: set[int] = set()
+        self.taken_back = 0
         self.started_at = time.monotonic()
         self.published = 0
         self.acked = 0
@@ -179,6 +194,11 @@ class Publisher:
             log.warning("broker %s refused the connection: %s", self.broker, reason_code)
             return
         log.info("connected to %s as %s", self.broker, self.client_id)
+        with self._handing:
+            # Before paho resends them (after this returns): the rows go again from the outbox.
+            for mid in drop_unsent(client, list(self._mids)):
+                self._sent.discard(self._mids.pop(mid))
+                self.taken_back += 1
         client.publish(
             self.status_topic, self._status(protocol.status_payload(self.branch, self.kiosk, "online")), 1, True
         )
@@ -303,10 +323,11 @@ class Publisher:
 
     def _acks_one(self, ack: tuple[int, Any], done: list[int]) -> None:
         mid, reason_code = ack
-        n = self._mids.pop(mid, None)
-        if n is None:
-            return  # status, heartbeat or a row from before a refusal reset
-        self._sent.discard(n)
+        with self._handing:
+            n = self._mids.pop(mid, None)
+            if n is None:
+                return  # status, heartbeat or a row from before a refusal reset
+            self._sent.discard(n)
         if _is_failure(reason_code):
             self.refused += 1
             reason = f"{int(reason_code.value)} {reason_code}"
@@ -317,19 +338,22 @@ class Publisher:
             done.append(n)
 
     def _fill_window(self) -> None:
-        room = self.window - len(self._mids)
-        if room <= 0:
-            return
-        rows = self.outbox.pending(limit=room, exclude=self._sent)
-        if self.receipts and len(rows) < room:
-            rows += self._due_rows(room - len(rows))
-        for row in rows:
-            info = self.client.publish(row.topic, row.payload, qos=protocol.QOS[row.kind])
-            # paho keeps a QoS 1 message and sends it on reconnect even when
-            # this returns MQTT_ERR_NO_CONN, so the mid is tracked either way.
-            self._mids[info.mid] = row.n
-            self._sent.add(row.n)
-            self.published += 1
+        with self._handing:
+            room = self.window - len(self._mids)
+            if room <= 0:
+                return
+            rows = self.outbox.pending(limit=room, exclude=self._sent)
+            if self.receipts and len(rows) < room:
+                rows += self._due_rows(room - len(rows))
+            for row in rows:
+                info = self.client.publish(row.topic, row.payload, qos=protocol.QOS[row.kind])
+                # paho keeps a QoS 1 message even when this returns MQTT_ERR_NO_CONN: tracked,
+                # so that the next on_connect takes it back.
+                self._mids[info.mid] = row.n
+                self._sent.add(row.n)
+                self.published += 1
+                if info.rc == mqtt.MQTT_ERR_NO_CONN:
+                    break  # the connection went since _run looked: the rest waits for the next one
 
     def _due_rows(self, room: int) -> list[Outgoing]:
         """Unconfirmed rows to send again now: a window of them if the hub answers, else one probe in a while."""

@@ -7,7 +7,7 @@ import re
 import ssl
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -291,6 +291,28 @@ def connect_async(
         kwargs = {"clean_start": not persistent, "properties": props}
     client.connect_async(broker.host, broker.port, keepalive=keepalive, **kwargs)
     client.loop_start()
+
+
+def drop_unsent(client: mqtt.Client, mids: Collection[int]) -> list[int]:
+    """Take back the QoS 1 messages among ``mids`` that paho holds but has not sent on this connection.
+
+    paho keeps a QoS 1 message that was published while disconnected (``MQTT_ERR_NO_CONN``)
+    or was in flight when the connection dropped, and sends it again after the next CONNACK
+    with the payload as it was rendered then. Called from ``on_connect`` (paho resends after
+    that callback returns), this leaves those messages to their owner to render and send
+    afresh; the ones returned are gone from paho. A message already sent on the new
+    connection (waiting for its PUBACK) is kept. paho has no public call for this: it uses
+    paho 2.2's own queue and states (tests/test_kiosk_publisher.py fails if they change).
+    """
+    dropped = []
+    with client._out_message_mutex:
+        for mid in mids:
+            message = client._out_messages.get(mid)
+            if message is not None and message.state in (mqtt.mqtt_ms_publish, mqtt.mqtt_ms_queued):
+                # Neither state counts in paho's in-flight total (reset at every reconnect).
+                del client._out_messages[mid]
+                dropped.append(mid)
+    return dropped
 
 
 class PublishError(OtklikError, RuntimeError):

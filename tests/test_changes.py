@@ -125,6 +125,21 @@ def test_postgres_a_rolled_back_transaction_notifies_nobody(pg_url: str) -> None
     assert watcher.wait(before, 10) != before
 
 
+def test_postgres_a_fresh_version_counts_a_commit_that_has_just_returned(pg_url: str) -> None:
+    """Ingest's "from the next batch": the notification reaches the listener after the writer's COMMIT returned."""
+    watcher = events_watched(pg_url)
+    assert isinstance(watcher, changes.PostgresWatcher)
+    unheard = 0
+    with psycopg.connect(pg_url, autocommit=True) as other:  # another backend: to the server, another process
+        for i in range(100):
+            before = watcher.version(fresh=True)
+            other.execute("INSERT INTO events VALUES (%s)", [f"e{i}"])
+            unheard += watcher.version() == before
+            assert watcher.version(fresh=True) != before, f"commit {i} had returned, and was not counted"
+    print(f"a plain version() had not heard {unheard} of 100 commits yet")
+    assert watcher.round_trips >= 200  # one each: nothing else asked
+
+
 def test_postgres_a_lost_listening_connection_counts_as_a_change_and_listens_again(pg_url: str) -> None:
     watcher = events_watched(pg_url)
     assert isinstance(watcher, changes.PostgresWatcher)
