@@ -316,7 +316,37 @@ def cached(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# --- values exact for as long as their key holds --------------------------------------------
+
+MAX_KEPT = 256
+_kept: OrderedDict[tuple, Any] = OrderedDict()
+
+
+def kept(db: Database, key: tuple, compute: Callable[[], T]) -> T:
+    """``compute()``, or what it gave before for ``key`` in the same database.
+
+    Not the policy above: a value here never goes stale, because ``key`` itself holds what it
+    depends on (dashboard.history: a branch's aggregate marks). Commits do not touch it; a
+    computation under way is not shared (the values are parts of the figures that are). Read-only
+    for the callers, as every cached value.
+    """
+    if not enabled():
+        return compute()
+    full = (*version(db)[:2], key)
+    with _lock:
+        if full in _kept:
+            _kept.move_to_end(full)
+            return _kept[full]  # type: ignore[no-any-return]
+    value = compute()
+    with _lock:
+        _kept[full] = value
+        while len(_kept) > MAX_KEPT:
+            _kept.popitem(last=False)
+    return value
+
+
 def clear() -> None:
     """Forget every value (tests; a value being recomputed is stored when it is done)."""
     with _lock:
         _entries.clear()
+        _kept.clear()

@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dashboard import filters
+from dashboard import filters, history
 from dashboard.cache import cached, remember
 from hub import alerts as hub_alerts
 from hub import branches as hub_branches
@@ -94,7 +94,7 @@ def overview(db: Database, names: Sequence[str], now: datetime | None = None) ->
 def _overview(db: Database, names: tuple[str, ...], now: datetime) -> list[dict[str, Any]]:
     if not names:
         return []
-    rows = scores.overview(db, list(names), now=now)
+    rows = scores.overview(db, list(names), now=now, reader=history.fetch)
     _add_trend_and_rate(db, rows)
     for row in rows:
         row["week"] = row.get("last_7_days") or {}
@@ -118,7 +118,7 @@ def _add_trend_and_rate(db: Database, rows: list[dict[str, Any]]) -> None:
         week_start = date.fromisoformat(today) - timedelta(days=6)
         before = {
             r[0]: scores.summarize(r[1:])
-            for r in scores.fetch(db, ["branch"], branch=names, start=week_start - timedelta(days=7), end=week_start)
+            for r in history.fetch(db, ["branch"], branch=names, start=week_start - timedelta(days=7), end=week_start)
         }
         visitors: dict[str, int] = {}
         for cam in scores.camera(db, branch=names, start=week_start, end=date.fromisoformat(today) + timedelta(days=1)):
@@ -142,9 +142,11 @@ def _daily_index(db: Database, names: list[str], today: date) -> dict[str, list[
     first = today - timedelta(days=SPARK_DAYS - 1)
     days = [(first + timedelta(days=i)).isoformat() for i in range(SPARK_DAYS)]
     found: dict[str, dict[str, float | None]] = {}
-    for branch, day, *counts in scores.fetch(db, ["branch", "period"], branch=names, start=first,
+    for branch, day, *counts in history.fetch(db, ["branch", "period"], branch=names, start=first,
                                              end=today + timedelta(days=1), grain="day"):  # fmt: skip
-        found.setdefault(branch, {})[day] = scores.summarize(counts)["index"]
+        # summarize(counts)["index"], without the nine other fields (700 cards' days per recomputation)
+        index = scores.index_of([int(c or 0) for c in counts[:4]])
+        found.setdefault(branch, {})[day] = None if index is None else round(index, 1)
     return {b: [by_day.get(d) for d in days] for b, by_day in found.items()}
 
 
@@ -233,7 +235,8 @@ def employee_field(db: Database, names: Sequence[str], args: dict[str, str]) -> 
 @cached
 def _field(db: Database, periods: tuple[tuple[str, date, date], ...], minimum: int) -> list[dict[str, Any]]:
     by_branch = {name: (start, stop) for name, start, stop in periods}
-    rows = [r for r in scores.field(db, "employee", periods=by_branch, min_responses=minimum) if r.get("employee")]
+    field = scores.field(db, "employee", periods=by_branch, min_responses=minimum, reader=history.fetch)
+    rows = [r for r in field if r.get("employee")]
     rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, -r["responses"], str(r["employee"])))
     known = hub_roster.employee_names(db) if db["employees"].exists() else {}
     return [flat(r, name=known.get(r["employee"], "")) for r in rows]
