@@ -88,6 +88,10 @@ def _figures(db: Database) -> dict[str, Any]:
         "14 days by day": history.fetch(
             db, ["branch", "period"], branch=names, start=today - timedelta(days=13), end=tomorrow, grain="day"
         ),
+        # Not by branch: b2's newest day is yesterday, b1's today, so a day has rows on both sides of a cut.
+        "both branches by day": history.fetch(
+            db, ["period"], branch=names, start=today - timedelta(days=13), end=tomorrow, grain="day"
+        ),
         "a past week": history.fetch(
             db, ["branch"], branch=names, start=today - timedelta(days=13), end=today - timedelta(days=6)
         ),
