@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,6 +41,11 @@ EMPLOYEE_DAYS = 90
 def zone(db: Database, branch: str) -> ZoneInfo:
     """The branch's time zone: every date and moment of the branch a page shows is in it."""
     return _zones(db, (branch,))[branch]
+
+
+def zones(db: Database, names: Sequence[str]) -> dict[str, ZoneInfo]:
+    """Each branch's time zone, in one look-up."""
+    return _zones(db, tuple(names))
 
 
 def today(db: Database, branch: str) -> date:
@@ -144,12 +150,18 @@ def _daily_index(db: Database, names: list[str], today: date) -> dict[str, list[
     first = today - timedelta(days=SPARK_DAYS - 1)
     days = [(first + timedelta(days=i)).isoformat() for i in range(SPARK_DAYS)]
     found: dict[str, dict[str, float | None]] = {}
-    for branch, day, *counts in history.fetch(db, ["branch", "period"], branch=names, start=first,
-                                             end=today + timedelta(days=1), grain="day"):  # fmt: skip
-        # summarize(counts)["index"], without the nine other fields (700 cards' days per recomputation)
-        index = scores.index_of([int(c or 0) for c in counts[:4]])
-        found.setdefault(branch, {})[day] = None if index is None else round(index, 1)
+    for row in history.fetch(db, ["branch", "period"], branch=names, start=first, end=today + timedelta(days=1),
+                             grain="day"):  # fmt: skip
+        found.setdefault(row[0], {})[row[1]] = _day_index(row[2:6])
     return {b: [by_day.get(d) for d in days] for b, by_day in found.items()}
+
+
+@lru_cache(maxsize=8192)
+def _day_index(counts: tuple[int, ...]) -> float | None:
+    """``summarize(counts)["index"]`` of (n1, n2, n3, n4), once per distinct counts: 700 cards' days at each
+    recomputation of the overview, nearly all of them past days whose counts did not change."""
+    index = scores.index_of([int(c or 0) for c in counts])
+    return None if index is None else round(index, 1)
 
 
 def branch_summary(db: Database, branch: str) -> dict[str, Any]:

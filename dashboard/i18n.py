@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
@@ -160,6 +161,16 @@ def branch_zone(branch: str | None) -> tzinfo | None:
     if found is None:
         found = zones[branch] = figures.zone(get_db(), branch)
     return found
+
+
+def know_zones(zones: Mapping[str, tzinfo]) -> None:
+    """Branches' zones a table is about to ask ``branch_zone`` for, looked up together (dashboard.figures.zones):
+    a fleet table rendered after a commit asked for its 50 branches' one by one, each a cache look-up
+    of its own and, every one being stale, a refresh thread of its own."""
+    found: dict[str, tzinfo] | None = g.get("branch_zones")
+    if found is None:
+        found = g.branch_zones = {}
+    found.update(zones)
 
 
 def _dt_filter(value: Any, branch: str | None = None, style: str = "short") -> str:
