@@ -348,7 +348,9 @@ def kept(db: Database, key: tuple, compute: Callable[[], T]) -> T:
     """
     if not enabled():
         return compute()
-    full = (*version(db)[:2], key)
+    # The database's identity as remember keys it, without reading its change token (not needed here).
+    target = changes.target_of(db)
+    full = (target, changes.shared(target).identity, key)
     with _lock:
         if full in _kept:
             _kept.move_to_end(full)

@@ -31,7 +31,7 @@ from dashboard.auth import safe_next
 from dashboard.cache import observe, remember
 from dashboard.errors import InputError, NotFound
 from dashboard.exports import csv_response, table
-from dashboard.i18n import LANGUAGES, input_message, know_zones, select_calendar
+from dashboard.i18n import LANGUAGES, input_message, select_calendar
 from dashboard.page_cache import CSRF_SLOT, render_page, with_csrf
 from dashboard.store import get_db, get_store
 from hub.store import Database
@@ -268,15 +268,10 @@ def _fleet_table() -> Markup:
     mine = access.fleet_branches(g.user)
     key = (None if mine is None else tuple(mine),)
     return _as_of(
-        lambda: shared_fragment("_fleet_table.html", key, lambda conn: _kiosks(conn, mine), max_age=KIOSKS_MAX_AGE_S)
+        lambda: shared_fragment(
+            "_fleet_table.html", key, lambda conn: {"kiosks": fleet.fleet(conn, mine)}, max_age=KIOSKS_MAX_AGE_S
+        )
     )
-
-
-def _kiosks(db: Database, branches: list[str] | None) -> dict[str, Any]:
-    """The fleet table's rows, their branches' zones looked up together for its times."""
-    rows = fleet.fleet(db, branches)
-    know_zones(figures.zones(db, sorted({row["branch"] for row in rows})))
-    return {"kiosks": rows}
 
 
 @bp.route("/fleet", endpoint="fleet")
