@@ -13,10 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dashboard import filters
+from dashboard import filters, history
 from dashboard.cache import cached, remember
 from hub import alerts as hub_alerts
 from hub import branches as hub_branches
@@ -40,6 +41,11 @@ EMPLOYEE_DAYS = 90
 def zone(db: Database, branch: str) -> ZoneInfo:
     """The branch's time zone: every date and moment of the branch a page shows is in it."""
     return _zones(db, (branch,))[branch]
+
+
+def zones(db: Database, names: Sequence[str]) -> dict[str, ZoneInfo]:
+    """Each branch's time zone, in one look-up."""
+    return _zones(db, tuple(names))
 
 
 def today(db: Database, branch: str) -> date:
@@ -66,7 +72,9 @@ def local_days(db: Database, names: Sequence[str], now: datetime | None = None) 
 
 @cached
 def _zones(db: Database, names: tuple[str, ...]) -> dict[str, ZoneInfo]:
-    return {name: hub_branches.get(db, name).zone for name in names}
+    # Recomputed after every commit: hub_branches.get per branch (two queries and a JSON parse
+    # each) was a fifteenth of a worker's time under presses; only the zone is needed here.
+    return {name: hub_branches.zone(tz) for name, tz in hub_branches.timezones(db, names).items()}
 
 
 def _period(db: Database, branch: str, args: dict[str, str], days: int) -> tuple[date, date]:
@@ -94,7 +102,7 @@ def overview(db: Database, names: Sequence[str], now: datetime | None = None) ->
 def _overview(db: Database, names: tuple[str, ...], now: datetime) -> list[dict[str, Any]]:
     if not names:
         return []
-    rows = scores.overview(db, list(names), now=now)
+    rows = scores.overview(db, list(names), now=now, reader=history.fetch)
     _add_trend_and_rate(db, rows)
     for row in rows:
         row["week"] = row.get("last_7_days") or {}
@@ -118,7 +126,7 @@ def _add_trend_and_rate(db: Database, rows: list[dict[str, Any]]) -> None:
         week_start = date.fromisoformat(today) - timedelta(days=6)
         before = {
             r[0]: scores.summarize(r[1:])
-            for r in scores.fetch(db, ["branch"], branch=names, start=week_start - timedelta(days=7), end=week_start)
+            for r in history.fetch(db, ["branch"], branch=names, start=week_start - timedelta(days=7), end=week_start)
         }
         visitors: dict[str, int] = {}
         for cam in scores.camera(db, branch=names, start=week_start, end=date.fromisoformat(today) + timedelta(days=1)):
@@ -142,10 +150,18 @@ def _daily_index(db: Database, names: list[str], today: date) -> dict[str, list[
     first = today - timedelta(days=SPARK_DAYS - 1)
     days = [(first + timedelta(days=i)).isoformat() for i in range(SPARK_DAYS)]
     found: dict[str, dict[str, float | None]] = {}
-    for branch, day, *counts in scores.fetch(db, ["branch", "period"], branch=names, start=first,
-                                             end=today + timedelta(days=1), grain="day"):  # fmt: skip
-        found.setdefault(branch, {})[day] = scores.summarize(counts)["index"]
+    for row in history.fetch(db, ["branch", "period"], branch=names, start=first, end=today + timedelta(days=1),
+                             grain="day"):  # fmt: skip
+        found.setdefault(row[0], {})[row[1]] = _day_index(row[2:6])
     return {b: [by_day.get(d) for d in days] for b, by_day in found.items()}
+
+
+@lru_cache(maxsize=8192)
+def _day_index(counts: tuple[int, ...]) -> float | None:
+    """``summarize(counts)["index"]`` of (n1, n2, n3, n4), once per distinct counts: 700 cards' days at each
+    recomputation of the overview, nearly all of them past days whose counts did not change."""
+    index = scores.index_of([int(c or 0) for c in counts])
+    return None if index is None else round(index, 1)
 
 
 def branch_summary(db: Database, branch: str) -> dict[str, Any]:
@@ -233,7 +249,8 @@ def employee_field(db: Database, names: Sequence[str], args: dict[str, str]) -> 
 @cached
 def _field(db: Database, periods: tuple[tuple[str, date, date], ...], minimum: int) -> list[dict[str, Any]]:
     by_branch = {name: (start, stop) for name, start, stop in periods}
-    rows = [r for r in scores.field(db, "employee", periods=by_branch, min_responses=minimum) if r.get("employee")]
+    field = scores.field(db, "employee", periods=by_branch, min_responses=minimum, reader=history.fetch)
+    rows = [r for r in field if r.get("employee")]
     rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, -r["responses"], str(r["employee"])))
     known = hub_roster.employee_names(db) if db["employees"].exists() else {}
     return [flat(r, name=known.get(r["employee"], "")) for r in rows]

@@ -8,6 +8,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from dashboard.cache import cached
@@ -114,38 +115,54 @@ def _interval(extra: dict[str, Any]) -> float:
 def _registry(db: Database, branches: tuple[str, ...] | None) -> list[tuple[dict[str, Any], Seen, _Reported]]:
     if not db["kiosks"].exists():
         return []
-    sql = "SELECT * FROM kiosks"
+    # Read again after every commit (each press moves its kiosk's last_seen): columns as tuples, and
+    # the heartbeat's JSON and times parsed once per distinct text, since a press changes neither.
+    sql = (
+        "SELECT branch, kiosk, state, last_seen, version, outbox_depth, heartbeat_extra, seq_max, seq_count, "
+        "uptime_s, heartbeat_at FROM kiosks"
+    )
     params: list[Any] = []
     if branches is not None:
         sql += f" WHERE branch IN ({', '.join('?' for _ in branches)})"
         params = list(branches)
     rows = []
-    for row in db.query(sql + " ORDER BY branch, kiosk", params):
-        try:
-            extra = json.loads(row.get("heartbeat_extra") or "{}")
-        except ValueError:
-            extra = {}
-        if not isinstance(extra, dict):
-            extra = {}
+    found = db.execute(sql + " ORDER BY branch, kiosk", params).fetchall()
+    for branch, kiosk, state, last_seen, version, outbox, extra_text, seq_max, seq_count, uptime, beat in found:
+        extra = _extra(extra_text or "{}")
         shown = {
-            "branch": row["branch"],
-            "kiosk": row["kiosk"],
-            "state": row.get("state") or "unknown",
-            "last_seen": row.get("last_seen"),
-            "version": row.get("version"),
-            "outbox_depth": row.get("outbox_depth"),
+            "branch": branch,
+            "kiosk": kiosk,
+            "state": state or "unknown",
+            "last_seen": last_seen,
+            "version": version,
+            "outbox_depth": outbox,
             "refused": extra.get("refused"),
             "unconfirmed": extra.get("unconfirmed"),
             "unconfirmed_age_s": extra.get("unconfirmed_age_s"),
             "camera": extra.get("camera"),
             "config_version": extra.get("config_version"),
-            "seq_gaps": max(0, (row.get("seq_max") or 0) - (row.get("seq_count") or 0)),
-            "uptime_s": row.get("uptime_s"),
-            "heartbeat_at": row.get("heartbeat_at"),
+            "seq_gaps": max(0, (seq_max or 0) - (seq_count or 0)),
+            "uptime_s": uptime,
+            "heartbeat_at": beat,
         }
-        reported = _Reported(read_ts_or_none(row.get("heartbeat_at")), _interval(extra))
-        rows.append((shown, read_ts_or_none(row.get("last_seen")), reported))
+        reported = _Reported(_moment(beat), _interval(extra))
+        rows.append((shown, _moment(last_seen), reported))
     return rows
+
+
+@lru_cache(maxsize=4096)
+def _extra(text: str) -> dict[str, Any]:
+    """A heartbeat's extra fields (shared: read-only); {} for anything but a JSON object."""
+    try:
+        extra = json.loads(text)
+    except ValueError:
+        return {}
+    return extra if isinstance(extra, dict) else {}
+
+
+@lru_cache(maxsize=4096)
+def _moment(text: str | None) -> datetime | None:
+    return read_ts_or_none(text)
 
 
 def all_branches(db: Database) -> list[str]:

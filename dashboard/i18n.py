@@ -148,14 +148,17 @@ def branch_zone(branch: str | None) -> tzinfo | None:
     """The time zone of ``branch`` (None: none named)."""
     if not branch:
         return None
-    from dashboard import figures
+    from dashboard import figures, fleet
     from dashboard.store import get_db
 
-    # Once per branch and request: a fleet table asks for each of its 300 kiosks twice, and each
-    # cache look-up reads the change token (a stat and two PRAGMAs): a third of its rendering.
+    # Every branch's at the first ask of a request (or of a fragment's rendering), in one look-up:
+    # a fleet table asks for each of its 300 kiosks twice, and each cache look-up reads the change
+    # token (a stat and two PRAGMAs); after a commit each branch's was a stale value of its own,
+    # starting a refresh thread of its own (50 for the fleet table), a tenth of its rendering.
     zones: dict[str, tzinfo] | None = g.get("branch_zones")
     if zones is None:
-        zones = g.branch_zones = {}
+        db = get_db()
+        zones = g.branch_zones = dict(figures.zones(db, fleet.all_branches(db)))
     found = zones.get(branch)
     if found is None:
         found = zones[branch] = figures.zone(get_db(), branch)

@@ -48,6 +48,47 @@ _UPSERT = {
 }
 # One aggregate key of the hour grain: (branch, local hour 'YYYY-MM-DDTHH', kiosk, employee).
 HourKey = tuple[str, str, str, str]
+# A branch's marks (analytics_schema m005): ``newest`` moves up to the latest local day written;
+# ``moved`` counts writes to a day before the ``newest`` there was. Both SET expressions read the
+# row as it was (SQL's rule on either engine), so ``moved`` compares with the old ``newest``.
+_MARK = (
+    "INSERT INTO agg_marks (branch, newest, moved) VALUES (?, ?, 0) ON CONFLICT (branch) DO UPDATE SET "
+    "moved = agg_marks.moved + (CASE WHEN ? < agg_marks.newest THEN {bump} ELSE 0 END), "
+    "newest = max(agg_marks.newest, excluded.newest)"
+)
+# Off only to see the figures' tests fail without it (tests/dashboard/test_dashboard_history.py).
+_bumping = True
+
+
+def mark(db: Database, days: Iterable[tuple[str, str]]) -> None:
+    """Note in agg_marks the (branch, local day 'YYYY-MM-DD') pairs a write is about to change.
+
+    Every writer of the aggregate tables calls it in the same transaction as its write: a reader
+    that kept a branch's days before ``newest`` knows from ``moved`` whether any of them changed.
+    """
+    spans: dict[str, list[str]] = {}
+    for branch, day in days:
+        span = spans.get(branch)
+        if span is None:
+            spans[branch] = [day, day]
+        elif day < span[0]:
+            span[0] = day
+        elif day > span[1]:
+            span[1] = day
+    if spans:
+        # Sorted, after the aggregate rows: two hubs take these row locks in one order (PostgreSQL).
+        sql = _MARK.format(bump=1 if _bumping else 0)
+        db.conn.executemany(sql, [[b, hi, lo] for b, (lo, hi) in sorted(spans.items())])
+
+
+def rows_deleted(db: Database, branch: str | None = None) -> None:
+    """A branch's (or every branch's) aggregate rows were deleted: whatever a reader kept of them is gone.
+
+    ``newest`` is cleared as well, so the write that follows (a rebuild's) sets it to the latest day
+    it writes: after a time zone change that may be a day earlier than before.
+    """
+    where, params = ("WHERE branch = ?", [branch]) if branch else ("", [])
+    db.execute(f"UPDATE agg_marks SET moved = moved + {1 if _bumping else 0}, newest = '' {where}", params)
 
 
 def split_flags(flags: str | None) -> set[str]:
@@ -122,6 +163,7 @@ class Tally:
             # Tables and keys in one order: two hubs adding to the same rows (PostgreSQL) wait
             # for each other in turn, never each for the other (a deadlock).
             db.conn.executemany(_UPSERT[table], [[*key, *counts] for key, counts in sorted(rows.items())])
+        mark(db, ((key[0], key[1]) for key in grains["agg_day"]))
         return len(self.rows)
 
 
@@ -219,6 +261,7 @@ def add_reactions(db: Database, windows: Sequence[tuple[str, str, str, int, int,
         entry[1] += smiling
         entry[2] += 1
         entry[3] += seconds
+    mark(db, ((branch, hour[:10]) for branch, hour, _kiosk in sums))
     db.conn.executemany(
         "INSERT INTO camera_hour (branch, period, kiosk, visitors, smiling, windows, seconds) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (branch, period, kiosk) DO UPDATE SET "
@@ -241,6 +284,7 @@ def rebuild(db: Database, branch: str | None = None) -> int:
     with db.atomic():
         for table in (*AGG_TABLES, "camera_hour"):
             db.execute(f"DELETE FROM {table} {where.replace('e.', '')}", params)
+        rows_deleted(db, branch)
         zones: dict[str, Any] = {}
         rules: dict[str, branches.BranchSettings] = {}
         cursor = db.execute(

@@ -206,3 +206,26 @@ def m004_rollups_by_the_batch(db: Database) -> None:
         DROP TRIGGER IF EXISTS agg_hour_rollup_update;
         """
     )
+
+
+@MIGRATIONS()
+def m005_agg_marks(db: Database) -> None:
+    """Per branch, what lets a reader keep the figures of its past days until they change (``hub.aggregates``).
+
+    ``newest``: the latest branch-local day ('YYYY-MM-DD') any aggregate row was written for;
+    ``moved``: a counter bumped by every write to a day before ``newest`` (a late press, a
+    re-attribution, a rebuild). The dashboard (dashboard.history) keeps a period's days before
+    ``newest`` keyed on ``moved``, and re-reads only the days from ``newest`` on after a commit.
+    """
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS agg_marks ("
+        "branch TEXT PRIMARY KEY, newest TEXT NOT NULL DEFAULT '', moved INTEGER NOT NULL DEFAULT 0)"
+    )
+    # A database counted before this migration: its newest days as they stand (camera rows too).
+    db.execute(
+        "INSERT INTO agg_marks (branch, newest, moved) "
+        "SELECT branch, max(day), 0 FROM ("
+        "SELECT branch, max(period) AS day FROM agg_day GROUP BY branch "
+        "UNION ALL SELECT branch, substr(max(period), 1, 10) AS day FROM camera_hour GROUP BY branch"
+        ") days GROUP BY branch"
+    )

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -119,6 +119,10 @@ def _r(value: float | None, digits: int) -> float | None:
 
 # --- reading aggregates -----------------------------------------------------------
 
+# What reads summed counts: ``fetch``, or a caller's reader taking the same arguments and giving
+# the same rows (dashboard.history keeps the days that did not change).
+Fetch = Callable[..., list[tuple]]
+
 
 def _branches(db: Database, branch: str | Iterable[str] | None) -> list[str]:
     if branch is None:
@@ -138,11 +142,14 @@ def fetch(
     start: Bound = None,
     end: Bound = None,
     grain: str = "month",
+    keep_empty: bool = False,
 ) -> list[tuple]:
     """Summed counts grouped by some of branch, kiosk, employee and 'period' (at ``grain``).
 
     Returns tuples (*group values, n1, n2, n3, n4, flagged, f_cooldown, ...).  The range is
-    covered by whole months, days and hours (see ``hub.periods.split``).
+    covered by whole months, days and hours (see ``hub.periods.split``). ``keep_empty``: the
+    sums as the query gave them, groups at zero included (for a caller adding up the parts of
+    a period before it drops those, as this does).
     """
     names = _branches(db, branch)
     if not names:
@@ -171,6 +178,8 @@ def fetch(
     if keys:
         sql += f" GROUP BY {keys} ORDER BY {keys}"
     rows = db.execute(sql, params).fetchall()
+    if keep_empty:
+        return rows
     # Rows left at zero by a re-attribution (or groups with nothing in range) are not groups.
     n = len(exprs)
     return [r for r in rows if r[n] is not None and sum(r[n : n + 5])]
@@ -193,15 +202,16 @@ def report(
     end: Bound = None,
     min_responses: int = DEFAULT_MIN_RESPONSES,
     weight: float = DEFAULT_WEIGHT,
+    reader: Fetch | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows of scores grouped ``by`` one of BY; branch and employee rows are also ranked."""
+    """Rows of scores grouped ``by`` one of BY; branch and employee rows are also ranked (``reader``: see Fetch)."""
     if by not in BY:
         raise ValueError(f"by {by!r} must be one of {', '.join(BY)}")
     filters: dict[str, Any] = {"branch": branch, "kiosk": kiosk, "employee": employee, "start": start, "end": end}
     if by in ("branch", "kiosk", "employee"):
         group = {"branch": ["branch"], "kiosk": ["branch", "kiosk"], "employee": ["branch", "employee"]}[by]
         rows = []
-        for r in fetch(db, group, **filters):
+        for r in (reader or fetch)(db, group, **filters):
             row = dict(zip(group, r[: len(group)], strict=True))
             if by == "employee" and not row["employee"]:
                 row["employee"] = None  # presses nobody could be credited with
@@ -252,6 +262,7 @@ def field(
     periods: Mapping[str, tuple[Bound, Bound]] | None = None,
     min_responses: int = DEFAULT_MIN_RESPONSES,
     weight: float = DEFAULT_WEIGHT,
+    reader: Fetch | None = None,
 ) -> list[dict[str, Any]]:
     """Every employee, branch or kiosk with responses, ranked in place (``rank`` None below the minimum).
 
@@ -261,7 +272,7 @@ def field(
     """
     if kind not in ("employee", "branch", "kiosk"):
         raise ValueError(f"kind {kind!r} must be employee, branch or kiosk")
-    options: dict[str, Any] = {"min_responses": min_responses, "weight": weight}
+    options: dict[str, Any] = {"min_responses": min_responses, "weight": weight, "reader": reader}
     if periods is None:
         rows = report(db, kind, branch=branch, start=start, end=end, **options)
     else:
@@ -374,7 +385,9 @@ def _add_into(target: list[int], counts: Iterable[int | None]) -> None:
         target[i] += c or 0
 
 
-def overview(db: Database, branches: Iterable[str] | None = None, now: datetime | None = None) -> list[dict[str, Any]]:
+def overview(
+    db: Database, branches: Iterable[str] | None = None, now: datetime | None = None, reader: Fetch | None = None
+) -> list[dict[str, Any]]:
     """One row per branch for a manager's first screen.
 
     ``today``, ``last_7_days`` and ``last_30_days`` are summaries over the branch's local
@@ -382,12 +395,12 @@ def overview(db: Database, branches: Iterable[str] | None = None, now: datetime 
     Branches sharing a time zone are read together, so the cost is a few queries per zone.
     """
     names = list(branches) if branches is not None else branch_settings.known_branches(db)
-    settings = {b: branch_settings.get(db, b) for b in names}
+    zones = branch_settings.timezones(db, names)
     by_zone: dict[str, list[str]] = defaultdict(list)
     for b in names:
-        by_zone[settings[b].timezone].append(b)
+        by_zone[zones[b]].append(b)
     result: dict[str, dict[str, Any]] = {
-        b: {"branch": b, "timezone": settings[b].timezone, "open_alerts": 0, "kiosks": {"total": 0}} for b in names
+        b: {"branch": b, "timezone": zones[b], "open_alerts": 0, "kiosks": {"total": 0}} for b in names
     }
     empty = summarize([0] * len(COUNT_COLUMNS))
     for tz, members in by_zone.items():
@@ -398,7 +411,7 @@ def overview(db: Database, branches: Iterable[str] | None = None, now: datetime 
             ("last_7_days", today - timedelta(days=6)),
             ("last_30_days", today - timedelta(days=29)),
         ):
-            found = {r[0]: r[1:] for r in fetch(db, ["branch"], branch=members, start=first, end=tomorrow)}
+            found = {r[0]: r[1:] for r in (reader or fetch)(db, ["branch"], branch=members, start=first, end=tomorrow)}
             for b in members:
                 result[b][label] = summarize(found[b]) if b in found else dict(empty)
         for b in members:
