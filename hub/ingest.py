@@ -5,11 +5,9 @@ payload and a database. ``hub.service`` feeds it from MQTT in batches, through
 one ``Ingest`` per database connection. A batch goes through these stages, each
 once for the whole batch:
 
-1. validate  ``prepare``: ``protocol.decode`` each message; malformed or
-   retained ones become dead letters (``hub.dead_letters``), with the reason;
+1. validate  ``Ingest._validate``: ``protocol.decode`` each message; malformed
+   or retained ones become dead letters (``hub.dead_letters``), with the reason;
 2. time      ``resolve_time``: the press time to store (clock flag when doubtful);
-   these two need no database, so the service runs them as messages arrive, in
-   its network thread, while the writer is busy with the batch before;
 3. de-duplicate ``_new_presses``: one query for the ids already stored; a re-sent
    press is a duplicate, the same id with other content a dead letter;
 4. flag      ``hub.misuse.check_batch``: burst and opening hours, as if each new
@@ -30,7 +28,6 @@ own savepoint, so the one poison message is dead-lettered and the rest commit.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import operator
@@ -150,33 +147,19 @@ class _NotInserted(Exception):
 
 
 @dataclass
-class Prepared:
-    """A received message decoded and checked on its own (stages 1-2), ready to go into a batch.
-
-    ``prepare`` makes one without the database, so the hub's network thread can
-    do it while the writer thread waits for SQLite (hub.service): the
-    per-message half of ingest overlaps the batch writes instead of queueing
-    behind them. ``handle_batch`` takes these or plain ``Received`` tuples.
-    """
-
+class _Item:
+    index: int
     topic: str
     payload: bytes
     received_at: datetime
     retained: bool
-    # The decoded message, or None with ``refused`` saying why (the dead letter's reason).
-    message: object = None
-    refused: str | None = None
-    # A rating's event row, as it is stored unless it turns out a duplicate (copied per batch run).
-    row: dict[str, Any] | None = None
-    # Its position in the batch it goes into (set by handle_batch).
-    index: int = -1
 
 
 @dataclass
 class _Press:
     """A valid rating on its way in: its event row, as stored unless it turns out to be a duplicate."""
 
-    item: Prepared
+    item: _Item
     rating: Rating
     row: dict[str, Any]
 
@@ -186,7 +169,7 @@ def handle_message(db: Database, topic: str, payload: bytes, received_at: dateti
     return handle_batch(db, [(topic, payload, received_at or datetime.now(UTC))])[0]
 
 
-def handle_batch(db: Database, messages: Iterable[Received | Prepared]) -> list[Outcome]:
+def handle_batch(db: Database, messages: Iterable[Received]) -> list[Outcome]:
     """Handle many messages in one transaction (see ``Ingest.handle_batch``), for callers without an ``Ingest``."""
     return Ingest(db).handle_batch(messages)
 
@@ -235,7 +218,7 @@ class Ingest:
         self._settings = _SettingsCache(db)
         self._prune = dead_letters.PruneCadence()
 
-    def handle_batch(self, messages: Iterable[Received | Prepared]) -> list[Outcome]:
+    def handle_batch(self, messages: Iterable[Received]) -> list[Outcome]:
         """Handle many messages in one transaction: one commit (and one fsync) per batch, one outcome per message.
 
         A message that fails in a way validation did not foresee costs only its
@@ -245,9 +228,10 @@ class Ingest:
         errors that are no message's fault (disk full, I/O, read-only)
         propagate, with nothing committed, for the caller to retry.
         """
-        items = [m if isinstance(m, Prepared) else prepare(m) for m in messages]
-        for i, item in enumerate(items):
-            item.index = i
+        items = [
+            _Item(i, m[0], m[1], m[2], bool(m[3]) if len(m) > 3 else False)  # type: ignore[misc]
+            for i, m in enumerate(messages)
+        ]
         poisoned: set[int] = set()
         one_by_one = False
         while True:
@@ -264,7 +248,7 @@ class Ingest:
                 if lost.index is not None:
                     poisoned.add(lost.index)
 
-    def _run(self, items: list[Prepared], poisoned: set[int], one_by_one: bool) -> list[Outcome]:
+    def _run(self, items: list[_Item], poisoned: set[int], one_by_one: bool) -> list[Outcome]:
         db = self.db
         outcomes: list[Outcome | None] = [None] * len(items)
         registry = _Registry()
@@ -306,16 +290,23 @@ class Ingest:
         return outcomes  # type: ignore[return-value]
 
     def _validate(
-        self, items: list[Prepared], poisoned: set[int], rejects: list[tuple[int, str]]
-    ) -> tuple[list[_Press], list[tuple[Prepared, object]]]:
-        """Stages 1-2 as ``prepare`` left them, and the batch's own refusals; ratings to presses, the rest in order."""
+        self, items: list[_Item], poisoned: set[int], rejects: list[tuple[int, str]]
+    ) -> tuple[list[_Press], list[tuple[_Item, object]]]:
+        """Stage 1 (and 2 for ratings): decode every message; ratings to presses, the rest in arrival order."""
         presses: list[_Press] = []
-        others: list[tuple[Prepared, object]] = []
+        others: list[tuple[_Item, object]] = []
+        # The service stamps arrival to the millisecond, so a busy batch shares a few hundred stamps.
+        received: dict[datetime, str] = {}
         for item in items:
-            if item.refused is not None:
-                rejects.append((item.index, item.refused))
+            try:
+                message = protocol.decode(item.topic, item.payload)
+            except ProtocolError as err:
+                rejects.append((item.index, str(err)))
                 continue
-            message = item.message
+            except Exception as err:  # a bug in decode: only this message's problem
+                log.exception("protocol.decode failed on a message on %s", dead_letters.text(str(item.topic))[:200])
+                rejects.append((item.index, f"hub could not check it: {type(err).__name__}: {err}"))
+                continue
             kind = item.topic.rsplit("/", 1)[-1]
             if item.retained and kind not in protocol.RETAINED:
                 # The live copy was handled when it was published; the broker re-sends
@@ -328,10 +319,10 @@ class Ingest:
                     (item.index, "hub could not store it: storing it rolled back the whole batch (see the hub's log)")
                 )
             elif isinstance(message, Rating):
-                assert item.row is not None
-                # A copy: a batch that runs again (one by one, or after another hub's insert) starts from
-                # the row as prepared, not with the flags an abandoned attempt added.
-                presses.append(_Press(item, message, dict(item.row)))
+                at = received.get(item.received_at)
+                if at is None:
+                    at = received[item.received_at] = times.format_ts(item.received_at)
+                presses.append(_press(item, message, at))
             else:
                 others.append((item, message))
         return presses, others
@@ -368,11 +359,7 @@ class Ingest:
                 rejects.append((press.item.index, outcome.reason or "rejected"))
 
     def _in_savepoint(
-        self,
-        item: Prepared,
-        outcomes: list[Outcome | None],
-        rejects: list[tuple[int, str]],
-        store: Callable[[], Outcome],
+        self, item: _Item, outcomes: list[Outcome | None], rejects: list[tuple[int, str]], store: Callable[[], Outcome]
     ) -> None:
         """Store one message in its own savepoint: its failure costs only itself (a dead letter)."""
         outcome = _contained(self.db.conn, store, item.index)
@@ -408,7 +395,7 @@ def _contained(conn: sqlite3.Connection | PgConnection, store: Callable[[], T], 
     return result
 
 
-def _store_other(db: Database, registry: _Registry, item: Prepared, message: object) -> Outcome:
+def _store_other(db: Database, registry: _Registry, item: _Item, message: object) -> Outcome:
     received = times.format_ts(item.received_at)
     if isinstance(message, Heartbeat):
         return _heartbeat(db, registry, message, received)
@@ -445,38 +432,8 @@ def resolve_time(rating: Rating, received_at: datetime) -> tuple[datetime, str, 
     return rating.ts, "kiosk", False
 
 
-def prepare(message: Received) -> Prepared:
-    """Stages 1-2 for one received message (see ``Prepared``): decoded, and a rating's row built.
-
-    Never raises for what the message holds: a malformed one comes back refused, with the reason.
-    """
-    topic, payload, received_at = message[0], message[1], message[2]
-    out = Prepared(topic, payload, received_at, bool(message[3]) if len(message) > 3 else False)  # type: ignore[misc]
-    try:
-        decoded = protocol.decode(topic, payload)
-    except ProtocolError as err:
-        out.refused = str(err)
-        return out
-    except Exception as err:  # a bug in decode: only this message's problem
-        log.exception("protocol.decode failed on a message on %s", dead_letters.text(str(topic))[:200])
-        out.refused = f"hub could not check it: {type(err).__name__}: {err}"
-        return out
-    out.message = decoded
-    if isinstance(decoded, Rating):
-        out.row = _row(decoded, received_at)
-    return out
-
-
-@functools.lru_cache(maxsize=64)
-def _stamp(received_at: datetime) -> str:
-    # The service stamps arrival to the millisecond (one datetime per millisecond), so a busy
-    # batch shares a few hundred stamps: each formatted once.
-    return times.format_ts(received_at)
-
-
-def _row(rating: Rating, received: datetime) -> dict[str, Any]:
-    """A rating's event row, with the time to store (``resolve_time``) and its doubtful-clock flag."""
-    ts, source, doubtful = resolve_time(rating, received)
+def _press(item: _Item, rating: Rating, received_at: str) -> _Press:
+    ts, source, doubtful = resolve_time(rating, item.received_at)
     flags = set(rating.flags)
     if doubtful:
         flags.add("clock")
@@ -493,10 +450,10 @@ def _row(rating: Rating, received: datetime) -> dict[str, Any]:
         "employee": rating.employee,
         "flags": ",".join(sorted(flags)),
         "channel": rating.channel,
-        "received_at": _stamp(received),
+        "received_at": received_at,
         "extra": json.dumps(rating.extra, sort_keys=True) if rating.extra else None,
     }
-    return row
+    return _Press(item, rating, row)
 
 
 # Compared on what the press itself fixed, not on ts, clock or age_ms: a kiosk

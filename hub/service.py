@@ -65,8 +65,6 @@ class _Received:
     retain: bool = False
     # From a kiosk cut off for flooding: only acknowledged and counted (hub/flood_guard.py).
     dropped: bool = False
-    # Decoded and checked on arrival (ingest.prepare), in the network thread: None when dropped.
-    prepared: ingest.Prepared | None = None
 
 
 class HubService:
@@ -205,12 +203,9 @@ class HubService:
         ms = time.time_ns() // 1_000_000
         if ms != self._stamp_ms:
             self._stamp_ms, self._stamp = ms, datetime.fromtimestamp(ms / 1000, UTC)
-        payload = b"" if dropped else bytes(msg.payload)
-        # Decoded here, not by the writer: this thread mostly waits for room in the queue while the
-        # writer waits for SQLite, so the per-message checks run beside the batch writes, not after them.
-        prepared = None if dropped else ingest.prepare((topic, payload, self._stamp, msg.retain))
         received = _Received(
-            topic, payload, self._stamp, msg.mid, msg.qos, self._generation, msg.retain, dropped, prepared
+            topic, b"" if dropped else bytes(msg.payload), self._stamp, msg.mid, msg.qos,
+            self._generation, msg.retain, dropped,
         )  # fmt: skip
         # A full queue blocks this thread: paho stops reading, TCP pushes back
         # and the broker keeps the backlog. The writer frees a batch's room in
@@ -293,7 +288,7 @@ class HubService:
 
     def _store(self, batch: list[_Received]) -> list[ingest.Outcome] | None:
         """Store the batch in one transaction, retrying until it is stored; None if stopped meanwhile."""
-        messages = [m.prepared or (m.topic, m.payload, m.received_at, m.retain) for m in batch]
+        messages = [(m.topic, m.payload, m.received_at, m.retain) for m in batch]
         while True:
             try:
                 if self._db is None:
