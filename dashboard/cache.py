@@ -28,13 +28,7 @@ The policy, and why:
   stale, as old as that figure: it is rendered again once the figure caught up
   (rendered from it and remembered as current, the press it missed would never
   show), and the one-second bound holds across both. Its figures are shared,
-  not recomputed for it: a fragment's refresh costs its rendering. But a
-  figure is served stale to a computation only while it is at most
-  INPUT_STALE_S (0.5 s) old; older, the computation waits for its refresh.
-  Served up to the full second, a fragment rendered from a 0.9 s old figure
-  was too old to serve the moment it was done: every request waiting for it
-  rendered it again, one after the other (the fleet page, 300 rows, at
-  1-2 requests a second under presses).
+  not recomputed for it: a fragment's refresh costs its rendering.
 - **No clock in the keys.** Keying on the current minute made every figure of
   every page miss together at each minute's turn. A figure that depends on the
   date takes its dates as arguments (each branch's own local today, see
@@ -81,9 +75,6 @@ MAX_ENTRIES = 512
 REFRESH_S = 0.3
 # ... and no answer misses a commit older than this.
 MAX_STALE_S = 1.0
-# A value read while another is computed is served stale only this long (see "A value built from
-# others" in the module docstring).
-INPUT_STALE_S = MAX_STALE_S / 2
 _lock = threading.Lock()
 _entries: OrderedDict[tuple, _Entry] = OrderedDict()
 _flights: dict[tuple, _Flight] = {}
@@ -92,8 +83,6 @@ _STALE: tuple = ("stale",)
 # Set for a request that must see its own write (dashboard.store): nothing stale is served to it.
 _fresh_only: contextvars.ContextVar[bool] = contextvars.ContextVar("otklik_cache_fresh_only", default=False)
 _observers: contextvars.ContextVar[tuple[Observed, ...]] = contextvars.ContextVar("otklik_cache_observers", default=())
-# Set while a value is computed (in the request or in a refresher's thread): its inputs are read fresher.
-_computing: contextvars.ContextVar[bool] = contextvars.ContextVar("otklik_cache_computing", default=False)
 # Per database file: values computed (foreground and background) and requests that waited for
 # one while a value was there (too stale to serve, or read inside another computation).
 computed: Counter[str] = Counter()
@@ -229,8 +218,7 @@ def remember(
                 if entry.token == token and (entry.expires is None or now < entry.expires):
                     entry.checked, entry.checked_wall = now, time.time()
                     return _served(entry, stale=False)
-                limit = INPUT_STALE_S if _computing.get() else MAX_STALE_S
-                recent = now - entry.good_until() <= limit
+                recent = now - entry.good_until() <= MAX_STALE_S
                 if recent and not fresh_only:
                     if flight is None:
                         _flights[full] = _Flight()
@@ -260,12 +248,8 @@ def _compute(
     try:
         token = version(db)
         started, wall = time.monotonic(), time.time()
-        inside = _computing.set(True)
-        try:
-            with observe() as inputs:
-                value = compute(db)
-        finally:
-            _computing.reset(inside)
+        with observe() as inputs:
+            value = compute(db)
         checked = started
         if inputs.stale and inputs.good_until is not None:
             # Built from a value being recomputed: it is only as current as that one, and stale

@@ -144,32 +144,6 @@ def test_a_value_built_from_others_reads_them_fresh(tmp_path: Path) -> None:
     assert shown == "1 presses"
 
 
-def test_a_value_computed_from_a_figure_half_a_second_stale_waits_for_its_refresh(tmp_path: Path) -> None:
-    # Served up to MAX_STALE_S to a computation, a 0.9 s old figure made a fragment too old to serve
-    # the moment it was rendered, and every request waiting for it rendered it again in turn.
-    path = tmp_path / "hub.db"
-    _table(path)
-
-    @cache.cached
-    def count(db: sqlite_utils.Database) -> int:
-        return db.execute("SELECT count(*) FROM t").fetchone()[0]
-
-    db = _reader(path)
-    assert count(db) == 0
-    _insert(path)
-    time.sleep(cache.INPUT_STALE_S + 0.1)  # past the bound for inputs, within the one for answers
-    with cache.observe() as seen:
-        page = cache.remember(db, ("page",), lambda conn: f"{count(conn)} presses")
-    assert page == "1 presses"
-    assert not seen.stale
-    # An answer (no computation around it) still takes the stale one meanwhile, as before.
-    _insert(path)
-    time.sleep(cache.INPUT_STALE_S + 0.1)
-    with cache.observe() as seen:
-        assert count(db) == 1
-    assert seen.stale
-
-
 def test_observe_says_stale_and_as_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cache, "REFRESH_S", 30.0)
     path = tmp_path / "hub.db"
