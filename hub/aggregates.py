@@ -53,11 +53,9 @@ HourKey = tuple[str, str, str, str]
 # row as it was (SQL's rule on either engine), so ``moved`` compares with the old ``newest``.
 _MARK = (
     "INSERT INTO agg_marks (branch, newest, moved) VALUES (?, ?, 0) ON CONFLICT (branch) DO UPDATE SET "
-    "moved = agg_marks.moved + (CASE WHEN ? < agg_marks.newest THEN {bump} ELSE 0 END), "
+    "moved = agg_marks.moved + (CASE WHEN ? < agg_marks.newest THEN 1 ELSE 0 END), "
     "newest = max(agg_marks.newest, excluded.newest)"
 )
-# Off only to see the figures' tests fail without it (tests/dashboard/test_dashboard_history.py).
-_bumping = True
 
 
 def mark(db: Database, days: Iterable[tuple[str, str]]) -> None:
@@ -77,8 +75,7 @@ def mark(db: Database, days: Iterable[tuple[str, str]]) -> None:
             span[1] = day
     if spans:
         # Sorted, after the aggregate rows: two hubs take these row locks in one order (PostgreSQL).
-        sql = _MARK.format(bump=1 if _bumping else 0)
-        db.conn.executemany(sql, [[b, hi, lo] for b, (lo, hi) in sorted(spans.items())])
+        db.conn.executemany(_MARK, [[b, hi, lo] for b, (lo, hi) in sorted(spans.items())])
 
 
 def rows_deleted(db: Database, branch: str | None = None) -> None:
@@ -88,7 +85,7 @@ def rows_deleted(db: Database, branch: str | None = None) -> None:
     it writes: after a time zone change that may be a day earlier than before.
     """
     where, params = ("WHERE branch = ?", [branch]) if branch else ("", [])
-    db.execute(f"UPDATE agg_marks SET moved = moved + {1 if _bumping else 0}, newest = '' {where}", params)
+    db.execute(f"UPDATE agg_marks SET moved = moved + 1, newest = '' {where}", params)
 
 
 def split_flags(flags: str | None) -> set[str]:
