@@ -80,6 +80,7 @@ _entries: OrderedDict[tuple, _Entry] = OrderedDict()
 _flights: dict[tuple, _Flight] = {}
 # The token of a value built from stale ones: equal to no version, so it is never taken as current.
 _STALE: tuple = ("stale",)
+_NOTHING = object()  # no stale value to serve (None may be a figure's value)
 # Set for a request that must see its own write (dashboard.store): nothing stale is served to it.
 _fresh_only: contextvars.ContextVar[bool] = contextvars.ContextVar("otklik_cache_fresh_only", default=False)
 _observers: contextvars.ContextVar[tuple[Observed, ...]] = contextvars.ContextVar("otklik_cache_observers", default=())
@@ -210,6 +211,9 @@ def remember(
             token = version(db)
         now = time.monotonic()
         fresh_only = _fresh_only.get()
+        stale: Any = _NOTHING
+        # Set when this request serves a stale value and is the one to start its refresh.
+        refreshing: tuple[_Entry, _Flight] | None = None
         with _lock:
             entry = _entries.get(full)
             flight = _flights.get(full)
@@ -218,15 +222,25 @@ def remember(
                 if entry.token == token and (entry.expires is None or now < entry.expires):
                     entry.checked, entry.checked_wall = now, time.time()
                     return _served(entry, stale=False)
-                recent = now - entry.good_until() <= MAX_STALE_S
-                if recent and not fresh_only:
+                if now - entry.good_until() <= MAX_STALE_S and not fresh_only:
+                    stale = _served(entry, stale=True)
                     if flight is None:
-                        _flights[full] = _Flight()
-                        _start_refresh(full, path, entry, max(0.0, entry.started + REFRESH_S - now), max_age)
-                    return _served(entry, stale=True)
-            if flight is None:
+                        refreshing = entry, _flights.setdefault(full, _Flight())
+            if stale is _NOTHING and flight is None:
                 flight = _flights[full] = _Flight()
                 break
+        if stale is not _NOTHING:
+            # The refresh's thread started outside the lock: starting a thread waits for it to
+            # run, and every other request of the worker queued behind that wait for the lock.
+            if refreshing is not None:
+                old, started = refreshing
+                try:
+                    _start_refresh(full, path, old, max(0.0, old.started + REFRESH_S - now), max_age, started)
+                except BaseException:
+                    _abandon(full, started)  # nobody may wait for a refresh that never started
+                    raise
+            return stale
+        assert flight is not None
         # Another thread is computing it: wait for that one rather than computing it twice.
         waited[path] += 1
         flight.urgent.set()
@@ -275,8 +289,7 @@ def _compute(
             flight.done.set()
 
 
-def _start_refresh(full: tuple, path: str, entry: _Entry, delay: float, max_age: float | None) -> None:
-    flight = _flights[full]
+def _start_refresh(full: tuple, path: str, entry: _Entry, delay: float, max_age: float | None, flight: _Flight) -> None:
     refresh = entry.refresh
 
     def run() -> None:

@@ -384,10 +384,18 @@ def _inode(path: str) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
+_TARGET = "_otklik_changes_target"
+
+
 def target_of(db: Database) -> str:
     """What ``shared`` takes for an open database: its file's path, or its PostgreSQL URL."""
     if isinstance(db.conn, sqlite3.Connection):
-        # Asked every time (a few microseconds): remembering it by id(conn) went wrong
-        # when a new connection reused a closed one's id.
-        return db.execute("PRAGMA database_list").fetchone()[2]
+        # Remembered on the Database object itself, which holds this one connection for its life
+        # (remembering it by id(conn) went wrong when a new connection reused a closed one's id).
+        # Asked anew, it was a query per cached figure a page reads, and each query lets go of
+        # the GIL: under presses a worker's threads queued for it again at every one.
+        found = db.__dict__.get(_TARGET)
+        if found is None or found[0] is not db.conn:
+            found = db.__dict__[_TARGET] = (db.conn, db.execute("PRAGMA database_list").fetchone()[2])
+        return found[1]
     return db.url
