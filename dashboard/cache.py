@@ -13,8 +13,8 @@ The policy, and why:
   when the data has moved on, the entry is *stale*, not gone.
 - **Stale-while-revalidate, at most once per REFRESH_S.** A stale figure is
   recomputed by one background thread, on its own connection, no sooner than
-  REFRESH_S (0.3 s) after its previous computation began: a figure costs at
-  most about three computations a second however fast the presses come. Meanwhile
+  REFRESH_S (0.5 s) after its previous computation began: a figure costs at
+  most about two computations a second however fast the presses come. Meanwhile
   requests get the value there is and never wait for the recomputation.
 - **A press shows within a second.** A stale value is only served while the
   last moment it was known to be current is at most MAX_STALE_S (1 s) ago;
@@ -72,7 +72,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 MAX_ENTRIES = 512
 # A changing figure is recomputed at most this often (seconds) ...
-REFRESH_S = 0.3
+REFRESH_S = 0.5
 # ... and no answer misses a commit older than this.
 MAX_STALE_S = 1.0
 _lock = threading.Lock()
