@@ -225,7 +225,8 @@ def remember(
                 if now - entry.good_until() <= MAX_STALE_S and not fresh_only:
                     stale = _served(entry, stale=True)
                     if flight is None:
-                        refreshing = entry, _flights.setdefault(full, _Flight())
+                        refreshing = entry, _Flight()
+                        _flights[full] = refreshing[1]
             if stale is _NOTHING and flight is None:
                 flight = _flights[full] = _Flight()
                 break

@@ -51,6 +51,7 @@ from hub.db import open_db
 from hub.service import HubService
 from otklik import protocol, times
 from tests.bench import bench_queries as bq
+from tests.bench.bench_ingest import cpu_s
 from tests.broker import Mosquitto, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -328,9 +329,8 @@ def workers_cpu_s(master: int) -> float:
     found = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
     total = 0.0
     for pid in found:
-        with contextlib.suppress(FileNotFoundError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        with contextlib.suppress(FileNotFoundError):  # a worker that ended in between
+            total += cpu_s(int(pid))
     return total
 
 
